@@ -1,0 +1,96 @@
+/*
+  h2ulv: H^2 matrices (MATH2, -mat_type h2) and the H^2-ULV factorization (PCH2ULV, -pc_type h2ulv)
+  as a PETSc plugin.  BSD-2-Clause.
+
+  Registration: H2ULVInitializePackage() registers the types, options and log events.  It is called
+  lazily by every public function below, and by PETSc itself when the library is loaded with
+  -dll_append <path>/libh2ulv.so (symbol PetscDLLibraryRegister_h2ulv).
+*/
+#ifndef H2ULV_H
+#define H2ULV_H
+
+#include <petscmat.h>
+#include <petscksp.h>
+
+#define H2ULV_VERSION_MAJOR 0
+#define H2ULV_VERSION_MINOR 1
+#define H2ULV_VERSION_PATCH 0
+
+#define MATH2   "h2"
+#define PCH2ULV "h2ulv"
+
+PETSC_EXTERN PetscErrorCode H2ULVInitializePackage(void);
+PETSC_EXTERN PetscErrorCode H2ULVFinalizePackage(void);
+PETSC_EXTERN PetscErrorCode PetscDLLibraryRegister_h2ulv(void);
+
+/* Log events (registered by H2ULVInitializePackage) */
+PETSC_EXTERN PetscLogEvent MATH2_Tree, MATH2_Basis, MATH2_Values, MATH2_Mult;
+
+/* ------------------------------------------------------------------------------------------------
+   MATH2: the H^2 matrix type
+   ------------------------------------------------------------------------------------------------ */
+
+/* A_ij = fn(dim, x_i, x_j, ctx).  The function handles x_i == x_j (the diagonal) itself. */
+typedef PetscScalar (*MatH2KernelFn)(PetscInt dim, const PetscReal x[], const PetscReal y[], void *ctx);
+
+/* Block callback: fill the m x n block out[i + j*ldo] = A(rows[i], cols[j]) for global row and
+   column indices in the user's numbering.  Any index may be asked for on any process. */
+typedef PetscErrorCode (*MatH2EntriesFn)(PetscInt m, const PetscInt rows[], PetscInt n, const PetscInt cols[], PetscScalar out[], PetscInt ldo, void *ctx);
+
+/* Built-in kernels (-mat_h2_kernel) */
+typedef enum {
+  MATH2_KERNEL_NONE = 0,
+  MATH2_KERNEL_LAPLACE,     /* s / (4 pi r)                                */
+  MATH2_KERNEL_YUKAWA,      /* s exp(-alpha r) / (4 pi r)                  */
+  MATH2_KERNEL_GAUSSIAN,    /* s exp(-r^2 / l^2)                           */
+  MATH2_KERNEL_EXPONENTIAL, /* s exp(-r / l)                               */
+  MATH2_KERNEL_MATERN32,    /* s (1 + sqrt3 r/l) exp(-sqrt3 r/l)           */
+  MATH2_KERNEL_MATERN52,    /* s (1 + sqrt5 r/l + 5r^2/(3l^2)) exp(-sqrt5 r/l) */
+  MATH2_KERNEL_IMQ          /* s / sqrt(r^2 + l^2)                         */
+} MatH2KernelType;
+PETSC_EXTERN const char *const MatH2KernelTypes[];
+
+typedef enum {
+  MATH2_ADMISSIBILITY_THETA = 0, /* |C_i - C_j|^2 > theta (|R_i|^2 + |R_j|^2)  (Ma, Deshmukh, Yokota) */
+  MATH2_ADMISSIBILITY_ETA        /* max(diam_i, diam_j) <= eta dist(B_i, B_j)  (standard)           */
+} MatH2AdmissibilityType;
+PETSC_EXTERN const char *const MatH2AdmissibilityTypes[];
+
+PETSC_EXTERN PetscErrorCode MatH2SetCoordinates(Mat, PetscInt dim, const PetscReal coords[]);
+PETSC_EXTERN PetscErrorCode MatH2SetKernel(Mat, MatH2KernelFn, void *ctx);
+PETSC_EXTERN PetscErrorCode MatH2SetEntries(Mat, MatH2EntriesFn, void *ctx);
+PETSC_EXTERN PetscErrorCode MatH2SetBuiltinKernel(Mat, MatH2KernelType, PetscReal scale, PetscReal param, PetscReal diag, PetscReal nugget);
+PETSC_EXTERN PetscErrorCode MatH2SetTolerance(Mat, PetscReal rtol, PetscInt maxrank);
+PETSC_EXTERN PetscErrorCode MatH2SetLeafSize(Mat, PetscInt leafsize);
+PETSC_EXTERN PetscErrorCode MatH2SetAdmissibility(Mat, MatH2AdmissibilityType, PetscReal param);
+PETSC_EXTERN PetscErrorCode MatH2SetSampleSize(Mat, PetscInt nsamples);
+PETSC_EXTERN PetscErrorCode MatH2GetIndexMap(Mat, IS *treeorder);
+PETSC_EXTERN PetscErrorCode MatH2GetRanks(Mat, PetscInt *nlevels, PetscInt minrank[], PetscInt maxrank[], PetscReal meanrank[]);
+PETSC_EXTERN PetscErrorCode MatH2GetMemory(Mat, PetscLogDouble *bytes);
+
+/* One-call convenience: an N x N kernel matrix on points coords (locally owned rows, interleaved).
+   m is the local size (PETSC_DECIDE allowed), M the global size.  fn may be NULL and a built-in
+   kernel chosen by -mat_h2_kernel. The matrix is assembled on return. */
+PETSC_EXTERN PetscErrorCode MatCreateH2FromKernel(MPI_Comm, PetscInt m, PetscInt M, PetscInt dim, const PetscReal coords[], MatH2KernelFn fn, void *ctx, Mat *);
+
+/* ------------------------------------------------------------------------------------------------
+   Standard problems of the project (shared/design/benchmarks.md), used by tests, examples and
+   benchmarks: sphere-laplace, cube-yukawa, ball-matern, cube-gaussian, sc22-sphere, sphere-laplace-ns
+   ------------------------------------------------------------------------------------------------ */
+typedef struct _n_H2ULVProblem *H2ULVProblem;
+PETSC_EXTERN const char *const H2ULVProblemNames[];
+PETSC_EXTERN PetscErrorCode H2ULVProblemCreate(const char name[], PetscInt N, PetscInt seed, H2ULVProblem *);
+PETSC_EXTERN PetscErrorCode H2ULVProblemDestroy(H2ULVProblem *);
+PETSC_EXTERN PetscErrorCode H2ULVProblemGetInfo(H2ULVProblem, const char **name, PetscInt *N, PetscInt *dim, PetscBool *symmetric);
+/* coordinates of global points [rstart, rend), interleaved (dim per point) */
+PETSC_EXTERN PetscErrorCode H2ULVProblemGetCoordinates(H2ULVProblem, PetscInt rstart, PetscInt rend, PetscReal coords[]);
+/* exact entry A_ij (global indices) */
+PETSC_EXTERN PetscErrorCode H2ULVProblemEntry(H2ULVProblem, PetscInt i, PetscInt j, PetscScalar *a);
+/* Give an MATH2 matrix (sizes set) the problem's local coordinates and kernel */
+PETSC_EXTERN PetscErrorCode H2ULVProblemSetUpMat(H2ULVProblem, Mat);
+/* Exact dense reference (MATDENSE) with the row layout of the given matrix (or PETSC_DECIDE) */
+PETSC_EXTERN PetscErrorCode H2ULVProblemCreateDense(H2ULVProblem, MPI_Comm, PetscInt m, Mat *);
+/* Convenience: MATH2 of the problem, options applied (-mat_h2_*), assembled */
+PETSC_EXTERN PetscErrorCode H2ULVProblemCreateH2(H2ULVProblem, MPI_Comm, PetscInt m, Mat *);
+
+#endif

@@ -1,0 +1,201 @@
+// Dense building blocks of the numerical core: a column-major matrix and thin, typed wrappers
+// over the Fortran BLAS/LAPACK (OpenBLAS on the host).  Templates cover float and double.
+#pragma once
+
+#include <algorithm>
+#include <cmath>
+#include <cstddef>
+#include <cstdint>
+#include <stdexcept>
+#include <string>
+#include <vector>
+
+extern "C" {
+// BLAS
+void dgemm_(const char *, const char *, const int *, const int *, const int *, const double *, const double *, const int *, const double *, const int *, const double *, double *, const int *);
+void sgemm_(const char *, const char *, const int *, const int *, const int *, const float *, const float *, const int *, const float *, const int *, const float *, float *, const int *);
+void dtrmm_(const char *, const char *, const char *, const char *, const int *, const int *, const double *, const double *, const int *, double *, const int *);
+void strmm_(const char *, const char *, const char *, const char *, const int *, const int *, const float *, const float *, const int *, float *, const int *);
+void dtrsm_(const char *, const char *, const char *, const char *, const int *, const int *, const double *, const double *, const int *, double *, const int *);
+void strsm_(const char *, const char *, const char *, const char *, const int *, const int *, const float *, const float *, const int *, float *, const int *);
+// LAPACK
+void dgeqrf_(const int *, const int *, double *, const int *, double *, double *, const int *, int *);
+void sgeqrf_(const int *, const int *, float *, const int *, float *, float *, const int *, int *);
+void dgeqp3_(const int *, const int *, double *, const int *, int *, double *, double *, const int *, int *);
+void sgeqp3_(const int *, const int *, float *, const int *, int *, float *, float *, const int *, int *);
+void dorgqr_(const int *, const int *, const int *, double *, const int *, const double *, double *, const int *, int *);
+void sorgqr_(const int *, const int *, const int *, float *, const int *, const float *, float *, const int *, int *);
+void dpotrf_(const char *, const int *, double *, const int *, int *);
+void spotrf_(const char *, const int *, float *, const int *, int *);
+void dgetrf_(const int *, const int *, double *, const int *, int *, int *);
+void sgetrf_(const int *, const int *, float *, const int *, int *, int *);
+void dgetrs_(const char *, const int *, const int *, const double *, const int *, const int *, double *, const int *, int *);
+void sgetrs_(const char *, const int *, const int *, const float *, const int *, const int *, float *, const int *, int *);
+}
+
+namespace h2ulv {
+
+// Error raised inside the core; the PETSc layer turns it into a PETSc error with the message.
+struct Error : std::runtime_error {
+  int code;
+  Error(int c, const std::string &m) : std::runtime_error(m), code(c) { }
+};
+enum ErrorKind { ERR_ARG = 62, ERR_NUMERIC = 72, ERR_LIB = 76, ERR_USER = 83 };
+
+template <typename T>
+class Matrix {
+public:
+  Matrix() = default;
+  Matrix(int m, int n) : m_(m), n_(n), a_(static_cast<size_t>(m) * n, T(0)) { }
+  void resize(int m, int n)
+  {
+    m_ = m;
+    n_ = n;
+    a_.assign(static_cast<size_t>(m) * n, T(0));
+  }
+  int rows() const { return m_; }
+  int cols() const { return n_; }
+  int ld() const { return std::max(1, m_); }
+  T *data() { return a_.data(); }
+  const T *data() const { return a_.data(); }
+  T &operator()(int i, int j) { return a_[i + static_cast<size_t>(j) * m_]; }
+  const T &operator()(int i, int j) const { return a_[i + static_cast<size_t>(j) * m_]; }
+  size_t size() const { return a_.size(); }
+  bool empty() const { return a_.empty(); }
+  size_t bytes() const { return a_.capacity() * sizeof(T); }
+  std::vector<T> &storage() { return a_; }
+  const std::vector<T> &storage() const { return a_; }
+
+private:
+  int m_ = 0, n_ = 0;
+  std::vector<T> a_;
+};
+
+namespace blas {
+
+inline void gemm(char ta, char tb, int m, int n, int k, double alpha, const double *a, int lda, const double *b, int ldb, double beta, double *c, int ldc)
+{
+  if (m <= 0 || n <= 0) return;
+  if (k <= 0) {
+    for (int j = 0; j < n; j++)
+      for (int i = 0; i < m; i++) c[i + (size_t)j * ldc] = beta == 0.0 ? 0.0 : beta * c[i + (size_t)j * ldc];
+    return;
+  }
+  dgemm_(&ta, &tb, &m, &n, &k, &alpha, a, &lda, b, &ldb, &beta, c, &ldc);
+}
+inline void gemm(char ta, char tb, int m, int n, int k, float alpha, const float *a, int lda, const float *b, int ldb, float beta, float *c, int ldc)
+{
+  if (m <= 0 || n <= 0) return;
+  if (k <= 0) {
+    for (int j = 0; j < n; j++)
+      for (int i = 0; i < m; i++) c[i + (size_t)j * ldc] = beta == 0.0f ? 0.0f : beta * c[i + (size_t)j * ldc];
+    return;
+  }
+  sgemm_(&ta, &tb, &m, &n, &k, &alpha, a, &lda, b, &ldb, &beta, c, &ldc);
+}
+inline void trmm(char side, char uplo, char ta, char diag, int m, int n, double alpha, const double *a, int lda, double *b, int ldb)
+{
+  if (m <= 0 || n <= 0) return;
+  dtrmm_(&side, &uplo, &ta, &diag, &m, &n, &alpha, a, &lda, b, &ldb);
+}
+inline void trmm(char side, char uplo, char ta, char diag, int m, int n, float alpha, const float *a, int lda, float *b, int ldb)
+{
+  if (m <= 0 || n <= 0) return;
+  strmm_(&side, &uplo, &ta, &diag, &m, &n, &alpha, a, &lda, b, &ldb);
+}
+inline void trsm(char side, char uplo, char ta, char diag, int m, int n, double alpha, const double *a, int lda, double *b, int ldb)
+{
+  if (m <= 0 || n <= 0) return;
+  dtrsm_(&side, &uplo, &ta, &diag, &m, &n, &alpha, a, &lda, b, &ldb);
+}
+inline void trsm(char side, char uplo, char ta, char diag, int m, int n, float alpha, const float *a, int lda, float *b, int ldb)
+{
+  if (m <= 0 || n <= 0) return;
+  strsm_(&side, &uplo, &ta, &diag, &m, &n, &alpha, a, &lda, b, &ldb);
+}
+
+// QR without pivoting: a (m x n) overwritten by R and reflectors; tau has min(m,n) entries.
+template <typename T>
+void geqrf(int m, int n, T *a, int lda, std::vector<T> &tau)
+{
+  tau.assign(std::max(1, std::min(m, n)), T(0));
+  if (m <= 0 || n <= 0) return;
+  int info = 0, lwork = -1;
+  T wq;
+  if constexpr (std::is_same<T, double>::value) dgeqrf_(&m, &n, a, &lda, tau.data(), &wq, &lwork, &info);
+  else sgeqrf_(&m, &n, a, &lda, tau.data(), &wq, &lwork, &info);
+  lwork = std::max(1, static_cast<int>(wq));
+  std::vector<T> work(lwork);
+  if constexpr (std::is_same<T, double>::value) dgeqrf_(&m, &n, a, &lda, tau.data(), work.data(), &lwork, &info);
+  else sgeqrf_(&m, &n, a, &lda, tau.data(), work.data(), &lwork, &info);
+  if (info) throw Error(ERR_LIB, "LAPACK geqrf failed, info " + std::to_string(info));
+}
+
+// Column-pivoted QR; jpvt (0-based on return) gives the column order.
+template <typename T>
+void geqp3(int m, int n, T *a, int lda, std::vector<int> &jpvt, std::vector<T> &tau)
+{
+  jpvt.assign(std::max(1, n), 0);
+  tau.assign(std::max(1, std::min(m, n)), T(0));
+  if (m <= 0 || n <= 0) {
+    for (int j = 0; j < n; j++) jpvt[j] = j;
+    return;
+  }
+  int info = 0, lwork = -1;
+  T wq;
+  if constexpr (std::is_same<T, double>::value) dgeqp3_(&m, &n, a, &lda, jpvt.data(), tau.data(), &wq, &lwork, &info);
+  else sgeqp3_(&m, &n, a, &lda, jpvt.data(), tau.data(), &wq, &lwork, &info);
+  lwork = std::max(1, static_cast<int>(wq));
+  std::vector<T> work(lwork);
+  if constexpr (std::is_same<T, double>::value) dgeqp3_(&m, &n, a, &lda, jpvt.data(), tau.data(), work.data(), &lwork, &info);
+  else sgeqp3_(&m, &n, a, &lda, jpvt.data(), tau.data(), work.data(), &lwork, &info);
+  if (info) throw Error(ERR_LIB, "LAPACK geqp3 failed, info " + std::to_string(info));
+  for (int j = 0; j < n; j++) jpvt[j] -= 1;
+}
+
+// Form the first ncol columns of Q from geqrf output (k reflectors), in place.
+template <typename T>
+void orgqr(int m, int ncol, int k, T *a, int lda, const std::vector<T> &tau)
+{
+  if (m <= 0 || ncol <= 0) return;
+  int info = 0, lwork = -1;
+  T wq;
+  if constexpr (std::is_same<T, double>::value) dorgqr_(&m, &ncol, &k, a, &lda, tau.data(), &wq, &lwork, &info);
+  else sorgqr_(&m, &ncol, &k, a, &lda, tau.data(), &wq, &lwork, &info);
+  lwork = std::max(1, static_cast<int>(wq));
+  std::vector<T> work(lwork);
+  if constexpr (std::is_same<T, double>::value) dorgqr_(&m, &ncol, &k, a, &lda, tau.data(), work.data(), &lwork, &info);
+  else sorgqr_(&m, &ncol, &k, a, &lda, tau.data(), work.data(), &lwork, &info);
+  if (info) throw Error(ERR_LIB, "LAPACK orgqr failed, info " + std::to_string(info));
+}
+
+template <typename T>
+int potrf(char uplo, int n, T *a, int lda)
+{
+  int info = 0;
+  if (n <= 0) return 0;
+  if constexpr (std::is_same<T, double>::value) dpotrf_(&uplo, &n, a, &lda, &info);
+  else spotrf_(&uplo, &n, a, &lda, &info);
+  return info;
+}
+template <typename T>
+int getrf(int n, T *a, int lda, int *ipiv)
+{
+  int info = 0;
+  if (n <= 0) return 0;
+  if constexpr (std::is_same<T, double>::value) dgetrf_(&n, &n, a, &lda, ipiv, &info);
+  else sgetrf_(&n, &n, a, &lda, ipiv, &info);
+  return info;
+}
+template <typename T>
+void getrs(char trans, int n, int nrhs, const T *a, int lda, const int *ipiv, T *b, int ldb)
+{
+  int info = 0;
+  if (n <= 0 || nrhs <= 0) return;
+  if constexpr (std::is_same<T, double>::value) dgetrs_(&trans, &n, &nrhs, a, &lda, ipiv, b, &ldb, &info);
+  else sgetrs_(&trans, &n, &nrhs, a, &lda, ipiv, b, &ldb, &info);
+  if (info) throw Error(ERR_LIB, "LAPACK getrs failed, info " + std::to_string(info));
+}
+
+} // namespace blas
+} // namespace h2ulv

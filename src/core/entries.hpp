@@ -1,0 +1,175 @@
+// Matrix entries for the core: every stage asks for blocks A(rows, cols) with rows and columns given
+// as tree positions.  Implementations: built-in kernels (inlined loops), a user point kernel, a user
+// block callback (user numbering), and an assembled dense matrix.
+#pragma once
+
+#include "dense.hpp"
+#include "tree.hpp"
+
+#include <cmath>
+#include <functional>
+
+namespace h2ulv {
+
+class EntryEvaluator {
+public:
+  virtual ~EntryEvaluator() = default;
+  // out[i + j*ld] = A(rows[i], cols[j]), tree positions; throws h2ulv::Error on failure.
+  virtual void eval(const int *rows, int m, const int *cols, int n, double *out, int ld) const = 0;
+  // may eval() be called from several threads at once?
+  virtual bool threadSafe() const { return true; }
+};
+
+enum class KernelKind { Laplace, Yukawa, Gaussian, Exponential, Matern32, Matern52, IMQ };
+
+struct KernelParams {
+  KernelKind kind = KernelKind::Laplace;
+  double scale = 1.0;  // s
+  double param = 1.0;  // length scale l (alpha for Yukawa)
+  double diag = NAN;   // A_ii; NaN means kernel(0) (smooth kernels) -- required for singular ones
+  double nugget = 0.0; // added to A_ii
+};
+
+inline bool kernelSingular(KernelKind k) { return k == KernelKind::Laplace || k == KernelKind::Yukawa; }
+
+// kernel value at distance r > 0 (or r = 0 for smooth kernels)
+template <KernelKind K>
+inline double kernelValue(double r, double s, double p)
+{
+  constexpr double inv4pi = 0.079577471545947667884;
+  if constexpr (K == KernelKind::Laplace) return s * inv4pi / r;
+  else if constexpr (K == KernelKind::Yukawa) return s * inv4pi * std::exp(-p * r) / r;
+  else if constexpr (K == KernelKind::Gaussian) return s * std::exp(-(r * r) / (p * p));
+  else if constexpr (K == KernelKind::Exponential) return s * std::exp(-r / p);
+  else if constexpr (K == KernelKind::Matern32) {
+    double t = 1.7320508075688772 * r / p;
+    return s * (1.0 + t) * std::exp(-t);
+  } else if constexpr (K == KernelKind::Matern52) {
+    double t = 2.2360679774997897 * r / p;
+    return s * (1.0 + t + t * t / 3.0) * std::exp(-t);
+  } else return s / std::sqrt(r * r + p * p);
+}
+
+// Diagonal entries are A_ii = diag + nugget (rows[i] == cols[j]); coincident distinct points take
+// the same self value for singular kernels (documented: duplicate points are a regularised limit).
+class BuiltinKernel : public EntryEvaluator {
+public:
+  BuiltinKernel(const ClusterTree &t, const KernelParams &p) : tree_(t), p_(p)
+  {
+    if (std::isnan(p_.diag)) {
+      if (kernelSingular(p.kind)) throw Error(ERR_ARG, "the Laplace and Yukawa kernels are singular at r = 0: set the diagonal value (-mat_h2_kernel_diag)");
+      p_.diag = evalr(0.0);
+    }
+  }
+  void eval(const int *rows, int m, const int *cols, int n, double *out, int ld) const override
+  {
+    switch (p_.kind) {
+    case KernelKind::Laplace: return run<KernelKind::Laplace>(rows, m, cols, n, out, ld);
+    case KernelKind::Yukawa: return run<KernelKind::Yukawa>(rows, m, cols, n, out, ld);
+    case KernelKind::Gaussian: return run<KernelKind::Gaussian>(rows, m, cols, n, out, ld);
+    case KernelKind::Exponential: return run<KernelKind::Exponential>(rows, m, cols, n, out, ld);
+    case KernelKind::Matern32: return run<KernelKind::Matern32>(rows, m, cols, n, out, ld);
+    case KernelKind::Matern52: return run<KernelKind::Matern52>(rows, m, cols, n, out, ld);
+    case KernelKind::IMQ: return run<KernelKind::IMQ>(rows, m, cols, n, out, ld);
+    }
+  }
+  double evalr(double r) const
+  {
+    switch (p_.kind) {
+    case KernelKind::Laplace: return kernelValue<KernelKind::Laplace>(r, p_.scale, p_.param);
+    case KernelKind::Yukawa: return kernelValue<KernelKind::Yukawa>(r, p_.scale, p_.param);
+    case KernelKind::Gaussian: return kernelValue<KernelKind::Gaussian>(r, p_.scale, p_.param);
+    case KernelKind::Exponential: return kernelValue<KernelKind::Exponential>(r, p_.scale, p_.param);
+    case KernelKind::Matern32: return kernelValue<KernelKind::Matern32>(r, p_.scale, p_.param);
+    case KernelKind::Matern52: return kernelValue<KernelKind::Matern52>(r, p_.scale, p_.param);
+    case KernelKind::IMQ: return kernelValue<KernelKind::IMQ>(r, p_.scale, p_.param);
+    }
+    return 0;
+  }
+  const KernelParams &params() const { return p_; }
+
+private:
+  template <KernelKind K>
+  void run(const int *rows, int m, const int *cols, int n, double *out, int ld) const
+  {
+    const int dim = tree_.dim();
+    const double *X = tree_.coords().data();
+    const double s = p_.scale, p = p_.param, dg = p_.diag + p_.nugget;
+    for (int j = 0; j < n; j++) {
+      const double *y = X + static_cast<size_t>(cols[j]) * dim;
+      double *o = out + static_cast<size_t>(j) * ld;
+      for (int i = 0; i < m; i++) {
+        const double *x = X + static_cast<size_t>(rows[i]) * dim;
+        double r2 = 0;
+        for (int d = 0; d < dim; d++) {
+          double t = x[d] - y[d];
+          r2 += t * t;
+        }
+        if (rows[i] == cols[j]) o[i] = dg;
+        else if (kernelSingular(K) && r2 == 0) o[i] = p_.diag;
+        else o[i] = kernelValue<K>(std::sqrt(r2), s, p);
+      }
+    }
+  }
+  const ClusterTree &tree_;
+  KernelParams p_;
+};
+
+// User point kernel A_ij = fn(x_i, x_j); any failure is reported by the PETSc layer.
+class FunctionKernel : public EntryEvaluator {
+public:
+  using Fn = std::function<double(const double *, const double *)>;
+  FunctionKernel(const ClusterTree &t, Fn f, bool threadsafe) : tree_(t), f_(std::move(f)), ts_(threadsafe) { }
+  void eval(const int *rows, int m, const int *cols, int n, double *out, int ld) const override
+  {
+    for (int j = 0; j < n; j++)
+      for (int i = 0; i < m; i++) out[i + static_cast<size_t>(j) * ld] = f_(tree_.point(rows[i]), tree_.point(cols[j]));
+  }
+  bool threadSafe() const override { return ts_; }
+
+private:
+  const ClusterTree &tree_;
+  Fn f_;
+  bool ts_;
+};
+
+// User block callback in user numbering (tree positions mapped through perm).
+class BlockCallback : public EntryEvaluator {
+public:
+  using Fn = std::function<int(int m, const int *rows, int n, const int *cols, double *out, int ld)>;
+  BlockCallback(const ClusterTree &t, Fn f, bool threadsafe) : tree_(t), f_(std::move(f)), ts_(threadsafe) { }
+  void eval(const int *rows, int m, const int *cols, int n, double *out, int ld) const override
+  {
+    std::vector<int> ur(m), uc(n);
+    for (int i = 0; i < m; i++) ur[i] = tree_.perm()[rows[i]];
+    for (int j = 0; j < n; j++) uc[j] = tree_.perm()[cols[j]];
+    int ierr = f_(m, ur.data(), n, uc.data(), out, ld);
+    if (ierr) throw Error(ERR_USER, "the MatH2SetEntries callback returned error code " + std::to_string(ierr));
+  }
+  bool threadSafe() const override { return ts_; }
+
+private:
+  const ClusterTree &tree_;
+  Fn f_;
+  bool ts_;
+};
+
+// Entries of an assembled dense matrix held in full (user numbering, column-major, ld = N).
+class DenseEntries : public EntryEvaluator {
+public:
+  DenseEntries(const ClusterTree &t, std::vector<double> a) : tree_(t), a_(std::move(a)) { }
+  void eval(const int *rows, int m, const int *cols, int n, double *out, int ld) const override
+  {
+    const size_t N = static_cast<size_t>(tree_.size());
+    for (int j = 0; j < n; j++) {
+      const double *c = a_.data() + static_cast<size_t>(tree_.perm()[cols[j]]) * N;
+      for (int i = 0; i < m; i++) out[i + static_cast<size_t>(j) * ld] = c[tree_.perm()[rows[i]]];
+    }
+  }
+
+private:
+  const ClusterTree &tree_;
+  std::vector<double> a_;
+};
+
+} // namespace h2ulv

@@ -1,0 +1,757 @@
+#include "h2matrix.hpp"
+#include "parallel.hpp"
+
+#include <algorithm>
+#include <cmath>
+#include <cstring>
+#include <numeric>
+#include <sstream>
+
+namespace h2ulv {
+
+// ------------------------------------------------------------------------------------------------
+// One cell: sampled interpolative decomposition, then orthogonalisation (algorithm §3.2)
+// ------------------------------------------------------------------------------------------------
+void compressCell(Matrix<double> &G, const Matrix<double> *W, const std::vector<int> &cand, double rtol, int maxrank, CellBasis &out)
+{
+  const int n = G.rows(), s = G.cols();
+  out.skel.clear();
+  out.U.resize(n, 0);
+  out.R.resize(0, 0);
+  if (n == 0 || s == 0) return;
+  // Row t of G reaches the cell's points through column t of W: scale it by that column's norm,
+  // so the pivoting (and the rank) see the error as amplified by the children's interpolation.
+  // Without this the error grows with the product of the interpolation norms up the tree.
+  std::vector<double> d(n, 1.0);
+  if (W)
+    for (int t = 0; t < n; t++) {
+      double c = 0;
+      for (int i = 0; i < n; i++) c += (*W)(i, t) * (*W)(i, t);
+      d[t] = std::sqrt(c);
+    }
+  // M = (D G)^T (s x n); reduce to its n x n triangle when s > n
+  Matrix<double> M(s, n);
+  for (int j = 0; j < n; j++)
+    for (int i = 0; i < s; i++) M(i, j) = d[j] * G(j, i);
+  G = Matrix<double>();
+  std::vector<double> tau;
+  int m = s;
+  if (s > n) {
+    blas::geqrf(s, n, M.data(), M.ld(), tau);
+    Matrix<double> T(n, n);
+    for (int j = 0; j < n; j++)
+      for (int i = 0; i <= j; i++) T(i, j) = M(i, j);
+    M = std::move(T);
+    m = n;
+  }
+  std::vector<int> piv;
+  blas::geqp3(m, n, M.data(), M.ld(), piv, tau);
+  const int kmax = std::min({m, n, maxrank});
+  const double d0 = std::fabs(M(0, 0));
+  int k = 0;
+  if (d0 > 0 && std::isfinite(d0))
+    while (k < kmax && std::fabs(M(k, k)) > rtol * d0) k++;
+  if (k == 0) return;
+  // E = R11^{-1} R12 : row ID  G(rest,:) ~ E^T G(skel,:)
+  Matrix<double> E(k, n - k);
+  for (int j = 0; j < n - k; j++)
+    for (int i = 0; i < k; i++) E(i, j) = M(i, k + j);
+  blas::trsm('L', 'U', 'N', 'N', k, n - k, 1.0, M.data(), M.ld(), E.data(), E.ld());
+  Matrix<double> P(n, k);
+  for (int t = 0; t < k; t++) P(piv[t], t) = 1.0;
+  for (int j = 0; j < n - k; j++)
+    for (int t = 0; t < k; t++) P(piv[k + j], t) = E(t, j) * d[piv[t]] / d[piv[k + j]];
+  Matrix<double> WP;
+  if (W) {
+    WP.resize(n, k);
+    blas::gemm('N', 'N', n, k, n, 1.0, W->data(), W->ld(), P.data(), P.ld(), 0.0, WP.data(), WP.ld());
+  } else WP = std::move(P);
+  blas::geqrf(n, k, WP.data(), WP.ld(), tau);
+  out.R.resize(k, k);
+  for (int j = 0; j < k; j++)
+    for (int i = 0; i <= j; i++) out.R(i, j) = WP(i, j);
+  blas::orgqr(n, k, k, WP.data(), WP.ld(), tau);
+  out.U = std::move(WP);
+  out.skel.resize(k);
+  for (int t = 0; t < k; t++) out.skel[t] = cand[piv[t]];
+}
+
+namespace {
+
+// evenly spaced subsample of v of at most s entries
+std::vector<int> subsample(const std::vector<int> &v, size_t s)
+{
+  if (v.size() <= s) return v;
+  std::vector<int> r(s);
+  for (size_t t = 0; t < s; t++) r[t] = v[(t * v.size()) / s];
+  return r;
+}
+
+void checkFinite(const Matrix<double> &B, const std::vector<int> &rows, const std::vector<int> &cols, const ClusterTree &tree)
+{
+  for (int j = 0; j < B.cols(); j++)
+    for (int i = 0; i < B.rows(); i++)
+      if (!std::isfinite(B(i, j))) {
+        std::ostringstream os;
+        os << "the matrix entries are not finite: A(" << tree.perm()[rows[i]] << ", " << tree.perm()[cols[j]] << ") = " << B(i, j) << " (check the kernel or entry function)";
+        throw Error(ERR_NUMERIC, os.str());
+      }
+}
+
+Matrix<double> evalBlock(const EntryEvaluator &ev, const ClusterTree &tree, const std::vector<int> &rows, const std::vector<int> &cols)
+{
+  Matrix<double> B(static_cast<int>(rows.size()), static_cast<int>(cols.size()));
+  if (!rows.empty() && !cols.empty()) ev.eval(rows.data(), B.rows(), cols.data(), B.cols(), B.data(), B.ld());
+  checkFinite(B, rows, cols, tree);
+  return B;
+}
+
+std::vector<int> cellPoints(const Cell &c)
+{
+  std::vector<int> v(c.size());
+  std::iota(v.begin(), v.end(), c.begin);
+  return v;
+}
+
+// pack / unpack a basis (skeleton + R) into doubles
+void packBasis(const CellBasis &b, std::vector<double> &buf)
+{
+  const int r = b.rank();
+  for (int t = 0; t < r; t++) buf.push_back(static_cast<double>(b.skel[t]));
+  buf.insert(buf.end(), b.R.data(), b.R.data() + static_cast<size_t>(r) * r);
+}
+const double *unpackBasis(const double *p, int r, CellBasis &b)
+{
+  b.skel.resize(r);
+  for (int t = 0; t < r; t++) b.skel[t] = static_cast<int>(p[t]);
+  p += r;
+  b.R.resize(r, r);
+  std::copy(p, p + static_cast<size_t>(r) * r, b.R.data());
+  return p + static_cast<size_t>(r) * r;
+}
+
+// the 2x2 block diagonal weight diag(R_c1, R_c2)
+Matrix<double> childWeight(const CellBasis &a, const CellBasis &b)
+{
+  const int r1 = a.rank(), r2 = b.rank();
+  Matrix<double> W(r1 + r2, r1 + r2);
+  for (int j = 0; j < r1; j++)
+    for (int i = 0; i < r1; i++) W(i, j) = a.R(i, j);
+  for (int j = 0; j < r2; j++)
+    for (int i = 0; i < r2; i++) W(r1 + i, r1 + j) = b.R(i, j);
+  return W;
+}
+
+} // namespace
+
+// ------------------------------------------------------------------------------------------------
+// Structure: bases, level by level from the leaves up
+// ------------------------------------------------------------------------------------------------
+H2Structure::H2Structure(MPI_Comm comm, std::shared_ptr<const ClusterTree> tree, const EntryEvaluator &ev, const BuildOptions &opt, const ExtraSampleFn &extra) :
+  tree_(std::move(tree)), layout_(comm, *tree_), opt_(opt)
+{
+  const ClusterTree &T = *tree_;
+  const int L = T.levels();
+  const bool threaded = opt_.threaded && ev.threadSafe();
+  rowb_.resize(L + 1);
+  colb_.resize(L + 1);
+  rr_.resize(L + 1);
+  rc_.resize(L + 1);
+  for (int l = 0; l <= L; l++) {
+    rowb_[l].resize(T.ncells(l));
+    if (!opt_.symmetric) colb_[l].resize(T.ncells(l));
+    rr_[l].assign(T.ncells(l), 0);
+    rc_[l].assign(T.ncells(l), 0);
+  }
+  planExchanges();
+
+  // representative points of every cell (bottom-up, evenly spaced in tree order, at most s)
+  const size_t s = static_cast<size_t>(std::max(0, opt_.nsamples));
+  std::vector<std::vector<int>> rep(static_cast<size_t>(2) * T.ncells(L) - 1);
+  for (int k = 0; k < T.ncells(L); k++) rep[ClusterTree::index(L, k)] = subsample(cellPoints(T.cell(L, k)), s);
+  for (int l = L - 1; l >= 0; l--)
+    for (int k = 0; k < T.ncells(l); k++) {
+      std::vector<int> u = rep[ClusterTree::index(l + 1, 2 * k)];
+      const auto &b = rep[ClusterTree::index(l + 1, 2 * k + 1)];
+      u.insert(u.end(), b.begin(), b.end());
+      rep[ClusterTree::index(l, k)] = subsample(u, s);
+    }
+  // far samples, top-down.  Every far cell of the cell's own level contributes up to q points: half
+  // its points nearest to the cell (fast-decaying kernels live there), half spread over the cell.
+  // The parent's far sample comes in thinned with the same priority: its nearer half kept, one in
+  // four of the rest.  The total is capped at s (own cells first).  O(1) work per cell point.
+  // Only cells whose subtree holds points of mine are needed.
+  const int myfirst = layout_.pointBegin(), mylast = layout_.pointEnd();
+  auto needed = [&](int l, int k) { const Cell &c = T.cell(l, k); return c.begin < mylast && c.end > myfirst; };
+  const size_t q = std::max<size_t>(16, s / 12);
+  auto boxDist2 = [&](const Cell &c, int t) {
+    const double *x = T.point(t);
+    double d2 = 0;
+    for (int d = 0; d < T.dim(); d++) {
+      double g = std::max(0.0, std::fabs(x[d] - c.center[d]) - c.half[d]);
+      d2 += g * g;
+    }
+    return d2;
+  };
+  auto byDistance = [&](const Cell &c, std::vector<int> &v) {
+    std::vector<std::pair<double, int>> dv(v.size());
+    for (size_t t = 0; t < v.size(); t++) dv[t] = {boxDist2(c, v[t]), v[t]};
+    std::sort(dv.begin(), dv.end());
+    for (size_t t = 0; t < v.size(); t++) v[t] = dv[t].second;
+  };
+  std::vector<std::vector<std::vector<int>>> farSample(L + 1);
+  for (int l = 0; l <= L; l++) {
+    farSample[l].resize(T.ncells(l));
+    const PairList &F = T.farList(l);
+    for (int k = 0; k < T.ncells(l); k++) {
+      if (!needed(l, k)) continue;
+      const Cell &ci = T.cell(l, k);
+      std::vector<int> z;
+      for (int p = F.ptr[k]; p < F.ptr[k + 1]; p++) {
+        const Cell &cj = T.cell(l, F.col[p]);
+        if (static_cast<size_t>(cj.size()) <= q) {
+          for (int t = cj.begin; t < cj.end; t++) z.push_back(t);
+          continue;
+        }
+        std::vector<int> pts = cellPoints(cj);
+        std::nth_element(pts.begin(), pts.begin() + q / 2, pts.end(), [&](int a, int b) {
+          double da = boxDist2(ci, a), db = boxDist2(ci, b);
+          return da < db || (da == db && a < b);
+        });
+        pts.resize(q / 2);
+        auto r = subsample(rep[ClusterTree::index(l, F.col[p])], q - q / 2);
+        pts.insert(pts.end(), r.begin(), r.end());
+        std::sort(pts.begin(), pts.end());
+        pts.erase(std::unique(pts.begin(), pts.end()), pts.end());
+        z.insert(z.end(), pts.begin(), pts.end());
+      }
+      if (z.size() > s) {
+        byDistance(ci, z);
+        z.resize(s);
+      }
+      if (l > 0 && z.size() < s) {
+        std::vector<int> inh = farSample[l - 1][k / 2];
+        byDistance(ci, inh);
+        const size_t half = inh.size() / 2;
+        std::vector<int> zi(inh.begin(), inh.begin() + half);
+        for (size_t t = half; t < inh.size(); t += 4) zi.push_back(inh[t]);
+        if (zi.size() > s - z.size()) zi.resize(s - z.size());
+        z.insert(z.end(), zi.begin(), zi.end());
+      }
+      farSample[l][k] = std::move(z);
+    }
+  }
+  rep.clear();
+  rep.shrink_to_fit();
+
+  for (int l = L; l >= 1; l--) {
+    const auto &mine = layout_.owned(l);
+    std::exception_ptr err = nullptr;
+    try {
+    parallelFor(static_cast<int>(mine.size()), threaded, [&](int t) {
+      const int k = mine[t];
+      for (int side = 0; side < (opt_.symmetric ? 1 : 2); side++) {
+        const bool row = side == 0;
+        auto &B = row ? rowb_[l][k] : colb_[l][k];
+        std::vector<int> cand;
+        Matrix<double> W;
+        if (l == L) cand = cellPoints(T.cell(l, k));
+        else {
+          const CellBasis &c1 = basis(l + 1, 2 * k, row), &c2 = basis(l + 1, 2 * k + 1, row);
+          cand = c1.skel;
+          cand.insert(cand.end(), c2.skel.begin(), c2.skel.end());
+          W = childWeight(c1, c2);
+        }
+        const auto &Z = farSample[l][k];
+        Matrix<double> G = row ? evalBlock(ev, T, cand, Z) : Matrix<double>();
+        if (!row) { // column side: G = A(Z, cand)^T
+          Matrix<double> Gt = evalBlock(ev, T, Z, cand);
+          G.resize(static_cast<int>(cand.size()), static_cast<int>(Z.size()));
+          for (int j = 0; j < Gt.cols(); j++)
+            for (int i = 0; i < Gt.rows(); i++) G(j, i) = Gt(i, j);
+        }
+        if (extra) {
+          Matrix<double> X = extra(l, k, cand, row);
+          if (X.cols() > 0) {
+            Matrix<double> GX(G.rows(), G.cols() + X.cols());
+            std::copy(G.data(), G.data() + G.size(), GX.data());
+            std::copy(X.data(), X.data() + X.size(), GX.data() + G.size());
+            G = std::move(GX);
+          }
+        }
+        compressCell(G, l == L ? nullptr : &W, cand, opt_.rtol, opt_.maxrank, B);
+      }
+    });
+    } catch (...) {
+      err = std::current_exception();
+    }
+    agree(comm, err);
+    for (auto &v : farSample[l]) std::vector<int>().swap(v);
+
+    // every process learns every rank of this level (sizes of all later messages)
+    {
+      std::vector<int> loc;
+      for (int k : mine) {
+        loc.push_back(rowb_[l][k].rank());
+        loc.push_back(opt_.symmetric ? rowb_[l][k].rank() : colb_[l][k].rank());
+      }
+      const int P = layout_.size();
+      std::vector<int> counts(P, 0), displs(P + 1, 0);
+      for (int k = 0; k < T.ncells(l); k++) counts[layout_.owner(l, k)] += 2;
+      for (int p = 0; p < P; p++) displs[p + 1] = displs[p] + counts[p];
+      std::vector<int> all(displs[P]);
+      MPI_Allgatherv(loc.data(), static_cast<int>(loc.size()), MPI_INT, all.data(), counts.data(), displs.data(), MPI_INT, comm);
+      std::vector<int> pos(displs.begin(), displs.end() - 1);
+      for (int k = 0; k < T.ncells(l); k++) {
+        int p = layout_.owner(l, k);
+        rr_[l][k] = all[pos[p]];
+        rc_[l][k] = all[pos[p] + 1];
+        pos[p] += 2;
+      }
+    }
+    // ghost bases (skeleton + R) for the couplings of this level and for the parents
+    auto payload = [&](int k) { return rr_[l][k] * (1 + rr_[l][k]) + (opt_.symmetric ? 0 : rc_[l][k] * (1 + rc_[l][k])); };
+    std::vector<std::vector<double>> buf(T.ncells(l));
+    for (int k : mine) {
+      packBasis(rowb_[l][k], buf[k]);
+      if (!opt_.symmetric) packBasis(colb_[l][k], buf[k]);
+    }
+    for (int k = 0; k < T.ncells(l); k++)
+      if (!layout_.mine(l, k)) buf[k].assign(payload(k), 0.0);
+    auto ptr = [&](int k) { return buf[k].data(); };
+    partner_[l]->run(payload, ptr);
+    up_[l]->run(payload, ptr);
+    for (int k = 0; k < T.ncells(l); k++)
+      if (!layout_.mine(l, k) && !buf[k].empty()) {
+        const double *p = unpackBasis(buf[k].data(), rr_[l][k], rowb_[l][k]);
+        if (!opt_.symmetric) unpackBasis(p, rc_[l][k], colb_[l][k]);
+      }
+  }
+}
+
+void H2Structure::planExchanges()
+{
+  const ClusterTree &T = *tree_;
+  const int L = T.levels(), P = layout_.size(), me = layout_.rank();
+  partner_.resize(L + 1);
+  up_.resize(L + 1);
+  down_.resize(L + 1);
+  for (int l = 0; l <= L; l++) {
+    std::vector<std::vector<int>> send(P), recv(P);
+    for (int i : layout_.owned(l))
+      for (const PairList *lst : {&T.nearList(l), &T.farList(l)})
+        for (int p = lst->ptr[i]; p < lst->ptr[i + 1]; p++) {
+          int j = lst->col[p], q = layout_.owner(l, j);
+          if (q != me) {
+            send[q].push_back(i);
+            recv[q].push_back(j);
+          }
+        }
+    for (auto *v : {&send, &recv})
+      for (auto &w : *v) {
+        std::sort(w.begin(), w.end());
+        w.erase(std::unique(w.begin(), w.end()), w.end());
+      }
+    partner_[l] = std::make_unique<Exchange>();
+    partner_[l]->setup(layout_.comm(), send, recv);
+    // children on level l <-> parents on level l-1
+    std::vector<std::vector<int>> csend(P), crecv(P);
+    if (l > 0) {
+      for (int c : layout_.owned(l)) {
+        int q = layout_.owner(l - 1, c / 2);
+        if (q != me) csend[q].push_back(c);
+      }
+      for (int p : layout_.owned(l - 1))
+        for (int c : {2 * p, 2 * p + 1}) {
+          int q = layout_.owner(l, c);
+          if (q != me) crecv[q].push_back(c);
+        }
+    }
+    up_[l] = std::make_unique<Exchange>();
+    up_[l]->setup(layout_.comm(), csend, crecv);
+    down_[l] = std::make_unique<Exchange>();
+    down_[l]->setup(layout_.comm(), crecv, csend);
+  }
+}
+
+std::vector<LevelStats> H2Structure::stats() const
+{
+  const ClusterTree &T = *tree_;
+  std::vector<LevelStats> st(T.levels() + 1);
+  for (int l = 0; l <= T.levels(); l++) {
+    LevelStats &s = st[l];
+    long long sum = 0;
+    s.minrank = 1 << 30;
+    for (int k = 0; k < T.ncells(l); k++) {
+      int r = std::max(rr_[l][k], rc_[l][k]);
+      s.minrank = std::min(s.minrank, r);
+      s.maxrank = std::max(s.maxrank, r);
+      sum += r;
+    }
+    s.meanrank = static_cast<double>(sum) / T.ncells(l);
+    s.nnear = static_cast<long long>(T.nearList(l).nnz());
+    s.nfar = static_cast<long long>(T.farList(l).nnz());
+  }
+  return st;
+}
+
+size_t H2Structure::bytes() const
+{
+  size_t b = tree_->coords().size() * sizeof(double) + tree_->perm().size() * sizeof(int);
+  for (const auto *side : {&rowb_, &colb_})
+    for (const auto &lev : *side)
+      for (const auto &c : lev) b += c.U.bytes() + c.R.bytes() + c.skel.capacity() * sizeof(int);
+  return b;
+}
+
+// ------------------------------------------------------------------------------------------------
+// Values: leaf near blocks and couplings S_ij = R_i A(skel_i, skel_j) R_j^T
+// ------------------------------------------------------------------------------------------------
+namespace {
+Matrix<double> coupling(const EntryEvaluator &ev, const ClusterTree &T, const CellBasis &bi, const CellBasis &bj)
+{
+  Matrix<double> S = evalBlock(ev, T, bi.skel, bj.skel);
+  const int ri = bi.rank(), rj = bj.rank();
+  blas::trmm('L', 'U', 'N', 'N', ri, rj, 1.0, bi.R.data(), bi.R.ld(), S.data(), S.ld());
+  blas::trmm('R', 'U', 'T', 'N', ri, rj, 1.0, bj.R.data(), bj.R.ld(), S.data(), S.ld());
+  return S;
+}
+template <typename T>
+Matrix<T> castMatrix(const Matrix<double> &A)
+{
+  if constexpr (std::is_same<T, double>::value) return A;
+  else {
+    Matrix<T> B(A.rows(), A.cols());
+    for (size_t t = 0; t < A.size(); t++) B.data()[t] = static_cast<T>(A.data()[t]);
+    return B;
+  }
+}
+} // namespace
+
+template <typename T>
+void H2Values<T>::build(const H2Structure &s, const EntryEvaluator &ev)
+{
+  const ClusterTree &Tr = s.tree();
+  const Layout &lay = s.layout();
+  const int L = Tr.levels();
+  const bool threaded = s.options().threaded && ev.threadSafe();
+  const PairList &N = Tr.nearList(L);
+  near_.assign(N.nnz(), Matrix<T>());
+  if (!s.symmetric()) nearT_.assign(N.nnz(), Matrix<T>());
+  const auto &leaves = lay.owned(L);
+  parallelFor(static_cast<int>(leaves.size()), threaded, [&](int t) {
+    const int i = leaves[t];
+    const auto pi = cellPoints(Tr.cell(L, i));
+    for (int p = N.ptr[i]; p < N.ptr[i + 1]; p++) {
+      const int j = N.col[p];
+      const auto pj = cellPoints(Tr.cell(L, j));
+      if (s.storedAtRow(L, i, j)) near_[p] = castMatrix<T>(evalBlock(ev, Tr, pi, pj));
+      if (!s.symmetric() && !lay.mine(L, j)) nearT_[p] = castMatrix<T>(evalBlock(ev, Tr, pj, pi));
+    }
+  });
+  far_.assign(L + 1, {});
+  farT_.assign(L + 1, {});
+  for (int l = 1; l <= L; l++) {
+    const PairList &F = Tr.farList(l);
+    far_[l].assign(F.nnz(), Matrix<T>());
+    if (!s.symmetric()) farT_[l].assign(F.nnz(), Matrix<T>());
+    const auto &mine = lay.owned(l);
+    parallelFor(static_cast<int>(mine.size()), threaded, [&](int t) {
+      const int i = mine[t];
+      for (int p = F.ptr[i]; p < F.ptr[i + 1]; p++) {
+        const int j = F.col[p];
+        if (s.storedAtRow(l, i, j)) far_[l][p] = castMatrix<T>(coupling(ev, Tr, s.basis(l, i, true), s.basis(l, j, false)));
+        if (!s.symmetric() && !lay.mine(l, j)) farT_[l][p] = castMatrix<T>(coupling(ev, Tr, s.basis(l, j, true), s.basis(l, i, false)));
+      }
+    });
+  }
+}
+
+template <typename T>
+size_t H2Values<T>::bytes() const
+{
+  size_t b = 0;
+  for (const auto *v : {&near_, &nearT_})
+    for (const auto &m : *v) b += m.bytes();
+  for (const auto *v : {&far_, &farT_})
+    for (const auto &lev : *v)
+      for (const auto &m : lev) b += m.bytes();
+  return b;
+}
+
+template <typename T>
+void H2Values<T>::scale(T a)
+{
+  for (auto *v : {&near_, &nearT_})
+    for (auto &m : *v)
+      for (auto &x : m.storage()) x *= a;
+  for (auto *v : {&far_, &farT_})
+    for (auto &lev : *v)
+      for (auto &m : lev)
+        for (auto &x : m.storage()) x *= a;
+}
+
+template <typename T>
+void H2Values<T>::axpy(T a, const H2Values &X)
+{
+  auto add = [a](std::vector<Matrix<T>> &y, const std::vector<Matrix<T>> &x) {
+    for (size_t p = 0; p < y.size(); p++)
+      for (size_t t = 0; t < y[p].size(); t++) y[p].data()[t] += a * x[p].data()[t];
+  };
+  add(near_, X.near_);
+  add(nearT_, X.nearT_);
+  for (size_t l = 0; l < far_.size(); l++) {
+    add(far_[l], X.far_[l]);
+    add(farT_[l], X.farT_[l]);
+  }
+}
+
+template <typename T>
+void H2Values<T>::shiftDiagonal(const H2Structure &s, const T *d, T alpha)
+{
+  const ClusterTree &Tr = s.tree();
+  const int L = Tr.levels(), off = s.layout().pointBegin();
+  const PairList &N = Tr.nearList(L);
+  for (int i : s.layout().owned(L)) {
+    int p = N.find(i, i);
+    const Cell &c = Tr.cell(L, i);
+    for (int t = 0; t < c.size(); t++) near_[p](t, t) += alpha * (d ? d[c.begin - off + t] : T(1));
+  }
+}
+
+template <typename T>
+void H2Values<T>::getDiagonal(const H2Structure &s, T *d) const
+{
+  const ClusterTree &Tr = s.tree();
+  const int L = Tr.levels(), off = s.layout().pointBegin();
+  const PairList &N = Tr.nearList(L);
+  for (int i : s.layout().owned(L)) {
+    int p = N.find(i, i);
+    const Cell &c = Tr.cell(L, i);
+    for (int t = 0; t < c.size(); t++) d[c.begin - off + t] = near_[p](t, t);
+  }
+}
+
+template <typename T>
+double H2Values<T>::frobeniusSquared(const H2Structure &s) const
+{
+  // orthonormal bases: ||V S W^T||_F = ||S||_F; a block stored once for a symmetric pair counts twice
+  const ClusterTree &Tr = s.tree();
+  double sum = 0;
+  auto acc = [&](int l, const PairList &lst, const std::vector<Matrix<T>> &blocks) {
+    for (int i : s.layout().owned(l))
+      for (int p = lst.ptr[i]; p < lst.ptr[i + 1]; p++) {
+        const int j = lst.col[p];
+        if (!s.storedAtRow(l, i, j)) continue;
+        double f = 0;
+        for (const auto &x : blocks[p].storage()) f += static_cast<double>(x) * x;
+        // symmetric storage: (i,j) with j > i owned also stands for (j,i); ghost pairs are stored on both sides
+        sum += (s.symmetric() && j > i && s.layout().mine(l, j)) ? 2 * f : f;
+      }
+  };
+  acc(Tr.levels(), Tr.nearList(Tr.levels()), near_);
+  for (int l = 1; l <= Tr.levels(); l++) acc(l, Tr.farList(l), far_[l]);
+  return sum;
+}
+
+template <typename T>
+template <typename U>
+H2Values<U> H2Values<T>::convert() const
+{
+  H2Values<U> r;
+  auto cv = [](const std::vector<Matrix<T>> &a) {
+    std::vector<Matrix<U>> b(a.size());
+    for (size_t p = 0; p < a.size(); p++) {
+      b[p].resize(a[p].rows(), a[p].cols());
+      for (size_t t = 0; t < a[p].size(); t++) b[p].data()[t] = static_cast<U>(a[p].data()[t]);
+    }
+    return b;
+  };
+  r.near_ = cv(near_);
+  r.nearT_ = cv(nearT_);
+  for (const auto &l : far_) r.far_.push_back(cv(l));
+  for (const auto &l : farT_) r.farT_.push_back(cv(l));
+  return r;
+}
+
+// ------------------------------------------------------------------------------------------------
+// Matrix-vector product (k vectors): upward pass, couplings, downward pass, near field
+// ------------------------------------------------------------------------------------------------
+template <typename T>
+void h2Multiply(const H2Structure &s, const H2Values<T> &v, bool transpose, int k, const T *x, int ldx, T beta, T *y, int ldy)
+{
+  const ClusterTree &Tr = s.tree();
+  const Layout &lay = s.layout();
+  const int L = Tr.levels(), off = lay.pointBegin();
+  const bool threaded = s.options().threaded;
+  // input side bases: columns (forward) or rows (transpose); output side the other one
+  const bool inRow = transpose, outRow = !transpose;
+  static_assert(std::is_same<T, double>::value || std::is_same<T, float>::value, "real types only");
+
+  // leaf values of x for owned and ghost leaves (partner exchange on the leaf level)
+  std::vector<Matrix<T>> xl(Tr.ncells(L));
+  for (int i : lay.owned(L)) {
+    const Cell &c = Tr.cell(L, i);
+    xl[i].resize(c.size(), k);
+    for (int j = 0; j < k; j++) std::copy(x + (c.begin - off) + static_cast<size_t>(j) * ldx, x + (c.end - off) + static_cast<size_t>(j) * ldx, xl[i].data() + static_cast<size_t>(j) * c.size());
+  }
+  // exchange buffers are double; for float, stage through double
+  auto exchange = [&](const Exchange &ex, std::vector<Matrix<T>> &cells, auto sizef) {
+    if (ex.empty()) return;
+    std::vector<std::vector<double>> buf(cells.size());
+    for (size_t c = 0; c < cells.size(); c++) {
+      buf[c].resize(sizef(static_cast<int>(c)));
+      if (cells[c].size() == buf[c].size()) std::copy(cells[c].data(), cells[c].data() + cells[c].size(), buf[c].data());
+    }
+    ex.run(sizef, [&](int c) { return buf[c].data(); });
+    for (size_t c = 0; c < cells.size(); c++) {
+      if (cells[c].size() == buf[c].size() && !buf[c].empty()) {
+        for (size_t t = 0; t < buf[c].size(); t++) cells[c].data()[t] = static_cast<T>(buf[c][t]);
+      }
+    }
+  };
+  for (int j = 0; j < Tr.ncells(L); j++)
+    if (!lay.mine(L, j) && xl[j].empty()) xl[j].resize(Tr.cell(L, j).size(), k);
+  exchange(s.partners(L), xl, [&](int c) { return Tr.cell(L, c).size() * k; });
+
+  // upward pass: xhat_i = U_i^T [x_i or children's xhat]
+  std::vector<std::vector<Matrix<T>>> xh(L + 1), yh(L + 1);
+  for (int l = L; l >= 1; l--) {
+    xh[l].resize(Tr.ncells(l));
+    yh[l].resize(Tr.ncells(l));
+    for (int c = 0; c < Tr.ncells(l); c++) xh[l][c].resize(s.rank(l, c, inRow), k);
+    const auto &mine = lay.owned(l);
+    parallelFor(static_cast<int>(mine.size()), threaded, [&](int t) {
+      const int i = mine[t];
+      const CellBasis &B = s.basis(l, i, inRow);
+      const int r = B.rank(), n = B.U.rows();
+      if (r == 0) return;
+      Matrix<double> src(n, k);
+      if (l == L)
+        for (size_t q = 0; q < src.size(); q++) src.data()[q] = xl[i].data()[q];
+      else {
+        const auto &a = xh[l + 1][2 * i], &b = xh[l + 1][2 * i + 1];
+        for (int j = 0; j < k; j++) {
+          for (int q = 0; q < a.rows(); q++) src(q, j) = a(q, j);
+          for (int q = 0; q < b.rows(); q++) src(a.rows() + q, j) = b(q, j);
+        }
+      }
+      Matrix<double> out(r, k);
+      blas::gemm('T', 'N', r, k, n, 1.0, B.U.data(), B.U.ld(), src.data(), src.ld(), 0.0, out.data(), out.ld());
+      for (size_t q = 0; q < out.size(); q++) xh[l][i].data()[q] = static_cast<T>(out.data()[q]);
+    });
+    exchange(s.up(l), xh[l], [&](int c) { return s.rank(l, c, inRow) * k; });
+  }
+  for (int l = L; l >= 1; l--) exchange(s.partners(l), xh[l], [&](int c) { return s.rank(l, c, inRow) * k; });
+
+  // couplings: yhat_i = sum_j op(S)_ij xhat_j
+  for (int l = 1; l <= L; l++) {
+    for (int c = 0; c < Tr.ncells(l); c++) yh[l][c].resize(s.rank(l, c, outRow), k);
+    const PairList &F = Tr.farList(l);
+    const auto &mine = lay.owned(l);
+    parallelFor(static_cast<int>(mine.size()), threaded, [&](int t) {
+      const int i = mine[t];
+      Matrix<T> &yi = yh[l][i];
+      for (int p = F.ptr[i]; p < F.ptr[i + 1]; p++) {
+        const int j = F.col[p];
+        const Matrix<T> &xj = xh[l][j];
+        const Matrix<T> *S;
+        char op = 'T';
+        if (!transpose || s.symmetric()) { // S_ij, or S_ji^T when only (j,i) is stored
+          const bool here = s.storedAtRow(l, i, j);
+          S = here ? &v.far_[l][p] : &v.far_[l][F.find(j, i)];
+          op = here ? 'N' : 'T';
+        } else // transpose of a nonsymmetric matrix: S_ji^T
+          S = lay.mine(l, j) ? &v.far_[l][F.find(j, i)] : &v.farT_[l][p];
+        if (yi.rows() == 0 || xj.rows() == 0) continue;
+        blas::gemm(op, 'N', yi.rows(), k, xj.rows(), T(1), S->data(), S->ld(), xj.data(), xj.ld(), T(1), yi.data(), yi.ld());
+      }
+    });
+  }
+
+  // downward pass: children's yhat += U_i yhat_i; leaf: y_i = U_i yhat_i
+  for (int l = 1; l <= L; l++) {
+    if (l > 1) {
+      // contributions from parents owned elsewhere (down exchange on level l) are added here
+      std::vector<Matrix<T>> in(Tr.ncells(l));
+      bool any = !s.down(l).empty();
+      if (any) {
+        for (int c = 0; c < Tr.ncells(l); c++) in[c].resize(s.rank(l, c, outRow), k);
+        // senders: parents I own with children elsewhere put their slice into in[child]
+        const auto &par = lay.owned(l - 1);
+        for (int pi : par) {
+          const CellBasis &B = s.basis(l - 1, pi, outRow);
+          const Matrix<T> &yp = yh[l - 1][pi];
+          const int r1 = s.rank(l, 2 * pi, outRow), r2 = s.rank(l, 2 * pi + 1, outRow);
+          for (int c : {2 * pi, 2 * pi + 1}) {
+            if (lay.mine(l, c) || B.rank() == 0) continue;
+            const int o = c == 2 * pi ? 0 : r1, rc = c == 2 * pi ? r1 : r2;
+            Matrix<double> tmp(rc, k), ypd(B.rank(), k);
+            for (size_t q = 0; q < ypd.size(); q++) ypd.data()[q] = yp.data()[q];
+            blas::gemm('N', 'N', rc, k, B.rank(), 1.0, B.U.data() + o, B.U.ld(), ypd.data(), ypd.ld(), 0.0, tmp.data(), tmp.ld());
+            for (size_t q = 0; q < tmp.size(); q++) in[c].data()[q] = static_cast<T>(tmp.data()[q]);
+          }
+        }
+        exchange(s.down(l), in, [&](int c) { return s.rank(l, c, outRow) * k; });
+        for (int c : lay.owned(l))
+          if (!lay.mine(l - 1, c / 2))
+            for (size_t q = 0; q < in[c].size(); q++) yh[l][c].data()[q] += in[c].data()[q];
+      }
+      // parents I own with children I own
+      for (int c : lay.owned(l)) {
+        const int pi = c / 2;
+        if (!lay.mine(l - 1, pi)) continue;
+        const CellBasis &B = s.basis(l - 1, pi, outRow);
+        if (B.rank() == 0) continue;
+        const int r1 = s.rank(l, 2 * pi, outRow);
+        const int o = c == 2 * pi ? 0 : r1, rc = s.rank(l, c, outRow);
+        Matrix<double> ypd(B.rank(), k), tmp(rc, k);
+        for (size_t q = 0; q < ypd.size(); q++) ypd.data()[q] = yh[l - 1][pi].data()[q];
+        blas::gemm('N', 'N', rc, k, B.rank(), 1.0, B.U.data() + o, B.U.ld(), ypd.data(), ypd.ld(), 0.0, tmp.data(), tmp.ld());
+        for (size_t q = 0; q < tmp.size(); q++) yh[l][c].data()[q] += static_cast<T>(tmp.data()[q]);
+      }
+    }
+  }
+
+  // leaves: y_i = beta y_i + U_i yhat_i + sum_j op(A)_ij x_j
+  const PairList &N = Tr.nearList(L);
+  const auto &leaves = lay.owned(L);
+  parallelFor(static_cast<int>(leaves.size()), threaded, [&](int t) {
+    const int i = leaves[t];
+    const Cell &c = Tr.cell(L, i);
+    const int n = c.size();
+    T *yi = y + (c.begin - off);
+    for (int j = 0; j < k; j++)
+      for (int q = 0; q < n; q++) yi[q + static_cast<size_t>(j) * ldy] = beta == T(0) ? T(0) : beta * yi[q + static_cast<size_t>(j) * ldy];
+    if (L >= 1) {
+      const CellBasis &B = s.basis(L, i, outRow);
+      if (B.rank() > 0) {
+        Matrix<double> ypd(B.rank(), k), tmp(n, k);
+        for (size_t q = 0; q < ypd.size(); q++) ypd.data()[q] = yh[L][i].data()[q];
+        blas::gemm('N', 'N', n, k, B.rank(), 1.0, B.U.data(), B.U.ld(), ypd.data(), ypd.ld(), 0.0, tmp.data(), tmp.ld());
+        for (int j = 0; j < k; j++)
+          for (int q = 0; q < n; q++) yi[q + static_cast<size_t>(j) * ldy] += static_cast<T>(tmp(q, j));
+      }
+    }
+    for (int p = N.ptr[i]; p < N.ptr[i + 1]; p++) {
+      const int j = N.col[p];
+      const Matrix<T> &xj = xl[j];
+      const Matrix<T> *A;
+      char op = 'T';
+      if (!transpose || s.symmetric()) {
+        const bool here = s.storedAtRow(L, i, j);
+        A = here ? &v.near_[p] : &v.near_[N.find(j, i)];
+        op = here ? 'N' : 'T';
+      } else A = lay.mine(L, j) ? &v.near_[N.find(j, i)] : &v.nearT_[p];
+      blas::gemm(op, 'N', n, k, xj.rows(), T(1), A->data(), A->ld(), xj.data(), xj.ld(), T(1), yi, ldy);
+    }
+  });
+}
+
+template class H2Values<double>;
+template class H2Values<float>;
+template H2Values<float> H2Values<double>::convert<float>() const;
+template void h2Multiply<double>(const H2Structure &, const H2Values<double> &, bool, int, const double *, int, double, double *, int);
+template void h2Multiply<float>(const H2Structure &, const H2Values<float> &, bool, int, const float *, int, float, float *, int);
+
+} // namespace h2ulv

@@ -1,0 +1,106 @@
+// Stage 2 of the pipeline: the H^2 matrix with shared nested bases (h2ulv-algorithm.md §3).
+//
+//   A ~ sum_{(i,j) near, leaves} A_ij  +  sum_l sum_{(i,j) far on l} V_i S_ij W_j^T
+//
+// with orthonormal nested row bases V (and column bases W; W = V for symmetric matrices).  The bases
+// (H2Structure) are immutable once built and shared between matrices that are shifted, scaled,
+// copied or duplicated; the values (H2Values: near blocks and couplings) belong to one matrix.
+#pragma once
+
+#include "dense.hpp"
+#include "entries.hpp"
+#include "layout.hpp"
+#include "tree.hpp"
+
+#include <functional>
+#include <memory>
+#include <vector>
+
+namespace h2ulv {
+
+struct BuildOptions {
+  double rtol = 1e-8; // relative tolerance on the pivots of each cell's sample
+  int maxrank = 512;  // cap on every rank
+  int nsamples = 1500;// far-field sample size per cell (inherited, capped)
+  bool symmetric = true;
+  bool threaded = true;
+};
+
+// Shared basis of one cell on one side (rows or columns).
+struct CellBasis {
+  std::vector<int> skel; // skeleton points (tree positions), r of them
+  Matrix<double> U;      // n x r, orthonormal: leaf basis, or transfer matrix above the leaves
+  Matrix<double> R;      // r x r upper triangular: interpolation operator = V R
+  int rank() const { return static_cast<int>(skel.size()); }
+};
+
+// Extra sample columns for a cell's basis (the hook the factorization uses for fill-in rows):
+// called with the level, cell and candidate points; returns an n x e matrix appended to the far
+// sample before compression (e = 0 for none).
+using ExtraSampleFn = std::function<Matrix<double>(int level, int cell, const std::vector<int> &cand, bool rowside)>;
+
+// Compress one cell: G (n x s, rows = candidates) is consumed.  W is the n x n weight
+// diag(R_c1, R_c2) of the children (nullptr at a leaf).
+void compressCell(Matrix<double> &G, const Matrix<double> *W, const std::vector<int> &cand, double rtol, int maxrank, CellBasis &out);
+
+struct LevelStats {
+  int minrank = 0, maxrank = 0;
+  double meanrank = 0;
+  long long nnear = 0, nfar = 0;
+};
+
+class H2Structure {
+public:
+  H2Structure(MPI_Comm comm, std::shared_ptr<const ClusterTree> tree, const EntryEvaluator &ev, const BuildOptions &opt, const ExtraSampleFn &extra = nullptr);
+  const ClusterTree &tree() const { return *tree_; }
+  std::shared_ptr<const ClusterTree> treePtr() const { return tree_; }
+  const Layout &layout() const { return layout_; }
+  bool symmetric() const { return opt_.symmetric; }
+  const BuildOptions &options() const { return opt_; }
+  const CellBasis &basis(int l, int k, bool row) const { return (row || opt_.symmetric) ? rowb_[l][k] : colb_[l][k]; }
+  int rank(int l, int k, bool row) const { return (row || opt_.symmetric) ? rr_[l][k] : rc_[l][k]; }
+  // a block (i,j) on level l (i owned) is stored with row i unless it is the transpose of an owned (j,i), j < i
+  bool storedAtRow(int l, int i, int j) const { return !opt_.symmetric || j >= i || !layout_.mine(l, j); }
+  const Exchange &partners(int l) const { return *partner_[l]; }
+  const Exchange &up(int l) const { return *up_[l]; }     // children on level l -> parents
+  const Exchange &down(int l) const { return *down_[l]; } // parents -> children on level l
+  std::vector<LevelStats> stats() const;                   // collective
+  size_t bytes() const;                                    // this process
+
+private:
+  void planExchanges();
+  std::shared_ptr<const ClusterTree> tree_;
+  Layout layout_;
+  BuildOptions opt_;
+  std::vector<std::vector<CellBasis>> rowb_, colb_;
+  std::vector<std::vector<int>> rr_, rc_;
+  std::vector<std::unique_ptr<Exchange>> partner_, up_, down_;
+};
+
+// Values of one H^2 matrix on a given structure.
+template <typename T>
+class H2Values {
+public:
+  H2Values() = default;
+  // evaluate near blocks and couplings
+  void build(const H2Structure &s, const EntryEvaluator &ev);
+  // near blocks: for owned leaf rows, indexed by position in the leaf near list.  nearT_ holds
+  // A_ji for ghost j (nonsymmetric only), at the position of (i, j).
+  std::vector<Matrix<T>> near_, nearT_;
+  std::vector<std::vector<Matrix<T>>> far_, farT_;
+  size_t bytes() const;
+  void scale(T a);
+  void axpy(T a, const H2Values &x);
+  void shiftDiagonal(const H2Structure &s, const T *d, T alpha); // A_ii += alpha * d_i (d in local tree order, or all-ones when null)
+  void getDiagonal(const H2Structure &s, T *d) const;
+  double frobeniusSquared(const H2Structure &s) const; // this process' part, exact
+  template <typename U>
+  H2Values<U> convert() const;
+};
+
+// y = op(A) x for k vectors, x and y in local tree order (n_local x k, leading dimensions ldx/ldy).
+// Collective.  beta: y = A x + beta y.
+template <typename T>
+void h2Multiply(const H2Structure &s, const H2Values<T> &v, bool transpose, int k, const T *x, int ldx, T beta, T *y, int ldy);
+
+} // namespace h2ulv

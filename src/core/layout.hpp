@@ -1,0 +1,97 @@
+// Distribution of the tree over MPI processes: subtree ownership and per-level ghost exchanges.
+// Process p owns a contiguous range of leaves (balanced by points); a cell above the leaves is owned
+// by the owner of its first leaf.  All exchanges are planned once (neighbour lists derived from the
+// global, replicated tree) and executed with MPI_Neighbor_alltoallv in a fixed order, so results do
+// not depend on message timing.
+#pragma once
+
+#include "tree.hpp"
+
+#include <exception>
+#include <mpi.h>
+#include <vector>
+
+namespace h2ulv {
+
+// Collective agreement on an error: rethrows the local exception, or throws an Error saying that
+// another process failed.  Called wherever collectives follow work that may fail on one process.
+void agree(MPI_Comm comm, std::exception_ptr err);
+
+class Layout {
+public:
+  Layout(MPI_Comm comm, const ClusterTree &tree);
+  int rank() const { return rank_; }
+  int size() const { return size_; }
+  MPI_Comm comm() const { return comm_; }
+  int owner(int l, int k) const { return owner_[l][k]; }
+  bool mine(int l, int k) const { return owner_[l][k] == rank_; }
+  const std::vector<int> &owned(int l) const { return owned_[l]; } // my cells, ascending
+  int pointBegin() const { return pbegin_; }                       // my tree-ordered points
+  int pointEnd() const { return pend_; }
+  const std::vector<int> &pointRanges() const { return pranges_; } // size+1 offsets
+
+private:
+  MPI_Comm comm_;
+  int rank_, size_;
+  std::vector<std::vector<int>> owner_, owned_;
+  int pbegin_ = 0, pend_ = 0;
+  std::vector<int> pranges_;
+};
+
+// One exchange pattern: for each neighbour process, which cells' payloads I send and receive.
+// Payload sizes per cell are given at execution time (they are known on every process).
+class Exchange {
+public:
+  Exchange() = default;
+  // send[q] = my cells process q needs; recv[q] = cells of q I need (both sorted by cell id)
+  void setup(MPI_Comm comm, const std::vector<std::vector<int>> &send, const std::vector<std::vector<int>> &recv);
+  ~Exchange();
+  Exchange(const Exchange &) = delete;
+  Exchange &operator=(const Exchange &) = delete;
+  // Move payloads: for each cell c, size(c) doubles at ptr(c) (send side read, receive side written).
+  template <typename SizeF, typename PtrF>
+  void run(SizeF size, PtrF ptr) const;
+  bool empty() const { return nbr_.empty(); }
+
+private:
+  MPI_Comm graph_ = MPI_COMM_NULL;
+  std::vector<int> nbr_;
+  std::vector<std::vector<int>> send_, recv_;
+};
+
+template <typename SizeF, typename PtrF>
+void Exchange::run(SizeF size, PtrF ptr) const
+{
+  if (graph_ == MPI_COMM_NULL) return;
+  const int nn = static_cast<int>(nbr_.size());
+  std::vector<int> scount(nn), sdisp(nn), rcount(nn), rdisp(nn);
+  int st = 0, rt = 0;
+  for (int q = 0; q < nn; q++) {
+    sdisp[q] = st;
+    rdisp[q] = rt;
+    for (int c : send_[q]) st += size(c);
+    for (int c : recv_[q]) rt += size(c);
+    scount[q] = st - sdisp[q];
+    rcount[q] = rt - rdisp[q];
+  }
+  std::vector<double> sbuf(st), rbuf(rt);
+  size_t o = 0;
+  for (int q = 0; q < nn; q++)
+    for (int c : send_[q]) {
+      const double *p = ptr(c);
+      int s = size(c);
+      std::copy(p, p + s, sbuf.begin() + o);
+      o += s;
+    }
+  MPI_Neighbor_alltoallv(sbuf.data(), scount.data(), sdisp.data(), MPI_DOUBLE, rbuf.data(), rcount.data(), rdisp.data(), MPI_DOUBLE, graph_);
+  o = 0;
+  for (int q = 0; q < nn; q++)
+    for (int c : recv_[q]) {
+      double *p = ptr(c);
+      int s = size(c);
+      std::copy(rbuf.begin() + o, rbuf.begin() + o + s, p);
+      o += s;
+    }
+}
+
+} // namespace h2ulv

@@ -1,0 +1,42 @@
+// Thread-level batches: a parallel loop over independent items (cells or blocks of a level) that
+// captures the first exception and rethrows it after the loop, and keeps OpenBLAS single-threaded
+// while the batch runs so the two thread pools do not oversubscribe the cores.
+#pragma once
+
+#include <exception>
+#include <mutex>
+
+#if defined(_OPENMP)
+#include <omp.h>
+#endif
+
+namespace h2ulv {
+
+void blasThreadsPush(); // OpenBLAS to 1 thread (no-op without OpenBLAS)
+void blasThreadsPop();
+
+int defaultThreads();
+void setDefaultThreads(int);
+
+template <typename F>
+void parallelFor(int n, bool threaded, F &&f)
+{
+  std::exception_ptr err = nullptr;
+  std::mutex mtx;
+  int nt = threaded ? defaultThreads() : 1;
+  if (nt > 1 && n > 1) blasThreadsPush();
+#pragma omp parallel for schedule(dynamic, 1) num_threads(nt) if (nt > 1 && n > 1)
+  for (int i = 0; i < n; i++) {
+    if (err) continue;
+    try {
+      f(i);
+    } catch (...) {
+      std::lock_guard<std::mutex> g(mtx);
+      if (!err) err = std::current_exception();
+    }
+  }
+  if (nt > 1 && n > 1) blasThreadsPop();
+  if (err) std::rethrow_exception(err);
+}
+
+} // namespace h2ulv

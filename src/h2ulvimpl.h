@@ -1,0 +1,16 @@
+// Private declarations shared by the PETSc-facing layer of h2ulv.
+#pragma once
+
+#include "h2ulv.h"
+#include "core/dense.hpp"
+
+#include <exception>
+#include <functional>
+#include <new>
+
+PETSC_INTERN PetscErrorCode MatCreate_H2(Mat);
+
+/* Run a piece of the C++ core; turn its exceptions into PETSc errors.  Collective variant: every
+   process learns whether any process failed, so no process is left waiting in a collective. */
+PETSC_INTERN PetscErrorCode H2ULVCallCore(MPI_Comm comm, PetscBool collective, const std::function<void()> &f);
+

@@ -1,0 +1,1160 @@
+/*
+   MATH2 ("h2"): an H^2 matrix with shared nested bases, built from points plus a kernel, a block
+   entry callback, or an assembled dense matrix.  The numerical work lives in src/core; this file is
+   the PETSc-facing layer: options, ops table, user/tree orderings (a PetscSF), logging and views.
+*/
+#include "math2impl.h"
+#include "core/parallel.hpp"
+
+#include <petscsf.h>
+#include <cmath>
+#include <cstring>
+
+static PetscErrorCode MatSetFromOptions_H2(Mat, PetscOptionItems *);
+
+static Mat_H2 *H2(Mat A) { return static_cast<Mat_H2 *>(A->data); }
+
+/* forget the built representation (new points, kernel or parameters) */
+static PetscErrorCode MatH2ResetBuilt_Private(Mat A)
+{
+  Mat_H2 *h = H2(A);
+
+  PetscFunctionBegin;
+  h->structure.reset();
+  h->evaluator.reset();
+  h->tree.reset();
+  h->values = h2ulv::H2Values<double>();
+  PetscCall(PetscSFDestroy(&h->sf));
+  A->assembled = PETSC_FALSE;
+  A->nonzerostate++;
+  PetscFunctionReturn(0);
+}
+
+/* ------------------------------------------------------------------------------------------------
+   Setters (composed as "<Name>_C")
+   ------------------------------------------------------------------------------------------------ */
+static PetscErrorCode MatH2SetCoordinates_H2(Mat A, PetscInt dim, const PetscReal coords[])
+{
+  Mat_H2     *h = H2(A);
+  PetscInt    n, bad = -1, gbad;
+  PetscMPIInt rank;
+
+  PetscFunctionBegin;
+  PetscCheck(dim >= 1 && dim <= 3, PetscObjectComm((PetscObject)A), PETSC_ERR_ARG_OUTOFRANGE, "MatH2SetCoordinates: dim = %" PetscInt_FMT " but the spatial dimension must be 1, 2 or 3", dim);
+  PetscCheck(A->rmap->n >= 0 || A->rmap->N >= 0, PetscObjectComm((PetscObject)A), PETSC_ERR_ORDER, "MatH2SetCoordinates: call MatSetSizes() first, so the number of local points is known");
+  PetscCall(PetscLayoutSetUp(A->rmap));
+  PetscCall(PetscLayoutSetUp(A->cmap));
+  n = A->rmap->n;
+  PetscCheck(n == 0 || coords, PETSC_COMM_SELF, PETSC_ERR_ARG_NULL, "MatH2SetCoordinates: coords is NULL but this process owns %" PetscInt_FMT " rows", n);
+  for (PetscInt i = 0; i < n * dim && bad < 0; i++)
+    if (!std::isfinite(coords[i])) bad = i;
+  PetscCall(MPIU_Allreduce(&bad, &gbad, 1, MPIU_INT, MPI_MAX, PetscObjectComm((PetscObject)A)));
+  PetscCallMPI(MPI_Comm_rank(PetscObjectComm((PetscObject)A), &rank));
+  PetscCheck(bad < 0, PETSC_COMM_SELF, PETSC_ERR_ARG_OUTOFRANGE, "MatH2SetCoordinates: coordinate %" PetscInt_FMT " of local point %" PetscInt_FMT " (global row %" PetscInt_FMT ") is %g: coordinates must be finite", bad % dim, bad / dim, A->rmap->rstart + bad / dim,
+             (double)coords[bad]);
+  PetscCheck(gbad < 0, PETSC_COMM_SELF, PETSC_ERR_ARG_OUTOFRANGE, "MatH2SetCoordinates: another process was given a coordinate that is NaN or Inf");
+  PetscCall(MatH2ResetBuilt_Private(A));
+  h->dim = dim;
+  h->coords.assign(coords, coords + n * dim);
+  h->coords_set  = PETSC_TRUE;
+  A->preallocated = PETSC_TRUE;
+  PetscFunctionReturn(0);
+}
+
+static PetscErrorCode MatH2SetKernel_H2(Mat A, MatH2KernelFn fn, void *ctx)
+{
+  Mat_H2 *h = H2(A);
+
+  PetscFunctionBegin;
+  PetscCall(MatH2ResetBuilt_Private(A));
+  h->kfn  = fn;
+  h->kctx = ctx;
+  if (fn) {
+    h->efn = nullptr;
+    h->dense.reset();
+    h->kernel = MATH2_KERNEL_NONE;
+  }
+  PetscFunctionReturn(0);
+}
+
+static PetscErrorCode MatH2SetEntries_H2(Mat A, MatH2EntriesFn fn, void *ctx)
+{
+  Mat_H2 *h = H2(A);
+
+  PetscFunctionBegin;
+  PetscCall(MatH2ResetBuilt_Private(A));
+  h->efn  = fn;
+  h->ectx = ctx;
+  if (fn) {
+    h->kfn = nullptr;
+    h->dense.reset();
+    h->kernel = MATH2_KERNEL_NONE;
+  }
+  PetscFunctionReturn(0);
+}
+
+static PetscErrorCode MatH2CheckKernelParams_Private(Mat A, MatH2KernelType k, PetscReal param)
+{
+  PetscFunctionBegin;
+  PetscCheck(k >= MATH2_KERNEL_NONE && k <= MATH2_KERNEL_IMQ, PetscObjectComm((PetscObject)A), PETSC_ERR_ARG_OUTOFRANGE, "Unknown MATH2 kernel type %d", (int)k);
+  if (k != MATH2_KERNEL_NONE && k != MATH2_KERNEL_LAPLACE)
+    PetscCheck(param > 0 || (k == MATH2_KERNEL_YUKAWA && param >= 0), PetscObjectComm((PetscObject)A), PETSC_ERR_ARG_OUTOFRANGE, "-mat_h2_kernel_length (the kernel's length scale or decay) must be positive, got %g", (double)param);
+  PetscFunctionReturn(0);
+}
+
+static PetscErrorCode MatH2SetBuiltinKernel_H2(Mat A, MatH2KernelType k, PetscReal scale, PetscReal param, PetscReal diag, PetscReal nugget)
+{
+  Mat_H2 *h = H2(A);
+
+  PetscFunctionBegin;
+  PetscCall(MatH2CheckKernelParams_Private(A, k, param));
+  PetscCall(MatH2ResetBuilt_Private(A));
+  h->kernel    = k;
+  h->kscale    = scale;
+  h->kparam    = param;
+  h->kdiag_set = (PetscBool)(diag != PETSC_DEFAULT);
+  h->kdiag     = diag;
+  h->knugget   = nugget;
+  if (k != MATH2_KERNEL_NONE) {
+    h->kfn = nullptr;
+    h->efn = nullptr;
+    h->dense.reset();
+  }
+  PetscFunctionReturn(0);
+}
+
+static PetscErrorCode MatH2CheckTolerance_Private(Mat A, PetscReal rtol, PetscInt maxrank)
+{
+  PetscFunctionBegin;
+  PetscCheck(rtol > 0 && rtol < 1, PetscObjectComm((PetscObject)A), PETSC_ERR_ARG_OUTOFRANGE, "MATH2 tolerance (-mat_h2_rtol) must lie in (0, 1), got %g", (double)rtol);
+  PetscCheck(maxrank >= 1, PetscObjectComm((PetscObject)A), PETSC_ERR_ARG_OUTOFRANGE, "MATH2 maximum rank (-mat_h2_max_rank) must be at least 1, got %" PetscInt_FMT, maxrank);
+  PetscFunctionReturn(0);
+}
+
+static PetscErrorCode MatH2SetTolerance_H2(Mat A, PetscReal rtol, PetscInt maxrank)
+{
+  Mat_H2 *h = H2(A);
+
+  PetscFunctionBegin;
+  if (rtol == PETSC_DEFAULT) rtol = h->rtol;
+  if (maxrank == PETSC_DEFAULT) maxrank = h->maxrank;
+  PetscCall(MatH2CheckTolerance_Private(A, rtol, maxrank));
+  PetscCall(MatH2ResetBuilt_Private(A));
+  h->rtol    = rtol;
+  h->maxrank = maxrank;
+  PetscFunctionReturn(0);
+}
+
+static PetscErrorCode MatH2SetLeafSize_H2(Mat A, PetscInt leaf)
+{
+  PetscFunctionBegin;
+  PetscCheck(leaf >= 1, PetscObjectComm((PetscObject)A), PETSC_ERR_ARG_OUTOFRANGE, "MATH2 leaf size (-mat_h2_leaf_size) must be at least 1, got %" PetscInt_FMT, leaf);
+  PetscCall(MatH2ResetBuilt_Private(A));
+  H2(A)->leafsize = leaf;
+  PetscFunctionReturn(0);
+}
+
+static PetscErrorCode MatH2SetAdmissibility_H2(Mat A, MatH2AdmissibilityType t, PetscReal param)
+{
+  Mat_H2 *h = H2(A);
+
+  PetscFunctionBegin;
+  PetscCheck(param >= 0, PetscObjectComm((PetscObject)A), PETSC_ERR_ARG_OUTOFRANGE, "MATH2 admissibility parameter must be non-negative, got %g", (double)param);
+  PetscCall(MatH2ResetBuilt_Private(A));
+  h->adm = t;
+  if (t == MATH2_ADMISSIBILITY_THETA) h->theta = param;
+  else h->eta = param;
+  PetscFunctionReturn(0);
+}
+
+static PetscErrorCode MatH2SetSampleSize_H2(Mat A, PetscInt s)
+{
+  PetscFunctionBegin;
+  PetscCheck(s >= 0, PetscObjectComm((PetscObject)A), PETSC_ERR_ARG_OUTOFRANGE, "MATH2 sample size (-mat_h2_samples) must be non-negative (0 = automatic), got %" PetscInt_FMT, s);
+  PetscCall(MatH2ResetBuilt_Private(A));
+  H2(A)->nsamples = s;
+  PetscFunctionReturn(0);
+}
+
+static PetscErrorCode MatH2CheckBuilt_Private(Mat A)
+{
+  PetscFunctionBegin;
+  PetscCheck(H2(A)->structure, PetscObjectComm((PetscObject)A), PETSC_ERR_ARG_WRONGSTATE, "MATH2 matrix is not assembled: call MatAssemblyBegin/End() first");
+  PetscFunctionReturn(0);
+}
+
+static PetscErrorCode MatH2GetIndexMap_H2(Mat A, IS *is)
+{
+  Mat_H2 *h = H2(A);
+
+  PetscFunctionBegin;
+  PetscCall(MatH2CheckBuilt_Private(A));
+  const h2ulv::Layout &lay = h->structure->layout();
+  std::vector<PetscInt> idx(h->tree->perm().begin() + lay.pointBegin(), h->tree->perm().begin() + lay.pointEnd());
+  PetscCall(ISCreateGeneral(PetscObjectComm((PetscObject)A), (PetscInt)idx.size(), idx.data(), PETSC_COPY_VALUES, is));
+  PetscFunctionReturn(0);
+}
+
+static PetscErrorCode MatH2GetRanks_H2(Mat A, PetscInt *nlevels, PetscInt minr[], PetscInt maxr[], PetscReal meanr[])
+{
+  Mat_H2 *h = H2(A);
+
+  PetscFunctionBegin;
+  PetscCall(MatH2CheckBuilt_Private(A));
+  auto st = h->structure->stats();
+  if (nlevels) *nlevels = (PetscInt)st.size();
+  for (size_t l = 0; l < st.size(); l++) {
+    if (minr) minr[l] = st[l].minrank;
+    if (maxr) maxr[l] = st[l].maxrank;
+    if (meanr) meanr[l] = st[l].meanrank;
+  }
+  PetscFunctionReturn(0);
+}
+
+static PetscErrorCode MatH2GetMemory_H2(Mat A, PetscLogDouble *bytes)
+{
+  Mat_H2        *h = H2(A);
+  PetscLogDouble b;
+
+  PetscFunctionBegin;
+  PetscCall(MatH2CheckBuilt_Private(A));
+  b = (PetscLogDouble)(h->structure->bytes() + h->values.bytes());
+  PetscCall(MPIU_Allreduce(&b, bytes, 1, MPIU_PETSCLOGDOUBLE, MPI_SUM, PetscObjectComm((PetscObject)A)));
+  PetscFunctionReturn(0);
+}
+
+/* ------------------------------------------------------------------------------------------------
+   Orderings: user layout (PETSc) <-> local tree order
+   ------------------------------------------------------------------------------------------------ */
+PetscErrorCode MatH2ToTree_Private(Mat A, const PetscScalar *user, PetscScalar *tree, PetscInt k, PetscInt ldu)
+{
+  Mat_H2  *h  = H2(A);
+  PetscInt nt = h->structure->layout().pointEnd() - h->structure->layout().pointBegin();
+
+  PetscFunctionBegin;
+  for (PetscInt j = 0; j < k; j++) {
+    PetscCall(PetscSFBcastBegin(h->sf, MPIU_SCALAR, user + j * ldu, tree + j * nt, MPI_REPLACE));
+    PetscCall(PetscSFBcastEnd(h->sf, MPIU_SCALAR, user + j * ldu, tree + j * nt, MPI_REPLACE));
+  }
+  PetscFunctionReturn(0);
+}
+
+PetscErrorCode MatH2FromTree_Private(Mat A, const PetscScalar *tree, PetscScalar *user, PetscInt k, PetscInt ldu)
+{
+  Mat_H2  *h  = H2(A);
+  PetscInt nt = h->structure->layout().pointEnd() - h->structure->layout().pointBegin();
+
+  PetscFunctionBegin;
+  for (PetscInt j = 0; j < k; j++) {
+    PetscCall(PetscSFReduceBegin(h->sf, MPIU_SCALAR, tree + j * nt, user + j * ldu, MPI_REPLACE));
+    PetscCall(PetscSFReduceEnd(h->sf, MPIU_SCALAR, tree + j * nt, user + j * ldu, MPI_REPLACE));
+  }
+  PetscFunctionReturn(0);
+}
+
+PetscErrorCode MatH2GetStructure_Private(Mat A, Mat_H2 **h)
+{
+  PetscFunctionBegin;
+  PetscCall(MatH2CheckBuilt_Private(A));
+  *h = H2(A);
+  PetscFunctionReturn(0);
+}
+
+/* ------------------------------------------------------------------------------------------------
+   Construction (MatAssemblyEnd)
+   ------------------------------------------------------------------------------------------------ */
+struct KernelCtx {
+  MatH2KernelFn fn;
+  void         *ctx;
+  PetscInt      dim;
+};
+
+static PetscErrorCode MatH2Build_Private(Mat A)
+{
+  Mat_H2        *h    = H2(A);
+  MPI_Comm       comm = PetscObjectComm((PetscObject)A);
+  PetscMPIInt    size;
+  PetscLogDouble t0, t1;
+
+  PetscFunctionBegin;
+  PetscCall(PetscLayoutSetUp(A->rmap));
+  PetscCall(PetscLayoutSetUp(A->cmap));
+  PetscCheck(A->rmap->N == A->cmap->N && A->rmap->n == A->cmap->n, comm, PETSC_ERR_ARG_SIZ, "MATH2 matrices are square with the same row and column layout; got %" PetscInt_FMT " x %" PetscInt_FMT " (local %" PetscInt_FMT " x %" PetscInt_FMT ")", A->rmap->N, A->cmap->N, A->rmap->n, A->cmap->n);
+  PetscCheck(h->coords_set, comm, PETSC_ERR_ORDER, "MATH2 has no coordinates: call MatH2SetCoordinates() before MatAssemblyEnd()");
+  PetscCheck((PetscInt)h->coords.size() == A->rmap->n * h->dim, PETSC_COMM_SELF, PETSC_ERR_ARG_SIZ, "MATH2 was given %" PetscInt_FMT " local points but owns %" PetscInt_FMT " rows: the layout changed after MatH2SetCoordinates()", (PetscInt)h->coords.size() / h->dim, A->rmap->n);
+  PetscCheck(h->kfn || h->efn || h->dense || h->kernel != MATH2_KERNEL_NONE, comm, PETSC_ERR_ORDER, "MATH2 has no entries: call MatH2SetKernel(), MatH2SetEntries() or MatH2SetBuiltinKernel(), or choose -mat_h2_kernel, before MatAssemblyEnd()");
+  PetscCheck(A->rmap->N >= 1, comm, PETSC_ERR_ARG_SIZ, "MATH2 needs at least one point (the global size is 0)");
+  if (h->kernel == MATH2_KERNEL_LAPLACE || h->kernel == MATH2_KERNEL_YUKAWA) PetscCheck(h->kdiag_set, comm, PETSC_ERR_ARG_WRONG, "The %s kernel is singular at r = 0: give its diagonal value with -mat_h2_kernel_diag (or MatH2SetBuiltinKernel)", MatH2KernelTypes[h->kernel]);
+  PetscCallMPI(MPI_Comm_size(comm, &size));
+  PetscCall(MatH2ResetBuilt_Private(A));
+  if (h->threads > 0) h2ulv::setDefaultThreads((int)h->threads);
+
+  /* all points on every process (the tree and the far samples need them) */
+  const PetscInt      N = A->rmap->N, dim = h->dim;
+  std::vector<double> all((size_t)N * dim);
+  {
+    std::vector<PetscMPIInt> counts(size), displs(size);
+    for (PetscMPIInt p = 0; p < size; p++) {
+      counts[p] = (PetscMPIInt)((A->rmap->range[p + 1] - A->rmap->range[p]) * dim);
+      displs[p] = (PetscMPIInt)(A->rmap->range[p] * dim);
+    }
+    PetscCallMPI(MPI_Allgatherv(h->coords.data(), (PetscMPIInt)h->coords.size(), MPIU_REAL, all.data(), counts.data(), displs.data(), MPIU_REAL, comm));
+  }
+  h->symmetric = (PetscBool)(h->kernel != MATH2_KERNEL_NONE || A->symmetric == PETSC_BOOL3_TRUE || A->spd == PETSC_BOOL3_TRUE || (h->symmetric_set && h->symmetric_opt));
+  if (h->symmetric_set && !h->symmetric_opt) h->symmetric = PETSC_FALSE;
+
+  PetscCall(PetscLogEventBegin(MATH2_Tree, A, 0, 0, 0));
+  PetscCall(PetscTime(&t0));
+  h2ulv::TreeOptions topt;
+  topt.leafsize = (int)h->leafsize;
+  topt.adm      = h->adm == MATH2_ADMISSIBILITY_THETA ? h2ulv::Admissibility::Theta : h2ulv::Admissibility::Eta;
+  topt.admparam = h->adm == MATH2_ADMISSIBILITY_THETA ? h->theta : h->eta;
+  PetscCall(H2ULVCallCore(comm, PETSC_FALSE, [&]() { h->tree = std::make_shared<h2ulv::ClusterTree>((int)dim, (int)N, all.data(), topt); }));
+  all.clear();
+  all.shrink_to_fit();
+
+  /* the entries */
+  const h2ulv::ClusterTree &T = *h->tree;
+  PetscBool cbthreads = h->cbthreads;
+  PetscCall(H2ULVCallCore(comm, PETSC_FALSE, [&]() {
+    if (h->kernel != MATH2_KERNEL_NONE) {
+      h2ulv::KernelParams kp;
+      const h2ulv::KernelKind kinds[] = {h2ulv::KernelKind::Laplace, h2ulv::KernelKind::Laplace, h2ulv::KernelKind::Yukawa, h2ulv::KernelKind::Gaussian, h2ulv::KernelKind::Exponential, h2ulv::KernelKind::Matern32, h2ulv::KernelKind::Matern52, h2ulv::KernelKind::IMQ};
+      kp.kind         = kinds[h->kernel];
+      kp.scale        = h->kscale;
+      kp.param        = h->kparam;
+      kp.diag         = h->kdiag_set ? (double)h->kdiag : NAN;
+      kp.nugget       = h->knugget;
+      h->evaluator    = std::make_shared<h2ulv::BuiltinKernel>(T, kp);
+    } else if (h->kfn) {
+      MatH2KernelFn fn = h->kfn;
+      void         *cx = h->kctx;
+      PetscInt      d  = dim;
+      h->evaluator     = std::make_shared<h2ulv::FunctionKernel>(T, [fn, cx, d](const double *x, const double *y) { return (double)fn(d, x, y, cx); }, cbthreads);
+    } else if (h->efn) {
+      MatH2EntriesFn fn = h->efn;
+      void          *cx = h->ectx;
+      h->evaluator      = std::make_shared<h2ulv::BlockCallback>(T,
+                                                            [fn, cx](int m, const int *r, int n, const int *c, double *o, int ld) {
+                                                              static_assert(sizeof(PetscInt) == sizeof(int), "32-bit PetscInt expected");
+                                                              return (int)fn(m, (const PetscInt *)r, n, (const PetscInt *)c, o, ld, cx);
+                                                            },
+                                                            cbthreads);
+    } else h->evaluator = std::make_shared<h2ulv::DenseEntries>(T, *h->dense);
+  }));
+  PetscCall(PetscTime(&t1));
+  h->t_tree = t1 - t0;
+  PetscCall(PetscLogEventEnd(MATH2_Tree, A, 0, 0, 0));
+
+  /* bases, level by level */
+  PetscCall(PetscLogEventBegin(MATH2_Basis, A, 0, 0, 0));
+  h2ulv::BuildOptions bopt;
+  bopt.rtol      = h->rtol;
+  bopt.maxrank   = (int)h->maxrank;
+  bopt.nsamples  = (int)(h->nsamples > 0 ? h->nsamples : PetscMax(1000, (PetscInt)(500 * PetscCeilReal(-PetscLog10Real(h->rtol)))));
+  bopt.symmetric = h->symmetric;
+  PetscCall(H2ULVCallCore(comm, PETSC_TRUE, [&]() { h->structure = std::make_shared<const h2ulv::H2Structure>(comm, h->tree, *h->evaluator, bopt); }));
+  PetscCall(PetscTime(&t0));
+  h->t_basis = t0 - t1;
+  PetscCall(PetscLogEventEnd(MATH2_Basis, A, 0, 0, 0));
+
+  /* near blocks and couplings */
+  PetscCall(PetscLogEventBegin(MATH2_Values, A, 0, 0, 0));
+  PetscCall(H2ULVCallCore(comm, PETSC_TRUE, [&]() { h->values.build(*h->structure, *h->evaluator); }));
+  PetscCall(PetscTime(&t1));
+  h->t_values = t1 - t0;
+  PetscCall(PetscLogEventEnd(MATH2_Values, A, 0, 0, 0));
+
+  /* user layout <-> tree order */
+  {
+    const h2ulv::Layout  &lay = h->structure->layout();
+    std::vector<PetscInt> gidx(T.perm().begin() + lay.pointBegin(), T.perm().begin() + lay.pointEnd());
+    PetscCall(PetscSFCreate(comm, &h->sf));
+    PetscCall(PetscSFSetGraphLayout(h->sf, A->rmap, (PetscInt)gidx.size(), NULL, PETSC_COPY_VALUES, gidx.data()));
+    PetscCall(PetscSFSetUp(h->sf));
+  }
+
+  /* flops of one product with one vector */
+  {
+    const int L     = T.levels();
+    double    flops = 0;
+    const auto &N  = T.nearList(L);
+    for (int i : h->structure->layout().owned(L))
+      for (int p = N.ptr[i]; p < N.ptr[i + 1]; p++) flops += 2.0 * T.cell(L, i).size() * T.cell(L, N.col[p]).size();
+    for (int l = 1; l <= L; l++) {
+      const auto &F = T.farList(l);
+      for (int i : h->structure->layout().owned(l)) {
+        const auto &B = h->structure->basis(l, i, true);
+        flops += 4.0 * B.U.rows() * B.rank();
+        for (int p = F.ptr[i]; p < F.ptr[i + 1]; p++) flops += 2.0 * h->structure->rank(l, i, true) * h->structure->rank(l, F.col[p], false);
+      }
+    }
+    h->multflops = flops;
+  }
+  {
+    auto           st = h->structure->stats();
+    PetscLogDouble mem;
+    PetscCall(MatH2GetMemory_H2(A, &mem));
+    PetscCall(PetscInfo(A, "MATH2 built: N %" PetscInt_FMT ", %d levels, leaf rank %d..%d, top rank %d, %.3g MB (%.3g%% of dense), tree %.3g s, bases %.3g s, values %.3g s\n", N, (int)st.size(), st.back().minrank, st.back().maxrank, st.size() > 1 ? st[1].maxrank : 0, mem / 1048576.0,
+                        100.0 * mem / (8.0 * (double)N * (double)N), h->t_tree, h->t_basis, h->t_values));
+  }
+  PetscFunctionReturn(0);
+}
+
+static PetscErrorCode MatAssemblyEnd_H2(Mat A, MatAssemblyType type)
+{
+  PetscFunctionBegin;
+  if (type == MAT_FLUSH_ASSEMBLY) PetscFunctionReturn(0);
+  PetscCall(MatH2Build_Private(A));
+  PetscFunctionReturn(0);
+}
+
+/* ------------------------------------------------------------------------------------------------
+   Products
+   ------------------------------------------------------------------------------------------------ */
+/* Y(:, 0:k) = op(A) X(:, 0:k) (+ Y if add), user layout, leading dimensions ldx, ldy */
+static PetscErrorCode MatH2Apply_Private(Mat A, PetscBool trans, PetscInt k, const PetscScalar *x, PetscInt ldx, PetscScalar *y, PetscInt ldy, PetscBool add)
+{
+  Mat_H2  *h = H2(A);
+  PetscInt nt;
+
+  PetscFunctionBegin;
+  PetscCall(MatH2CheckBuilt_Private(A));
+  nt = h->structure->layout().pointEnd() - h->structure->layout().pointBegin();
+  PetscCall(PetscLogEventBegin(MATH2_Mult, A, 0, 0, 0));
+  std::vector<PetscScalar> xt((size_t)nt * k), yt((size_t)nt * k);
+  PetscCall(MatH2ToTree_Private(A, x, xt.data(), k, ldx));
+  PetscCall(H2ULVCallCore(PetscObjectComm((PetscObject)A), PETSC_FALSE, [&]() { h2ulv::h2Multiply<double>(*h->structure, h->values, trans, (int)k, xt.data(), (int)std::max<PetscInt>(nt, 1), 0.0, yt.data(), (int)std::max<PetscInt>(nt, 1)); }));
+  for (PetscInt j = 0; j < k; j++) {
+    PetscCall(PetscSFReduceBegin(h->sf, MPIU_SCALAR, yt.data() + j * nt, y + j * ldy, add ? MPIU_SUM : MPI_REPLACE));
+    PetscCall(PetscSFReduceEnd(h->sf, MPIU_SCALAR, yt.data() + j * nt, y + j * ldy, add ? MPIU_SUM : MPI_REPLACE));
+  }
+  PetscCall(PetscLogFlops(h->multflops * k));
+  PetscCall(PetscLogEventEnd(MATH2_Mult, A, 0, 0, 0));
+  PetscFunctionReturn(0);
+}
+
+static PetscErrorCode MatMultKernel_H2(Mat A, Vec x, Vec z, Vec y, PetscBool trans)
+{
+  const PetscScalar *xa;
+  PetscScalar       *ya;
+
+  PetscFunctionBegin;
+  if (z && z != y) PetscCall(VecCopy(z, y));
+  PetscCall(VecGetArrayRead(x, &xa));
+  PetscCall(z ? VecGetArray(y, &ya) : VecGetArrayWrite(y, &ya));
+  PetscCall(MatH2Apply_Private(A, trans, 1, xa, A->rmap->n, ya, A->rmap->n, (PetscBool)(z != NULL)));
+  PetscCall(VecRestoreArrayRead(x, &xa));
+  PetscCall(z ? VecRestoreArray(y, &ya) : VecRestoreArrayWrite(y, &ya));
+  PetscFunctionReturn(0);
+}
+
+static PetscErrorCode MatMult_H2(Mat A, Vec x, Vec y) { return MatMultKernel_H2(A, x, NULL, y, PETSC_FALSE); }
+static PetscErrorCode MatMultTranspose_H2(Mat A, Vec x, Vec y) { return MatMultKernel_H2(A, x, NULL, y, PETSC_TRUE); }
+static PetscErrorCode MatMultAdd_H2(Mat A, Vec x, Vec z, Vec y) { return MatMultKernel_H2(A, x, z, y, PETSC_FALSE); }
+static PetscErrorCode MatMultTransposeAdd_H2(Mat A, Vec x, Vec z, Vec y) { return MatMultKernel_H2(A, x, z, y, PETSC_TRUE); }
+
+/* MatMatMult(H2, dense) and MatTransposeMatMult(H2, dense) */
+static PetscErrorCode MatProductNumeric_H2_Dense(Mat C)
+{
+  Mat_Product       *product = C->product;
+  Mat                A = product->A, B = product->B;
+  const PetscScalar *b;
+  PetscScalar       *c;
+  PetscInt           ldb, ldc;
+
+  PetscFunctionBegin;
+  PetscCall(MatDenseGetArrayRead(B, &b));
+  PetscCall(MatDenseGetLDA(B, &ldb));
+  PetscCall(MatDenseGetArrayWrite(C, &c));
+  PetscCall(MatDenseGetLDA(C, &ldc));
+  PetscCall(MatH2Apply_Private(A, (PetscBool)(product->type == MATPRODUCT_AtB), B->cmap->N, b, ldb, c, ldc, PETSC_FALSE));
+  PetscCall(MatDenseRestoreArrayRead(B, &b));
+  PetscCall(MatDenseRestoreArrayWrite(C, &c));
+  PetscCall(MatAssemblyBegin(C, MAT_FINAL_ASSEMBLY));
+  PetscCall(MatAssemblyEnd(C, MAT_FINAL_ASSEMBLY));
+  PetscFunctionReturn(0);
+}
+
+static PetscErrorCode MatProductSymbolic_H2_Dense(Mat C)
+{
+  Mat_Product *product = C->product;
+  Mat          A = product->A, B = product->B;
+
+  PetscFunctionBegin;
+  PetscCheck(A->cmap->n == B->rmap->n, PETSC_COMM_SELF, PETSC_ERR_ARG_SIZ, "MatMatMult(MATH2, dense): local sizes do not match (%" PetscInt_FMT " columns vs %" PetscInt_FMT " rows)", A->cmap->n, B->rmap->n);
+  if (C->rmap->n < 0 || C->rmap->N < 0) PetscCall(MatSetSizes(C, A->rmap->n, B->cmap->n, A->rmap->N, B->cmap->N));
+  PetscCall(MatSetType(C, MATDENSE));
+  PetscCall(MatSetUp(C));
+  C->ops->productsymbolic = NULL;
+  C->ops->productnumeric  = MatProductNumeric_H2_Dense;
+  PetscFunctionReturn(0);
+}
+
+static PetscErrorCode MatProductSetFromOptions_H2_Dense(Mat C)
+{
+  PetscFunctionBegin;
+  if (C->product->type == MATPRODUCT_AB || C->product->type == MATPRODUCT_AtB) C->ops->productsymbolic = MatProductSymbolic_H2_Dense;
+  PetscFunctionReturn(0);
+}
+
+/* ------------------------------------------------------------------------------------------------
+   Diagonal, shift, scale, axpy: values only, the bases are untouched
+   ------------------------------------------------------------------------------------------------ */
+static PetscErrorCode MatGetDiagonal_H2(Mat A, Vec d)
+{
+  Mat_H2      *h = H2(A);
+  PetscScalar *da;
+
+  PetscFunctionBegin;
+  PetscCall(MatH2CheckBuilt_Private(A));
+  const h2ulv::Layout     &lay = h->structure->layout();
+  std::vector<PetscScalar> dt(lay.pointEnd() - lay.pointBegin());
+  h->values.getDiagonal(*h->structure, dt.data());
+  PetscCall(VecGetArrayWrite(d, &da));
+  PetscCall(MatH2FromTree_Private(A, dt.data(), da, 1, A->rmap->n));
+  PetscCall(VecRestoreArrayWrite(d, &da));
+  PetscFunctionReturn(0);
+}
+
+static PetscErrorCode MatShift_H2(Mat A, PetscScalar a)
+{
+  Mat_H2 *h = H2(A);
+
+  PetscFunctionBegin;
+  PetscCall(MatH2CheckBuilt_Private(A));
+  h->values.shiftDiagonal(*h->structure, nullptr, a);
+  PetscCall(PetscInfo(A, "MATH2 shifted by %g (bases kept)\n", (double)PetscRealPart(a)));
+  PetscFunctionReturn(0);
+}
+
+static PetscErrorCode MatDiagonalSet_H2(Mat A, Vec D, InsertMode mode)
+{
+  Mat_H2            *h = H2(A);
+  const PetscScalar *da;
+
+  PetscFunctionBegin;
+  PetscCall(MatH2CheckBuilt_Private(A));
+  PetscCheck(mode == INSERT_VALUES || mode == ADD_VALUES, PetscObjectComm((PetscObject)A), PETSC_ERR_SUP, "MatDiagonalSet on MATH2 supports INSERT_VALUES and ADD_VALUES");
+  const h2ulv::Layout     &lay = h->structure->layout();
+  std::vector<PetscScalar> dt(lay.pointEnd() - lay.pointBegin());
+  PetscCall(VecGetArrayRead(D, &da));
+  PetscCall(MatH2ToTree_Private(A, da, dt.data(), 1, A->rmap->n));
+  PetscCall(VecRestoreArrayRead(D, &da));
+  if (mode == INSERT_VALUES) {
+    std::vector<PetscScalar> cur(dt.size());
+    h->values.getDiagonal(*h->structure, cur.data());
+    for (size_t i = 0; i < dt.size(); i++) dt[i] -= cur[i];
+  }
+  h->values.shiftDiagonal(*h->structure, dt.data(), 1.0);
+  PetscFunctionReturn(0);
+}
+
+static PetscErrorCode MatScale_H2(Mat A, PetscScalar a)
+{
+  PetscFunctionBegin;
+  PetscCall(MatH2CheckBuilt_Private(A));
+  H2(A)->values.scale(a);
+  PetscFunctionReturn(0);
+}
+
+static PetscErrorCode MatAXPY_H2(Mat Y, PetscScalar a, Mat X, MatStructure str)
+{
+  Mat_H2   *y = H2(Y);
+  PetscBool same;
+
+  PetscFunctionBegin;
+  PetscCall(PetscObjectTypeCompare((PetscObject)X, MATH2, &same));
+  PetscCheck(same, PetscObjectComm((PetscObject)Y), PETSC_ERR_SUP, "MatAXPY into a MATH2 matrix needs X of type MATH2 too, got %s", ((PetscObject)X)->type_name);
+  PetscCall(MatH2CheckBuilt_Private(Y));
+  PetscCall(MatH2CheckBuilt_Private(X));
+  PetscCheck(y->structure == H2(X)->structure, PetscObjectComm((PetscObject)Y), PETSC_ERR_ARG_INCOMP,
+             "MatAXPY between MATH2 matrices needs the same H2 structure (shared cluster tree and bases, e.g. from MatDuplicate() or MatCopy()); these two were built separately");
+  y->values.axpy(a, H2(X)->values);
+  PetscFunctionReturn(0);
+}
+
+/* ------------------------------------------------------------------------------------------------
+   Duplicate, copy, zero
+   ------------------------------------------------------------------------------------------------ */
+static void MatH2CopySettings_Private(const Mat_H2 *a, Mat_H2 *b)
+{
+  b->leafsize      = a->leafsize;
+  b->rtol          = a->rtol;
+  b->maxrank       = a->maxrank;
+  b->nsamples      = a->nsamples;
+  b->adm           = a->adm;
+  b->theta         = a->theta;
+  b->eta           = a->eta;
+  b->threads       = a->threads;
+  b->cbthreads     = a->cbthreads;
+  b->symmetric_opt = a->symmetric_opt;
+  b->symmetric_set = a->symmetric_set;
+  b->kernel        = a->kernel;
+  b->kscale        = a->kscale;
+  b->kparam        = a->kparam;
+  b->kdiag         = a->kdiag;
+  b->kdiag_set     = a->kdiag_set;
+  b->knugget       = a->knugget;
+  b->dim           = a->dim;
+  b->coords        = a->coords;
+  b->coords_set    = a->coords_set;
+  b->kfn           = a->kfn;
+  b->kctx          = a->kctx;
+  b->efn           = a->efn;
+  b->ectx          = a->ectx;
+  b->dense         = a->dense;
+}
+
+static PetscErrorCode MatH2CopyBuilt_Private(Mat A, Mat B, PetscBool values)
+{
+  Mat_H2 *a = H2(A), *b = H2(B);
+
+  PetscFunctionBegin;
+  b->tree      = a->tree;
+  b->evaluator = a->evaluator;
+  b->structure = a->structure;
+  b->symmetric = a->symmetric;
+  b->multflops = a->multflops;
+  b->t_tree    = a->t_tree;
+  b->t_basis   = a->t_basis;
+  b->t_values  = a->t_values;
+  b->values    = a->values;
+  if (!values) b->values.scale(0.0);
+  if (a->sf) PetscCall(PetscObjectReference((PetscObject)a->sf));
+  PetscCall(PetscSFDestroy(&b->sf));
+  b->sf          = a->sf;
+  B->assembled   = A->assembled;
+  B->preallocated = PETSC_TRUE;
+  PetscFunctionReturn(0);
+}
+
+static PetscErrorCode MatDuplicate_H2(Mat A, MatDuplicateOption op, Mat *B)
+{
+  PetscFunctionBegin;
+  PetscCall(MatCreate(PetscObjectComm((PetscObject)A), B));
+  PetscCall(MatSetSizes(*B, A->rmap->n, A->cmap->n, A->rmap->N, A->cmap->N));
+  PetscCall(MatSetType(*B, MATH2));
+  PetscCall(PetscLayoutSetUp((*B)->rmap));
+  PetscCall(PetscLayoutSetUp((*B)->cmap));
+  MatH2CopySettings_Private(H2(A), H2(*B));
+  if (H2(A)->structure) PetscCall(MatH2CopyBuilt_Private(A, *B, (PetscBool)(op == MAT_COPY_VALUES)));
+  PetscCall(MatPropagateSymmetryOptions(A, *B));
+  PetscFunctionReturn(0);
+}
+
+static PetscErrorCode MatCopy_H2(Mat A, Mat B, MatStructure str)
+{
+  PetscBool same;
+
+  PetscFunctionBegin;
+  PetscCall(PetscObjectTypeCompare((PetscObject)B, MATH2, &same));
+  PetscCheck(same, PetscObjectComm((PetscObject)A), PETSC_ERR_SUP, "MatCopy from MATH2 needs a MATH2 target; use MatConvert(A, MATDENSE, ...) for a dense copy");
+  PetscCheck(A->rmap->N == B->rmap->N && A->rmap->n == B->rmap->n, PetscObjectComm((PetscObject)A), PETSC_ERR_ARG_SIZ, "MatCopy: the two MATH2 matrices have different layouts");
+  PetscCall(MatH2CheckBuilt_Private(A));
+  if (H2(B)->structure != H2(A)->structure) {
+    MatH2CopySettings_Private(H2(A), H2(B));
+    B->nonzerostate++;
+  }
+  PetscCall(MatH2CopyBuilt_Private(A, B, PETSC_TRUE));
+  PetscCall(PetscObjectStateIncrease((PetscObject)B));
+  PetscFunctionReturn(0);
+}
+
+static PetscErrorCode MatZeroEntries_H2(Mat A)
+{
+  PetscFunctionBegin;
+  if (H2(A)->structure) H2(A)->values.scale(0.0);
+  PetscFunctionReturn(0);
+}
+
+/* ------------------------------------------------------------------------------------------------
+   Norms: Frobenius exact (orthonormal bases); 1 and infinity by Hager-Higham estimation; 2 by power
+   iteration on A^T A.  The estimates are lower bounds that are usually exact or within a few %.
+   ------------------------------------------------------------------------------------------------ */
+static PetscErrorCode MatNormEstimate1_Private(Mat A, PetscBool trans, PetscReal *nrm)
+{
+  Vec       x, y, z;
+  PetscReal est = 0, zmax, ztx;
+  PetscInt  jmax = -1, N = A->rmap->N;
+
+  PetscFunctionBegin;
+  PetscCall(MatCreateVecs(A, &x, &y));
+  PetscCall(VecDuplicate(x, &z));
+  PetscCall(VecSet(x, 1.0 / (PetscReal)N));
+  for (PetscInt it = 0; it < 5; it++) {
+    PetscCall(trans ? MatMultTranspose(A, x, y) : MatMult(A, x, y));
+    PetscReal e;
+    PetscCall(VecNorm(y, NORM_1, &e));
+    if (it > 0 && e <= est) break;
+    est = e;
+    /* sign vector */
+    PetscScalar *ya;
+    PetscInt     n;
+    PetscCall(VecGetLocalSize(y, &n));
+    PetscCall(VecGetArray(y, &ya));
+    for (PetscInt i = 0; i < n; i++) ya[i] = PetscRealPart(ya[i]) >= 0 ? 1.0 : -1.0;
+    PetscCall(VecRestoreArray(y, &ya));
+    PetscCall(trans ? MatMult(A, y, z) : MatMultTranspose(A, y, z));
+    PetscCall(VecMax(z, &jmax, &zmax));
+    PetscReal zmin;
+    PetscInt  jmin;
+    PetscCall(VecMin(z, &jmin, &zmin));
+    if (-zmin > zmax) {
+      zmax = -zmin;
+      jmax = jmin;
+    }
+    PetscScalar dot;
+    PetscCall(VecDot(z, x, &dot));
+    ztx = PetscRealPart(dot);
+    if (zmax <= ztx) break;
+    PetscCall(VecSet(x, 0.0));
+    PetscCall(VecSetValue(x, jmax, 1.0, INSERT_VALUES));
+    PetscCall(VecAssemblyBegin(x));
+    PetscCall(VecAssemblyEnd(x));
+  }
+  *nrm = est;
+  PetscCall(VecDestroy(&x));
+  PetscCall(VecDestroy(&y));
+  PetscCall(VecDestroy(&z));
+  PetscFunctionReturn(0);
+}
+
+static PetscErrorCode MatNorm_H2(Mat A, NormType type, PetscReal *nrm)
+{
+  Mat_H2 *h = H2(A);
+
+  PetscFunctionBegin;
+  PetscCall(MatH2CheckBuilt_Private(A));
+  if (type == NORM_FROBENIUS) {
+    double loc = h->values.frobeniusSquared(*h->structure), glob;
+    PetscCall(MPIU_Allreduce(&loc, &glob, 1, MPI_DOUBLE, MPI_SUM, PetscObjectComm((PetscObject)A)));
+    *nrm = std::sqrt(glob);
+  } else if (type == NORM_1 || type == NORM_INFINITY) {
+    PetscCall(MatNormEstimate1_Private(A, (PetscBool)(type == NORM_INFINITY), nrm));
+  } else if (type == NORM_2) {
+    Vec       x, y;
+    PetscReal lam = 0, prev = 0;
+    PetscCall(MatCreateVecs(A, &x, &y));
+    PetscCall(VecSet(x, 1.0));
+    PetscCall(VecSetValue(x, 0, 2.0, INSERT_VALUES));
+    PetscCall(VecAssemblyBegin(x));
+    PetscCall(VecAssemblyEnd(x));
+    for (PetscInt it = 0; it < 50; it++) {
+      PetscReal nx;
+      PetscCall(VecNormalize(x, &nx));
+      PetscCall(MatMult(A, x, y));
+      PetscCall(MatMultTranspose(A, y, x));
+      PetscCall(VecNorm(x, NORM_2, &lam));
+      if (it > 0 && PetscAbsReal(lam - prev) <= 1e-8 * lam) break;
+      prev = lam;
+    }
+    *nrm = std::sqrt(lam);
+    PetscCall(VecDestroy(&x));
+    PetscCall(VecDestroy(&y));
+  } else SETERRQ(PetscObjectComm((PetscObject)A), PETSC_ERR_SUP, "Unsupported norm type for MATH2");
+  PetscFunctionReturn(0);
+}
+
+/* ------------------------------------------------------------------------------------------------
+   Conversions
+   ------------------------------------------------------------------------------------------------ */
+static PetscErrorCode MatConvert_H2_Dense(Mat A, MatType newtype, MatReuse reuse, Mat *newmat)
+{
+  Mat          D;
+  PetscScalar *d;
+  PetscInt     lda, N = A->rmap->N, n = A->rmap->n, rs = A->rmap->rstart;
+  const PetscInt bs = 64;
+
+  PetscFunctionBegin;
+  PetscCall(MatH2CheckBuilt_Private(A));
+  PetscCall(MatCreateDense(PetscObjectComm((PetscObject)A), n, A->cmap->n, N, N, NULL, &D));
+  PetscCall(MatDenseGetArrayWrite(D, &d));
+  PetscCall(MatDenseGetLDA(D, &lda));
+  std::vector<PetscScalar> e((size_t)std::max<PetscInt>(n, 1) * bs);
+  for (PetscInt j0 = 0; j0 < N; j0 += bs) {
+    PetscInt nb = std::min(bs, N - j0);
+    std::fill(e.begin(), e.end(), 0.0);
+    for (PetscInt j = j0; j < j0 + nb; j++)
+      if (j >= rs && j < rs + n) e[(j - rs) + (size_t)(j - j0) * n] = 1.0;
+    PetscCall(MatH2Apply_Private(A, PETSC_FALSE, nb, e.data(), n, d + (size_t)j0 * lda, lda, PETSC_FALSE));
+  }
+  PetscCall(MatDenseRestoreArrayWrite(D, &d));
+  PetscCall(MatAssemblyBegin(D, MAT_FINAL_ASSEMBLY));
+  PetscCall(MatAssemblyEnd(D, MAT_FINAL_ASSEMBLY));
+  if (reuse == MAT_INPLACE_MATRIX) PetscCall(MatHeaderReplace(A, &D));
+  else if (reuse == MAT_REUSE_MATRIX) {
+    PetscCall(MatCopy(D, *newmat, SAME_NONZERO_PATTERN));
+    PetscCall(MatDestroy(&D));
+  } else *newmat = D;
+  PetscFunctionReturn(0);
+}
+
+static PetscErrorCode MatConvert_H2(Mat A, MatType newtype, MatReuse reuse, Mat *newmat)
+{
+  PetscBool dense;
+
+  PetscFunctionBegin;
+  PetscCall(PetscStrbeginswith(newtype, MATDENSE, &dense));
+  if (!dense) PetscCall(PetscStrcmp(newtype, MATSEQDENSE, &dense));
+  if (!dense) PetscCall(PetscStrcmp(newtype, MATMPIDENSE, &dense));
+  PetscCheck(dense, PetscObjectComm((PetscObject)A), PETSC_ERR_SUP, "MATH2 converts to dense types only (MATDENSE, MATSEQDENSE, MATMPIDENSE), not %s", newtype);
+  PetscCall(MatConvert_H2_Dense(A, newtype, reuse, newmat));
+  PetscFunctionReturn(0);
+}
+
+/* MatConvert(dense, MATH2): coordinates attached with MatH2SetCoordinates(dense, ...) */
+static PetscErrorCode MatConvert_Dense_H2(Mat D, MatType newtype, MatReuse reuse, Mat *newmat)
+{
+  Vec                cvec = NULL;
+  Mat                B;
+  const PetscScalar *a, *c;
+  PetscInt           lda, N = D->rmap->N, n = D->rmap->n, bsz;
+  PetscMPIInt        size;
+  MPI_Comm           comm = PetscObjectComm((PetscObject)D);
+
+  PetscFunctionBegin;
+  PetscCall(PetscObjectQuery((PetscObject)D, "MatH2Coordinates", (PetscObject *)&cvec));
+  PetscCheck(cvec, comm, PETSC_ERR_ARG_WRONGSTATE, "MatConvert(dense, MATH2) needs the points of the rows: call MatH2SetCoordinates(dense, dim, coords) on the dense matrix first");
+  PetscCheck(D->rmap->N == D->cmap->N, comm, PETSC_ERR_ARG_SIZ, "MatConvert(dense, MATH2) needs a square matrix");
+  PetscCallMPI(MPI_Comm_size(comm, &size));
+  /* the whole matrix on every process (documented: the conversion replicates the dense matrix) */
+  auto full = std::make_shared<std::vector<double>>((size_t)N * N);
+  PetscCall(MatDenseGetArrayRead(D, &a));
+  PetscCall(MatDenseGetLDA(D, &lda));
+  {
+    std::vector<double> loc((size_t)n * N);
+    for (PetscInt j = 0; j < N; j++)
+      for (PetscInt i = 0; i < n; i++) loc[i + (size_t)j * n] = a[i + (size_t)j * lda];
+    std::vector<PetscMPIInt> counts(size), displs(size);
+    for (PetscMPIInt p = 0; p < size; p++) {
+      counts[p] = (PetscMPIInt)((D->rmap->range[p + 1] - D->rmap->range[p]) * N);
+      displs[p] = (PetscMPIInt)(D->rmap->range[p] * N);
+    }
+    std::vector<double> chunks((size_t)N * N);
+    PetscCallMPI(MPI_Allgatherv(loc.data(), (PetscMPIInt)loc.size(), MPI_DOUBLE, chunks.data(), counts.data(), displs.data(), MPI_DOUBLE, comm));
+    for (PetscMPIInt p = 0; p < size; p++) {
+      PetscInt r0 = D->rmap->range[p], np = D->rmap->range[p + 1] - r0;
+      for (PetscInt j = 0; j < N; j++)
+        for (PetscInt i = 0; i < np; i++) (*full)[(r0 + i) + (size_t)j * N] = chunks[displs[p] + i + (size_t)j * np];
+    }
+  }
+  PetscCall(MatDenseRestoreArrayRead(D, &a));
+  PetscCall(MatCreate(comm, &B));
+  PetscCall(MatSetSizes(B, n, D->cmap->n, N, N));
+  PetscCall(MatSetType(B, MATH2));
+  PetscCall(MatPropagateSymmetryOptions(D, B));
+  PetscCall(VecGetBlockSize(cvec, &bsz));
+  PetscCall(VecGetArrayRead(cvec, &c));
+  PetscCall(MatH2SetCoordinates(B, bsz, c));
+  PetscCall(VecRestoreArrayRead(cvec, &c));
+  H2(B)->dense = full;
+  PetscObjectOptionsBegin((PetscObject)B);
+  PetscCall(MatSetFromOptions_H2(B, PetscOptionsObject));
+  PetscOptionsEnd();
+  PetscCall(MatAssemblyBegin(B, MAT_FINAL_ASSEMBLY));
+  PetscCall(MatAssemblyEnd(B, MAT_FINAL_ASSEMBLY));
+  if (reuse == MAT_INPLACE_MATRIX) PetscCall(MatHeaderReplace(D, &B));
+  else if (reuse == MAT_REUSE_MATRIX) {
+    PetscCall(MatCopy(B, *newmat, DIFFERENT_NONZERO_PATTERN));
+    PetscCall(MatDestroy(&B));
+  } else *newmat = B;
+  PetscFunctionReturn(0);
+}
+
+static PetscErrorCode MatGetRow_H2(Mat A, PetscInt row, PetscInt *nz, PetscInt **idx, PetscScalar **v)
+{
+  PetscFunctionBegin;
+  SETERRQ(PetscObjectComm((PetscObject)A), PETSC_ERR_SUP, "MATH2 does not give access to rows (MatGetRow): it stores a compressed H2 matrix. Use MatConvert(A, MATDENSE, ...) for explicit entries");
+}
+
+/* ------------------------------------------------------------------------------------------------
+   Options, view, destroy, create
+   ------------------------------------------------------------------------------------------------ */
+static PetscErrorCode MatSetFromOptions_H2(Mat A, PetscOptionItems *PetscOptionsObject)
+{
+  Mat_H2   *h = H2(A);
+  PetscBool flg, changed = PETSC_FALSE;
+  PetscReal admp;
+
+  PetscFunctionBegin;
+  PetscOptionsHeadBegin(PetscOptionsObject, "MATH2 options (H2 matrix construction)");
+  PetscCall(PetscOptionsInt("-mat_h2_leaf_size", "Target number of points per leaf cluster (leaves hold between it and twice it)", "MatH2SetLeafSize", h->leafsize, &h->leafsize, &flg));
+  changed = (PetscBool)(changed || flg);
+  PetscCheck(h->leafsize >= 1, PetscObjectComm((PetscObject)A), PETSC_ERR_ARG_OUTOFRANGE, "-mat_h2_leaf_size must be at least 1, got %" PetscInt_FMT, h->leafsize);
+  PetscCall(PetscOptionsReal("-mat_h2_rtol", "Relative compression tolerance of the shared bases, in (0,1)", "MatH2SetTolerance", h->rtol, &h->rtol, &flg));
+  changed = (PetscBool)(changed || flg);
+  PetscCall(PetscOptionsInt("-mat_h2_max_rank", "Cap on every basis rank", "MatH2SetTolerance", h->maxrank, &h->maxrank, &flg));
+  changed = (PetscBool)(changed || flg);
+  PetscCall(MatH2CheckTolerance_Private(A, h->rtol, h->maxrank));
+  PetscCall(PetscOptionsInt("-mat_h2_samples", "Cap on the far-field sample points per cluster (0: automatic, 500 per digit of -mat_h2_rtol)", "MatH2SetSampleSize", h->nsamples, &h->nsamples, &flg));
+  changed = (PetscBool)(changed || flg);
+  PetscCheck(h->nsamples >= 0, PetscObjectComm((PetscObject)A), PETSC_ERR_ARG_OUTOFRANGE, "-mat_h2_samples must be non-negative (0 = automatic), got %" PetscInt_FMT, h->nsamples);
+  PetscCall(PetscOptionsEnum("-mat_h2_admissibility", "Admissibility rule: theta (Ma-Deshmukh-Yokota: |C_i-C_j|^2 > theta(|R_i|^2+|R_j|^2)) or eta (max diam <= eta dist)", "MatH2SetAdmissibility", MatH2AdmissibilityTypes, (PetscEnum)h->adm, (PetscEnum *)&h->adm, &flg));
+  changed = (PetscBool)(changed || flg);
+  PetscCall(PetscOptionsReal("-mat_h2_theta", "Parameter of the theta rule (0 = weak admissibility, HSS)", "MatH2SetAdmissibility", h->theta, &admp, &flg));
+  if (flg) {
+    PetscCheck(admp >= 0, PetscObjectComm((PetscObject)A), PETSC_ERR_ARG_OUTOFRANGE, "-mat_h2_theta must be non-negative, got %g", (double)admp);
+    h->theta = admp;
+    changed  = PETSC_TRUE;
+  }
+  PetscCall(PetscOptionsReal("-mat_h2_eta", "Parameter of the eta rule", "MatH2SetAdmissibility", h->eta, &admp, &flg));
+  if (flg) {
+    PetscCheck(admp > 0, PetscObjectComm((PetscObject)A), PETSC_ERR_ARG_OUTOFRANGE, "-mat_h2_eta must be positive, got %g", (double)admp);
+    h->eta  = admp;
+    changed = PETSC_TRUE;
+  }
+  PetscCall(PetscOptionsEnum("-mat_h2_kernel", "Built-in kernel", "MatH2SetBuiltinKernel", MatH2KernelTypes, (PetscEnum)h->kernel, (PetscEnum *)&h->kernel, &flg));
+  if (flg) {
+    h->kfn = nullptr;
+    h->efn = nullptr;
+    h->dense.reset();
+    changed = PETSC_TRUE;
+  }
+  PetscCall(PetscOptionsReal("-mat_h2_kernel_scale", "Kernel prefactor s", "MatH2SetBuiltinKernel", h->kscale, &h->kscale, &flg));
+  changed = (PetscBool)(changed || flg);
+  PetscCall(PetscOptionsReal("-mat_h2_kernel_length", "Kernel length scale l (gaussian, exponential, matern, imq) or decay alpha (yukawa)", "MatH2SetBuiltinKernel", h->kparam, &h->kparam, &flg));
+  changed = (PetscBool)(changed || flg);
+  PetscCall(PetscOptionsReal("-mat_h2_kernel_diag", "Diagonal value A_ii (required for laplace and yukawa; default kernel(0))", "MatH2SetBuiltinKernel", h->kdiag, &h->kdiag, &flg));
+  if (flg) h->kdiag_set = PETSC_TRUE;
+  changed = (PetscBool)(changed || flg);
+  PetscCall(PetscOptionsReal("-mat_h2_kernel_nugget", "Added to every diagonal entry", "MatH2SetBuiltinKernel", h->knugget, &h->knugget, &flg));
+  changed = (PetscBool)(changed || flg);
+  PetscCall(MatH2CheckKernelParams_Private(A, h->kernel, h->kparam));
+  PetscCall(PetscOptionsBool("-mat_h2_symmetric", "Entries are symmetric: one shared basis for rows and columns (default: built-in kernels, or MAT_SYMMETRIC set)", "MatSetOption", h->symmetric_opt, &h->symmetric_opt, &h->symmetric_set));
+  changed = (PetscBool)(changed || h->symmetric_set);
+  PetscCall(PetscOptionsInt("-mat_h2_threads", "Threads for the batched work (0: OMP_NUM_THREADS)", "", h->threads, &h->threads, NULL));
+  PetscCall(PetscOptionsBool("-mat_h2_callback_threadsafe", "User kernel/entry callbacks may be called from several threads at once", "MatH2SetKernel", h->cbthreads, &h->cbthreads, NULL));
+  PetscOptionsHeadEnd();
+  if (changed && h->structure) PetscCall(MatH2ResetBuilt_Private(A));
+  PetscFunctionReturn(0);
+}
+
+static PetscErrorCode MatView_H2(Mat A, PetscViewer viewer)
+{
+  Mat_H2           *h = H2(A);
+  PetscBool         isascii;
+  PetscViewerFormat format;
+
+  PetscFunctionBegin;
+  PetscCall(PetscObjectTypeCompare((PetscObject)viewer, PETSCVIEWERASCII, &isascii));
+  if (!isascii) PetscFunctionReturn(0);
+  PetscCall(PetscViewerGetFormat(viewer, &format));
+  PetscCall(PetscViewerASCIIPrintf(viewer, "  H2 matrix (h2ulv): rtol %g, max rank %" PetscInt_FMT ", leaf size %" PetscInt_FMT ", %s admissibility %g, %" PetscInt_FMT " samples, %s\n", (double)h->rtol, h->maxrank, h->leafsize, MatH2AdmissibilityTypes[h->adm],
+                                   (double)(h->adm == MATH2_ADMISSIBILITY_THETA ? h->theta : h->eta), h->nsamples, h->symmetric ? "symmetric (one basis)" : "nonsymmetric (row and column bases)"));
+  if (h->kernel != MATH2_KERNEL_NONE) PetscCall(PetscViewerASCIIPrintf(viewer, "  kernel %s: scale %g, length %g, diagonal %g, nugget %g\n", MatH2KernelTypes[h->kernel], (double)h->kscale, (double)h->kparam, h->kdiag_set ? (double)h->kdiag : NAN, (double)h->knugget));
+  else PetscCall(PetscViewerASCIIPrintf(viewer, "  entries from %s\n", h->kfn ? "a user kernel function" : h->efn ? "a user block callback" : h->dense ? "a dense matrix" : "(not set)"));
+  if (!h->structure) {
+    PetscCall(PetscViewerASCIIPrintf(viewer, "  (not assembled)\n"));
+    PetscFunctionReturn(0);
+  }
+  auto           st = h->structure->stats();
+  PetscLogDouble mem, dense = 8.0 * (double)A->rmap->N * (double)A->rmap->N;
+  PetscCall(MatH2GetMemory_H2(A, &mem));
+  PetscCall(PetscViewerASCIIPrintf(viewer, "  N %" PetscInt_FMT ", dimension %" PetscInt_FMT ", tree depth %d (%d leaves), %d process(es)\n", A->rmap->N, h->dim, (int)st.size() - 1, 1 << ((int)st.size() - 1), h->structure->layout().size()));
+  PetscCall(PetscViewerASCIIPrintf(viewer, "  memory %.4g MB, compression %.4g%% of dense (%.4g MB); build: tree %.3g s, bases %.3g s, values %.3g s\n", mem / 1048576.0, 100.0 * mem / dense, dense / 1048576.0, h->t_tree, h->t_basis, h->t_values));
+  PetscCall(PetscViewerASCIIPrintf(viewer, "  level  cells  rank min/mean/max   near pairs  far pairs\n"));
+  for (size_t l = 0; l < st.size(); l++)
+    PetscCall(PetscViewerASCIIPrintf(viewer, "  %5d  %5d  %4d %7.1f %4d   %10lld  %9lld\n", (int)l, 1 << (int)l, st[l].minrank, st[l].meanrank, st[l].maxrank, st[l].nnear, st[l].nfar));
+  PetscFunctionReturn(0);
+}
+
+static PetscErrorCode MatDestroy_H2(Mat A)
+{
+  Mat_H2 *h = H2(A);
+
+  PetscFunctionBegin;
+  PetscCall(PetscSFDestroy(&h->sf));
+  delete h;
+  A->data = NULL;
+  PetscCall(PetscObjectChangeTypeName((PetscObject)A, NULL));
+  const char *names[] = {"MatH2SetCoordinates_C", "MatH2SetKernel_C", "MatH2SetEntries_C", "MatH2SetBuiltinKernel_C", "MatH2SetTolerance_C", "MatH2SetLeafSize_C", "MatH2SetAdmissibility_C", "MatH2SetSampleSize_C", "MatH2GetIndexMap_C", "MatH2GetRanks_C", "MatH2GetMemory_C", "MatProductSetFromOptions_h2_seqdense_C", "MatProductSetFromOptions_h2_mpidense_C", "MatConvert_seqdense_h2_C", "MatConvert_mpidense_h2_C"};
+  for (const char *n : names) PetscCall(PetscObjectComposeFunction((PetscObject)A, n, (void (*)(void))NULL));
+  PetscFunctionReturn(0);
+}
+
+static PetscErrorCode MatSetUp_H2(Mat A)
+{
+  PetscFunctionBegin;
+  PetscCall(PetscLayoutSetUp(A->rmap));
+  PetscCall(PetscLayoutSetUp(A->cmap));
+  A->preallocated = PETSC_TRUE;
+  PetscFunctionReturn(0);
+}
+
+/*MC
+   MATH2 - "h2" - an H^2 matrix with shared nested bases (h2ulv).  Built at MatAssemblyEnd() from
+   points (MatH2SetCoordinates) and a kernel (MatH2SetKernel, MatH2SetBuiltinKernel, -mat_h2_kernel),
+   a block entry callback (MatH2SetEntries), or a dense matrix (MatConvert).
+
+   Options: -mat_h2_leaf_size, -mat_h2_rtol, -mat_h2_max_rank, -mat_h2_samples,
+   -mat_h2_admissibility theta|eta, -mat_h2_theta, -mat_h2_eta, -mat_h2_kernel <name>,
+   -mat_h2_kernel_scale, -mat_h2_kernel_length, -mat_h2_kernel_diag, -mat_h2_kernel_nugget,
+   -mat_h2_symmetric, -mat_h2_threads, -mat_h2_callback_threadsafe
+M*/
+PetscErrorCode MatCreate_H2(Mat A)
+{
+  PetscFunctionBegin;
+  A->data = static_cast<void *>(new Mat_H2()); /* owned by the Mat: deleted in MatDestroy_H2 */
+  PetscCall(PetscMemzero(A->ops, sizeof(struct _MatOps)));
+  A->ops->mult                  = MatMult_H2;
+  A->ops->multadd               = MatMultAdd_H2;
+  A->ops->multtranspose         = MatMultTranspose_H2;
+  A->ops->multtransposeadd      = MatMultTransposeAdd_H2;
+  A->ops->getdiagonal           = MatGetDiagonal_H2;
+  A->ops->shift                 = MatShift_H2;
+  A->ops->diagonalset           = MatDiagonalSet_H2;
+  A->ops->scale                 = MatScale_H2;
+  A->ops->axpy                  = MatAXPY_H2;
+  A->ops->duplicate             = MatDuplicate_H2;
+  A->ops->copy                  = MatCopy_H2;
+  A->ops->zeroentries           = MatZeroEntries_H2;
+  A->ops->norm                  = MatNorm_H2;
+  A->ops->convert               = MatConvert_H2;
+  A->ops->assemblyend           = MatAssemblyEnd_H2;
+  A->ops->setfromoptions        = MatSetFromOptions_H2;
+  A->ops->view                  = MatView_H2;
+  A->ops->destroy               = MatDestroy_H2;
+  A->ops->setup                 = MatSetUp_H2;
+  A->ops->getrow                = MatGetRow_H2;
+  A->assembled                  = PETSC_FALSE;
+  PetscCall(PetscObjectChangeTypeName((PetscObject)A, MATH2));
+  PetscCall(PetscObjectComposeFunction((PetscObject)A, "MatH2SetCoordinates_C", MatH2SetCoordinates_H2));
+  PetscCall(PetscObjectComposeFunction((PetscObject)A, "MatH2SetKernel_C", MatH2SetKernel_H2));
+  PetscCall(PetscObjectComposeFunction((PetscObject)A, "MatH2SetEntries_C", MatH2SetEntries_H2));
+  PetscCall(PetscObjectComposeFunction((PetscObject)A, "MatH2SetBuiltinKernel_C", MatH2SetBuiltinKernel_H2));
+  PetscCall(PetscObjectComposeFunction((PetscObject)A, "MatH2SetTolerance_C", MatH2SetTolerance_H2));
+  PetscCall(PetscObjectComposeFunction((PetscObject)A, "MatH2SetLeafSize_C", MatH2SetLeafSize_H2));
+  PetscCall(PetscObjectComposeFunction((PetscObject)A, "MatH2SetAdmissibility_C", MatH2SetAdmissibility_H2));
+  PetscCall(PetscObjectComposeFunction((PetscObject)A, "MatH2SetSampleSize_C", MatH2SetSampleSize_H2));
+  PetscCall(PetscObjectComposeFunction((PetscObject)A, "MatH2GetIndexMap_C", MatH2GetIndexMap_H2));
+  PetscCall(PetscObjectComposeFunction((PetscObject)A, "MatH2GetRanks_C", MatH2GetRanks_H2));
+  PetscCall(PetscObjectComposeFunction((PetscObject)A, "MatH2GetMemory_C", MatH2GetMemory_H2));
+  PetscCall(PetscObjectComposeFunction((PetscObject)A, "MatProductSetFromOptions_h2_seqdense_C", MatProductSetFromOptions_H2_Dense));
+  PetscCall(PetscObjectComposeFunction((PetscObject)A, "MatProductSetFromOptions_h2_mpidense_C", MatProductSetFromOptions_H2_Dense));
+  PetscCall(PetscObjectComposeFunction((PetscObject)A, "MatConvert_seqdense_h2_C", MatConvert_Dense_H2));
+  PetscCall(PetscObjectComposeFunction((PetscObject)A, "MatConvert_mpidense_h2_C", MatConvert_Dense_H2));
+  PetscFunctionReturn(0);
+}
+
+/* ------------------------------------------------------------------------------------------------
+   Public API
+   ------------------------------------------------------------------------------------------------ */
+PetscErrorCode MatH2SetCoordinates(Mat A, PetscInt dim, const PetscReal coords[])
+{
+  PetscBool ish2;
+
+  PetscFunctionBegin;
+  PetscCall(H2ULVInitializePackage());
+  PetscValidHeaderSpecific(A, MAT_CLASSID, 1);
+  PetscCall(PetscObjectTypeCompare((PetscObject)A, MATH2, &ish2));
+  if (ish2) {
+    PetscCall(MatH2SetCoordinates_H2(A, dim, coords));
+  } else {
+    /* any other matrix (e.g. dense, for MatConvert or PCH2ULV): keep the points on the object */
+    Vec          v;
+    PetscScalar *va;
+    PetscCheck(dim >= 1 && dim <= 3, PetscObjectComm((PetscObject)A), PETSC_ERR_ARG_OUTOFRANGE, "MatH2SetCoordinates: dim = %" PetscInt_FMT " but the spatial dimension must be 1, 2 or 3", dim);
+    PetscCall(PetscLayoutSetUp(A->rmap));
+    PetscCall(VecCreateMPI(PetscObjectComm((PetscObject)A), A->rmap->n * dim, PETSC_DETERMINE, &v));
+    PetscCall(VecSetBlockSize(v, dim));
+    PetscCall(VecGetArrayWrite(v, &va));
+    for (PetscInt i = 0; i < A->rmap->n * dim; i++) va[i] = coords[i];
+    PetscCall(VecRestoreArrayWrite(v, &va));
+    PetscCall(PetscObjectCompose((PetscObject)A, "MatH2Coordinates", (PetscObject)v));
+    PetscCall(VecDestroy(&v));
+  }
+  PetscFunctionReturn(0);
+}
+
+PetscErrorCode MatH2SetKernel(Mat A, MatH2KernelFn fn, void *ctx)
+{
+  PetscFunctionBegin;
+  PetscCall(H2ULVInitializePackage());
+  PetscTryMethod(A, "MatH2SetKernel_C", (Mat, MatH2KernelFn, void *), (A, fn, ctx));
+  PetscFunctionReturn(0);
+}
+
+PetscErrorCode MatH2SetEntries(Mat A, MatH2EntriesFn fn, void *ctx)
+{
+  PetscFunctionBegin;
+  PetscCall(H2ULVInitializePackage());
+  PetscTryMethod(A, "MatH2SetEntries_C", (Mat, MatH2EntriesFn, void *), (A, fn, ctx));
+  PetscFunctionReturn(0);
+}
+
+PetscErrorCode MatH2SetBuiltinKernel(Mat A, MatH2KernelType k, PetscReal scale, PetscReal param, PetscReal diag, PetscReal nugget)
+{
+  PetscFunctionBegin;
+  PetscCall(H2ULVInitializePackage());
+  PetscTryMethod(A, "MatH2SetBuiltinKernel_C", (Mat, MatH2KernelType, PetscReal, PetscReal, PetscReal, PetscReal), (A, k, scale, param, diag, nugget));
+  PetscFunctionReturn(0);
+}
+
+PetscErrorCode MatH2SetTolerance(Mat A, PetscReal rtol, PetscInt maxrank)
+{
+  PetscFunctionBegin;
+  PetscCall(H2ULVInitializePackage());
+  PetscTryMethod(A, "MatH2SetTolerance_C", (Mat, PetscReal, PetscInt), (A, rtol, maxrank));
+  PetscFunctionReturn(0);
+}
+
+PetscErrorCode MatH2SetLeafSize(Mat A, PetscInt leaf)
+{
+  PetscFunctionBegin;
+  PetscCall(H2ULVInitializePackage());
+  PetscTryMethod(A, "MatH2SetLeafSize_C", (Mat, PetscInt), (A, leaf));
+  PetscFunctionReturn(0);
+}
+
+PetscErrorCode MatH2SetAdmissibility(Mat A, MatH2AdmissibilityType t, PetscReal param)
+{
+  PetscFunctionBegin;
+  PetscCall(H2ULVInitializePackage());
+  PetscTryMethod(A, "MatH2SetAdmissibility_C", (Mat, MatH2AdmissibilityType, PetscReal), (A, t, param));
+  PetscFunctionReturn(0);
+}
+
+PetscErrorCode MatH2SetSampleSize(Mat A, PetscInt s)
+{
+  PetscFunctionBegin;
+  PetscCall(H2ULVInitializePackage());
+  PetscTryMethod(A, "MatH2SetSampleSize_C", (Mat, PetscInt), (A, s));
+  PetscFunctionReturn(0);
+}
+
+PetscErrorCode MatH2GetIndexMap(Mat A, IS *is)
+{
+  PetscFunctionBegin;
+  PetscUseMethod(A, "MatH2GetIndexMap_C", (Mat, IS *), (A, is));
+  PetscFunctionReturn(0);
+}
+
+PetscErrorCode MatH2GetRanks(Mat A, PetscInt *nlevels, PetscInt minr[], PetscInt maxr[], PetscReal meanr[])
+{
+  PetscFunctionBegin;
+  PetscUseMethod(A, "MatH2GetRanks_C", (Mat, PetscInt *, PetscInt[], PetscInt[], PetscReal[]), (A, nlevels, minr, maxr, meanr));
+  PetscFunctionReturn(0);
+}
+
+PetscErrorCode MatH2GetMemory(Mat A, PetscLogDouble *bytes)
+{
+  PetscFunctionBegin;
+  PetscUseMethod(A, "MatH2GetMemory_C", (Mat, PetscLogDouble *), (A, bytes));
+  PetscFunctionReturn(0);
+}
+
+PetscErrorCode MatCreateH2FromKernel(MPI_Comm comm, PetscInt m, PetscInt M, PetscInt dim, const PetscReal coords[], MatH2KernelFn fn, void *ctx, Mat *A)
+{
+  PetscFunctionBegin;
+  PetscCall(H2ULVInitializePackage());
+  PetscCall(MatCreate(comm, A));
+  PetscCall(MatSetSizes(*A, m, m, M, M));
+  PetscCall(MatSetType(*A, MATH2));
+  PetscCall(MatSetFromOptions(*A));
+  PetscCall(MatH2SetCoordinates(*A, dim, coords));
+  if (fn) PetscCall(MatH2SetKernel(*A, fn, ctx));
+  PetscCall(MatAssemblyBegin(*A, MAT_FINAL_ASSEMBLY));
+  PetscCall(MatAssemblyEnd(*A, MAT_FINAL_ASSEMBLY));
+  PetscFunctionReturn(0);
+}

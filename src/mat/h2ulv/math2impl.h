@@ -1,0 +1,55 @@
+// MATH2 private header: the implementation struct behind A->data.
+#pragma once
+
+#include <petsc/private/matimpl.h>
+#include "h2ulvimpl.h"
+#include "core/entries.hpp"
+#include "core/h2matrix.hpp"
+#include "core/tree.hpp"
+
+#include <memory>
+#include <vector>
+
+struct Mat_H2 {
+  /* construction parameters (options database: -mat_h2_*) */
+  PetscInt               leafsize  = 128;
+  PetscReal              rtol      = 1e-8;
+  PetscInt               maxrank   = 512;
+  PetscInt               nsamples  = 0; /* 0: automatic, 500 per digit of rtol */
+  MatH2AdmissibilityType adm       = MATH2_ADMISSIBILITY_THETA;
+  PetscReal              theta     = 1.0;
+  PetscReal              eta       = 1.0;
+  PetscInt               threads   = 0;
+  PetscBool              cbthreads = PETSC_FALSE; /* user callbacks may run on several threads */
+  PetscBool              symmetric_opt = PETSC_FALSE, symmetric_set = PETSC_FALSE;
+
+  /* built-in kernel */
+  MatH2KernelType kernel  = MATH2_KERNEL_NONE;
+  PetscReal       kscale  = 1.0, kparam = 1.0, kdiag = PETSC_DEFAULT, knugget = 0.0;
+  PetscBool       kdiag_set = PETSC_FALSE;
+
+  /* user input */
+  PetscInt               dim = 0;
+  std::vector<PetscReal> coords; /* local points, user order */
+  PetscBool              coords_set = PETSC_FALSE;
+  MatH2KernelFn          kfn  = nullptr;
+  void                  *kctx = nullptr;
+  MatH2EntriesFn         efn  = nullptr;
+  void                  *ectx = nullptr;
+  std::shared_ptr<std::vector<double>> dense; /* MatConvert from a dense matrix: all entries, column-major */
+
+  /* built representation; tree, evaluator and bases are shared with duplicates */
+  std::shared_ptr<h2ulv::ClusterTree>           tree;
+  std::shared_ptr<const h2ulv::EntryEvaluator>  evaluator;
+  std::shared_ptr<const h2ulv::H2Structure>     structure;
+  h2ulv::H2Values<double>                       values;
+  PetscSF                                       sf = nullptr; /* roots: user layout; leaves: local tree order */
+  PetscBool                                     symmetric = PETSC_FALSE;
+  PetscLogDouble                                multflops = 0;
+  PetscLogDouble                                t_tree = 0, t_basis = 0, t_values = 0;
+};
+
+/* the pieces the PC reuses */
+PETSC_INTERN PetscErrorCode MatH2GetStructure_Private(Mat, Mat_H2 **);
+PETSC_INTERN PetscErrorCode MatH2ToTree_Private(Mat, const PetscScalar *user, PetscScalar *tree, PetscInt k, PetscInt ldu);
+PETSC_INTERN PetscErrorCode MatH2FromTree_Private(Mat, const PetscScalar *tree, PetscScalar *user, PetscInt k, PetscInt ldu);

@@ -1,0 +1,43 @@
+#include "h2ulvimpl.h"
+
+#include <string>
+
+static PetscErrorCode MapError(int code)
+{
+  switch (code) {
+  case h2ulv::ERR_ARG: return PETSC_ERR_ARG_WRONG;
+  case h2ulv::ERR_NUMERIC: return PETSC_ERR_FP;
+  case h2ulv::ERR_USER: return PETSC_ERR_USER;
+  default: return PETSC_ERR_LIB;
+  }
+}
+
+PetscErrorCode H2ULVCallCore(MPI_Comm comm, PetscBool collective, const std::function<void()> &f)
+{
+  std::string    msg;
+  PetscErrorCode code = 0;
+
+  PetscFunctionBegin;
+  try {
+    f();
+  } catch (const h2ulv::Error &e) {
+    msg  = e.what();
+    code = MapError(e.code);
+  } catch (const std::bad_alloc &) {
+    msg  = "out of memory in the h2ulv numerical core";
+    code = PETSC_ERR_MEM;
+  } catch (const std::exception &e) {
+    msg  = e.what();
+    code = PETSC_ERR_LIB;
+  }
+  if (collective) {
+    PetscMPIInt mine = code ? 1 : 0, any = 0;
+    PetscCallMPI(MPI_Allreduce(&mine, &any, 1, MPI_INT, MPI_MAX, comm));
+    if (any && !code) {
+      code = PETSC_ERR_PLIB;
+      msg  = "the H2 computation failed on another process (see its error message)";
+    }
+  }
+  PetscCheck(!code, PETSC_COMM_SELF, code, "%s", msg.c_str());
+  PetscFunctionReturn(0);
+}

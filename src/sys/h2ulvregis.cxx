@@ -1,0 +1,45 @@
+// Package registration: types, log events, and the dynamic-library entry point.
+#include "h2ulv.h"
+#include "h2ulvimpl.h"
+
+PetscLogEvent MATH2_Tree = 0, MATH2_Basis = 0, MATH2_Values = 0, MATH2_Mult = 0;
+
+static PetscBool H2ULVPackageInitialized = PETSC_FALSE;
+
+const char *const MatH2KernelTypes[]        = {"none", "laplace", "yukawa", "gaussian", "exponential", "matern32", "matern52", "imq", "MatH2KernelType", "MATH2_KERNEL_", NULL};
+const char *const MatH2AdmissibilityTypes[] = {"theta", "eta", "MatH2AdmissibilityType", "MATH2_ADMISSIBILITY_", NULL};
+
+PetscErrorCode H2ULVFinalizePackage(void)
+{
+  PetscFunctionBegin;
+  H2ULVPackageInitialized = PETSC_FALSE;
+  PetscFunctionReturn(0);
+}
+
+/*@C
+  H2ULVInitializePackage - registers MATH2 ("h2"), PCH2ULV ("h2ulv") and the log events of h2ulv.
+  Called by every public constructor of the library, and by PETSc when the library is loaded with
+  -dll_append <path>/libh2ulv.so.  Calling it more than once is harmless.
+@*/
+PetscErrorCode H2ULVInitializePackage(void)
+{
+  PetscFunctionBegin;
+  if (H2ULVPackageInitialized) PetscFunctionReturn(0);
+  H2ULVPackageInitialized = PETSC_TRUE;
+  PetscCall(MatInitializePackage());
+  PetscCall(MatRegister(MATH2, MatCreate_H2));
+  PetscCall(PetscLogEventRegister("MatH2Tree", MAT_CLASSID, &MATH2_Tree));
+  PetscCall(PetscLogEventRegister("MatH2Basis", MAT_CLASSID, &MATH2_Basis));
+  PetscCall(PetscLogEventRegister("MatH2Values", MAT_CLASSID, &MATH2_Values));
+  PetscCall(PetscLogEventRegister("MatH2Mult", MAT_CLASSID, &MATH2_Mult));
+  PetscCall(PetscRegisterFinalize(H2ULVFinalizePackage));
+  PetscFunctionReturn(0);
+}
+
+/* found by PETSc for -dll_append <path>/libh2ulv.so */
+PETSC_EXTERN PetscErrorCode PetscDLLibraryRegister_h2ulv(void)
+{
+  PetscFunctionBegin;
+  PetscCall(H2ULVInitializePackage());
+  PetscFunctionReturn(0);
+}

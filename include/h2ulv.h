@@ -68,6 +68,18 @@ PETSC_EXTERN PetscErrorCode MatH2GetIndexMap(Mat, IS *treeorder);
 PETSC_EXTERN PetscErrorCode MatH2GetRanks(Mat, PetscInt *nlevels, PetscInt minrank[], PetscInt maxrank[], PetscReal meanrank[]);
 PETSC_EXTERN PetscErrorCode MatH2GetMemory(Mat, PetscLogDouble *bytes);
 
+/* Construction summary (collective) */
+typedef struct {
+  PetscInt       levels;                             /* tree depth + 1 */
+  PetscInt       maxrank;                            /* over all cells */
+  PetscReal      leafrank;                           /* mean rank on the leaf level */
+  PetscInt       nnear, nfar;                        /* leaf near blocks, far pairs on all levels */
+  PetscLogDouble bytes;                              /* memory of the H2 representation, all processes */
+  PetscLogDouble time_tree, time_basis, time_values; /* seconds, this process */
+  PetscLogDouble mult_flops;                         /* flops of one MatMult, all processes */
+} MatH2Info;
+PETSC_EXTERN PetscErrorCode MatH2GetInfo(Mat, MatH2Info *);
+
 /* One-call convenience: an N x N kernel matrix on points coords (locally owned rows, interleaved).
    m is the local size (PETSC_DECIDE allowed), M the global size.  fn may be NULL and a built-in
    kernel chosen by -mat_h2_kernel. The matrix is assembled on return. */

@@ -223,6 +223,29 @@ static PetscErrorCode MatH2GetMemory_H2(Mat A, PetscLogDouble *bytes)
   PetscFunctionReturn(0);
 }
 
+static PetscErrorCode MatH2GetInfo_H2(Mat A, MatH2Info *info)
+{
+  Mat_H2 *h = H2(A);
+
+  PetscFunctionBegin;
+  PetscCall(MatH2CheckBuilt_Private(A));
+  auto st = h->structure->stats();
+  PetscCall(PetscMemzero(info, sizeof(*info)));
+  info->levels   = (PetscInt)st.size();
+  info->leafrank = st.back().meanrank;
+  for (const auto &s : st) {
+    info->maxrank = PetscMax(info->maxrank, (PetscInt)s.maxrank);
+    info->nfar += (PetscInt)s.nfar;
+  }
+  info->nnear       = (PetscInt)st.back().nnear;
+  info->time_tree   = h->t_tree;
+  info->time_basis  = h->t_basis;
+  info->time_values = h->t_values;
+  PetscCall(MatH2GetMemory_H2(A, &info->bytes));
+  PetscCall(MPIU_Allreduce(&h->multflops, &info->mult_flops, 1, MPIU_PETSCLOGDOUBLE, MPI_SUM, PetscObjectComm((PetscObject)A)));
+  PetscFunctionReturn(0);
+}
+
 /* ------------------------------------------------------------------------------------------------
    Orderings: user layout (PETSc) <-> local tree order
    ------------------------------------------------------------------------------------------------ */
@@ -968,7 +991,7 @@ static PetscErrorCode MatDestroy_H2(Mat A)
   delete h;
   A->data = NULL;
   PetscCall(PetscObjectChangeTypeName((PetscObject)A, NULL));
-  const char *names[] = {"MatH2SetCoordinates_C", "MatH2SetKernel_C", "MatH2SetEntries_C", "MatH2SetBuiltinKernel_C", "MatH2SetTolerance_C", "MatH2SetLeafSize_C", "MatH2SetAdmissibility_C", "MatH2SetSampleSize_C", "MatH2GetIndexMap_C", "MatH2GetRanks_C", "MatH2GetMemory_C", "MatProductSetFromOptions_h2_seqdense_C", "MatProductSetFromOptions_h2_mpidense_C", "MatConvert_seqdense_h2_C", "MatConvert_mpidense_h2_C"};
+  const char *names[] = {"MatH2SetCoordinates_C", "MatH2SetKernel_C", "MatH2SetEntries_C", "MatH2SetBuiltinKernel_C", "MatH2SetTolerance_C", "MatH2SetLeafSize_C", "MatH2SetAdmissibility_C", "MatH2SetSampleSize_C", "MatH2GetIndexMap_C", "MatH2GetRanks_C", "MatH2GetMemory_C", "MatH2GetInfo_C", "MatProductSetFromOptions_h2_seqdense_C", "MatProductSetFromOptions_h2_mpidense_C", "MatConvert_seqdense_h2_C", "MatConvert_mpidense_h2_C"};
   for (const char *n : names) PetscCall(PetscObjectComposeFunction((PetscObject)A, n, (void (*)(void))NULL));
   PetscFunctionReturn(0);
 }
@@ -1030,6 +1053,7 @@ PetscErrorCode MatCreate_H2(Mat A)
   PetscCall(PetscObjectComposeFunction((PetscObject)A, "MatH2GetIndexMap_C", MatH2GetIndexMap_H2));
   PetscCall(PetscObjectComposeFunction((PetscObject)A, "MatH2GetRanks_C", MatH2GetRanks_H2));
   PetscCall(PetscObjectComposeFunction((PetscObject)A, "MatH2GetMemory_C", MatH2GetMemory_H2));
+  PetscCall(PetscObjectComposeFunction((PetscObject)A, "MatH2GetInfo_C", MatH2GetInfo_H2));
   PetscCall(PetscObjectComposeFunction((PetscObject)A, "MatProductSetFromOptions_h2_seqdense_C", MatProductSetFromOptions_H2_Dense));
   PetscCall(PetscObjectComposeFunction((PetscObject)A, "MatProductSetFromOptions_h2_mpidense_C", MatProductSetFromOptions_H2_Dense));
   PetscCall(PetscObjectComposeFunction((PetscObject)A, "MatConvert_seqdense_h2_C", MatConvert_Dense_H2));
@@ -1141,6 +1165,13 @@ PetscErrorCode MatH2GetMemory(Mat A, PetscLogDouble *bytes)
 {
   PetscFunctionBegin;
   PetscUseMethod(A, "MatH2GetMemory_C", (Mat, PetscLogDouble *), (A, bytes));
+  PetscFunctionReturn(0);
+}
+
+PetscErrorCode MatH2GetInfo(Mat A, MatH2Info *info)
+{
+  PetscFunctionBegin;
+  PetscUseMethod(A, "MatH2GetInfo_C", (Mat, MatH2Info *), (A, info));
   PetscFunctionReturn(0);
 }
 

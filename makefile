@@ -1,0 +1,52 @@
+# h2ulv top-level makefile.  The two commands of the README:
+#   make demo    install missing Debian packages, build, run the main example
+#   make check   build and run the whole test suite (serial and MPI)
+# Other targets: make (build), make bench, make install PREFIX=..., make clean
+
+BUILD   ?= build
+JOBS    ?= 2
+PREFIX  ?= /usr/local
+CMAKE_BUILD_TYPE ?= RelWithDebInfo
+DEB_PACKAGES = build-essential cmake pkg-config petsc-dev slepc-dev libopenblas-dev \
+               libtrilinos-kokkos-dev libtrilinos-kokkos-kernels-dev
+
+# mpiexec as root (CI) and oversubscription on small machines; BLAS threads set explicitly
+export OMPI_ALLOW_RUN_AS_ROOT = 1
+export OMPI_ALLOW_RUN_AS_ROOT_CONFIRM = 1
+export OMPI_MCA_rmaps_base_oversubscribe = 1
+export OPENBLAS_NUM_THREADS ?= 1
+
+.PHONY: all deps configure build check demo bench install clean
+
+all: build
+
+deps:
+	@missing=""; for p in $(DEB_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
+	if [ -n "$$missing" ]; then \
+	  echo "h2ulv: installing Debian packages:$$missing"; \
+	  if [ "$$(id -u)" = 0 ]; then sudo=""; else sudo="sudo"; fi; \
+	  $$sudo apt-get update -q && DEBIAN_FRONTEND=noninteractive $$sudo apt-get install -y -q --no-install-recommends $$missing; \
+	fi
+
+configure: deps
+	@test -f $(BUILD)/CMakeCache.txt || cmake -S . -B $(BUILD) -DCMAKE_BUILD_TYPE=$(CMAKE_BUILD_TYPE) -DCMAKE_INSTALL_PREFIX=$(PREFIX)
+
+build: configure
+	cmake --build $(BUILD) -j $(JOBS)
+
+check: build
+	cd $(BUILD) && OMP_NUM_THREADS=1 ctest -j $(JOBS) --output-on-failure --timeout 900
+
+DEMO_N ?= 8192
+demo: build
+	OMP_NUM_THREADS=$(JOBS) $(BUILD)/examples/kernel_solve -problem sphere-laplace -n $(DEMO_N) \
+	  -mat_type h2 -mat_h2_rtol 1e-8 -ksp_type gmres -ksp_gmres_restart 100 -pc_type jacobi -ksp_rtol 1e-10
+
+bench: build
+	OMP_NUM_THREADS=$(JOBS) $(BUILD)/bench/bench_h2 -problem sphere-laplace -nmin 4096 -nmax 65536
+
+install: build
+	cmake --install $(BUILD)
+
+clean:
+	rm -rf $(BUILD)

@@ -428,6 +428,8 @@ static PetscErrorCode MatAssemblyEnd_H2(Mat A, MatAssemblyType type)
 {
   PetscFunctionBegin;
   if (type == MAT_FLUSH_ASSEMBLY) PetscFunctionReturn(0);
+  /* already built and nothing changed since (every setter and changed option drops the build) */
+  if (H2(A)->structure) PetscFunctionReturn(0);
   PetscCall(MatH2Build_Private(A));
   PetscFunctionReturn(0);
 }
@@ -902,17 +904,23 @@ static PetscErrorCode MatSetFromOptions_H2(Mat A, PetscOptionItems *PetscOptions
 
   PetscFunctionBegin;
   PetscOptionsHeadBegin(PetscOptionsObject, "MATH2 options (H2 matrix construction)");
-  PetscCall(PetscOptionsInt("-mat_h2_leaf_size", "Target number of points per leaf cluster (leaves hold between it and twice it)", "MatH2SetLeafSize", h->leafsize, &h->leafsize, &flg));
-  changed = (PetscBool)(changed || flg);
-  PetscCheck(h->leafsize >= 1, PetscObjectComm((PetscObject)A), PETSC_ERR_ARG_OUTOFRANGE, "-mat_h2_leaf_size must be at least 1, got %" PetscInt_FMT, h->leafsize);
-  PetscCall(PetscOptionsReal("-mat_h2_rtol", "Relative compression tolerance of the shared bases, in (0,1)", "MatH2SetTolerance", h->rtol, &h->rtol, &flg));
-  changed = (PetscBool)(changed || flg);
-  PetscCall(PetscOptionsInt("-mat_h2_max_rank", "Cap on every basis rank", "MatH2SetTolerance", h->maxrank, &h->maxrank, &flg));
-  changed = (PetscBool)(changed || flg);
-  PetscCall(MatH2CheckTolerance_Private(A, h->rtol, h->maxrank));
-  PetscCall(PetscOptionsInt("-mat_h2_samples", "Cap on the far-field sample points per cluster (0: automatic, 500 per digit of -mat_h2_rtol)", "MatH2SetSampleSize", h->nsamples, &h->nsamples, &flg));
-  changed = (PetscBool)(changed || flg);
-  PetscCheck(h->nsamples >= 0, PetscObjectComm((PetscObject)A), PETSC_ERR_ARG_OUTOFRANGE, "-mat_h2_samples must be non-negative (0 = automatic), got %" PetscInt_FMT, h->nsamples);
+  {
+    PetscInt  leaf = h->leafsize, maxrank = h->maxrank, ns = h->nsamples;
+    PetscReal rtol = h->rtol;
+    PetscBool f1, f2, f3, f4;
+    PetscCall(PetscOptionsInt("-mat_h2_leaf_size", "Target number of points per leaf cluster (leaves hold between it and twice it)", "MatH2SetLeafSize", leaf, &leaf, &f1));
+    PetscCheck(leaf >= 1, PetscObjectComm((PetscObject)A), PETSC_ERR_ARG_OUTOFRANGE, "-mat_h2_leaf_size must be at least 1, got %" PetscInt_FMT, leaf);
+    PetscCall(PetscOptionsReal("-mat_h2_rtol", "Relative compression tolerance of the shared bases, in (0,1)", "MatH2SetTolerance", rtol, &rtol, &f2));
+    PetscCall(PetscOptionsInt("-mat_h2_max_rank", "Cap on every basis rank", "MatH2SetTolerance", maxrank, &maxrank, &f3));
+    PetscCall(MatH2CheckTolerance_Private(A, rtol, maxrank));
+    PetscCall(PetscOptionsInt("-mat_h2_samples", "Cap on the far-field sample points per cluster (0: automatic, 500 per digit of -mat_h2_rtol)", "MatH2SetSampleSize", ns, &ns, &f4));
+    PetscCheck(ns >= 0, PetscObjectComm((PetscObject)A), PETSC_ERR_ARG_OUTOFRANGE, "-mat_h2_samples must be non-negative (0 = automatic), got %" PetscInt_FMT, ns);
+    h->leafsize = leaf;
+    h->rtol     = rtol;
+    h->maxrank  = maxrank;
+    h->nsamples = ns;
+    changed     = (PetscBool)(changed || f1 || f2 || f3 || f4);
+  }
   PetscCall(PetscOptionsEnum("-mat_h2_admissibility", "Admissibility rule: theta (Ma-Deshmukh-Yokota: |C_i-C_j|^2 > theta(|R_i|^2+|R_j|^2)) or eta (max diam <= eta dist)", "MatH2SetAdmissibility", MatH2AdmissibilityTypes, (PetscEnum)h->adm, (PetscEnum *)&h->adm, &flg));
   changed = (PetscBool)(changed || flg);
   PetscCall(PetscOptionsReal("-mat_h2_theta", "Parameter of the theta rule (0 = weak admissibility, HSS)", "MatH2SetAdmissibility", h->theta, &admp, &flg));
@@ -927,23 +935,31 @@ static PetscErrorCode MatSetFromOptions_H2(Mat A, PetscOptionItems *PetscOptions
     h->eta  = admp;
     changed = PETSC_TRUE;
   }
-  PetscCall(PetscOptionsEnum("-mat_h2_kernel", "Built-in kernel", "MatH2SetBuiltinKernel", MatH2KernelTypes, (PetscEnum)h->kernel, (PetscEnum *)&h->kernel, &flg));
-  if (flg) {
-    h->kfn = nullptr;
-    h->efn = nullptr;
-    h->dense.reset();
-    changed = PETSC_TRUE;
+  {
+    MatH2KernelType kt = h->kernel;
+    PetscReal       ks = h->kscale, kp = h->kparam, kd = h->kdiag, kn = h->knugget;
+    PetscBool       f1, f2, f3, f4, f5;
+    PetscCall(PetscOptionsEnum("-mat_h2_kernel", "Built-in kernel", "MatH2SetBuiltinKernel", MatH2KernelTypes, (PetscEnum)kt, (PetscEnum *)&kt, &f1));
+    PetscCall(PetscOptionsReal("-mat_h2_kernel_scale", "Kernel prefactor s", "MatH2SetBuiltinKernel", ks, &ks, &f2));
+    PetscCall(PetscOptionsReal("-mat_h2_kernel_length", "Kernel length scale l (gaussian, exponential, matern, imq) or decay alpha (yukawa)", "MatH2SetBuiltinKernel", kp, &kp, &f3));
+    PetscCall(PetscOptionsReal("-mat_h2_kernel_diag", "Diagonal value A_ii (required for laplace and yukawa; default kernel(0))", "MatH2SetBuiltinKernel", kd, &kd, &f4));
+    PetscCall(PetscOptionsReal("-mat_h2_kernel_nugget", "Added to every diagonal entry", "MatH2SetBuiltinKernel", kn, &kn, &f5));
+    PetscCall(MatH2CheckKernelParams_Private(A, kt, kp));
+    if (f1) {
+      h->kfn = nullptr;
+      h->efn = nullptr;
+      h->dense.reset();
+    }
+    h->kernel  = kt;
+    h->kscale  = ks;
+    h->kparam  = kp;
+    h->knugget = kn;
+    if (f4) {
+      h->kdiag     = kd;
+      h->kdiag_set = PETSC_TRUE;
+    }
+    changed = (PetscBool)(changed || f1 || f2 || f3 || f4 || f5);
   }
-  PetscCall(PetscOptionsReal("-mat_h2_kernel_scale", "Kernel prefactor s", "MatH2SetBuiltinKernel", h->kscale, &h->kscale, &flg));
-  changed = (PetscBool)(changed || flg);
-  PetscCall(PetscOptionsReal("-mat_h2_kernel_length", "Kernel length scale l (gaussian, exponential, matern, imq) or decay alpha (yukawa)", "MatH2SetBuiltinKernel", h->kparam, &h->kparam, &flg));
-  changed = (PetscBool)(changed || flg);
-  PetscCall(PetscOptionsReal("-mat_h2_kernel_diag", "Diagonal value A_ii (required for laplace and yukawa; default kernel(0))", "MatH2SetBuiltinKernel", h->kdiag, &h->kdiag, &flg));
-  if (flg) h->kdiag_set = PETSC_TRUE;
-  changed = (PetscBool)(changed || flg);
-  PetscCall(PetscOptionsReal("-mat_h2_kernel_nugget", "Added to every diagonal entry", "MatH2SetBuiltinKernel", h->knugget, &h->knugget, &flg));
-  changed = (PetscBool)(changed || flg);
-  PetscCall(MatH2CheckKernelParams_Private(A, h->kernel, h->kparam));
   PetscCall(PetscOptionsBool("-mat_h2_symmetric", "Entries are symmetric: one shared basis for rows and columns (default: built-in kernels, or MAT_SYMMETRIC set)", "MatSetOption", h->symmetric_opt, &h->symmetric_opt, &h->symmetric_set));
   changed = (PetscBool)(changed || h->symmetric_set);
   PetscCall(PetscOptionsInt("-mat_h2_threads", "Threads for the batched work (0: OMP_NUM_THREADS)", "", h->threads, &h->threads, NULL));
@@ -965,7 +981,10 @@ static PetscErrorCode MatView_H2(Mat A, PetscViewer viewer)
   PetscCall(PetscViewerGetFormat(viewer, &format));
   PetscCall(PetscViewerASCIIPrintf(viewer, "  H2 matrix (h2ulv): rtol %g, max rank %" PetscInt_FMT ", leaf size %" PetscInt_FMT ", %s admissibility %g, %" PetscInt_FMT " samples, %s\n", (double)h->rtol, h->maxrank, h->leafsize, MatH2AdmissibilityTypes[h->adm],
                                    (double)(h->adm == MATH2_ADMISSIBILITY_THETA ? h->theta : h->eta), h->nsamples, h->symmetric ? "symmetric (one basis)" : "nonsymmetric (row and column bases)"));
-  if (h->kernel != MATH2_KERNEL_NONE) PetscCall(PetscViewerASCIIPrintf(viewer, "  kernel %s: scale %g, length %g, diagonal %g, nugget %g\n", MatH2KernelTypes[h->kernel], (double)h->kscale, (double)h->kparam, h->kdiag_set ? (double)h->kdiag : NAN, (double)h->knugget));
+  if (h->kernel != MATH2_KERNEL_NONE) {
+    if (h->kdiag_set) PetscCall(PetscViewerASCIIPrintf(viewer, "  kernel %s: scale %g, length %g, diagonal %g + nugget %g\n", MatH2KernelTypes[h->kernel], (double)h->kscale, (double)h->kparam, (double)h->kdiag, (double)h->knugget));
+    else PetscCall(PetscViewerASCIIPrintf(viewer, "  kernel %s: scale %g, length %g, diagonal kernel(0) + nugget %g\n", MatH2KernelTypes[h->kernel], (double)h->kscale, (double)h->kparam, (double)h->knugget));
+  }
   else PetscCall(PetscViewerASCIIPrintf(viewer, "  entries from %s\n", h->kfn ? "a user kernel function" : h->efn ? "a user block callback" : h->dense ? "a dense matrix" : "(not set)"));
   if (!h->structure) {
     PetscCall(PetscViewerASCIIPrintf(viewer, "  (not assembled)\n"));

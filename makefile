@@ -40,7 +40,7 @@ check: build
 DEMO_N ?= 8192
 demo: build
 	OMP_NUM_THREADS=$(JOBS) $(BUILD)/examples/kernel_solve -problem sphere-laplace -n $(DEMO_N) \
-	  -mat_type h2 -mat_h2_rtol 1e-8 -ksp_type gmres -ksp_gmres_restart 100 -pc_type jacobi -ksp_rtol 1e-10
+	  -mat_type h2 -mat_h2_rtol 1e-8 -pc_type h2ulv -ksp_type gmres -ksp_rtol 1e-10 -ksp_view ::ascii_info_detail
 
 bench: build
 	OMP_NUM_THREADS=$(JOBS) $(BUILD)/bench/bench_h2 -problem sphere-laplace -nmin 4096 -nmax 65536

@@ -86,6 +86,15 @@ PETSC_EXTERN PetscErrorCode MatH2GetInfo(Mat, MatH2Info *);
 PETSC_EXTERN PetscErrorCode MatCreateH2FromKernel(MPI_Comm, PetscInt m, PetscInt M, PetscInt dim, const PetscReal coords[], MatH2KernelFn fn, void *ctx, Mat *);
 
 /* ------------------------------------------------------------------------------------------------
+   PCH2ULV: the H^2-ULV factorization
+   ------------------------------------------------------------------------------------------------ */
+PETSC_EXTERN PetscLogEvent PCH2ULV_Setup, PCH2ULV_Solve;
+/* log det of the factored operator (errors if the determinant is negative) */
+PETSC_EXTERN PetscErrorCode PCH2ULVGetLogDeterminant(PC, PetscReal *logdet);
+/* log |det| and the sign (+1/-1) of the determinant (LU case) */
+PETSC_EXTERN PetscErrorCode PCH2ULVGetLogAbsDeterminant(PC, PetscReal *logabsdet, PetscInt *sign);
+
+/* ------------------------------------------------------------------------------------------------
    Standard problems of the project (shared/design/benchmarks.md), used by tests, examples and
    benchmarks: sphere-laplace, cube-yukawa, ball-matern, cube-gaussian, sc22-sphere, sphere-laplace-ns
    ------------------------------------------------------------------------------------------------ */

@@ -9,6 +9,7 @@
 #include <new>
 
 PETSC_INTERN PetscErrorCode MatCreate_H2(Mat);
+PETSC_INTERN PetscErrorCode H2ULVRegisterPC_Private(void);
 
 /* Run a piece of the C++ core; turn its exceptions into PETSc errors.  Collective variant: every
    process learns whether any process failed, so no process is left waiting in a collective. */

@@ -12,12 +12,16 @@ namespace h2ulv {
 // ------------------------------------------------------------------------------------------------
 // One cell: sampled interpolative decomposition, then orthogonalisation (algorithm §3.2)
 // ------------------------------------------------------------------------------------------------
-void compressCell(Matrix<double> &G, const Matrix<double> *W, const std::vector<int> &cand, double rtol, int maxrank, CellBasis &out)
+void compressCell(Matrix<double> &G, const Matrix<double> *W, const std::vector<int> &cand, double rtol, int maxrank, CellBasis &out, bool fullQ, int minrank)
 {
   const int n = G.rows(), s = G.cols();
   out.skel.clear();
   out.U.resize(n, 0);
   out.R.resize(0, 0);
+  if (fullQ) { // rank 0: everything is redundant, Q = I
+    out.U.resize(n, n);
+    for (int i = 0; i < n; i++) out.U(i, i) = 1.0;
+  }
   if (n == 0 || s == 0) return;
   // Row t of G reaches the cell's points through column t of W: scale it by that column's norm,
   // so the pivoting (and the rank) see the error as amplified by the children's interpolation.
@@ -51,6 +55,7 @@ void compressCell(Matrix<double> &G, const Matrix<double> *W, const std::vector<
   int k = 0;
   if (d0 > 0 && std::isfinite(d0))
     while (k < kmax && std::fabs(M(k, k)) > rtol * d0) k++;
+  k = std::max(k, std::min({minrank, m, n}));
   if (k == 0) return;
   // E = R11^{-1} R12 : row ID  G(rest,:) ~ E^T G(skel,:)
   Matrix<double> E(k, n - k);
@@ -70,8 +75,15 @@ void compressCell(Matrix<double> &G, const Matrix<double> *W, const std::vector<
   out.R.resize(k, k);
   for (int j = 0; j < k; j++)
     for (int i = 0; i <= j; i++) out.R(i, j) = WP(i, j);
-  blas::orgqr(n, k, k, WP.data(), WP.ld(), tau);
-  out.U = std::move(WP);
+  if (fullQ) {
+    Matrix<double> Q(n, n);
+    std::copy(WP.data(), WP.data() + WP.size(), Q.data());
+    blas::orgqr(n, n, k, Q.data(), Q.ld(), tau);
+    out.U = std::move(Q);
+  } else {
+    blas::orgqr(n, k, k, WP.data(), WP.ld(), tau);
+    out.U = std::move(WP);
+  }
   out.skel.resize(k);
   for (int t = 0; t < k; t++) out.skel[t] = cand[piv[t]];
 }
@@ -147,7 +159,7 @@ Matrix<double> childWeight(const CellBasis &a, const CellBasis &b)
 // ------------------------------------------------------------------------------------------------
 // Structure: bases, level by level from the leaves up
 // ------------------------------------------------------------------------------------------------
-H2Structure::H2Structure(MPI_Comm comm, std::shared_ptr<const ClusterTree> tree, const EntryEvaluator &ev, const BuildOptions &opt, const ExtraSampleFn &extra) :
+H2Structure::H2Structure(MPI_Comm comm, std::shared_ptr<const ClusterTree> tree, const EntryEvaluator &ev, const BuildOptions &opt, const ExtraSampleFn &extra, const LevelHookFn &before) :
   tree_(std::move(tree)), layout_(comm, *tree_), opt_(opt)
 {
   const ClusterTree &T = *tree_;
@@ -248,10 +260,18 @@ H2Structure::H2Structure(MPI_Comm comm, std::shared_ptr<const ClusterTree> tree,
     const auto &mine = layout_.owned(l);
     std::exception_ptr err = nullptr;
     try {
+    if (before) before(l, *this);
     parallelFor(static_cast<int>(mine.size()), threaded, [&](int t) {
       const int k = mine[t];
-      for (int side = 0; side < (opt_.symmetric ? 1 : 2); side++) {
-        const bool row = side == 0;
+      // the ULV needs square pivot blocks: equal row and column ranks (nonsymmetric, fullQ)
+      int minrank = 0;
+      const int nsides = opt_.symmetric ? 1 : (opt_.fullQ ? 3 : 2);
+      for (int pass = 0; pass < nsides; pass++) {
+        const bool row = pass != 1;
+        if (pass == 2) {
+          if (rowb_[l][k].rank() == colb_[l][k].rank()) break;
+          minrank = colb_[l][k].rank();
+        }
         auto &B = row ? rowb_[l][k] : colb_[l][k];
         std::vector<int> cand;
         Matrix<double> W;
@@ -279,8 +299,11 @@ H2Structure::H2Structure(MPI_Comm comm, std::shared_ptr<const ClusterTree> tree,
             G = std::move(GX);
           }
         }
-        compressCell(G, l == L ? nullptr : &W, cand, opt_.rtol, opt_.maxrank, B);
+        compressCell(G, l == L ? nullptr : &W, cand, opt_.rtol, opt_.maxrank, B, opt_.fullQ, minrank);
+        if (pass == 0) minrank = B.rank();
       }
+      if (nsides == 3 && rowb_[l][k].rank() != colb_[l][k].rank())
+        throw Error(ERR_NUMERIC, "could not give cell " + std::to_string(k) + " on level " + std::to_string(l) + " equal row and column ranks (too few samples?)");
     });
     } catch (...) {
       err = std::current_exception();
@@ -407,8 +430,7 @@ size_t H2Structure::bytes() const
 // ------------------------------------------------------------------------------------------------
 // Values: leaf near blocks and couplings S_ij = R_i A(skel_i, skel_j) R_j^T
 // ------------------------------------------------------------------------------------------------
-namespace {
-Matrix<double> coupling(const EntryEvaluator &ev, const ClusterTree &T, const CellBasis &bi, const CellBasis &bj)
+Matrix<double> couplingBlock(const EntryEvaluator &ev, const ClusterTree &T, const CellBasis &bi, const CellBasis &bj)
 {
   Matrix<double> S = evalBlock(ev, T, bi.skel, bj.skel);
   const int ri = bi.rank(), rj = bj.rank();
@@ -416,6 +438,7 @@ Matrix<double> coupling(const EntryEvaluator &ev, const ClusterTree &T, const Ce
   blas::trmm('R', 'U', 'T', 'N', ri, rj, 1.0, bj.R.data(), bj.R.ld(), S.data(), S.ld());
   return S;
 }
+namespace {
 template <typename T>
 Matrix<T> castMatrix(const Matrix<double> &A)
 {
@@ -460,8 +483,8 @@ void H2Values<T>::build(const H2Structure &s, const EntryEvaluator &ev)
       const int i = mine[t];
       for (int p = F.ptr[i]; p < F.ptr[i + 1]; p++) {
         const int j = F.col[p];
-        if (s.storedAtRow(l, i, j)) far_[l][p] = castMatrix<T>(coupling(ev, Tr, s.basis(l, i, true), s.basis(l, j, false)));
-        if (!s.symmetric() && !lay.mine(l, j)) farT_[l][p] = castMatrix<T>(coupling(ev, Tr, s.basis(l, j, true), s.basis(l, i, false)));
+        if (s.storedAtRow(l, i, j)) far_[l][p] = castMatrix<T>(couplingBlock(ev, Tr, s.basis(l, i, true), s.basis(l, j, false)));
+        if (!s.symmetric() && !lay.mine(l, j)) farT_[l][p] = castMatrix<T>(couplingBlock(ev, Tr, s.basis(l, j, true), s.basis(l, i, false)));
       }
     });
   }

@@ -24,12 +24,13 @@ struct BuildOptions {
   int nsamples = 1500;// far-field sample size per cell (inherited, capped)
   bool symmetric = true;
   bool threaded = true;
+  bool fullQ = false; // keep the whole orthogonal [U U_perp] (n x n) for the ULV factorization
 };
 
 // Shared basis of one cell on one side (rows or columns).
 struct CellBasis {
   std::vector<int> skel; // skeleton points (tree positions), r of them
-  Matrix<double> U;      // n x r, orthonormal: leaf basis, or transfer matrix above the leaves
+  Matrix<double> U;      // n x r (or n x n [U U_perp] with fullQ), orthonormal: leaf basis, or transfer matrix
   Matrix<double> R;      // r x r upper triangular: interpolation operator = V R
   int rank() const { return static_cast<int>(skel.size()); }
 };
@@ -41,7 +42,15 @@ using ExtraSampleFn = std::function<Matrix<double>(int level, int cell, const st
 
 // Compress one cell: G (n x s, rows = candidates) is consumed.  W is the n x n weight
 // diag(R_c1, R_c2) of the children (nullptr at a leaf).
-void compressCell(Matrix<double> &G, const Matrix<double> *W, const std::vector<int> &cand, double rtol, int maxrank, CellBasis &out);
+void compressCell(Matrix<double> &G, const Matrix<double> *W, const std::vector<int> &cand, double rtol, int maxrank, CellBasis &out, bool fullQ = false, int minrank = 0);
+
+// Called before the bases of a level are computed (levels L, L-1, ..., 1); lets the factorization
+// finish the level below first, so that its Schur complements can shape this level's bases.
+class H2Structure;
+using LevelHookFn = std::function<void(int level, const H2Structure &self)>;
+
+// S_ij = R_i A(skel_i, skel_j) R_j^T (with the row basis of i and the column basis of j)
+Matrix<double> couplingBlock(const EntryEvaluator &ev, const ClusterTree &T, const CellBasis &bi, const CellBasis &bj);
 
 struct LevelStats {
   int minrank = 0, maxrank = 0;
@@ -51,7 +60,7 @@ struct LevelStats {
 
 class H2Structure {
 public:
-  H2Structure(MPI_Comm comm, std::shared_ptr<const ClusterTree> tree, const EntryEvaluator &ev, const BuildOptions &opt, const ExtraSampleFn &extra = nullptr);
+  H2Structure(MPI_Comm comm, std::shared_ptr<const ClusterTree> tree, const EntryEvaluator &ev, const BuildOptions &opt, const ExtraSampleFn &extra = nullptr, const LevelHookFn &before = nullptr);
   const ClusterTree &tree() const { return *tree_; }
   std::shared_ptr<const ClusterTree> treePtr() const { return tree_; }
   const Layout &layout() const { return layout_; }

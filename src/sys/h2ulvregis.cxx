@@ -32,6 +32,7 @@ PetscErrorCode H2ULVInitializePackage(void)
   PetscCall(PetscLogEventRegister("MatH2Basis", MAT_CLASSID, &MATH2_Basis));
   PetscCall(PetscLogEventRegister("MatH2Values", MAT_CLASSID, &MATH2_Values));
   PetscCall(PetscLogEventRegister("MatH2Mult", MAT_CLASSID, &MATH2_Mult));
+  PetscCall(H2ULVRegisterPC_Private());
   PetscCall(PetscRegisterFinalize(H2ULVFinalizePackage));
   PetscFunctionReturn(0);
 }

@@ -14,6 +14,14 @@ static PetscErrorCode MatSetFromOptions_H2(Mat, PetscOptionItems *);
 
 static Mat_H2 *H2(Mat A) { return static_cast<Mat_H2 *>(A->data); }
 
+/* dshift += a * d (d in local tree order; NULL: all ones) */
+static void MatH2TrackShift_Private(Mat_H2 *h, const PetscScalar *d, PetscReal a)
+{
+  const size_t n = (size_t)(h->structure->layout().pointEnd() - h->structure->layout().pointBegin());
+  if (h->dshift.size() != n) h->dshift.assign(n, 0.0);
+  for (size_t i = 0; i < n; i++) h->dshift[i] += a * (d ? PetscRealPart(d[i]) : 1.0);
+}
+
 /* forget the built representation (new points, kernel or parameters) */
 static PetscErrorCode MatH2ResetBuilt_Private(Mat A)
 {
@@ -24,6 +32,8 @@ static PetscErrorCode MatH2ResetBuilt_Private(Mat A)
   h->evaluator.reset();
   h->tree.reset();
   h->values = h2ulv::H2Values<double>();
+  h->alpha  = 1.0;
+  h->dshift.clear();
   PetscCall(PetscSFDestroy(&h->sf));
   A->assembled = PETSC_FALSE;
   A->nonzerostate++;
@@ -549,6 +559,7 @@ static PetscErrorCode MatShift_H2(Mat A, PetscScalar a)
   PetscFunctionBegin;
   PetscCall(MatH2CheckBuilt_Private(A));
   h->values.shiftDiagonal(*h->structure, nullptr, a);
+  MatH2TrackShift_Private(h, nullptr, a);
   PetscCall(PetscInfo(A, "MATH2 shifted by %g (bases kept)\n", (double)PetscRealPart(a)));
   PetscFunctionReturn(0);
 }
@@ -572,6 +583,7 @@ static PetscErrorCode MatDiagonalSet_H2(Mat A, Vec D, InsertMode mode)
     for (size_t i = 0; i < dt.size(); i++) dt[i] -= cur[i];
   }
   h->values.shiftDiagonal(*h->structure, dt.data(), 1.0);
+  MatH2TrackShift_Private(h, dt.data(), 1.0);
   PetscFunctionReturn(0);
 }
 
@@ -580,6 +592,8 @@ static PetscErrorCode MatScale_H2(Mat A, PetscScalar a)
   PetscFunctionBegin;
   PetscCall(MatH2CheckBuilt_Private(A));
   H2(A)->values.scale(a);
+  H2(A)->alpha *= a;
+  for (double &d : H2(A)->dshift) d *= PetscRealPart(a);
   PetscFunctionReturn(0);
 }
 
@@ -596,6 +610,8 @@ static PetscErrorCode MatAXPY_H2(Mat Y, PetscScalar a, Mat X, MatStructure str)
   PetscCheck(y->structure == H2(X)->structure, PetscObjectComm((PetscObject)Y), PETSC_ERR_ARG_INCOMP,
              "MatAXPY between MATH2 matrices needs the same H2 structure (shared cluster tree and bases, e.g. from MatDuplicate() or MatCopy()); these two were built separately");
   y->values.axpy(a, H2(X)->values);
+  y->alpha += a * H2(X)->alpha;
+  if (!H2(X)->dshift.empty()) MatH2TrackShift_Private(y, H2(X)->dshift.data(), PetscRealPart(a));
   PetscFunctionReturn(0);
 }
 
@@ -645,6 +661,8 @@ static PetscErrorCode MatH2CopyBuilt_Private(Mat A, Mat B, PetscBool values)
   b->t_basis   = a->t_basis;
   b->t_values  = a->t_values;
   b->values    = a->values;
+  b->alpha     = values ? a->alpha : 0.0;
+  b->dshift    = values ? a->dshift : std::vector<double>();
   if (!values) b->values.scale(0.0);
   if (a->sf) PetscCall(PetscObjectReference((PetscObject)a->sf));
   PetscCall(PetscSFDestroy(&b->sf));
@@ -690,6 +708,8 @@ static PetscErrorCode MatZeroEntries_H2(Mat A)
 {
   PetscFunctionBegin;
   if (H2(A)->structure) H2(A)->values.scale(0.0);
+  H2(A)->alpha = 0.0;
+  H2(A)->dshift.clear();
   PetscFunctionReturn(0);
 }
 

@@ -17,7 +17,7 @@ struct Mat_H2 {
   PetscInt               maxrank   = 512;
   PetscInt               nsamples  = 0; /* 0: automatic, 500 per digit of rtol */
   MatH2AdmissibilityType adm       = MATH2_ADMISSIBILITY_THETA;
-  PetscReal              theta     = 1.0;
+  PetscReal              theta     = 2.0;
   PetscReal              eta       = 1.0;
   PetscInt               threads   = 0;
   PetscBool              cbthreads = PETSC_FALSE; /* user callbacks may run on several threads */
@@ -46,6 +46,10 @@ struct Mat_H2 {
   PetscSF                                       sf = nullptr; /* roots: user layout; leaves: local tree order */
   PetscBool                                     symmetric = PETSC_FALSE;
   PetscLogDouble                                multflops = 0;
+  /* the values are alpha K + diag(dshift) with K the entries of the evaluator (tracked through
+     MatShift/MatDiagonalSet/MatScale/MatAXPY/MatCopy/MatZeroEntries, for the factorization) */
+  PetscScalar                                   alpha = 1.0;
+  std::vector<double>                           dshift; /* local tree order; empty = 0 */
   PetscLogDouble                                t_tree = 0, t_basis = 0, t_values = 0;
 };
 

@@ -1,0 +1,103 @@
+// Stages 3 and 4 of the pipeline: the fill-in-aware H^2-ULV factorization and the dependency-free
+// substitution (h2ulv-algorithm.md §4-6).
+//
+// The factorization owns its own H^2 representation of the kernel (bases with fill-in rows, built
+// level by level interleaved with the elimination) and factorizes
+//
+//      M = alpha K_H2 + diag(d)      (K: the kernel matrix, d: a diagonal shift in tree order)
+//
+// Each level is a batch of independent dense operations: transform the near blocks with [U U_perp],
+// factor the redundant pivot blocks, panel solves, Schur complements into the parent level's blocks.
+// refactor() changes alpha and d and reuses the tree and the bases.
+#pragma once
+
+#include "dense.hpp"
+#include "entries.hpp"
+#include "h2matrix.hpp"
+#include "tree.hpp"
+
+#include <memory>
+#include <vector>
+
+namespace h2ulv {
+
+enum class SchurVariant { Diag, Near1, TwoHop };
+enum class FillIn { None, NearField, Generator };
+
+struct UlvOptions {
+  BuildOptions basis;                       // tolerance, rank cap, samples, symmetric
+  FillIn fillin = FillIn::Generator;        // what the bases are made to capture besides the far field
+  SchurVariant schur = SchurVariant::TwoHop;
+  bool cholesky = true;                     // Cholesky pivots for symmetric matrices (LU otherwise)
+  bool choleskyRequired = false;            // fail instead of falling back to LU
+  bool droppedNorms = false;                // measure the Schur terms that fall outside the pattern
+};
+
+struct UlvLevelStats {
+  int minrank = 0, maxrank = 0;
+  double meanrank = 0;
+  double dropped = 0;       // Frobenius norm of the 2-hop terms dropped (droppedNorms only)
+  double flops = 0;
+};
+
+struct UlvStatus {
+  bool ok = true;
+  bool usedLU = false;      // a level fell back to LU
+  std::string message;      // what failed (non-SPD pivot, singular pivot)
+};
+
+template <typename T>
+class UlvFactorization {
+public:
+  UlvFactorization(MPI_Comm comm, std::shared_ptr<const ClusterTree> tree, const EntryEvaluator &ev, const UlvOptions &opt, double alpha, const std::vector<double> &dshift);
+  // new alpha and diagonal shift, same tree and bases
+  void refactor(double alpha, const std::vector<double> &dshift);
+  // x <- M^{-1} x (or M^{-T} x), k vectors in tree order, leading dimension ldx
+  void solve(bool transpose, int k, T *x, int ldx) const;
+  const UlvStatus &status() const { return status_; }
+  double logAbsDet() const { return logdet_; }
+  int detSign() const { return sign_; }
+  const std::vector<UlvLevelStats> &levelStats() const { return stats_; }
+  size_t bytes() const;
+  double factorFlops() const;
+  int rootSize() const { return root_.rows(); }
+  const H2Structure &structure() const { return *S_; }
+  double timeBasis() const { return tbasis_; }
+  double timeFactor() const { return tfactor_; }
+
+private:
+  struct Level; // per-level factors
+  void leafBlocks();                 // A^(L) = alpha K_near + diag(d)
+  void factorLevel(int l);           // A^(l) -> factors of l, A^(l-1)
+  void factorRoot();
+  Matrix<double> generators(int l, int i, const std::vector<int> &cand, bool row);
+  Matrix<double> nearSample(int l, int i, const std::vector<int> &cand, bool row);
+
+  MPI_Comm comm_;
+  std::shared_ptr<const ClusterTree> tree_;
+  const EntryEvaluator *ev_;
+  UlvOptions opt_;
+  double alpha_ = 1.0;
+  std::vector<double> dshift_;
+  std::shared_ptr<H2Structure> structure_;
+  const H2Structure *S_ = nullptr; // the structure, also while it is being built
+  std::vector<Matrix<double>> Knear_;               // leaf near blocks of K (unscaled), full storage
+  std::vector<std::vector<Matrix<double>>> Kfar_;   // couplings of K per level (unscaled)
+  std::vector<std::vector<Matrix<double>>> A_;      // current level matrices A^(l) (near blocks), double
+  std::vector<std::unique_ptr<Level>> levels_;
+  Matrix<T> root_;
+  std::vector<int> rootPiv_;
+  bool rootChol_ = false;
+  double logdet_ = 0;
+  int sign_ = 1;
+  UlvStatus status_;
+  std::vector<UlvLevelStats> stats_;
+  double tbasis_ = 0, tfactor_ = 0;
+public:
+  ~UlvFactorization();
+};
+
+extern template class UlvFactorization<double>;
+extern template class UlvFactorization<float>;
+
+} // namespace h2ulv

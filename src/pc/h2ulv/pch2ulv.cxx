@@ -1,0 +1,367 @@
+/*
+   PCH2ULV ("h2ulv"): the fill-in-aware H^2-ULV factorization (Ma, Deshmukh & Yokota, SC22; Ma &
+   Yokota, IJHPCA 2024) as a PETSc preconditioner or direct solver.  The numerical work is in
+   src/core/ulv.cpp; this file is the PETSc layer: options, reuse decisions, orderings, views.
+*/
+#include <petsc/private/pcimpl.h>
+#include "mat/h2ulv/math2impl.h"
+#include "core/ulv.hpp"
+
+PetscLogEvent PCH2ULV_Setup = 0, PCH2ULV_Solve = 0;
+
+typedef enum {
+  PCH2ULV_FACTOR_AUTO,
+  PCH2ULV_FACTOR_CHOLESKY,
+  PCH2ULV_FACTOR_LU
+} PCH2ULVFactorType;
+static const char *const PCH2ULVFactorTypes[] = {"auto", "cholesky", "lu", "PCH2ULVFactorType", "PCH2ULV_FACTOR_", NULL};
+typedef enum {
+  PCH2ULV_FILLIN_NONE,
+  PCH2ULV_FILLIN_NEARFIELD,
+  PCH2ULV_FILLIN_GENERATOR
+} PCH2ULVFillIn;
+static const char *const PCH2ULVFillIns[] = {"none", "nearfield", "generator", "PCH2ULVFillIn", "PCH2ULV_FILLIN_", NULL};
+typedef enum {
+  PCH2ULV_SCHUR_DIAG,
+  PCH2ULV_SCHUR_NEAR1,
+  PCH2ULV_SCHUR_TWOHOP
+} PCH2ULVSchur;
+static const char *const PCH2ULVSchurs[] = {"diag", "near1", "twohop", "PCH2ULVSchur", "PCH2ULV_SCHUR_", NULL};
+typedef enum {
+  PCH2ULV_PRECISION_DOUBLE,
+  PCH2ULV_PRECISION_SINGLE
+} PCH2ULVPrecision;
+static const char *const PCH2ULVPrecisions[] = {"double", "single", "PCH2ULVPrecision", "PCH2ULV_PRECISION_", NULL};
+
+struct PC_H2ULV {
+  /* options */
+  PetscReal         rtol      = 0; /* 0: the Pmat's tolerance */
+  PetscInt          maxrank   = 0; /* 0: the Pmat's cap */
+  PetscInt          nsamples  = 0;
+  PCH2ULVFactorType ftype     = PCH2ULV_FACTOR_AUTO;
+  PCH2ULVFillIn     fillin    = PCH2ULV_FILLIN_GENERATOR;
+  PCH2ULVSchur      schur     = PCH2ULV_SCHUR_TWOHOP;
+  PCH2ULVPrecision  precision = PCH2ULV_PRECISION_DOUBLE;
+  PetscBool         dropped   = PETSC_FALSE;
+  /* coordinates from PCSetCoordinates (for a dense Pmat) */
+  PetscInt               cdim = 0;
+  std::vector<PetscReal> coords;
+  /* the factorization and what it depends on */
+  Mat                                                 h2 = NULL; /* the MATH2 that is factored (the Pmat, or a compressed copy of it) */
+  std::shared_ptr<const h2ulv::ClusterTree>           tree;
+  std::shared_ptr<const h2ulv::EntryEvaluator>        evaluator;
+  std::unique_ptr<h2ulv::UlvFactorization<double>>   fd;
+  std::unique_ptr<h2ulv::UlvFactorization<float>>    ff;
+  PetscLogDouble                                      t_setup = 0, t_first = 0;
+  PetscInt                                            nsetups = 0, nrefactor = 0;
+};
+
+static PC_H2ULV *Data(PC pc) { return static_cast<PC_H2ULV *>(pc->data); }
+
+static PetscErrorCode PCReset_H2ULV(PC pc)
+{
+  PC_H2ULV *p = Data(pc);
+
+  PetscFunctionBegin;
+  p->fd.reset();
+  p->ff.reset();
+  p->tree.reset();
+  p->evaluator.reset();
+  PetscCall(MatDestroy(&p->h2));
+  PetscFunctionReturn(0);
+}
+
+/* the MATH2 to factor: the Pmat itself, or a dense Pmat compressed with the PCSetCoordinates points */
+static PetscErrorCode PCH2ULVGetH2_Private(PC pc, Mat *h2)
+{
+  PC_H2ULV *p = Data(pc);
+  Mat       P = pc->pmat;
+  PetscBool ish2, isdense;
+
+  PetscFunctionBegin;
+  PetscCall(PetscObjectTypeCompare((PetscObject)P, MATH2, &ish2));
+  if (ish2) {
+    PetscCall(PetscObjectReference((PetscObject)P));
+    *h2 = P;
+    PetscFunctionReturn(0);
+  }
+  PetscCall(PetscObjectTypeCompareAny((PetscObject)P, &isdense, MATSEQDENSE, MATMPIDENSE, MATDENSE, ""));
+  PetscCheck(isdense, PetscObjectComm((PetscObject)pc), PETSC_ERR_SUP, "PCH2ULV factors a MATH2 preconditioning matrix, or a dense one whose points are given with PCSetCoordinates(); got a matrix of type %s", ((PetscObject)P)->type_name);
+  PetscCheck(p->cdim > 0, PetscObjectComm((PetscObject)pc), PETSC_ERR_ARG_WRONGSTATE, "PCH2ULV with a dense preconditioning matrix needs the points of its rows: call PCSetCoordinates() first");
+  PetscCheck((PetscInt)p->coords.size() == P->rmap->n * p->cdim, PETSC_COMM_SELF, PETSC_ERR_ARG_SIZ, "PCSetCoordinates() gave %" PetscInt_FMT " points but the matrix has %" PetscInt_FMT " local rows", (PetscInt)p->coords.size() / p->cdim, P->rmap->n);
+  PetscCall(MatH2SetCoordinates(P, p->cdim, p->coords.data()));
+  PetscCall(MatConvert(P, MATH2, MAT_INITIAL_MATRIX, h2));
+  PetscFunctionReturn(0);
+}
+
+static PetscErrorCode PCSetUp_H2ULV(PC pc)
+{
+  PC_H2ULV      *p = Data(pc);
+  Mat            h2;
+  Mat_H2        *h;
+  PetscMPIInt    size;
+  PetscLogDouble t0, t1;
+
+  PetscFunctionBegin;
+  PetscCallMPI(MPI_Comm_size(PetscObjectComm((PetscObject)pc), &size));
+  PetscCheck(pc->pmat->rmap->N > 0, PetscObjectComm((PetscObject)pc), PETSC_ERR_ARG_SIZ, "PCH2ULV: the system has size 0");
+  PetscCheck(size == 1, PetscObjectComm((PetscObject)pc), PETSC_ERR_SUP, "PCH2ULV runs on one process in this version; in parallel use -pc_type bjacobi -sub_pc_type h2ulv");
+  PetscCall(PetscLogEventBegin(PCH2ULV_Setup, pc, 0, 0, 0));
+  PetscCall(PetscTime(&t0));
+  PetscCall(PCH2ULVGetH2_Private(pc, &h2));
+  PetscCall(MatH2GetStructure_Private(h2, &h));
+  const PetscBool reuse = (PetscBool)(p->tree && p->tree == h->tree && p->evaluator == h->evaluator && (p->fd || p->ff));
+  std::vector<double> dshift(h->dshift);
+  const double        alpha = PetscRealPart(h->alpha);
+  pc->failedreason          = PC_NOERROR;
+  if (reuse) {
+    PetscCall(PetscInfo(pc, "PCH2ULV: refactorizing alpha K + diag(d) with the same tree and bases\n"));
+    PetscCall(H2ULVCallCore(PetscObjectComm((PetscObject)pc), PETSC_TRUE, [&]() {
+      if (p->fd) p->fd->refactor(alpha, dshift);
+      else p->ff->refactor(alpha, dshift);
+    }));
+    p->nrefactor++;
+  } else {
+    p->fd.reset();
+    p->ff.reset();
+    h2ulv::UlvOptions o;
+    o.basis.rtol      = p->rtol > 0 ? p->rtol : h->rtol;
+    o.basis.maxrank   = (int)(p->maxrank > 0 ? p->maxrank : h->maxrank);
+    o.basis.nsamples  = (int)(p->nsamples > 0 ? p->nsamples : PetscMax(1000, (PetscInt)(500 * PetscCeilReal(-PetscLog10Real(o.basis.rtol)))));
+    o.basis.symmetric = h->symmetric;
+    o.fillin          = p->fillin == PCH2ULV_FILLIN_NONE ? h2ulv::FillIn::None : p->fillin == PCH2ULV_FILLIN_NEARFIELD ? h2ulv::FillIn::NearField : h2ulv::FillIn::Generator;
+    o.schur           = p->schur == PCH2ULV_SCHUR_DIAG ? h2ulv::SchurVariant::Diag : p->schur == PCH2ULV_SCHUR_NEAR1 ? h2ulv::SchurVariant::Near1 : h2ulv::SchurVariant::TwoHop;
+    o.cholesky        = (PetscBool)(h->symmetric && p->ftype != PCH2ULV_FACTOR_LU);
+    o.choleskyRequired = (PetscBool)(p->ftype == PCH2ULV_FACTOR_CHOLESKY);
+    o.droppedNorms    = p->dropped;
+    PetscCheck(!(p->ftype == PCH2ULV_FACTOR_CHOLESKY && !h->symmetric), PetscObjectComm((PetscObject)pc), PETSC_ERR_ARG_INCOMP, "-pc_h2ulv_factorization cholesky needs a symmetric matrix (MAT_SYMMETRIC, or a built-in kernel)");
+    p->tree      = h->tree;
+    p->evaluator = h->evaluator;
+    MPI_Comm comm = PetscObjectComm((PetscObject)pc);
+    PetscCall(H2ULVCallCore(comm, PETSC_TRUE, [&]() {
+      if (p->precision == PCH2ULV_PRECISION_SINGLE) p->ff = std::make_unique<h2ulv::UlvFactorization<float>>(comm, p->tree, *p->evaluator, o, alpha, dshift);
+      else p->fd = std::make_unique<h2ulv::UlvFactorization<double>>(comm, p->tree, *p->evaluator, o, alpha, dshift);
+    }));
+  }
+  PetscCall(MatDestroy(&p->h2));
+  p->h2 = h2;
+  {
+    const h2ulv::UlvStatus &st = p->fd ? p->fd->status() : p->ff->status();
+    if (st.usedLU) PetscCall(PetscInfo(pc, "PCH2ULV: a pivot block was not positive definite: LU used there instead of Cholesky\n"));
+    if (!st.ok) {
+      PetscCall(PetscInfo(pc, "PCH2ULV: factorization failed: %s\n", st.message.c_str()));
+      pc->failedreason = PC_FACTOR_NUMERIC_ZEROPIVOT;
+    }
+  }
+  PetscCall(PetscTime(&t1));
+  p->t_setup = t1 - t0;
+  if (!reuse) p->t_first = p->t_setup;
+  p->nsetups++;
+  PetscCall(PetscLogFlops(p->fd ? p->fd->factorFlops() : p->ff->factorFlops()));
+  PetscCall(PetscLogEventEnd(PCH2ULV_Setup, pc, 0, 0, 0));
+  PetscFunctionReturn(0);
+}
+
+/* Y = M^{-1} X (or M^{-T} X), k columns in the user's layout */
+static PetscErrorCode PCH2ULVApply_Private(PC pc, PetscBool trans, PetscInt k, const PetscScalar *x, PetscInt ldx, PetscScalar *y, PetscInt ldy)
+{
+  PC_H2ULV *p = Data(pc);
+  PetscInt  n = pc->pmat->rmap->n;
+
+  PetscFunctionBegin;
+  if (pc->failedreason) { /* KSP reports DIVERGED_PC_FAILED; never return silent garbage */
+    for (PetscInt j = 0; j < k; j++)
+      for (PetscInt i = 0; i < n; i++) y[i + j * ldy] = PETSC_MAX_REAL;
+    PetscFunctionReturn(0);
+  }
+  PetscCall(PetscLogEventBegin(PCH2ULV_Solve, pc, 0, 0, 0));
+  std::vector<PetscScalar> t((size_t)n * k);
+  PetscCall(MatH2ToTree_Private(p->h2, x, t.data(), k, ldx));
+  PetscCall(H2ULVCallCore(PETSC_COMM_SELF, PETSC_FALSE, [&]() {
+    if (p->fd) p->fd->solve(trans, (int)k, t.data(), (int)PetscMax(n, 1));
+    else {
+      std::vector<float> tf(t.begin(), t.end());
+      p->ff->solve(trans, (int)k, tf.data(), (int)PetscMax(n, 1));
+      std::copy(tf.begin(), tf.end(), t.begin());
+    }
+  }));
+  PetscCall(MatH2FromTree_Private(p->h2, t.data(), y, k, ldy));
+  PetscCall(PetscLogEventEnd(PCH2ULV_Solve, pc, 0, 0, 0));
+  PetscFunctionReturn(0);
+}
+
+static PetscErrorCode PCApplyKernel_H2ULV(PC pc, Vec x, Vec y, PetscBool trans)
+{
+  const PetscScalar *xa;
+  PetscScalar       *ya;
+
+  PetscFunctionBegin;
+  PetscCall(VecGetArrayRead(x, &xa));
+  PetscCall(VecGetArrayWrite(y, &ya));
+  PetscCall(PCH2ULVApply_Private(pc, trans, 1, xa, pc->pmat->rmap->n, ya, pc->pmat->rmap->n));
+  PetscCall(VecRestoreArrayRead(x, &xa));
+  PetscCall(VecRestoreArrayWrite(y, &ya));
+  PetscFunctionReturn(0);
+}
+static PetscErrorCode PCApply_H2ULV(PC pc, Vec x, Vec y) { return PCApplyKernel_H2ULV(pc, x, y, PETSC_FALSE); }
+static PetscErrorCode PCApplyTranspose_H2ULV(PC pc, Vec x, Vec y) { return PCApplyKernel_H2ULV(pc, x, y, PETSC_TRUE); }
+
+static PetscErrorCode PCMatApply_H2ULV(PC pc, Mat X, Mat Y)
+{
+  const PetscScalar *xa;
+  PetscScalar       *ya;
+  PetscInt           ldx, ldy, k;
+
+  PetscFunctionBegin;
+  PetscCall(MatGetSize(X, NULL, &k));
+  PetscCall(MatDenseGetArrayRead(X, &xa));
+  PetscCall(MatDenseGetLDA(X, &ldx));
+  PetscCall(MatDenseGetArrayWrite(Y, &ya));
+  PetscCall(MatDenseGetLDA(Y, &ldy));
+  PetscCall(PCH2ULVApply_Private(pc, PETSC_FALSE, k, xa, ldx, ya, ldy));
+  PetscCall(MatDenseRestoreArrayRead(X, &xa));
+  PetscCall(MatDenseRestoreArrayWrite(Y, &ya));
+  PetscFunctionReturn(0);
+}
+
+static PetscErrorCode PCSetCoordinates_H2ULV(PC pc, PetscInt dim, PetscInt nloc, PetscReal coords[])
+{
+  PC_H2ULV *p = Data(pc);
+
+  PetscFunctionBegin;
+  PetscCheck(dim >= 1 && dim <= 3, PetscObjectComm((PetscObject)pc), PETSC_ERR_ARG_OUTOFRANGE, "PCSetCoordinates: dim = %" PetscInt_FMT " but it must be 1, 2 or 3", dim);
+  p->cdim = dim;
+  p->coords.assign(coords, coords + nloc * dim);
+  PetscFunctionReturn(0);
+}
+
+static PetscErrorCode PCSetFromOptions_H2ULV(PC pc, PetscOptionItems *PetscOptionsObject)
+{
+  PC_H2ULV *p = Data(pc);
+  PetscReal rtol = p->rtol;
+  PetscInt  mr = p->maxrank, ns = p->nsamples;
+
+  PetscFunctionBegin;
+  PetscOptionsHeadBegin(PetscOptionsObject, "H2-ULV factorization options");
+  PetscCall(PetscOptionsReal("-pc_h2ulv_rtol", "Compression tolerance of the factorization's own fill-in-aware H2 (0: the matrix's -mat_h2_rtol)", "", rtol, &rtol, NULL));
+  PetscCheck(rtol >= 0 && rtol < 1, PetscObjectComm((PetscObject)pc), PETSC_ERR_ARG_OUTOFRANGE, "-pc_h2ulv_rtol must lie in [0, 1), got %g", (double)rtol);
+  PetscCall(PetscOptionsInt("-pc_h2ulv_max_rank", "Rank cap of the factorization's bases (0: the matrix's)", "", mr, &mr, NULL));
+  PetscCheck(mr >= 0, PetscObjectComm((PetscObject)pc), PETSC_ERR_ARG_OUTOFRANGE, "-pc_h2ulv_max_rank must be non-negative, got %" PetscInt_FMT, mr);
+  PetscCall(PetscOptionsInt("-pc_h2ulv_samples", "Far-field sample cap of the factorization's bases (0: automatic)", "", ns, &ns, NULL));
+  PetscCheck(ns >= 0, PetscObjectComm((PetscObject)pc), PETSC_ERR_ARG_OUTOFRANGE, "-pc_h2ulv_samples must be non-negative, got %" PetscInt_FMT, ns);
+  PetscCall(PetscOptionsEnum("-pc_h2ulv_factorization", "Pivot factorization: auto (Cholesky for symmetric matrices, LU where that fails), cholesky (fail if not SPD), lu", "", PCH2ULVFactorTypes, (PetscEnum)p->ftype, (PetscEnum *)&p->ftype, NULL));
+  PetscCall(PetscOptionsEnum("-pc_h2ulv_fillin", "What the bases capture besides the far field: generator (A_ik A_kk^-1), nearfield (kernel samples of the near cells), none", "", PCH2ULVFillIns, (PetscEnum)p->fillin, (PetscEnum *)&p->fillin, NULL));
+  PetscCall(PetscOptionsEnum("-pc_h2ulv_schur", "Skeleton Schur complement terms kept: twohop (exact for the block-diagonal-redundant model), near1, diag", "", PCH2ULVSchurs, (PetscEnum)p->schur, (PetscEnum *)&p->schur, NULL));
+  PetscCall(PetscOptionsEnum("-pc_h2ulv_precision", "Precision of the factors and the solve (vectors stay double)", "", PCH2ULVPrecisions, (PetscEnum)p->precision, (PetscEnum *)&p->precision, NULL));
+  PetscCall(PetscOptionsBool("-pc_h2ulv_dropped_norms", "Measure the Schur terms that fall outside the H2 pattern (diagnostic, costs extra)", "", p->dropped, &p->dropped, NULL));
+  PetscOptionsHeadEnd();
+  if (rtol != p->rtol || mr != p->maxrank || ns != p->nsamples) {
+    p->fd.reset();
+    p->ff.reset();
+    p->tree.reset();
+  }
+  p->rtol     = rtol;
+  p->maxrank  = mr;
+  p->nsamples = ns;
+  PetscFunctionReturn(0);
+}
+
+static PetscErrorCode PCView_H2ULV(PC pc, PetscViewer viewer)
+{
+  PC_H2ULV *p = Data(pc);
+  PetscBool isascii;
+
+  PetscFunctionBegin;
+  PetscCall(PetscObjectTypeCompare((PetscObject)viewer, PETSCVIEWERASCII, &isascii));
+  if (!isascii) PetscFunctionReturn(0);
+  PetscCall(PetscViewerASCIIPrintf(viewer, "  H2-ULV (h2ulv): fill-in %s, Schur %s, factorization %s, precision %s\n", PCH2ULVFillIns[p->fillin], PCH2ULVSchurs[p->schur], PCH2ULVFactorTypes[p->ftype], PCH2ULVPrecisions[p->precision]));
+  if (!p->fd && !p->ff) {
+    PetscCall(PetscViewerASCIIPrintf(viewer, "  (not set up)\n"));
+    PetscFunctionReturn(0);
+  }
+  const auto &st  = p->fd ? p->fd->levelStats() : p->ff->levelStats();
+  const auto &sta = p->fd ? p->fd->status() : p->ff->status();
+  double      mem = (double)(p->fd ? p->fd->bytes() : p->ff->bytes()), fl = p->fd ? p->fd->factorFlops() : p->ff->factorFlops();
+  double      tb = p->fd ? p->fd->timeBasis() : p->ff->timeBasis(), tf = p->fd ? p->fd->timeFactor() : p->ff->timeFactor();
+  PetscCall(PetscViewerASCIIPrintf(viewer, "  memory %.4g MB, factorization %.4g Gflop, root block %d; setup %.3g s (bases %.3g s, factorization %.3g s); %" PetscInt_FMT " setups, %" PetscInt_FMT " refactorizations\n", mem / 1048576.0, fl / 1e9, p->fd ? p->fd->rootSize() : p->ff->rootSize(), p->t_setup, tb, tf, p->nsetups, p->nrefactor));
+  PetscCall(PetscViewerASCIIPrintf(viewer, "  status: %s%s\n", sta.ok ? "factored" : sta.message.c_str(), sta.usedLU ? " (LU used where Cholesky failed)" : ""));
+  PetscCall(PetscViewerASCIIPrintf(viewer, "  level  rank min/mean/max   Gflop   dropped-term norm\n"));
+  for (size_t l = 1; l < st.size(); l++) PetscCall(PetscViewerASCIIPrintf(viewer, "  %5d  %4d %7.1f %4d  %7.3f   %s%.3e\n", (int)l, st[l].minrank, st[l].meanrank, st[l].maxrank, st[l].flops / 1e9, p->dropped ? "" : "(not measured) ", st[l].dropped));
+  PetscFunctionReturn(0);
+}
+
+static PetscErrorCode PCH2ULVGetLogDeterminant_H2ULV(PC pc, PetscReal *logdet, PetscInt *sign)
+{
+  PC_H2ULV *p = Data(pc);
+
+  PetscFunctionBegin;
+  PetscCheck(p->fd || p->ff, PetscObjectComm((PetscObject)pc), PETSC_ERR_ARG_WRONGSTATE, "PCH2ULV is not set up: call PCSetUp() or KSPSetUp() first");
+  PetscCheck(!pc->failedreason, PetscObjectComm((PetscObject)pc), PETSC_ERR_ARG_WRONGSTATE, "PCH2ULV: the factorization failed, there is no determinant");
+  *logdet = p->fd ? p->fd->logAbsDet() : p->ff->logAbsDet();
+  if (sign) *sign = p->fd ? p->fd->detSign() : p->ff->detSign();
+  PetscFunctionReturn(0);
+}
+
+static PetscErrorCode PCDestroy_H2ULV(PC pc)
+{
+  PetscFunctionBegin;
+  PetscCall(PCReset_H2ULV(pc));
+  delete Data(pc);
+  pc->data = NULL;
+  PetscCall(PetscObjectComposeFunction((PetscObject)pc, "PCSetCoordinates_C", NULL));
+  PetscCall(PetscObjectComposeFunction((PetscObject)pc, "PCH2ULVGetLogDeterminant_C", NULL));
+  PetscFunctionReturn(0);
+}
+
+/*MC
+   PCH2ULV - "h2ulv" - the H^2-ULV factorization: direct solver (-ksp_type preonly, or a few
+   refinement steps) or preconditioner for GMRES/FGMRES.  The preconditioning matrix is MATH2, or a
+   dense matrix with PCSetCoordinates().
+
+   Options: -pc_h2ulv_rtol, -pc_h2ulv_max_rank, -pc_h2ulv_samples, -pc_h2ulv_factorization
+   auto|cholesky|lu, -pc_h2ulv_fillin generator|nearfield|none, -pc_h2ulv_schur twohop|near1|diag,
+   -pc_h2ulv_precision double|single, -pc_h2ulv_dropped_norms
+M*/
+PETSC_INTERN PetscErrorCode PCCreate_H2ULV(PC pc)
+{
+  PetscFunctionBegin;
+  pc->data                 = static_cast<void *>(new PC_H2ULV()); /* owned by the PC: deleted in PCDestroy_H2ULV */
+  pc->ops->setup           = PCSetUp_H2ULV;
+  pc->ops->apply           = PCApply_H2ULV;
+  pc->ops->applytranspose  = PCApplyTranspose_H2ULV;
+  pc->ops->matapply        = PCMatApply_H2ULV;
+  pc->ops->reset           = PCReset_H2ULV;
+  pc->ops->destroy         = PCDestroy_H2ULV;
+  pc->ops->setfromoptions  = PCSetFromOptions_H2ULV;
+  pc->ops->view            = PCView_H2ULV;
+  PetscCall(PetscObjectComposeFunction((PetscObject)pc, "PCSetCoordinates_C", PCSetCoordinates_H2ULV));
+  PetscCall(PetscObjectComposeFunction((PetscObject)pc, "PCH2ULVGetLogDeterminant_C", PCH2ULVGetLogDeterminant_H2ULV));
+  PetscFunctionReturn(0);
+}
+
+PetscErrorCode PCH2ULVGetLogDeterminant(PC pc, PetscReal *logdet)
+{
+  PetscInt sign = 1;
+
+  PetscFunctionBegin;
+  PetscUseMethod(pc, "PCH2ULVGetLogDeterminant_C", (PC, PetscReal *, PetscInt *), (pc, logdet, &sign));
+  PetscCheck(sign > 0, PetscObjectComm((PetscObject)pc), PETSC_ERR_ARG_WRONGSTATE, "PCH2ULVGetLogDeterminant: the determinant is negative (log|det| = %g); use PCH2ULVGetLogAbsDeterminant() for the sign", (double)*logdet);
+  PetscFunctionReturn(0);
+}
+
+PetscErrorCode PCH2ULVGetLogAbsDeterminant(PC pc, PetscReal *logabsdet, PetscInt *sign)
+{
+  PetscFunctionBegin;
+  PetscUseMethod(pc, "PCH2ULVGetLogDeterminant_C", (PC, PetscReal *, PetscInt *), (pc, logabsdet, sign));
+  PetscFunctionReturn(0);
+}
+
+PetscErrorCode H2ULVRegisterPC_Private(void)
+{
+  PetscFunctionBegin;
+  PetscCall(PCInitializePackage());
+  PetscCall(PCRegister(PCH2ULV, PCCreate_H2ULV));
+  PetscCall(PetscLogEventRegister("PCH2ULVSetup", PC_CLASSID, &PCH2ULV_Setup));
+  PetscCall(PetscLogEventRegister("PCH2ULVSolve", PC_CLASSID, &PCH2ULV_Solve));
+  PetscFunctionReturn(0);
+}

@@ -83,6 +83,7 @@ UlvFactorization<T>::UlvFactorization(MPI_Comm comm, std::shared_ptr<const Clust
     double a = now();
     if (l == L) leafBlocks();
     else if (status_.ok) factorLevel(l + 1);
+    if (opt_.fillin == FillIn::Generator && status_.ok) factorSelfBlocks(l);
     tf += now() - a;
   };
   ExtraSampleFn extra = nullptr;
@@ -91,6 +92,8 @@ UlvFactorization<T>::UlvFactorization(MPI_Comm comm, std::shared_ptr<const Clust
   if (L == 0) leafBlocks();
   structure_ = std::make_shared<H2Structure>(comm, tree_, ev, opt_.basis, extra, before);
   S_ = structure_.get();
+  std::vector<Matrix<double>>().swap(selfLU_);
+  std::vector<std::vector<int>>().swap(selfPiv_);
   double a = now();
   if (L >= 1 && status_.ok) factorLevel(1);
   factorRoot();
@@ -134,6 +137,25 @@ void UlvFactorization<T>::leafBlocks()
   }
 }
 
+// LU of every diagonal block A^(l)_kk, once per level (shared by the generators of all neighbours)
+template <typename T>
+void UlvFactorization<T>::factorSelfBlocks(int l)
+{
+  const ClusterTree &Tr = *tree_;
+  const PairList &N = Tr.nearList(l);
+  const int nc = Tr.ncells(l);
+  selfLU_.assign(nc, Matrix<double>());
+  selfPiv_.assign(nc, std::vector<int>());
+  parallelFor(nc, opt_.basis.threaded, [&](int k) {
+    Matrix<double> F = A_[l][N.find(k, k)];
+    std::vector<int> ipiv(std::max(1, F.rows()));
+    if (blas::getrf(F.rows(), F.data(), F.ld(), ipiv.data()) == 0) {
+      selfLU_[k] = std::move(F);
+      selfPiv_[k] = std::move(ipiv);
+    }
+  });
+}
+
 // Fill-in generators of cell i on level l: for each near k != i, the columns of
 // A_ik A_kk^{-1} (rows) or (A_kk^{-1} A_ki)^T (columns), mapped to the candidate points by W^{-1}
 // and scaled to the Frobenius norm of the far-field sample (h2ulv-algorithm.md §4.3b).
@@ -154,10 +176,10 @@ Matrix<double> UlvFactorization<T>::generators(int l, int i, const std::vector<i
   for (int p = N.ptr[i]; p < N.ptr[i + 1]; p++) {
     const int k = N.col[p];
     if (k == i) continue;
-    const int pk = N.find(k, k), nk = A[pk].rows();
-    Matrix<double> F = A[pk];
-    std::vector<int> ipiv(std::max(1, nk));
-    if (blas::getrf(nk, F.data(), F.ld(), ipiv.data()) != 0) { // singular neighbour block: fall back to the coupling itself
+    const int nk = A[N.find(k, k)].rows();
+    const Matrix<double> &F = selfLU_[k];
+    const std::vector<int> &ipiv = selfPiv_[k];
+    if (ipiv.empty()) { // singular neighbour block: fall back to the coupling itself
       const Matrix<double> &Aik = row ? A[p] : A[N.find(k, i)];
       for (int j = 0; j < nk; j++)
         for (int t = 0; t < n; t++) X(t, off + j) = row ? Aik(t, j) : Aik(j, t);

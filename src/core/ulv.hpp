@@ -84,6 +84,9 @@ private:
   std::vector<Matrix<double>> Knear_;               // leaf near blocks of K (unscaled), full storage
   std::vector<std::vector<Matrix<double>>> Kfar_;   // couplings of K per level (unscaled)
   std::vector<std::vector<Matrix<double>>> A_;      // current level matrices A^(l) (near blocks), double
+  std::vector<Matrix<double>> selfLU_;              // LU of the diagonal blocks A^(l)_kk of the level being built
+  std::vector<std::vector<int>> selfPiv_;           // (for the fill-in generators); info > 0: empty
+  void factorSelfBlocks(int l);
   std::vector<std::unique_ptr<Level>> levels_;
   Matrix<T> root_;
   std::vector<int> rootPiv_;

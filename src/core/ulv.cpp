@@ -306,6 +306,7 @@ void UlvFactorization<T>::factorLevel(int l)
     const int ni = Lv.n[i], ri = Lv.r[i], pi = Lv.p[i];
     for (int q = N.ptr[i]; q < N.ptr[i + 1]; q++) {
       const int j = N.col[q], nj = Lv.n[j], rj = Lv.r[j], pj = Lv.p[j];
+      if (sym && j < i) continue; // symmetric: the block (j, i) gives both
       Matrix<T> Aij = cast<T>(A_[l][q]);
       Matrix<T> W1(ni, nj), Ah(ni, nj);
       blas::gemm('T', 'N', ni, nj, ni, T(1), Lv.Qr[i].data(), Lv.Qr[i].ld(), Aij.data(), Aij.ld(), T(0), W1.data(), W1.ld());
@@ -314,6 +315,16 @@ void UlvFactorization<T>::factorLevel(int l)
       Lv.B[q] = sub(Ah, ri, pi, 0, rj);
       if (!sym) Lv.C[q] = sub(Ah, 0, ri, rj, pj);
       if (j == i) Dfull[i] = sub(Ah, ri, pi, ri, pi);
+      if (sym && j > i) { // (j, i) = (i, j)^T: sigma-sigma and rho_j-sigma_i
+        const int qt = N.find(j, i);
+        Matrix<T> Tt(rj, ri), Bt(pj, ri);
+        for (int a = 0; a < ri; a++) {
+          for (int b = 0; b < rj; b++) Tt(b, a) = Ah(a, b);
+          for (int b = 0; b < pj; b++) Bt(b, a) = Ah(a, rj + b);
+        }
+        Tn[qt] = std::move(Tt);
+        Lv.B[qt] = std::move(Bt);
+      }
     }
     for (int q = F.ptr[i]; q < F.ptr[i + 1]; q++) {
       Tf[q] = cast<T>(Kfar_[l][q]);
@@ -417,6 +428,7 @@ void UlvFactorization<T>::factorLevel(int l)
     for (const PairList *lst : {&N, &F}) {
       for (int q = lst->ptr[i]; q < lst->ptr[i + 1]; q++) {
         const int j = lst->col[q];
+        if (sym && j < i) continue; // filled by transposition below
         Matrix<T> &Tij = lst == &N ? Tn[q] : Tf[q];
         if (var == SchurVariant::Diag) {
           if (i == j) term(i, i, i, Tij);
@@ -444,6 +456,19 @@ void UlvFactorization<T>::factorLevel(int l)
     levels_[l] = std::move(lev);
     return;
   }
+  if (sym) // lower targets are the transposes of the upper ones
+    parallelFor(nc, threaded, [&](int i) {
+      for (const PairList *lst : {&N, &F})
+        for (int q = lst->ptr[i]; q < lst->ptr[i + 1]; q++) {
+          const int j = lst->col[q];
+          if (j >= i) continue;
+          const Matrix<T> &U = lst == &N ? Tn[lst->find(j, i)] : Tf[lst->find(j, i)];
+          Matrix<T> Tt(U.cols(), U.rows());
+          for (int b = 0; b < U.cols(); b++)
+            for (int a = 0; a < U.rows(); a++) Tt(b, a) = U(a, b);
+          (lst == &N ? Tn[q] : Tf[q]) = std::move(Tt);
+        }
+    });
   // optional: norm of the two-hop terms that fall outside the pattern (dropped)
   if (opt_.droppedNorms && var == SchurVariant::TwoHop) {
     double dn = 0;

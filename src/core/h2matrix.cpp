@@ -237,17 +237,26 @@ H2Structure::H2Structure(MPI_Comm comm, std::shared_ptr<const ClusterTree> tree,
         pts.erase(std::unique(pts.begin(), pts.end()), pts.end());
         z.insert(z.end(), pts.begin(), pts.end());
       }
-      if (z.size() > s) {
-        byDistance(ci, z);
-        z.resize(s);
-      }
+      // keep at most m of a distance-ordered list: its nearer half of m in full, the other half
+      // spread evenly over the rest (never only the nearest: the distant field of slowly decaying
+      // kernels is smooth but large in aggregate)
+      auto cap = [&](std::vector<int> &v, size_t m) {
+        if (v.size() <= m) return;
+        byDistance(ci, v);
+        const size_t h = m / 2;
+        std::vector<int> rest(v.begin() + h, v.end());
+        v.resize(h);
+        auto r = subsample(rest, m - h);
+        v.insert(v.end(), r.begin(), r.end());
+      };
+      cap(z, s);
       if (l > 0 && z.size() < s) {
         std::vector<int> inh = farSample[l - 1][k / 2];
         byDistance(ci, inh);
         const size_t half = inh.size() / 2;
         std::vector<int> zi(inh.begin(), inh.begin() + half);
         for (size_t t = half; t < inh.size(); t += 4) zi.push_back(inh[t]);
-        if (zi.size() > s - z.size()) zi.resize(s - z.size());
+        cap(zi, s - z.size());
         z.insert(z.end(), zi.begin(), zi.end());
       }
       farSample[l][k] = std::move(z);

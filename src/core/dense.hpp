@@ -18,7 +18,9 @@ void dtrmm_(const char *, const char *, const char *, const char *, const int *,
 void strmm_(const char *, const char *, const char *, const char *, const int *, const int *, const float *, const float *, const int *, float *, const int *);
 void dtrsm_(const char *, const char *, const char *, const char *, const int *, const int *, const double *, const double *, const int *, double *, const int *);
 void strsm_(const char *, const char *, const char *, const char *, const int *, const int *, const float *, const float *, const int *, float *, const int *);
+void dsyrk_(const char *, const char *, const int *, const int *, const double *, const double *, const int *, const double *, double *, const int *);
 // LAPACK
+void dpstrf_(const char *, const int *, double *, const int *, int *, int *, const double *, double *, int *);
 void dgeqrf_(const int *, const int *, double *, const int *, double *, double *, const int *, int *);
 void sgeqrf_(const int *, const int *, float *, const int *, float *, float *, const int *, int *);
 void dgeqp3_(const int *, const int *, double *, const int *, int *, double *, double *, const int *, int *);
@@ -112,6 +114,28 @@ inline void trsm(char side, char uplo, char ta, char diag, int m, int n, float a
 {
   if (m <= 0 || n <= 0) return;
   strsm_(&side, &uplo, &ta, &diag, &m, &n, &alpha, a, &lda, b, &ldb);
+}
+
+// C = A^T A (upper triangle), A m x n
+inline void syrkT(int m, int n, const double *a, int lda, double *c, int ldc)
+{
+  if (n <= 0) return;
+  const double one = 1.0, zero = 0.0;
+  const char u = 'U', t = 'T';
+  dsyrk_(&u, &t, &n, &m, &one, a, &lda, &zero, c, &ldc);
+}
+// pivoted Cholesky P^T C P = U^T U (upper), piv 0-based on return; returns the computed rank
+inline int pstrf(int n, double *c, int ldc, std::vector<int> &piv, double tol)
+{
+  piv.assign(std::max(1, n), 0);
+  if (n <= 0) return 0;
+  int rank = 0, info = 0;
+  const char u = 'U';
+  std::vector<double> work(2 * static_cast<size_t>(n));
+  dpstrf_(&u, &n, c, &ldc, piv.data(), &rank, &tol, work.data(), &info);
+  if (info < 0) throw Error(ERR_LIB, "LAPACK pstrf failed, info " + std::to_string(info));
+  for (int j = 0; j < n; j++) piv[j] -= 1;
+  return rank;
 }
 
 // QR without pivoting: a (m x n) overwritten by R and reflectors; tau has min(m,n) entries.

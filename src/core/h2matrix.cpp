@@ -39,8 +39,26 @@ void compressCell(Matrix<double> &G, const Matrix<double> *W, const std::vector<
     for (int i = 0; i < s; i++) M(i, j) = d[j] * G(j, i);
   G = Matrix<double>();
   std::vector<double> tau;
+  std::vector<int> piv;
   int m = s;
-  if (s > n) {
+  // Loose tolerances (>= 1e-6, above sqrt(eps) squared): the pivoted QR's triangle from the Gram
+  // matrix by pivoted Cholesky (level-3 SYRK instead of a tall Householder QR; same pivots and R in
+  // exact arithmetic).  Tighter tolerances take the Householder path below.
+  bool gram = rtol >= 1e-6 && s > n;
+  if (gram) {
+    Matrix<double> C(n, n);
+    blas::syrkT(s, n, M.data(), M.ld(), C.data(), C.ld());
+    double dmax = 0;
+    for (int j = 0; j < n; j++) dmax = std::max(dmax, C(j, j));
+    int rk = blas::pstrf(n, C.data(), C.ld(), piv, dmax * 1e-15);
+    // columns beyond the computed rank are (numerically) zero
+    for (int j = 0; j < n; j++)
+      for (int i = 0; i < n; i++)
+        if (i > j || i >= rk) C(i, j) = 0.0;
+    M = std::move(C);
+    m = n;
+  }
+  if (!gram && s > n) {
     blas::geqrf(s, n, M.data(), M.ld(), tau);
     Matrix<double> T(n, n);
     for (int j = 0; j < n; j++)
@@ -48,8 +66,7 @@ void compressCell(Matrix<double> &G, const Matrix<double> *W, const std::vector<
     M = std::move(T);
     m = n;
   }
-  std::vector<int> piv;
-  blas::geqp3(m, n, M.data(), M.ld(), piv, tau);
+  if (!gram) blas::geqp3(m, n, M.data(), M.ld(), piv, tau);
   const int kmax = std::min({m, n, maxrank});
   const double d0 = std::fabs(M(0, 0));
   int k = 0;

@@ -27,6 +27,8 @@ void dgeqp3_(const int *, const int *, double *, const int *, int *, double *, d
 void sgeqp3_(const int *, const int *, float *, const int *, int *, float *, float *, const int *, int *);
 void dorgqr_(const int *, const int *, const int *, double *, const int *, const double *, double *, const int *, int *);
 void sorgqr_(const int *, const int *, const int *, float *, const int *, const float *, float *, const int *, int *);
+void dormqr_(const char *, const char *, const int *, const int *, const int *, const double *, const int *, const double *, double *, const int *, double *, const int *, int *);
+void sormqr_(const char *, const char *, const int *, const int *, const int *, const float *, const int *, const float *, float *, const int *, float *, const int *, int *);
 void dpotrf_(const char *, const int *, double *, const int *, int *);
 void spotrf_(const char *, const int *, float *, const int *, int *);
 void dgetrf_(const int *, const int *, double *, const int *, int *, int *);
@@ -191,6 +193,22 @@ void orgqr(int m, int ncol, int k, T *a, int lda, const std::vector<T> &tau)
   if constexpr (std::is_same<T, double>::value) dorgqr_(&m, &ncol, &k, a, &lda, tau.data(), work.data(), &lwork, &info);
   else sorgqr_(&m, &ncol, &k, a, &lda, tau.data(), work.data(), &lwork, &info);
   if (info) throw Error(ERR_LIB, "LAPACK orgqr failed, info " + std::to_string(info));
+}
+
+// C <- op(Q) C with Q from k reflectors of geqrf (blocked, level 3)
+template <typename T>
+void ormqr(char side, char trans, int m, int n, int k, const T *a, int lda, const std::vector<T> &tau, T *c, int ldc)
+{
+  if (m <= 0 || n <= 0 || k <= 0) return;
+  int info = 0, lwork = -1;
+  T wq;
+  if constexpr (std::is_same<T, double>::value) dormqr_(&side, &trans, &m, &n, &k, a, &lda, tau.data(), c, &ldc, &wq, &lwork, &info);
+  else sormqr_(&side, &trans, &m, &n, &k, a, &lda, tau.data(), c, &ldc, &wq, &lwork, &info);
+  lwork = std::max(1, static_cast<int>(wq));
+  std::vector<T> work(lwork);
+  if constexpr (std::is_same<T, double>::value) dormqr_(&side, &trans, &m, &n, &k, a, &lda, tau.data(), c, &ldc, work.data(), &lwork, &info);
+  else sormqr_(&side, &trans, &m, &n, &k, a, &lda, tau.data(), c, &ldc, work.data(), &lwork, &info);
+  if (info) throw Error(ERR_LIB, "LAPACK ormqr failed, info " + std::to_string(info));
 }
 
 template <typename T>

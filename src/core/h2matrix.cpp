@@ -92,10 +92,10 @@ void compressCell(Matrix<double> &G, const Matrix<double> *W, const std::vector<
   out.R.resize(k, k);
   for (int j = 0; j < k; j++)
     for (int i = 0; i <= j; i++) out.R(i, j) = WP(i, j);
-  if (fullQ) {
+  if (fullQ) { // [U U_perp] = Q I, applied with the blocked reflector code
     Matrix<double> Q(n, n);
-    std::copy(WP.data(), WP.data() + WP.size(), Q.data());
-    blas::orgqr(n, n, k, Q.data(), Q.ld(), tau);
+    for (int i = 0; i < n; i++) Q(i, i) = 1.0;
+    blas::ormqr('L', 'N', n, n, k, WP.data(), WP.ld(), tau, Q.data(), Q.ld());
     out.U = std::move(Q);
   } else {
     blas::orgqr(n, k, k, WP.data(), WP.ld(), tau);

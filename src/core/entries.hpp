@@ -8,6 +8,7 @@
 
 #include <cmath>
 #include <functional>
+#include <memory>
 
 namespace h2ulv {
 
@@ -170,6 +171,25 @@ public:
 private:
   const ClusterTree &tree_;
   std::vector<double> a_;
+};
+
+// The entries of another evaluator seen through a renumbering of the points (another tree over the
+// same points): position t here is position map[t] there.
+class PermutedEntries : public EntryEvaluator {
+public:
+  PermutedEntries(std::shared_ptr<const EntryEvaluator> base, std::vector<int> map) : base_(std::move(base)), map_(std::move(map)) { }
+  void eval(const int *rows, int m, const int *cols, int n, double *out, int ld) const override
+  {
+    std::vector<int> r(m), c(n);
+    for (int i = 0; i < m; i++) r[i] = map_[rows[i]];
+    for (int j = 0; j < n; j++) c[j] = map_[cols[j]];
+    base_->eval(r.data(), m, c.data(), n, out, ld);
+  }
+  bool threadSafe() const override { return base_->threadSafe(); }
+
+private:
+  std::shared_ptr<const EntryEvaluator> base_;
+  std::vector<int> map_;
 };
 
 } // namespace h2ulv

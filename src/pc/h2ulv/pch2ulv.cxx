@@ -36,6 +36,8 @@ static const char *const PCH2ULVPrecisions[] = {"double", "single", "PCH2ULVPrec
 struct PC_H2ULV {
   /* options */
   PetscReal         rtol      = 0; /* 0: the Pmat's tolerance */
+  PetscReal         theta     = 1; /* admissibility of the factorization's own tree (<0: the Pmat's tree) */
+  PetscInt          leafsize  = 0; /* 0: the Pmat's */
   PetscInt          maxrank   = 0; /* 0: the Pmat's cap */
   PetscInt          nsamples  = 0;
   PCH2ULVFactorType ftype     = PCH2ULV_FACTOR_AUTO;
@@ -48,8 +50,9 @@ struct PC_H2ULV {
   std::vector<PetscReal> coords;
   /* the factorization and what it depends on */
   Mat                                                 h2 = NULL; /* the MATH2 that is factored (the Pmat, or a compressed copy of it) */
-  std::shared_ptr<const h2ulv::ClusterTree>           tree;
-  std::shared_ptr<const h2ulv::EntryEvaluator>        evaluator;
+  std::shared_ptr<const h2ulv::ClusterTree>           srctree, tree; /* the Pmat's tree; the factorization's tree */
+  std::shared_ptr<const h2ulv::EntryEvaluator>        srcev, evaluator;
+  std::vector<int>                                    map; /* factorization tree position -> Pmat tree position (empty: same tree) */
   std::unique_ptr<h2ulv::UlvFactorization<double>>   fd;
   std::unique_ptr<h2ulv::UlvFactorization<float>>    ff;
   PetscLogDouble                                      t_setup = 0, t_first = 0;
@@ -66,7 +69,10 @@ static PetscErrorCode PCReset_H2ULV(PC pc)
   p->fd.reset();
   p->ff.reset();
   p->tree.reset();
+  p->srctree.reset();
   p->evaluator.reset();
+  p->srcev.reset();
+  p->map.clear();
   PetscCall(MatDestroy(&p->h2));
   PetscFunctionReturn(0);
 }
@@ -110,8 +116,13 @@ static PetscErrorCode PCSetUp_H2ULV(PC pc)
   PetscCall(PetscTime(&t0));
   PetscCall(PCH2ULVGetH2_Private(pc, &h2));
   PetscCall(MatH2GetStructure_Private(h2, &h));
-  const PetscBool reuse = (PetscBool)(p->tree && p->tree == h->tree && p->evaluator == h->evaluator && (p->fd || p->ff));
+  const PetscBool reuse = (PetscBool)(p->srctree && p->srctree == h->tree && p->srcev == h->evaluator && (p->fd || p->ff));
   std::vector<double> dshift(h->dshift);
+  if (reuse && !p->map.empty() && !dshift.empty()) {
+    std::vector<double> d2(dshift.size());
+    for (size_t t = 0; t < d2.size(); t++) d2[t] = dshift[p->map[t]];
+    dshift.swap(d2);
+  }
   const double        alpha = PetscRealPart(h->alpha);
   pc->failedreason          = PC_NOERROR;
   if (reuse) {
@@ -135,9 +146,32 @@ static PetscErrorCode PCSetUp_H2ULV(PC pc)
     o.choleskyRequired = (PetscBool)(p->ftype == PCH2ULV_FACTOR_CHOLESKY);
     o.droppedNorms    = p->dropped;
     PetscCheck(!(p->ftype == PCH2ULV_FACTOR_CHOLESKY && !h->symmetric), PetscObjectComm((PetscObject)pc), PETSC_ERR_ARG_INCOMP, "-pc_h2ulv_factorization cholesky needs a symmetric matrix (MAT_SYMMETRIC, or a built-in kernel)");
-    p->tree      = h->tree;
-    p->evaluator = h->evaluator;
-    MPI_Comm comm = PetscObjectComm((PetscObject)pc);
+    p->srctree = h->tree;
+    p->srcev   = h->evaluator;
+    p->map.clear();
+    const PetscReal theta = p->theta < 0 ? h->theta : p->theta;
+    const PetscInt  leaf  = p->leafsize > 0 ? p->leafsize : h->leafsize;
+    MPI_Comm        comm  = PetscObjectComm((PetscObject)pc);
+    if (h->adm == MATH2_ADMISSIBILITY_THETA && theta == h->theta && leaf == h->leafsize) {
+      p->tree      = h->tree;
+      p->evaluator = h->evaluator;
+    } else { /* its own tree over the same points (in the Pmat's tree order) */
+      h2ulv::TreeOptions topt;
+      topt.leafsize = (int)leaf;
+      topt.adm      = h2ulv::Admissibility::Theta;
+      topt.admparam = theta;
+      PetscCall(H2ULVCallCore(comm, PETSC_FALSE, [&]() {
+        auto t       = std::make_shared<h2ulv::ClusterTree>(h->tree->dim(), h->tree->size(), h->tree->coords().data(), topt);
+        p->map       = t->perm();
+        p->tree      = t;
+        p->evaluator = std::make_shared<h2ulv::PermutedEntries>(h->evaluator, p->map);
+      }));
+      if (!dshift.empty()) {
+        std::vector<double> d2(dshift.size());
+        for (size_t t = 0; t < d2.size(); t++) d2[t] = dshift[p->map[t]];
+        dshift.swap(d2);
+      }
+    }
     PetscCall(H2ULVCallCore(comm, PETSC_TRUE, [&]() {
       if (p->precision == PCH2ULV_PRECISION_SINGLE) p->ff = std::make_unique<h2ulv::UlvFactorization<float>>(comm, p->tree, *p->evaluator, o, alpha, dshift);
       else p->fd = std::make_unique<h2ulv::UlvFactorization<double>>(comm, p->tree, *p->evaluator, o, alpha, dshift);
@@ -177,6 +211,12 @@ static PetscErrorCode PCH2ULVApply_Private(PC pc, PetscBool trans, PetscInt k, c
   PetscCall(PetscLogEventBegin(PCH2ULV_Solve, pc, 0, 0, 0));
   std::vector<PetscScalar> t((size_t)n * k);
   PetscCall(MatH2ToTree_Private(p->h2, x, t.data(), k, ldx));
+  std::vector<PetscScalar> t1;
+  if (!p->map.empty()) { /* Pmat tree order -> factorization tree order */
+    t1 = t;
+    for (PetscInt j = 0; j < k; j++)
+      for (PetscInt i = 0; i < n; i++) t[i + j * n] = t1[p->map[i] + j * n];
+  }
   PetscCall(H2ULVCallCore(PETSC_COMM_SELF, PETSC_FALSE, [&]() {
     if (p->fd) p->fd->solve(trans, (int)k, t.data(), (int)PetscMax(n, 1));
     else {
@@ -185,6 +225,11 @@ static PetscErrorCode PCH2ULVApply_Private(PC pc, PetscBool trans, PetscInt k, c
       std::copy(tf.begin(), tf.end(), t.begin());
     }
   }));
+  if (!p->map.empty()) {
+    for (PetscInt j = 0; j < k; j++)
+      for (PetscInt i = 0; i < n; i++) t1[p->map[i] + j * n] = t[i + j * n];
+    t.swap(t1);
+  }
   PetscCall(MatH2FromTree_Private(p->h2, t.data(), y, k, ldy));
   PetscCall(PetscLogEventEnd(PCH2ULV_Solve, pc, 0, 0, 0));
   PetscFunctionReturn(0);
@@ -245,6 +290,20 @@ static PetscErrorCode PCSetFromOptions_H2ULV(PC pc, PetscOptionItems *PetscOptio
   PetscOptionsHeadBegin(PetscOptionsObject, "H2-ULV factorization options");
   PetscCall(PetscOptionsReal("-pc_h2ulv_rtol", "Compression tolerance of the factorization's own fill-in-aware H2 (0: the matrix's -mat_h2_rtol)", "", rtol, &rtol, NULL));
   PetscCheck(rtol >= 0 && rtol < 1, PetscObjectComm((PetscObject)pc), PETSC_ERR_ARG_OUTOFRANGE, "-pc_h2ulv_rtol must lie in [0, 1), got %g", (double)rtol);
+  {
+    PetscReal th = p->theta;
+    PetscInt  lf = p->leafsize;
+    PetscCall(PetscOptionsReal("-pc_h2ulv_theta", "Admissibility theta of the factorization's own cluster tree (negative: use the matrix's tree)", "", th, &th, NULL));
+    PetscCall(PetscOptionsInt("-pc_h2ulv_leaf_size", "Leaf size of the factorization's own tree (0: the matrix's)", "", lf, &lf, NULL));
+    PetscCheck(lf >= 0, PetscObjectComm((PetscObject)pc), PETSC_ERR_ARG_OUTOFRANGE, "-pc_h2ulv_leaf_size must be non-negative, got %" PetscInt_FMT, lf);
+    if (th != p->theta || lf != p->leafsize) {
+      p->fd.reset();
+      p->ff.reset();
+      p->srctree.reset();
+    }
+    p->theta    = th;
+    p->leafsize = lf;
+  }
   PetscCall(PetscOptionsInt("-pc_h2ulv_max_rank", "Rank cap of the factorization's bases (0: the matrix's)", "", mr, &mr, NULL));
   PetscCheck(mr >= 0, PetscObjectComm((PetscObject)pc), PETSC_ERR_ARG_OUTOFRANGE, "-pc_h2ulv_max_rank must be non-negative, got %" PetscInt_FMT, mr);
   PetscCall(PetscOptionsInt("-pc_h2ulv_samples", "Far-field sample cap of the factorization's bases (0: automatic)", "", ns, &ns, NULL));
@@ -258,7 +317,7 @@ static PetscErrorCode PCSetFromOptions_H2ULV(PC pc, PetscOptionItems *PetscOptio
   if (rtol != p->rtol || mr != p->maxrank || ns != p->nsamples) {
     p->fd.reset();
     p->ff.reset();
-    p->tree.reset();
+    p->srctree.reset();
   }
   p->rtol     = rtol;
   p->maxrank  = mr;
@@ -274,7 +333,7 @@ static PetscErrorCode PCView_H2ULV(PC pc, PetscViewer viewer)
   PetscFunctionBegin;
   PetscCall(PetscObjectTypeCompare((PetscObject)viewer, PETSCVIEWERASCII, &isascii));
   if (!isascii) PetscFunctionReturn(0);
-  PetscCall(PetscViewerASCIIPrintf(viewer, "  H2-ULV (h2ulv): fill-in %s, Schur %s, factorization %s, precision %s\n", PCH2ULVFillIns[p->fillin], PCH2ULVSchurs[p->schur], PCH2ULVFactorTypes[p->ftype], PCH2ULVPrecisions[p->precision]));
+  PetscCall(PetscViewerASCIIPrintf(viewer, "  H2-ULV (h2ulv): fill-in %s, Schur %s, factorization %s, precision %s, %s\n", PCH2ULVFillIns[p->fillin], PCH2ULVSchurs[p->schur], PCH2ULVFactorTypes[p->ftype], PCH2ULVPrecisions[p->precision], p->map.empty() ? "the matrix's cluster tree" : "its own cluster tree"));
   if (!p->fd && !p->ff) {
     PetscCall(PetscViewerASCIIPrintf(viewer, "  (not set up)\n"));
     PetscFunctionReturn(0);
@@ -318,7 +377,7 @@ static PetscErrorCode PCDestroy_H2ULV(PC pc)
    refinement steps) or preconditioner for GMRES/FGMRES.  The preconditioning matrix is MATH2, or a
    dense matrix with PCSetCoordinates().
 
-   Options: -pc_h2ulv_rtol, -pc_h2ulv_max_rank, -pc_h2ulv_samples, -pc_h2ulv_factorization
+   Options: -pc_h2ulv_rtol, -pc_h2ulv_theta, -pc_h2ulv_leaf_size, -pc_h2ulv_max_rank, -pc_h2ulv_samples, -pc_h2ulv_factorization
    auto|cholesky|lu, -pc_h2ulv_fillin generator|nearfield|none, -pc_h2ulv_schur twohop|near1|diag,
    -pc_h2ulv_precision double|single, -pc_h2ulv_dropped_norms
 M*/

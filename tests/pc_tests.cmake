@@ -39,3 +39,5 @@ set_tests_properties(pc_badinput PROPERTIES ENVIRONMENT "${H2ULV_TEST_ENV}" PROC
 add_test(NAME pc_np2_clear_error COMMAND ${MPIEXEC_EXECUTABLE} ${MPIEXEC_NUMPROC_FLAG} 2 $<TARGET_FILE:kernel_solve> -problem cube-yukawa -n 1024 -pc_type h2ulv -ksp_type preonly)
 set_tests_properties(pc_np2_clear_error PROPERTIES ENVIRONMENT "${H2ULV_TEST_ENV}" PROCESSORS 2 TIMEOUT 120
                      PASS_REGULAR_EXPRESSION "PCH2ULV runs on one process in this version")
+# the factorization on the matrix's own tree (theta 2) instead of its own (theta 1)
+h2ulv_test(pc_matrix_tree 1 test_pc -problem sphere-laplace -n 2048 -pc_h2ulv_theta -1 -ksp_type preonly -max_err 1e-5)

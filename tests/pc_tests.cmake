@@ -41,3 +41,8 @@ set_tests_properties(pc_np2_clear_error PROPERTIES ENVIRONMENT "${H2ULV_TEST_ENV
                      PASS_REGULAR_EXPRESSION "PCH2ULV runs on one process in this version")
 # the factorization on the matrix's own tree (theta 2) instead of its own (theta 1)
 h2ulv_test(pc_matrix_tree 1 test_pc -problem sphere-laplace -n 2048 -pc_h2ulv_theta -1 -ksp_type preonly -max_err 1e-5)
+# an unmodified dense PETSc program: PCSetCoordinates + -pc_type h2ulv, the plugin loaded with -dll_append
+add_executable(test_pc_dense test_pc_dense.c)
+target_link_libraries(test_pc_dense PRIVATE PkgConfig::PETSC MPI::MPI_C m)
+h2ulv_test(pc_dense_dll 1 test_pc_dense -dll_append $<TARGET_FILE:h2ulv> -pc_type h2ulv -ksp_type gmres -ksp_rtol 1e-10 -max_err 1e-8)
+h2ulv_test(pc_dense_preonly_dll 1 test_pc_dense -dll_append $<TARGET_FILE:h2ulv> -pc_type h2ulv -ksp_type preonly -max_err 1e-5)

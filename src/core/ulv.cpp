@@ -248,7 +248,6 @@ Matrix<double> UlvFactorization<T>::nearSample(int l, int i, const std::vector<i
     for (int j = 0; j < Y.cols(); j++)
       for (int t = 0; t < Y.rows(); t++) X(j, t) = Y(t, j);
   }
-  (void)l;
   return X;
 }
 

@@ -296,12 +296,6 @@ PetscErrorCode MatH2GetStructure_Private(Mat A, Mat_H2 **h)
 /* ------------------------------------------------------------------------------------------------
    Construction (MatAssemblyEnd)
    ------------------------------------------------------------------------------------------------ */
-struct KernelCtx {
-  MatH2KernelFn fn;
-  void         *ctx;
-  PetscInt      dim;
-};
-
 static PetscErrorCode MatH2Build_Private(Mat A)
 {
   Mat_H2        *h    = H2(A);

@@ -719,46 +719,37 @@ void h2Multiply(const H2Structure &s, const H2Values<T> &v, bool transpose, int 
   }
 
   // downward pass: children's yhat += U_i yhat_i; leaf: y_i = U_i yhat_i
-  for (int l = 1; l <= L; l++) {
-    if (l > 1) {
-      // contributions from parents owned elsewhere (down exchange on level l) are added here
+  // the share of child c (level l) in its parent's U yhat: the parent's U rows of c times yhat
+  auto childShare = [&](int l, int c) {
+    const int pi = c / 2;
+    const CellBasis &B = s.basis(l - 1, pi, outRow);
+    const int o = c == 2 * pi ? 0 : s.rank(l, 2 * pi, outRow), rc = s.rank(l, c, outRow);
+    Matrix<double> ypd(B.rank(), k), tmp(rc, k);
+    for (size_t q = 0; q < ypd.size(); q++) ypd.data()[q] = yh[l - 1][pi].data()[q];
+    blas::gemm('N', 'N', rc, k, B.rank(), 1.0, B.U.data() + o, B.U.ld(), ypd.data(), ypd.ld(), 0.0, tmp.data(), tmp.ld());
+    return tmp;
+  };
+  for (int l = 2; l <= L; l++) {
+    // children owned elsewhere: their share travels with the down exchange of level l
+    if (!s.down(l).empty()) {
       std::vector<Matrix<T>> in(Tr.ncells(l));
-      bool any = !s.down(l).empty();
-      if (any) {
-        for (int c = 0; c < Tr.ncells(l); c++) in[c].resize(s.rank(l, c, outRow), k);
-        // senders: parents I own with children elsewhere put their slice into in[child]
-        const auto &par = lay.owned(l - 1);
-        for (int pi : par) {
-          const CellBasis &B = s.basis(l - 1, pi, outRow);
-          const Matrix<T> &yp = yh[l - 1][pi];
-          const int r1 = s.rank(l, 2 * pi, outRow), r2 = s.rank(l, 2 * pi + 1, outRow);
-          for (int c : {2 * pi, 2 * pi + 1}) {
-            if (lay.mine(l, c) || B.rank() == 0) continue;
-            const int o = c == 2 * pi ? 0 : r1, rc = c == 2 * pi ? r1 : r2;
-            Matrix<double> tmp(rc, k), ypd(B.rank(), k);
-            for (size_t q = 0; q < ypd.size(); q++) ypd.data()[q] = yp.data()[q];
-            blas::gemm('N', 'N', rc, k, B.rank(), 1.0, B.U.data() + o, B.U.ld(), ypd.data(), ypd.ld(), 0.0, tmp.data(), tmp.ld());
-            for (size_t q = 0; q < tmp.size(); q++) in[c].data()[q] = static_cast<T>(tmp.data()[q]);
-          }
+      for (int c = 0; c < Tr.ncells(l); c++) in[c].resize(s.rank(l, c, outRow), k);
+      for (int pi : lay.owned(l - 1))
+        for (int c : {2 * pi, 2 * pi + 1}) {
+          if (lay.mine(l, c) || s.rank(l - 1, pi, outRow) == 0) continue;
+          const Matrix<double> tmp = childShare(l, c);
+          for (size_t q = 0; q < tmp.size(); q++) in[c].data()[q] = static_cast<T>(tmp.data()[q]);
         }
-        exchange(s.down(l), in, [&](int c) { return s.rank(l, c, outRow) * k; });
-        for (int c : lay.owned(l))
-          if (!lay.mine(l - 1, c / 2))
-            for (size_t q = 0; q < in[c].size(); q++) yh[l][c].data()[q] += in[c].data()[q];
-      }
-      // parents I own with children I own
-      for (int c : lay.owned(l)) {
-        const int pi = c / 2;
-        if (!lay.mine(l - 1, pi)) continue;
-        const CellBasis &B = s.basis(l - 1, pi, outRow);
-        if (B.rank() == 0) continue;
-        const int r1 = s.rank(l, 2 * pi, outRow);
-        const int o = c == 2 * pi ? 0 : r1, rc = s.rank(l, c, outRow);
-        Matrix<double> ypd(B.rank(), k), tmp(rc, k);
-        for (size_t q = 0; q < ypd.size(); q++) ypd.data()[q] = yh[l - 1][pi].data()[q];
-        blas::gemm('N', 'N', rc, k, B.rank(), 1.0, B.U.data() + o, B.U.ld(), ypd.data(), ypd.ld(), 0.0, tmp.data(), tmp.ld());
-        for (size_t q = 0; q < tmp.size(); q++) yh[l][c].data()[q] += static_cast<T>(tmp.data()[q]);
-      }
+      exchange(s.down(l), in, [&](int c) { return s.rank(l, c, outRow) * k; });
+      for (int c : lay.owned(l))
+        if (!lay.mine(l - 1, c / 2))
+          for (size_t q = 0; q < in[c].size(); q++) yh[l][c].data()[q] += in[c].data()[q];
+    }
+    // children whose parent is mine
+    for (int c : lay.owned(l)) {
+      if (!lay.mine(l - 1, c / 2) || s.rank(l - 1, c / 2, outRow) == 0) continue;
+      const Matrix<double> tmp = childShare(l, c);
+      for (size_t q = 0; q < tmp.size(); q++) yh[l][c].data()[q] += static_cast<T>(tmp.data()[q]);
     }
   }
 

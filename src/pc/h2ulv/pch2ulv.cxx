@@ -117,15 +117,18 @@ static PetscErrorCode PCSetUp_H2ULV(PC pc)
   PetscCall(PCH2ULVGetH2_Private(pc, &h2));
   PetscCall(MatH2GetStructure_Private(h2, &h));
   const PetscBool reuse = (PetscBool)(p->srctree && p->srctree == h->tree && p->srcev == h->evaluator && (p->fd || p->ff));
-  std::vector<double> dshift(h->dshift);
-  if (reuse && !p->map.empty() && !dshift.empty()) {
-    std::vector<double> d2(dshift.size());
-    for (size_t t = 0; t < d2.size(); t++) d2[t] = dshift[p->map[t]];
-    dshift.swap(d2);
-  }
+  std::vector<double> dshift;
   const double        alpha = PetscRealPart(h->alpha);
   pc->failedreason          = PC_NOERROR;
+  /* the matrix's diagonal shift, in the factorization's tree order */
+  auto shiftInOrder = [&]() {
+    std::vector<double> d(h->dshift);
+    if (!p->map.empty() && !d.empty())
+      for (size_t t = 0; t < d.size(); t++) d[t] = h->dshift[p->map[t]];
+    return d;
+  };
   if (reuse) {
+    dshift = shiftInOrder();
     PetscCall(PetscInfo(pc, "PCH2ULV: refactorizing alpha K + diag(d) with the same tree and bases\n"));
     PetscCall(H2ULVCallCore(PetscObjectComm((PetscObject)pc), PETSC_TRUE, [&]() {
       if (p->fd) p->fd->refactor(alpha, dshift);
@@ -166,12 +169,8 @@ static PetscErrorCode PCSetUp_H2ULV(PC pc)
         p->tree      = t;
         p->evaluator = std::make_shared<h2ulv::PermutedEntries>(h->evaluator, p->map);
       }));
-      if (!dshift.empty()) {
-        std::vector<double> d2(dshift.size());
-        for (size_t t = 0; t < d2.size(); t++) d2[t] = dshift[p->map[t]];
-        dshift.swap(d2);
-      }
     }
+    dshift = shiftInOrder();
     PetscCall(H2ULVCallCore(comm, PETSC_TRUE, [&]() {
       if (p->precision == PCH2ULV_PRECISION_SINGLE) p->ff = std::make_unique<h2ulv::UlvFactorization<float>>(comm, p->tree, *p->evaluator, o, alpha, dshift);
       else p->fd = std::make_unique<h2ulv::UlvFactorization<double>>(comm, p->tree, *p->evaluator, o, alpha, dshift);

@@ -18,6 +18,8 @@
 
 #define MATH2   "h2"
 #define PCH2ULV "h2ulv"
+/* the same factorization as a MatSolverType: -pc_type cholesky|lu -pc_factor_mat_solver_type h2ulv */
+#define MATSOLVERH2ULV "h2ulv"
 
 PETSC_EXTERN PetscErrorCode H2ULVInitializePackage(void);
 PETSC_EXTERN PetscErrorCode H2ULVFinalizePackage(void);
@@ -93,6 +95,9 @@ PETSC_EXTERN PetscLogEvent PCH2ULV_Setup, PCH2ULV_Solve;
 PETSC_EXTERN PetscErrorCode PCH2ULVGetLogDeterminant(PC, PetscReal *logdet);
 /* log |det| and the sign (+1/-1) of the determinant (LU case) */
 PETSC_EXTERN PetscErrorCode PCH2ULVGetLogAbsDeterminant(PC, PetscReal *logabsdet, PetscInt *sign);
+/* inertia (negative, zero, positive eigenvalue counts) of the factored symmetric matrix; also
+   MatGetInertia() on the factor of -pc_factor_mat_solver_type h2ulv */
+PETSC_EXTERN PetscErrorCode PCH2ULVGetInertia(PC, PetscInt *neg, PetscInt *zero, PetscInt *pos);
 
 /* ------------------------------------------------------------------------------------------------
    Standard problems of the project (shared/design/benchmarks.md), used by tests, examples and

@@ -32,6 +32,8 @@ void sormqr_(const char *, const char *, const int *, const int *, const int *, 
 void dpotrf_(const char *, const int *, double *, const int *, int *);
 void spotrf_(const char *, const int *, float *, const int *, int *);
 void dgetrf_(const int *, const int *, double *, const int *, int *, int *);
+void dsytrf_(const char *, const int *, double *, const int *, int *, double *, const int *, int *);
+void ssytrf_(const char *, const int *, float *, const int *, int *, float *, const int *, int *);
 void sgetrf_(const int *, const int *, float *, const int *, int *, int *);
 void dgetrs_(const char *, const int *, const int *, const double *, const int *, const int *, double *, const int *, int *);
 void sgetrs_(const char *, const int *, const int *, const float *, const int *, const int *, float *, const int *, int *);
@@ -237,6 +239,49 @@ void getrs(char trans, int n, int nrhs, const T *a, int lda, const int *ipiv, T 
   if constexpr (std::is_same<T, double>::value) dgetrs_(&trans, &n, &nrhs, a, &lda, ipiv, b, &ldb, &info);
   else sgetrs_(&trans, &n, &nrhs, a, &lda, ipiv, b, &ldb, &info);
   if (info) throw Error(ERR_LIB, "LAPACK getrs failed, info " + std::to_string(info));
+}
+
+// Inertia (negative, zero, positive eigenvalue counts) of the symmetric n x n matrix a (lower
+// triangle used), by Sylvester's law from the Bunch-Kaufman factorization P L D L^T P^T (sytrf):
+// the inertia of the 1x1 and 2x2 blocks of D.
+template <typename T>
+void inertia(int n, const T *a, int lda, int &neg, int &zero, int &pos)
+{
+  neg = zero = pos = 0;
+  if (n <= 0) return;
+  std::vector<T> f(static_cast<size_t>(n) * n);
+  for (int j = 0; j < n; j++)
+    for (int i = 0; i < n; i++) f[i + static_cast<size_t>(j) * n] = a[i + static_cast<size_t>(j) * lda];
+  std::vector<int> ipiv(n);
+  int info = 0, lwork = -1;
+  const char uplo = 'L';
+  T wq = 0;
+  if constexpr (std::is_same<T, double>::value) dsytrf_(&uplo, &n, f.data(), &n, ipiv.data(), &wq, &lwork, &info);
+  else ssytrf_(&uplo, &n, f.data(), &n, ipiv.data(), &wq, &lwork, &info);
+  lwork = std::max(1, static_cast<int>(wq));
+  std::vector<T> work(lwork);
+  if constexpr (std::is_same<T, double>::value) dsytrf_(&uplo, &n, f.data(), &n, ipiv.data(), work.data(), &lwork, &info);
+  else ssytrf_(&uplo, &n, f.data(), &n, ipiv.data(), work.data(), &lwork, &info);
+  if (info < 0) throw Error(ERR_LIB, "LAPACK sytrf failed, info " + std::to_string(info));
+  auto D = [&](int i, int j) { return static_cast<double>(f[i + static_cast<size_t>(j) * n]); };
+  for (int k = 0; k < n; k++) {
+    if (ipiv[k] > 0) { // 1x1 block
+      const double d = D(k, k);
+      if (d > 0) pos++;
+      else if (d < 0) neg++;
+      else zero++;
+    } else { // 2x2 block (k, k+1): det < 0 always for Bunch-Kaufman; signs from det and trace
+      const double a11 = D(k, k), a21 = D(k + 1, k), a22 = D(k + 1, k + 1);
+      const double det = a11 * a22 - a21 * a21, tr = a11 + a22;
+      if (det < 0) neg++, pos++;
+      else if (det > 0) (tr > 0 ? pos : neg) += 2;
+      else {
+        zero++;
+        (tr > 0 ? pos : tr < 0 ? neg : zero)++;
+      }
+      k++;
+    }
+  }
 }
 
 } // namespace blas

@@ -1,4 +1,6 @@
 #include "ulv.hpp"
+
+#include <array>
 #include "parallel.hpp"
 
 #include <chrono>
@@ -335,6 +337,7 @@ void UlvFactorization<T>::factorLevel(int l)
   std::vector<char> fellback(nc, 0);
   std::vector<double> ld(nc, 0.0);
   std::vector<int> sg(nc, 1);
+  std::vector<std::array<int, 3>> in(nc, std::array<int, 3>{0, 0, 0});
   parallelFor(nc, threaded, [&](int k) {
     const int pk = Lv.p[k];
     Matrix<T> Dk = Dfull[k];
@@ -343,6 +346,7 @@ void UlvFactorization<T>::factorLevel(int l)
       int info = blas::potrf('L', pk, Dk.data(), Dk.ld());
       if (info == 0) {
         for (int t = 0; t < pk; t++) ld[k] += 2.0 * std::log(static_cast<double>(Dk(t, t)));
+        in[k][2] = pk;
         Lv.D[k] = std::move(Dk);
         return;
       }
@@ -355,6 +359,7 @@ void UlvFactorization<T>::factorLevel(int l)
       fellback[k] = 1;
       Dk = Dfull[k];
     }
+    if (sym) blas::inertia(pk, Dk.data(), Dk.ld(), in[k][0], in[k][1], in[k][2]);
     Lv.piv[k].assign(std::max(1, pk), 0);
     int info = blas::getrf(pk, Dk.data(), Dk.ld(), Lv.piv[k].data());
     if (info > 0) {
@@ -389,6 +394,7 @@ void UlvFactorization<T>::factorLevel(int l)
     if (fellback[k]) status_.usedLU = true;
     logdet_ += ld[k];
     sign_ *= sg[k];
+    for (int t = 0; t < 3; t++) inertia_[t] += in[k][t];
   }
   // 3. panels.  Cholesky cells: B <- L^{-1} B (kept).  LU cells: Rt = D^{-1} B (temporary).
   std::vector<Matrix<T>> Rt(N.nnz());
@@ -538,6 +544,7 @@ void UlvFactorization<T>::factorRoot()
     Matrix<T> R = root_;
     if (blas::potrf('L', n, R.data(), R.ld()) == 0) {
       for (int t = 0; t < n; t++) logdet_ += 2.0 * std::log(static_cast<double>(R(t, t)));
+      inertia_[2] += n;
       root_ = std::move(R);
       rootChol_ = true;
     } else if (opt_.choleskyRequired) {
@@ -547,6 +554,11 @@ void UlvFactorization<T>::factorRoot()
     } else status_.usedLU = true;
   }
   if (!rootChol_) {
+    if (sym) {
+      int ng, zr, ps;
+      blas::inertia(n, root_.data(), root_.ld(), ng, zr, ps);
+      inertia_[0] += ng, inertia_[1] += zr, inertia_[2] += ps;
+    }
     rootPiv_.assign(std::max(1, n), 0);
     int info = blas::getrf(n, root_.data(), root_.ld(), rootPiv_.data());
     if (info > 0) {
@@ -573,6 +585,7 @@ void UlvFactorization<T>::refactor(double alpha, const std::vector<double> &dshi
   if (static_cast<int>(dshift.size()) == tree_->size()) dshift_ = dshift;
   logdet_ = 0;
   sign_ = 1;
+  inertia_[0] = inertia_[1] = inertia_[2] = 0;
   status_ = UlvStatus();
   leafBlocks();
   for (int l = tree_->levels(); l >= 1; l--) {

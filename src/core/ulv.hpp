@@ -57,6 +57,10 @@ public:
   const UlvStatus &status() const { return status_; }
   double logAbsDet() const { return logdet_; }
   int detSign() const { return sign_; }
+  // inertia of the factored (symmetric) matrix: counts of negative, zero and positive eigenvalues,
+  // summed over the pivot blocks and the root (Sylvester's law: the factorization is a congruence)
+  bool hasInertia() const { return opt_.basis.symmetric && status_.ok; }
+  void inertia(long &neg, long &zero, long &pos) const { neg = inertia_[0], zero = inertia_[1], pos = inertia_[2]; }
   const std::vector<UlvLevelStats> &levelStats() const { return stats_; }
   size_t bytes() const;
   double factorFlops() const;
@@ -93,6 +97,7 @@ private:
   bool rootChol_ = false;
   double logdet_ = 0;
   int sign_ = 1;
+  long inertia_[3] = {0, 0, 0};
   UlvStatus status_;
   std::vector<UlvLevelStats> stats_;
   double tbasis_ = 0, tfactor_ = 0;

@@ -93,7 +93,15 @@ static PetscErrorCode PCH2ULVGetH2_Private(PC pc, Mat *h2)
   }
   PetscCall(PetscObjectTypeCompareAny((PetscObject)P, &isdense, MATSEQDENSE, MATMPIDENSE, MATDENSE, ""));
   PetscCheck(isdense, PetscObjectComm((PetscObject)pc), PETSC_ERR_SUP, "PCH2ULV factors a MATH2 preconditioning matrix, or a dense one whose points are given with PCSetCoordinates(); got a matrix of type %s", ((PetscObject)P)->type_name);
-  PetscCheck(p->cdim > 0, PetscObjectComm((PetscObject)pc), PETSC_ERR_ARG_WRONGSTATE, "PCH2ULV with a dense preconditioning matrix needs the points of its rows: call PCSetCoordinates() first");
+  if (p->cdim == 0) { /* points attached to the dense matrix itself with MatH2SetCoordinates() */
+    Vec cvec = NULL;
+    PetscCall(PetscObjectQuery((PetscObject)P, "MatH2Coordinates", (PetscObject *)&cvec));
+    if (cvec) {
+      PetscCall(MatConvert(P, MATH2, MAT_INITIAL_MATRIX, h2));
+      PetscFunctionReturn(0);
+    }
+  }
+  PetscCheck(p->cdim > 0, PetscObjectComm((PetscObject)pc), PETSC_ERR_ARG_WRONGSTATE, "PCH2ULV with a dense preconditioning matrix needs the points of its rows: call PCSetCoordinates() (or MatH2SetCoordinates() on the matrix) first");
   PetscCheck((PetscInt)p->coords.size() == P->rmap->n * p->cdim, PETSC_COMM_SELF, PETSC_ERR_ARG_SIZ, "PCSetCoordinates() gave %" PetscInt_FMT " points but the matrix has %" PetscInt_FMT " local rows", (PetscInt)p->coords.size() / p->cdim, P->rmap->n);
   PetscCall(MatH2SetCoordinates(P, p->cdim, p->coords.data()));
   PetscCall(MatConvert(P, MATH2, MAT_INITIAL_MATRIX, h2));
@@ -360,6 +368,24 @@ static PetscErrorCode PCH2ULVGetLogDeterminant_H2ULV(PC pc, PetscReal *logdet, P
   PetscFunctionReturn(0);
 }
 
+static PetscErrorCode PCH2ULVGetInertia_H2ULV(PC pc, PetscInt *neg, PetscInt *zero, PetscInt *pos)
+{
+  PC_H2ULV *p = Data(pc);
+  long      in[3];
+
+  PetscFunctionBegin;
+  PetscCheck(p->fd || p->ff, PetscObjectComm((PetscObject)pc), PETSC_ERR_ARG_WRONGSTATE, "PCH2ULV is not set up: call PCSetUp() or KSPSetUp() first");
+  PetscCheck(!pc->failedreason, PetscObjectComm((PetscObject)pc), PETSC_ERR_ARG_WRONGSTATE, "PCH2ULV: the factorization failed, there is no inertia");
+  const bool has = p->fd ? p->fd->hasInertia() : p->ff->hasInertia();
+  PetscCheck(has, PetscObjectComm((PetscObject)pc), PETSC_ERR_SUP, "PCH2ULV: the inertia is defined for symmetric matrices only (this one is factored as nonsymmetric)");
+  if (p->fd) p->fd->inertia(in[0], in[1], in[2]);
+  else p->ff->inertia(in[0], in[1], in[2]);
+  if (neg) *neg = (PetscInt)in[0];
+  if (zero) *zero = (PetscInt)in[1];
+  if (pos) *pos = (PetscInt)in[2];
+  PetscFunctionReturn(0);
+}
+
 static PetscErrorCode PCDestroy_H2ULV(PC pc)
 {
   PetscFunctionBegin;
@@ -368,6 +394,7 @@ static PetscErrorCode PCDestroy_H2ULV(PC pc)
   pc->data = NULL;
   PetscCall(PetscObjectComposeFunction((PetscObject)pc, "PCSetCoordinates_C", NULL));
   PetscCall(PetscObjectComposeFunction((PetscObject)pc, "PCH2ULVGetLogDeterminant_C", NULL));
+  PetscCall(PetscObjectComposeFunction((PetscObject)pc, "PCH2ULVGetInertia_C", NULL));
   PetscFunctionReturn(0);
 }
 
@@ -394,6 +421,7 @@ PETSC_INTERN PetscErrorCode PCCreate_H2ULV(PC pc)
   pc->ops->view            = PCView_H2ULV;
   PetscCall(PetscObjectComposeFunction((PetscObject)pc, "PCSetCoordinates_C", PCSetCoordinates_H2ULV));
   PetscCall(PetscObjectComposeFunction((PetscObject)pc, "PCH2ULVGetLogDeterminant_C", PCH2ULVGetLogDeterminant_H2ULV));
+  PetscCall(PetscObjectComposeFunction((PetscObject)pc, "PCH2ULVGetInertia_C", PCH2ULVGetInertia_H2ULV));
   PetscFunctionReturn(0);
 }
 
@@ -414,6 +442,26 @@ PetscErrorCode PCH2ULVGetLogAbsDeterminant(PC pc, PetscReal *logabsdet, PetscInt
   PetscFunctionReturn(0);
 }
 
+/*@
+  PCH2ULVGetInertia - numbers of negative, zero and positive eigenvalues of the factored symmetric
+  matrix (Sylvester's law applied to the pivot blocks of the ULV congruence).  It is the inertia of
+  the H^2-ULV approximation of the preconditioning matrix; see the README for when it equals that
+  of the exact matrix.  Any output may be NULL.
+@*/
+PetscErrorCode PCH2ULVGetInertia(PC pc, PetscInt *neg, PetscInt *zero, PetscInt *pos)
+{
+  PetscFunctionBegin;
+  PetscUseMethod(pc, "PCH2ULVGetInertia_C", (PC, PetscInt *, PetscInt *, PetscInt *), (pc, neg, zero, pos));
+  PetscFunctionReturn(0);
+}
+
+PetscErrorCode PCH2ULVSetFactorization_Private(PC pc, PetscBool lu)
+{
+  PetscFunctionBegin;
+  Data(pc)->ftype = lu ? PCH2ULV_FACTOR_LU : PCH2ULV_FACTOR_AUTO;
+  PetscFunctionReturn(0);
+}
+
 PetscErrorCode H2ULVRegisterPC_Private(void)
 {
   PetscFunctionBegin;
@@ -421,5 +469,6 @@ PetscErrorCode H2ULVRegisterPC_Private(void)
   PetscCall(PCRegister(PCH2ULV, PCCreate_H2ULV));
   PetscCall(PetscLogEventRegister("PCH2ULVSetup", PC_CLASSID, &PCH2ULV_Setup));
   PetscCall(PetscLogEventRegister("PCH2ULVSolve", PC_CLASSID, &PCH2ULV_Solve));
+  PetscCall(H2ULVRegisterSolverType_Private());
   PetscFunctionReturn(0);
 }

@@ -91,6 +91,8 @@ PETSC_EXTERN PetscErrorCode MatCreateH2FromKernel(MPI_Comm, PetscInt m, PetscInt
    PCH2ULV: the H^2-ULV factorization
    ------------------------------------------------------------------------------------------------ */
 PETSC_EXTERN PetscLogEvent PCH2ULV_Setup, PCH2ULV_Solve;
+/* tolerance and rank cap of the factorization's own H2 (0: the matrix's); -pc_h2ulv_rtol, -pc_h2ulv_max_rank */
+PETSC_EXTERN PetscErrorCode PCH2ULVSetTolerance(PC, PetscReal rtol, PetscInt maxrank);
 /* log det of the factored operator (errors if the determinant is negative) */
 PETSC_EXTERN PetscErrorCode PCH2ULVGetLogDeterminant(PC, PetscReal *logdet);
 /* log |det| and the sign (+1/-1) of the determinant (LU case) */

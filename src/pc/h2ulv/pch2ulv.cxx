@@ -386,6 +386,24 @@ static PetscErrorCode PCH2ULVGetInertia_H2ULV(PC pc, PetscInt *neg, PetscInt *ze
   PetscFunctionReturn(0);
 }
 
+static PetscErrorCode PCH2ULVSetTolerance_H2ULV(PC pc, PetscReal rtol, PetscInt maxrank)
+{
+  PC_H2ULV *p = Data(pc);
+
+  PetscFunctionBegin;
+  PetscCheck(rtol >= 0 && rtol < 1, PetscObjectComm((PetscObject)pc), PETSC_ERR_ARG_OUTOFRANGE, "PCH2ULVSetTolerance: rtol must lie in [0, 1) (0: the matrix's), got %g", (double)rtol);
+  PetscCheck(maxrank >= 0 || maxrank == PETSC_DEFAULT, PetscObjectComm((PetscObject)pc), PETSC_ERR_ARG_OUTOFRANGE, "PCH2ULVSetTolerance: maxrank must be non-negative (0: the matrix's), got %" PetscInt_FMT, maxrank);
+  if (maxrank == PETSC_DEFAULT) maxrank = 0;
+  if (rtol != p->rtol || maxrank != p->maxrank) {
+    p->fd.reset();
+    p->ff.reset();
+    p->srctree.reset();
+  }
+  p->rtol    = rtol;
+  p->maxrank = maxrank;
+  PetscFunctionReturn(0);
+}
+
 static PetscErrorCode PCDestroy_H2ULV(PC pc)
 {
   PetscFunctionBegin;
@@ -395,6 +413,7 @@ static PetscErrorCode PCDestroy_H2ULV(PC pc)
   PetscCall(PetscObjectComposeFunction((PetscObject)pc, "PCSetCoordinates_C", NULL));
   PetscCall(PetscObjectComposeFunction((PetscObject)pc, "PCH2ULVGetLogDeterminant_C", NULL));
   PetscCall(PetscObjectComposeFunction((PetscObject)pc, "PCH2ULVGetInertia_C", NULL));
+  PetscCall(PetscObjectComposeFunction((PetscObject)pc, "PCH2ULVSetTolerance_C", NULL));
   PetscFunctionReturn(0);
 }
 
@@ -422,6 +441,7 @@ PETSC_INTERN PetscErrorCode PCCreate_H2ULV(PC pc)
   PetscCall(PetscObjectComposeFunction((PetscObject)pc, "PCSetCoordinates_C", PCSetCoordinates_H2ULV));
   PetscCall(PetscObjectComposeFunction((PetscObject)pc, "PCH2ULVGetLogDeterminant_C", PCH2ULVGetLogDeterminant_H2ULV));
   PetscCall(PetscObjectComposeFunction((PetscObject)pc, "PCH2ULVGetInertia_C", PCH2ULVGetInertia_H2ULV));
+  PetscCall(PetscObjectComposeFunction((PetscObject)pc, "PCH2ULVSetTolerance_C", PCH2ULVSetTolerance_H2ULV));
   PetscFunctionReturn(0);
 }
 
@@ -439,6 +459,18 @@ PetscErrorCode PCH2ULVGetLogAbsDeterminant(PC pc, PetscReal *logabsdet, PetscInt
 {
   PetscFunctionBegin;
   PetscUseMethod(pc, "PCH2ULVGetLogDeterminant_C", (PC, PetscReal *, PetscInt *), (pc, logabsdet, sign));
+  PetscFunctionReturn(0);
+}
+
+/*@
+  PCH2ULVSetTolerance - compression tolerance and rank cap of the factorization's own fill-in-aware
+  H^2 (options -pc_h2ulv_rtol, -pc_h2ulv_max_rank).  0 means: the matrix's.  A loose tolerance
+  (1e-3 .. 1e-5) makes a cheap preconditioner for GMRES/FGMRES; a tight one a direct solver.
+@*/
+PetscErrorCode PCH2ULVSetTolerance(PC pc, PetscReal rtol, PetscInt maxrank)
+{
+  PetscFunctionBegin;
+  PetscTryMethod(pc, "PCH2ULVSetTolerance_C", (PC, PetscReal, PetscInt), (pc, rtol, maxrank));
   PetscFunctionReturn(0);
 }
 

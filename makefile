@@ -1,7 +1,7 @@
 # h2ulv top-level makefile.  The two commands of the README:
 #   make demo    install missing Debian packages, build, run the main example
 #   make check   build and run the whole test suite (serial and MPI)
-# Other targets: make (build), make bench, make install PREFIX=..., make clean
+# Other targets: make (build), make bench (+ make bench-plots), make install PREFIX=..., make clean
 
 BUILD   ?= build
 JOBS    ?= 2
@@ -16,7 +16,7 @@ export OMPI_ALLOW_RUN_AS_ROOT_CONFIRM = 1
 export OMPI_MCA_rmaps_base_oversubscribe = 1
 export OPENBLAS_NUM_THREADS ?= 1
 
-.PHONY: all deps configure build check demo bench install clean
+.PHONY: all deps bench-deps configure build check demo bench bench-plots install clean
 
 all: build
 
@@ -42,13 +42,22 @@ demo: build
 	OMP_NUM_THREADS=$(JOBS) $(BUILD)/examples/kernel_solve -problem sphere-laplace -n $(DEMO_N) \
 	  -mat_type h2 -mat_h2_rtol 1e-8 -pc_type h2ulv -pc_h2ulv_rtol 1e-4 -ksp_type gmres -ksp_rtol 1e-10 -ksp_view
 
-# Debian's OpenBLAS 0.3.21 takes this virtual CPU ("Intel Xeon Processor") for a Prescott and runs
-# SSE3 kernels; the benchmarks name the AVX-512 core type (tests and CI keep the library default).
-BENCH_ENV ?= OMP_NUM_THREADS=$(JOBS) OPENBLAS_CORETYPE=SKYLAKEX
-bench: build
-	$(BENCH_ENV) $(BUILD)/bench/bench_h2 -problem sphere-laplace -nmin 4096 -nmax 65536
-	$(BENCH_ENV) $(BUILD)/bench/bench_h2 -problem ball-matern -nmin 4096 -nmax 32768
-	$(BENCH_ENV) $(BUILD)/bench/bench_pc -problem sphere-laplace -nmin 4096 -nmax 16384 -mat_h2_theta 1 -pc_h2ulv_rtol 1e-3
+# The benchmark suite (bench/run.py, about 10-15 minutes on 2 cores at its default sizes; records
+# in bench/results/records.jsonl, logs in bench/results/logs/), then the plots and the results page
+# (docs/).  Extra Debian packages: matplotlib for the plots, and hmat-oss for the optional
+# comparison program (GPL-2, confined to bench/bench_hmat.c).  BENCH_ARGS="--size large" for 2^18.
+BENCH_PACKAGES = python3 python3-matplotlib libhmat-oss-dev
+PYTHON ?= /usr/bin/python3
+bench-deps:
+	@$(MAKE) --no-print-directory deps DEB_PACKAGES="$(BENCH_PACKAGES)"
+
+bench: bench-deps build
+	cmake -S . -B $(BUILD) > /dev/null && cmake --build $(BUILD) -j $(JOBS)
+	$(PYTHON) bench/run.py --build $(BUILD) --threads $(JOBS) $(BENCH_ARGS)
+	$(PYTHON) bench/plots.py
+
+bench-plots:
+	$(PYTHON) bench/plots.py
 
 install: build
 	cmake --install $(BUILD)

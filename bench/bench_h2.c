@@ -7,14 +7,9 @@ static const char help[] = "MATH2 construction and matvec benchmark: time and me
 Prints a human-readable table and one CSV line per size (prefix CSV).\n";
 
 #include <h2ulv.h>
-#include <sys/resource.h>
+#include "record.h"
 
-static PetscReal PeakRSSMB(void)
-{
-  struct rusage ru;
-  getrusage(RUSAGE_SELF, &ru);
-  return ru.ru_maxrss / 1024.0;
-}
+static PetscReal PeakRSSMB(void) { return BenchPeakRSSBytes() / 1048576.0; }
 
 static int CmpReal(const void *a, const void *b)
 {
@@ -115,6 +110,29 @@ int main(int argc, char **argv)
                           info.bytes / N, PeakRSSMB(), (double)err));
     if (dense_mv > 0) PetscCall(PetscPrintf(PETSC_COMM_WORLD, "   dense matvec %.4f s (%.1fx slower)", dense_mv, dense_mv / tmv));
     PetscCall(PetscPrintf(PETSC_COMM_WORLD, "\n"));
+    {
+      BenchRecord  rec;
+      BenchRecordInit(&rec, "matvec", name, "h2", N);
+      rec.ranks     = size;
+      rec.tol       = info.rtol;
+      rec.build_s   = t1 - t0;
+      rec.matvec_s  = tmv;
+      rec.error     = err;
+      rec.mem_bytes = info.bytes;
+      rec.flops     = info.mult_flops;
+      rec.gflops    = info.mult_flops / tmv / 1e9;
+      PetscCall(BenchRecordPrint(PETSC_COMM_WORLD, &rec));
+      if (dense_mv > 0) {
+        BenchRecordInit(&rec, "matvec", name, "dense", N);
+        rec.ranks     = size;
+        rec.matvec_s  = dense_mv;
+        rec.error     = 0;
+        rec.mem_bytes = 8.0 * N * (double)N;
+        rec.flops     = 2.0 * N * (double)N;
+        rec.gflops    = rec.flops / dense_mv / 1e9;
+        PetscCall(BenchRecordPrint(PETSC_COMM_WORLD, &rec));
+      }
+    }
     PetscCall(PetscPrintf(PETSC_COMM_WORLD, "CSV,%s,%" PetscInt_FMT ",%d,%s,%.4f,%.4f,%.4f,%.4f,%.5f,%.4g,%" PetscInt_FMT ",%.0f,%.0f,%.3e,%.5f\n", name, N, size, getenv("OMP_NUM_THREADS") ? getenv("OMP_NUM_THREADS") : "", info.time_tree, info.time_basis, info.time_values, t1 - t0, tmv, info.mult_flops / tmv / 1e9, info.maxrank, info.bytes, PeakRSSMB() * 1048576.0, (double)err,
                           (double)dense_mv));
     PetscCall(PetscFree(tm));

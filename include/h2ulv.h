@@ -79,6 +79,7 @@ typedef struct {
   PetscLogDouble bytes;                              /* memory of the H2 representation, all processes */
   PetscLogDouble time_tree, time_basis, time_values; /* seconds, this process */
   PetscLogDouble mult_flops;                         /* flops of one MatMult, all processes */
+  PetscReal      rtol;                               /* the compression tolerance it was built with */
 } MatH2Info;
 PETSC_EXTERN PetscErrorCode MatH2GetInfo(Mat, MatH2Info *);
 
@@ -93,6 +94,8 @@ PETSC_EXTERN PetscErrorCode MatCreateH2FromKernel(MPI_Comm, PetscInt m, PetscInt
 PETSC_EXTERN PetscLogEvent PCH2ULV_Setup, PCH2ULV_Solve;
 /* tolerance and rank cap of the factorization's own H2 (0: the matrix's); -pc_h2ulv_rtol, -pc_h2ulv_max_rank */
 PETSC_EXTERN PetscErrorCode PCH2ULVSetTolerance(PC, PetscReal rtol, PetscInt maxrank);
+/* memory (bytes) of the factorization and flops of the last factorization */
+PETSC_EXTERN PetscErrorCode PCH2ULVGetInfo(PC, PetscLogDouble *bytes, PetscLogDouble *flops);
 /* log det of the factored operator (errors if the determinant is negative) */
 PETSC_EXTERN PetscErrorCode PCH2ULVGetLogDeterminant(PC, PetscReal *logdet);
 /* log |det| and the sign (+1/-1) of the determinant (LU case) */

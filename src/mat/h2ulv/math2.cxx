@@ -251,6 +251,7 @@ static PetscErrorCode MatH2GetInfo_H2(Mat A, MatH2Info *info)
   info->time_tree   = h->t_tree;
   info->time_basis  = h->t_basis;
   info->time_values = h->t_values;
+  info->rtol        = h->rtol;
   PetscCall(MatH2GetMemory_H2(A, &info->bytes));
   PetscCall(MPIU_Allreduce(&h->multflops, &info->mult_flops, 1, MPIU_PETSCLOGDOUBLE, MPI_SUM, PetscObjectComm((PetscObject)A)));
   PetscFunctionReturn(0);

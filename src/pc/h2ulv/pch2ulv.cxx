@@ -404,6 +404,17 @@ static PetscErrorCode PCH2ULVSetTolerance_H2ULV(PC pc, PetscReal rtol, PetscInt 
   PetscFunctionReturn(0);
 }
 
+static PetscErrorCode PCH2ULVGetInfo_H2ULV(PC pc, PetscLogDouble *bytes, PetscLogDouble *flops)
+{
+  PC_H2ULV *p = Data(pc);
+
+  PetscFunctionBegin;
+  PetscCheck(p->fd || p->ff, PetscObjectComm((PetscObject)pc), PETSC_ERR_ARG_WRONGSTATE, "PCH2ULV is not set up: call PCSetUp() or KSPSetUp() first");
+  if (bytes) *bytes = (PetscLogDouble)(p->fd ? p->fd->bytes() : p->ff->bytes());
+  if (flops) *flops = p->fd ? p->fd->factorFlops() : p->ff->factorFlops();
+  PetscFunctionReturn(0);
+}
+
 static PetscErrorCode PCDestroy_H2ULV(PC pc)
 {
   PetscFunctionBegin;
@@ -414,6 +425,7 @@ static PetscErrorCode PCDestroy_H2ULV(PC pc)
   PetscCall(PetscObjectComposeFunction((PetscObject)pc, "PCH2ULVGetLogDeterminant_C", NULL));
   PetscCall(PetscObjectComposeFunction((PetscObject)pc, "PCH2ULVGetInertia_C", NULL));
   PetscCall(PetscObjectComposeFunction((PetscObject)pc, "PCH2ULVSetTolerance_C", NULL));
+  PetscCall(PetscObjectComposeFunction((PetscObject)pc, "PCH2ULVGetInfo_C", NULL));
   PetscFunctionReturn(0);
 }
 
@@ -442,6 +454,7 @@ PETSC_INTERN PetscErrorCode PCCreate_H2ULV(PC pc)
   PetscCall(PetscObjectComposeFunction((PetscObject)pc, "PCH2ULVGetLogDeterminant_C", PCH2ULVGetLogDeterminant_H2ULV));
   PetscCall(PetscObjectComposeFunction((PetscObject)pc, "PCH2ULVGetInertia_C", PCH2ULVGetInertia_H2ULV));
   PetscCall(PetscObjectComposeFunction((PetscObject)pc, "PCH2ULVSetTolerance_C", PCH2ULVSetTolerance_H2ULV));
+  PetscCall(PetscObjectComposeFunction((PetscObject)pc, "PCH2ULVGetInfo_C", PCH2ULVGetInfo_H2ULV));
   PetscFunctionReturn(0);
 }
 
@@ -459,6 +472,17 @@ PetscErrorCode PCH2ULVGetLogAbsDeterminant(PC pc, PetscReal *logabsdet, PetscInt
 {
   PetscFunctionBegin;
   PetscUseMethod(pc, "PCH2ULVGetLogDeterminant_C", (PC, PetscReal *, PetscInt *), (pc, logabsdet, sign));
+  PetscFunctionReturn(0);
+}
+
+/*@
+  PCH2ULVGetInfo - memory of the factorization (its own H^2 and the factors, bytes) and the flops
+  of the last factorization.  Either output may be NULL.
+@*/
+PetscErrorCode PCH2ULVGetInfo(PC pc, PetscLogDouble *bytes, PetscLogDouble *flops)
+{
+  PetscFunctionBegin;
+  PetscUseMethod(pc, "PCH2ULVGetInfo_C", (PC, PetscLogDouble *, PetscLogDouble *), (pc, bytes, flops));
   PetscFunctionReturn(0);
 }
 

@@ -58,6 +58,17 @@ typedef enum {
 } MatH2AdmissibilityType;
 PETSC_EXTERN const char *const MatH2AdmissibilityTypes[];
 
+/* Where the near blocks and couplings live (-mat_h2_storage): stored once (fast products), computed
+   on the fly in every product (memory O(N) beyond the bases, products as costly as the entries), or
+   auto: stored unless they would exceed -mat_h2_memory_limit (MB per process; default half the
+   physical memory shared by the processes), then on the fly (said by -info and MatView). */
+typedef enum {
+  MATH2_STORAGE_AUTO = 0,
+  MATH2_STORAGE_STORED,
+  MATH2_STORAGE_JIT
+} MatH2StorageType;
+PETSC_EXTERN const char *const MatH2StorageTypes[];
+
 PETSC_EXTERN PetscErrorCode MatH2SetCoordinates(Mat, PetscInt dim, const PetscReal coords[]);
 PETSC_EXTERN PetscErrorCode MatH2SetKernel(Mat, MatH2KernelFn, void *ctx);
 PETSC_EXTERN PetscErrorCode MatH2SetEntries(Mat, MatH2EntriesFn, void *ctx);
@@ -66,6 +77,7 @@ PETSC_EXTERN PetscErrorCode MatH2SetTolerance(Mat, PetscReal rtol, PetscInt maxr
 PETSC_EXTERN PetscErrorCode MatH2SetLeafSize(Mat, PetscInt leafsize);
 PETSC_EXTERN PetscErrorCode MatH2SetAdmissibility(Mat, MatH2AdmissibilityType, PetscReal param);
 PETSC_EXTERN PetscErrorCode MatH2SetSampleSize(Mat, PetscInt nsamples);
+PETSC_EXTERN PetscErrorCode MatH2SetStorage(Mat, MatH2StorageType, PetscReal memlimit_mb);
 PETSC_EXTERN PetscErrorCode MatH2GetIndexMap(Mat, IS *treeorder);
 PETSC_EXTERN PetscErrorCode MatH2GetRanks(Mat, PetscInt *nlevels, PetscInt minrank[], PetscInt maxrank[], PetscReal meanrank[]);
 PETSC_EXTERN PetscErrorCode MatH2GetMemory(Mat, PetscLogDouble *bytes);

@@ -22,3 +22,10 @@ set_tests_properties(math2_badinput_options PROPERTIES ENVIRONMENT "${H2ULV_TEST
 # tight tolerance on one process, a looser one (real compression everywhere) on three
 h2ulv_test(math2_edge_np1 1 test_edge -mat_h2_rtol 1e-10)
 h2ulv_test(math2_edge_np3 3 test_edge -mat_h2_rtol 1e-6)
+# values computed on the fly (-mat_h2_storage jit): every operation, and the automatic fallback
+# when the stored values would exceed -mat_h2_memory_limit (MB)
+h2ulv_test(math2_ops_jit_np1 1 test_ops -n 2000 -mat_h2_rtol 1e-10 -mat_h2_leaf_size 64 -mat_h2_storage jit)
+h2ulv_test(math2_ops_jit_np2 2 test_ops -n 2000 -mat_h2_rtol 1e-10 -mat_h2_leaf_size 64 -mat_h2_storage jit)
+h2ulv_test(math2_matvec_jit_ns_np3 3 test_matvec -problem sphere-laplace-ns -n 4096 -mat_h2_rtol 1e-8 -mat_h2_storage jit)
+h2ulv_test(math2_storage_auto 1 test_matvec -problem ball-matern -n 4096 -mat_h2_rtol 1e-8 -mat_h2_memory_limit 1 -mat_view ::ascii_info)
+set_tests_properties(math2_storage_auto PROPERTIES PASS_REGULAR_EXPRESSION "computed on the fly(.|\n)*PASS")

@@ -46,7 +46,7 @@ struct Error : std::runtime_error {
   int code;
   Error(int c, const std::string &m) : std::runtime_error(m), code(c) { }
 };
-enum ErrorKind { ERR_ARG = 62, ERR_NUMERIC = 72, ERR_LIB = 76, ERR_USER = 83 };
+enum ErrorKind { ERR_SUPPORT = 56, ERR_ARG = 62, ERR_NUMERIC = 72, ERR_LIB = 76, ERR_INTERNAL = 77, ERR_USER = 83 }; // the PETSc error codes
 
 template <typename T>
 class Matrix {

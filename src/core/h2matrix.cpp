@@ -517,9 +517,78 @@ void H2Values<T>::build(const H2Structure &s, const EntryEvaluator &ev)
 }
 
 template <typename T>
+void H2Values<T>::buildJit(const H2Structure &s, std::shared_ptr<const EntryEvaluator> ev)
+{
+  *this = H2Values<T>();
+  ev_ = std::move(ev);
+  alpha_ = 1;
+  diag_.assign(s.layout().pointEnd() - s.layout().pointBegin(), T(0)); // allocated now: shifts do not change the memory
+}
+
+template <typename T>
+size_t H2Values<T>::estimateBytes(const H2Structure &s)
+{
+  const ClusterTree &Tr = s.tree();
+  const Layout &lay = s.layout();
+  const int L = Tr.levels();
+  size_t b = 0;
+  const PairList &N = Tr.nearList(L);
+  for (int i : lay.owned(L))
+    for (int p = N.ptr[i]; p < N.ptr[i + 1]; p++) {
+      const int j = N.col[p];
+      const size_t e = static_cast<size_t>(Tr.cell(L, i).size()) * Tr.cell(L, j).size();
+      if (s.storedAtRow(L, i, j)) b += e;
+      if (!s.symmetric() && !lay.mine(L, j)) b += e;
+    }
+  for (int l = 1; l <= L; l++) {
+    const PairList &F = Tr.farList(l);
+    for (int i : lay.owned(l))
+      for (int p = F.ptr[i]; p < F.ptr[i + 1]; p++) {
+        const int j = F.col[p];
+        const size_t e = static_cast<size_t>(s.rank(l, i, true)) * s.rank(l, j, false);
+        if (s.storedAtRow(l, i, j)) b += e;
+        if (!s.symmetric() && !lay.mine(l, j)) b += e;
+      }
+  }
+  return b * sizeof(T);
+}
+
+template <typename T>
+void H2Values<T>::block(const H2Structure &s, int l, int i, int j, bool nearb, Matrix<T> &B) const
+{
+  const ClusterTree &Tr = s.tree();
+  const Layout &lay = s.layout();
+  if (ev_) { // evaluate A_ij (or a coupling) from the entries, scaled
+    const Matrix<double> A = nearb ? evalBlock(*ev_, Tr, cellPoints(Tr.cell(l, i)), cellPoints(Tr.cell(l, j))) : couplingBlock(*ev_, Tr, s.basis(l, i, true), s.basis(l, j, false));
+    B.resize(A.rows(), A.cols());
+    for (size_t t = 0; t < A.size(); t++) B.data()[t] = static_cast<T>(alpha_ * A.data()[t]);
+    if (nearb && i == j && !diag_.empty()) {
+      const int o = Tr.cell(l, i).begin - lay.pointBegin();
+      for (int t = 0; t < B.rows(); t++) B(t, t) += diag_[o + t];
+    }
+    return;
+  }
+  const PairList &P = nearb ? Tr.nearList(l) : Tr.farList(l);
+  const std::vector<Matrix<T>> &st = nearb ? near_ : far_[l];
+  const std::vector<Matrix<T>> &stT = nearb ? nearT_ : farT_[l];
+  const Matrix<T> *src;
+  bool tr = false;
+  if (lay.mine(l, i) && s.storedAtRow(l, i, j)) src = &st[P.find(i, j)];
+  else if (lay.mine(l, j) && s.storedAtRow(l, j, i)) src = &st[P.find(j, i)], tr = s.symmetric();
+  else if (!s.symmetric() && lay.mine(l, j)) src = &stT[P.find(j, i)];
+  else throw Error(ERR_INTERNAL, "H2 block not held by this process");
+  if (!tr) B = *src;
+  else {
+    B.resize(src->cols(), src->rows());
+    for (int c = 0; c < src->cols(); c++)
+      for (int r = 0; r < src->rows(); r++) B(c, r) = (*src)(r, c);
+  }
+}
+
+template <typename T>
 size_t H2Values<T>::bytes() const
 {
-  size_t b = 0;
+  size_t b = diag_.size() * sizeof(T);
   for (const auto *v : {&near_, &nearT_})
     for (const auto &m : *v) b += m.bytes();
   for (const auto *v : {&far_, &farT_})
@@ -531,6 +600,8 @@ size_t H2Values<T>::bytes() const
 template <typename T>
 void H2Values<T>::scale(T a)
 {
+  alpha_ *= a;
+  for (auto &x : diag_) x *= a;
   for (auto *v : {&near_, &nearT_})
     for (auto &m : *v)
       for (auto &x : m.storage()) x *= a;
@@ -543,6 +614,15 @@ void H2Values<T>::scale(T a)
 template <typename T>
 void H2Values<T>::axpy(T a, const H2Values &X)
 {
+  if (jit() || X.jit()) {
+    if (ev_ != X.ev_) throw Error(ERR_SUPPORT, "MatAXPY with on-the-fly (-mat_h2_storage jit) values needs both matrices to have the same entries (a duplicate or copy); store the values instead");
+    alpha_ += a * X.alpha_;
+    if (!X.diag_.empty()) {
+      if (diag_.empty()) diag_.assign(X.diag_.size(), T(0));
+      for (size_t t = 0; t < diag_.size(); t++) diag_[t] += a * X.diag_[t];
+    }
+    return;
+  }
   auto add = [a](std::vector<Matrix<T>> &y, const std::vector<Matrix<T>> &x) {
     for (size_t p = 0; p < y.size(); p++)
       for (size_t t = 0; t < y[p].size(); t++) y[p].data()[t] += a * x[p].data()[t];
@@ -560,6 +640,12 @@ void H2Values<T>::shiftDiagonal(const H2Structure &s, const T *d, T alpha)
 {
   const ClusterTree &Tr = s.tree();
   const int L = Tr.levels(), off = s.layout().pointBegin();
+  if (jit()) {
+    const int n = s.layout().pointEnd() - off;
+    if (diag_.empty()) diag_.assign(n, T(0));
+    for (int t = 0; t < n; t++) diag_[t] += alpha * (d ? d[t] : T(1));
+    return;
+  }
   const PairList &N = Tr.nearList(L);
   for (int i : s.layout().owned(L)) {
     int p = N.find(i, i);
@@ -575,8 +661,17 @@ void H2Values<T>::getDiagonal(const H2Structure &s, T *d) const
   const int L = Tr.levels(), off = s.layout().pointBegin();
   const PairList &N = Tr.nearList(L);
   for (int i : s.layout().owned(L)) {
-    int p = N.find(i, i);
     const Cell &c = Tr.cell(L, i);
+    if (jit()) {
+      for (int t = 0; t < c.size(); t++) {
+        const int q = c.begin + t;
+        double a;
+        ev_->eval(&q, 1, &q, 1, &a, 1);
+        d[c.begin - off + t] = static_cast<T>(alpha_ * a) + (diag_.empty() ? T(0) : diag_[c.begin - off + t]);
+      }
+      continue;
+    }
+    int p = N.find(i, i);
     for (int t = 0; t < c.size(); t++) d[c.begin - off + t] = near_[p](t, t);
   }
 }
@@ -587,19 +682,25 @@ double H2Values<T>::frobeniusSquared(const H2Structure &s) const
   // orthonormal bases: ||V S W^T||_F = ||S||_F; a block stored once for a symmetric pair counts twice
   const ClusterTree &Tr = s.tree();
   double sum = 0;
-  auto acc = [&](int l, const PairList &lst, const std::vector<Matrix<T>> &blocks) {
+  auto acc = [&](int l, const PairList &lst, const std::vector<Matrix<T>> &blocks, bool nearb) {
     for (int i : s.layout().owned(l))
       for (int p = lst.ptr[i]; p < lst.ptr[i + 1]; p++) {
         const int j = lst.col[p];
         if (!s.storedAtRow(l, i, j)) continue;
         double f = 0;
-        for (const auto &x : blocks[p].storage()) f += static_cast<double>(x) * x;
+        if (jit()) {
+          Matrix<T> B;
+          block(s, l, i, j, nearb, B);
+          for (const auto &x : B.storage()) f += static_cast<double>(x) * x;
+        } else
+          for (const auto &x : blocks[p].storage()) f += static_cast<double>(x) * x;
         // symmetric storage: (i,j) with j > i owned also stands for (j,i); ghost pairs are stored on both sides
         sum += (s.symmetric() && j > i && s.layout().mine(l, j)) ? 2 * f : f;
       }
   };
-  acc(Tr.levels(), Tr.nearList(Tr.levels()), near_);
-  for (int l = 1; l <= Tr.levels(); l++) acc(l, Tr.farList(l), far_[l]);
+  static const std::vector<Matrix<T>> none;
+  acc(Tr.levels(), Tr.nearList(Tr.levels()), jit() ? none : near_, true);
+  for (int l = 1; l <= Tr.levels(); l++) acc(l, Tr.farList(l), jit() ? none : far_[l], false);
   return sum;
 }
 
@@ -616,6 +717,9 @@ H2Values<U> H2Values<T>::convert() const
     }
     return b;
   };
+  r.ev_ = ev_;
+  r.alpha_ = static_cast<U>(alpha_);
+  r.diag_.assign(diag_.begin(), diag_.end());
   r.near_ = cv(near_);
   r.nearT_ = cv(nearT_);
   for (const auto &l : far_) r.far_.push_back(cv(l));
@@ -632,7 +736,7 @@ void h2Multiply(const H2Structure &s, const H2Values<T> &v, bool transpose, int 
   const ClusterTree &Tr = s.tree();
   const Layout &lay = s.layout();
   const int L = Tr.levels(), off = lay.pointBegin();
-  const bool threaded = s.options().threaded;
+  const bool threaded = s.options().threaded && (!v.jit() || v.ev_->threadSafe());
   // input side bases: columns (forward) or rows (transpose); output side the other one
   const bool inRow = transpose, outRow = !transpose;
   static_assert(std::is_same<T, double>::value || std::is_same<T, float>::value, "real types only");
@@ -706,6 +810,14 @@ void h2Multiply(const H2Structure &s, const H2Values<T> &v, bool transpose, int 
         const Matrix<T> &xj = xh[l][j];
         const Matrix<T> *S;
         char op = 'T';
+        Matrix<T> Sj; // on the fly
+        if (v.jit()) {
+          if (yi.rows() == 0 || xj.rows() == 0) continue;
+          if (transpose && !s.symmetric()) v.block(s, l, j, i, false, Sj);
+          else v.block(s, l, i, j, false, Sj);
+          blas::gemm(transpose && !s.symmetric() ? 'T' : 'N', 'N', yi.rows(), k, xj.rows(), T(1), Sj.data(), Sj.ld(), xj.data(), xj.ld(), T(1), yi.data(), yi.ld());
+          continue;
+        }
         if (!transpose || s.symmetric()) { // S_ij, or S_ji^T when only (j,i) is stored
           const bool here = s.storedAtRow(l, i, j);
           S = here ? &v.far_[l][p] : &v.far_[l][F.find(j, i)];
@@ -778,6 +890,13 @@ void h2Multiply(const H2Structure &s, const H2Values<T> &v, bool transpose, int 
       const Matrix<T> &xj = xl[j];
       const Matrix<T> *A;
       char op = 'T';
+      if (v.jit()) {
+        Matrix<T> Aj;
+        if (transpose && !s.symmetric()) v.block(s, L, j, i, true, Aj);
+        else v.block(s, L, i, j, true, Aj);
+        blas::gemm(transpose && !s.symmetric() ? 'T' : 'N', 'N', n, k, xj.rows(), T(1), Aj.data(), Aj.ld(), xj.data(), xj.ld(), T(1), yi, ldy);
+        continue;
+      }
       if (!transpose || s.symmetric()) {
         const bool here = s.storedAtRow(L, i, j);
         A = here ? &v.near_[p] : &v.near_[N.find(j, i)];

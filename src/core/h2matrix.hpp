@@ -86,17 +86,31 @@ private:
   std::vector<std::unique_ptr<Exchange>> partner_, up_, down_;
 };
 
-// Values of one H^2 matrix on a given structure.
+// Values of one H^2 matrix on a given structure: stored (near blocks and couplings evaluated once),
+// or on the fly ("jit": nothing stored but a scale and a diagonal; every product evaluates the
+// blocks from the entries again -- O(N) memory beyond the bases, for problems whose stored values
+// would not fit; the values are then alpha A + diag(d)).
 template <typename T>
 class H2Values {
 public:
   H2Values() = default;
   // evaluate near blocks and couplings
   void build(const H2Structure &s, const EntryEvaluator &ev);
+  // on-the-fly values: keep the evaluator (shared) instead of the blocks
+  void buildJit(const H2Structure &s, std::shared_ptr<const EntryEvaluator> ev);
+  // bytes that build() would store on this process
+  static size_t estimateBytes(const H2Structure &s);
+  bool jit() const { return static_cast<bool>(ev_); }
+  // block (i,j) of level l (near on the leaf level, coupling otherwise) into B, op(A)_ij with
+  // transpose (on the fly: evaluated; stored: copied); used by the product and the norm
+  void block(const H2Structure &s, int l, int i, int j, bool nearb, Matrix<T> &B) const;
   // near blocks: for owned leaf rows, indexed by position in the leaf near list.  nearT_ holds
   // A_ji for ghost j (nonsymmetric only), at the position of (i, j).
   std::vector<Matrix<T>> near_, nearT_;
   std::vector<std::vector<Matrix<T>>> far_, farT_;
+  std::shared_ptr<const EntryEvaluator> ev_; // on the fly: the entries
+  T alpha_ = 1;                               // on the fly: scale of the entries
+  std::vector<T> diag_;                       // on the fly: added diagonal, local tree order (empty: 0)
   size_t bytes() const;
   void scale(T a);
   void axpy(T a, const H2Values &x);

@@ -7,6 +7,7 @@ PetscLogEvent MATH2_Tree = 0, MATH2_Basis = 0, MATH2_Values = 0, MATH2_Mult = 0;
 static PetscBool H2ULVPackageInitialized = PETSC_FALSE;
 
 const char *const MatH2KernelTypes[]        = {"none", "laplace", "yukawa", "gaussian", "exponential", "matern32", "matern52", "imq", "MatH2KernelType", "MATH2_KERNEL_", NULL};
+const char *const MatH2StorageTypes[]        = {"auto", "stored", "jit", "MatH2StorageType", "MATH2_STORAGE_", NULL};
 const char *const MatH2AdmissibilityTypes[] = {"theta", "eta", "MatH2AdmissibilityType", "MATH2_ADMISSIBILITY_", NULL};
 
 PetscErrorCode H2ULVFinalizePackage(void)

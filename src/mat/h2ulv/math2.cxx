@@ -4,11 +4,13 @@
    the PETSc-facing layer: options, ops table, user/tree orderings (a PetscSF), logging and views.
 */
 #include "math2impl.h"
+
 #include "core/parallel.hpp"
 
 #include <petscsf.h>
 #include <cmath>
 #include <cstring>
+#include <unistd.h>
 
 static PetscErrorCode MatSetFromOptions_H2(Mat, PetscOptionItems *);
 
@@ -183,6 +185,17 @@ static PetscErrorCode MatH2SetSampleSize_H2(Mat A, PetscInt s)
   PetscCheck(s >= 0, PetscObjectComm((PetscObject)A), PETSC_ERR_ARG_OUTOFRANGE, "MATH2 sample size (-mat_h2_samples) must be non-negative (0 = automatic), got %" PetscInt_FMT, s);
   PetscCall(MatH2ResetBuilt_Private(A));
   H2(A)->nsamples = s;
+  PetscFunctionReturn(0);
+}
+
+static PetscErrorCode MatH2SetStorage_H2(Mat A, MatH2StorageType st, PetscReal memlimit)
+{
+  PetscFunctionBegin;
+  PetscCheck(st >= MATH2_STORAGE_AUTO && st <= MATH2_STORAGE_JIT, PetscObjectComm((PetscObject)A), PETSC_ERR_ARG_OUTOFRANGE, "MatH2SetStorage: unknown storage type %d", (int)st);
+  PetscCheck(memlimit >= 0 || memlimit == PETSC_DEFAULT, PetscObjectComm((PetscObject)A), PETSC_ERR_ARG_OUTOFRANGE, "MatH2SetStorage: the memory limit (-mat_h2_memory_limit, MB) must be non-negative (0: automatic), got %g", (double)memlimit);
+  if (st != H2(A)->storage) PetscCall(MatH2ResetBuilt_Private(A));
+  H2(A)->storage  = st;
+  H2(A)->memlimit = memlimit == PETSC_DEFAULT ? 0 : memlimit;
   PetscFunctionReturn(0);
 }
 
@@ -386,9 +399,22 @@ static PetscErrorCode MatH2Build_Private(Mat A)
   h->t_basis = t0 - t1;
   PetscCall(PetscLogEventEnd(MATH2_Basis, A, 0, 0, 0));
 
-  /* near blocks and couplings */
+  /* near blocks and couplings: stored, or computed on the fly when they would not fit */
   PetscCall(PetscLogEventBegin(MATH2_Values, A, 0, 0, 0));
-  PetscCall(H2ULVCallCore(comm, PETSC_TRUE, [&]() { h->values.build(*h->structure, *h->evaluator); }));
+  {
+    PetscMPIInt    size;
+    PetscLogDouble est = (PetscLogDouble)h2ulv::H2Values<double>::estimateBytes(*h->structure), gest, limit = h->memlimit * 1048576.0;
+    PetscCallMPI(MPI_Comm_size(comm, &size));
+    PetscCall(MPIU_Allreduce(&est, &gest, 1, MPIU_PETSCLOGDOUBLE, MPI_MAX, comm));
+    if (limit <= 0) limit = 0.5 * (PetscLogDouble)sysconf(_SC_PHYS_PAGES) * (PetscLogDouble)sysconf(_SC_PAGE_SIZE) / size;
+    h->jit = (PetscBool)(h->storage == MATH2_STORAGE_JIT || (h->storage == MATH2_STORAGE_AUTO && gest > limit));
+    if (h->jit && h->storage == MATH2_STORAGE_AUTO)
+      PetscCall(PetscInfo(A, "MATH2: the near blocks and couplings would take %.4g MB on a process (limit %.4g MB, -mat_h2_memory_limit): computing them on the fly in every product instead\n", gest / 1048576.0, limit / 1048576.0));
+  }
+  PetscCall(H2ULVCallCore(comm, PETSC_TRUE, [&]() {
+    if (h->jit) h->values.buildJit(*h->structure, h->evaluator);
+    else h->values.build(*h->structure, *h->evaluator);
+  }));
   PetscCall(PetscTime(&t1));
   h->t_values = t1 - t0;
   PetscCall(PetscLogEventEnd(MATH2_Values, A, 0, 0, 0));
@@ -454,7 +480,8 @@ static PetscErrorCode MatH2Apply_Private(Mat A, PetscBool trans, PetscInt k, con
   PetscCall(PetscLogEventBegin(MATH2_Mult, A, 0, 0, 0));
   std::vector<PetscScalar> xt((size_t)nt * k), yt((size_t)nt * k);
   PetscCall(MatH2ToTree_Private(A, x, xt.data(), k, ldx));
-  PetscCall(H2ULVCallCore(PetscObjectComm((PetscObject)A), PETSC_FALSE, [&]() { h2ulv::h2Multiply<double>(*h->structure, h->values, trans, (int)k, xt.data(), (int)std::max<PetscInt>(nt, 1), 0.0, yt.data(), (int)std::max<PetscInt>(nt, 1)); }));
+  /* on-the-fly values evaluate entries (which may fail) inside the product: agree on errors then */
+  PetscCall(H2ULVCallCore(PetscObjectComm((PetscObject)A), h->jit, [&]() { h2ulv::h2Multiply<double>(*h->structure, h->values, trans, (int)k, xt.data(), (int)std::max<PetscInt>(nt, 1), 0.0, yt.data(), (int)std::max<PetscInt>(nt, 1)); }));
   for (PetscInt j = 0; j < k; j++) {
     PetscCall(PetscSFReduceBegin(h->sf, MPIU_SCALAR, yt.data() + j * nt, y + j * ldy, add ? MPIU_SUM : MPI_REPLACE));
     PetscCall(PetscSFReduceEnd(h->sf, MPIU_SCALAR, yt.data() + j * nt, y + j * ldy, add ? MPIU_SUM : MPI_REPLACE));
@@ -604,7 +631,7 @@ static PetscErrorCode MatAXPY_H2(Mat Y, PetscScalar a, Mat X, MatStructure str)
   PetscCall(MatH2CheckBuilt_Private(X));
   PetscCheck(y->structure == H2(X)->structure, PetscObjectComm((PetscObject)Y), PETSC_ERR_ARG_INCOMP,
              "MatAXPY between MATH2 matrices needs the same H2 structure (shared cluster tree and bases, e.g. from MatDuplicate() or MatCopy()); these two were built separately");
-  y->values.axpy(a, H2(X)->values);
+  PetscCall(H2ULVCallCore(PetscObjectComm((PetscObject)Y), PETSC_FALSE, [&]() { y->values.axpy(a, H2(X)->values); }));
   y->alpha += a * H2(X)->alpha;
   if (!H2(X)->dshift.empty()) MatH2TrackShift_Private(y, H2(X)->dshift.data(), PetscRealPart(a));
   PetscFunctionReturn(0);
@@ -656,6 +683,8 @@ static PetscErrorCode MatH2CopyBuilt_Private(Mat A, Mat B, PetscBool values)
   b->t_basis   = a->t_basis;
   b->t_values  = a->t_values;
   b->values    = a->values;
+  b->jit       = a->jit;
+  b->storage   = a->storage;
   b->alpha     = values ? a->alpha : 0.0;
   b->dshift    = values ? a->dshift : std::vector<double>();
   if (!values) b->values.scale(0.0);
@@ -767,7 +796,8 @@ static PetscErrorCode MatNorm_H2(Mat A, NormType type, PetscReal *nrm)
   PetscFunctionBegin;
   PetscCall(MatH2CheckBuilt_Private(A));
   if (type == NORM_FROBENIUS) {
-    double loc = h->values.frobeniusSquared(*h->structure), glob;
+    double loc = 0, glob;
+    PetscCall(H2ULVCallCore(PetscObjectComm((PetscObject)A), PETSC_TRUE, [&]() { loc = h->values.frobeniusSquared(*h->structure); }));
     PetscCall(MPIU_Allreduce(&loc, &glob, 1, MPI_DOUBLE, MPI_SUM, PetscObjectComm((PetscObject)A)));
     *nrm = std::sqrt(glob);
   } else if (type == NORM_1 || type == NORM_INFINITY) {
@@ -978,6 +1008,14 @@ static PetscErrorCode MatSetFromOptions_H2(Mat A, PetscOptionItems *PetscOptions
   PetscCall(PetscOptionsBool("-mat_h2_symmetric", "Entries are symmetric: one shared basis for rows and columns (default: built-in kernels, or MAT_SYMMETRIC set)", "MatSetOption", h->symmetric_opt, &h->symmetric_opt, &h->symmetric_set));
   changed = (PetscBool)(changed || h->symmetric_set);
   PetscCall(PetscOptionsInt("-mat_h2_threads", "Threads for the batched work (0: OMP_NUM_THREADS)", "", h->threads, &h->threads, NULL));
+  {
+    MatH2StorageType st = h->storage;
+    PetscReal        ml = h->memlimit;
+    PetscBool        f1, f2;
+    PetscCall(PetscOptionsEnum("-mat_h2_storage", "Near blocks and couplings: stored, jit (computed in every product: O(N) memory), auto (jit when stored would exceed -mat_h2_memory_limit)", "MatH2SetStorage", MatH2StorageTypes, (PetscEnum)st, (PetscEnum *)&st, &f1));
+    PetscCall(PetscOptionsReal("-mat_h2_memory_limit", "MB per process the stored values may take under -mat_h2_storage auto (0: half the physical memory / processes)", "MatH2SetStorage", ml, &ml, &f2));
+    if (f1 || f2) PetscCall(MatH2SetStorage_H2(A, st, ml));
+  }
   PetscCall(PetscOptionsBool("-mat_h2_callback_threadsafe", "User kernel/entry callbacks may be called from several threads at once", "MatH2SetKernel", h->cbthreads, &h->cbthreads, NULL));
   PetscOptionsHeadEnd();
   if (changed && h->structure) PetscCall(MatH2ResetBuilt_Private(A));
@@ -1010,6 +1048,7 @@ static PetscErrorCode MatView_H2(Mat A, PetscViewer viewer)
   PetscCall(MatH2GetMemory_H2(A, &mem));
   PetscCall(PetscViewerASCIIPrintf(viewer, "  N %" PetscInt_FMT ", dimension %" PetscInt_FMT ", tree depth %d (%d leaves), %d process(es)\n", A->rmap->N, h->dim, (int)st.size() - 1, 1 << ((int)st.size() - 1), h->structure->layout().size()));
   PetscCall(PetscViewerASCIIPrintf(viewer, "  memory %.4g MB, compression %.4g%% of dense (%.4g MB); build: tree %.3g s, bases %.3g s, values %.3g s\n", mem / 1048576.0, 100.0 * mem / dense, dense / 1048576.0, h->t_tree, h->t_basis, h->t_values));
+  if (h->jit) PetscCall(PetscViewerASCIIPrintf(viewer, "  values: computed on the fly in every product (-mat_h2_storage %s); stored they would take %.4g MB on this process\n", MatH2StorageTypes[h->storage], (double)h2ulv::H2Values<double>::estimateBytes(*h->structure) / 1048576.0));
   PetscCall(PetscViewerASCIIPrintf(viewer, "  level  cells  rank min/mean/max   near pairs  far pairs\n"));
   for (size_t l = 0; l < st.size(); l++)
     PetscCall(PetscViewerASCIIPrintf(viewer, "  %5d  %5d  %4d %7.1f %4d   %10lld  %9lld\n", (int)l, 1 << (int)l, st[l].minrank, st[l].meanrank, st[l].maxrank, st[l].nnear, st[l].nfar));
@@ -1025,7 +1064,7 @@ static PetscErrorCode MatDestroy_H2(Mat A)
   delete h;
   A->data = NULL;
   PetscCall(PetscObjectChangeTypeName((PetscObject)A, NULL));
-  const char *names[] = {"MatH2SetCoordinates_C", "MatH2SetKernel_C", "MatH2SetEntries_C", "MatH2SetBuiltinKernel_C", "MatH2SetTolerance_C", "MatH2SetLeafSize_C", "MatH2SetAdmissibility_C", "MatH2SetSampleSize_C", "MatH2GetIndexMap_C", "MatH2GetRanks_C", "MatH2GetMemory_C", "MatH2GetInfo_C", "MatProductSetFromOptions_h2_seqdense_C", "MatProductSetFromOptions_h2_mpidense_C", "MatConvert_seqdense_h2_C", "MatConvert_mpidense_h2_C"};
+  const char *names[] = {"MatH2SetCoordinates_C", "MatH2SetKernel_C", "MatH2SetEntries_C", "MatH2SetBuiltinKernel_C", "MatH2SetTolerance_C", "MatH2SetLeafSize_C", "MatH2SetAdmissibility_C", "MatH2SetSampleSize_C", "MatH2SetStorage_C", "MatH2GetIndexMap_C", "MatH2GetRanks_C", "MatH2GetMemory_C", "MatH2GetInfo_C", "MatProductSetFromOptions_h2_seqdense_C", "MatProductSetFromOptions_h2_mpidense_C", "MatConvert_seqdense_h2_C", "MatConvert_mpidense_h2_C"};
   for (const char *n : names) PetscCall(PetscObjectComposeFunction((PetscObject)A, n, (void (*)(void))NULL));
   PetscFunctionReturn(0);
 }
@@ -1084,6 +1123,7 @@ PetscErrorCode MatCreate_H2(Mat A)
   PetscCall(PetscObjectComposeFunction((PetscObject)A, "MatH2SetLeafSize_C", MatH2SetLeafSize_H2));
   PetscCall(PetscObjectComposeFunction((PetscObject)A, "MatH2SetAdmissibility_C", MatH2SetAdmissibility_H2));
   PetscCall(PetscObjectComposeFunction((PetscObject)A, "MatH2SetSampleSize_C", MatH2SetSampleSize_H2));
+  PetscCall(PetscObjectComposeFunction((PetscObject)A, "MatH2SetStorage_C", MatH2SetStorage_H2));
   PetscCall(PetscObjectComposeFunction((PetscObject)A, "MatH2GetIndexMap_C", MatH2GetIndexMap_H2));
   PetscCall(PetscObjectComposeFunction((PetscObject)A, "MatH2GetRanks_C", MatH2GetRanks_H2));
   PetscCall(PetscObjectComposeFunction((PetscObject)A, "MatH2GetMemory_C", MatH2GetMemory_H2));
@@ -1178,6 +1218,14 @@ PetscErrorCode MatH2SetSampleSize(Mat A, PetscInt s)
   PetscFunctionBegin;
   PetscCall(H2ULVInitializePackage());
   PetscTryMethod(A, "MatH2SetSampleSize_C", (Mat, PetscInt), (A, s));
+  PetscFunctionReturn(0);
+}
+
+PetscErrorCode MatH2SetStorage(Mat A, MatH2StorageType st, PetscReal memlimit)
+{
+  PetscFunctionBegin;
+  PetscCall(H2ULVInitializePackage());
+  PetscTryMethod(A, "MatH2SetStorage_C", (Mat, MatH2StorageType, PetscReal), (A, st, memlimit));
   PetscFunctionReturn(0);
 }
 

@@ -20,6 +20,9 @@ struct Mat_H2 {
   PetscReal              theta     = 2.0;
   PetscReal              eta       = 1.0;
   PetscInt               threads   = 0;
+  MatH2StorageType       storage   = MATH2_STORAGE_AUTO;
+  PetscReal              memlimit  = 0; /* MB per process for stored values under auto; 0: half the physical memory / processes */
+  PetscBool              jit       = PETSC_FALSE; /* the values of the built matrix are computed on the fly */
   PetscBool              cbthreads = PETSC_FALSE; /* user callbacks may run on several threads */
   PetscBool              symmetric_opt = PETSC_FALSE, symmetric_set = PETSC_FALSE;
 

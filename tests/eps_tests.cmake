@@ -10,5 +10,5 @@ h2ulv_test(eps_target_split 1 test_eps -problem ball-matern -n 4096 -mat_h2_rtol
            -st_type sinvert -st_ksp_type fgmres -st_ksp_rtol 1e-12 -st_pc_type h2ulv)
 foreach(p sphere-laplace ball-matern)
   h2ulv_test(eps_interval_${p} 1 test_eps -problem ${p} -n 4096 -mat_h2_rtol 1e-10 -which interval
-             -st_type sinvert -st_ksp_type preonly -st_pc_type cholesky -st_pc_factor_mat_solver_type h2ulv)
+             -st_type sinvert -st_ksp_type preonly -st_pc_type cholesky -st_pc_factor_mat_solver_type h2ulv -st_pc_h2ulv_root_size 0)
 endforeach()

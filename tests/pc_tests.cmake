@@ -7,26 +7,28 @@ foreach(p sphere-laplace cube-yukawa sc22-sphere)
   h2ulv_test(pc_preonly_${p} 1 test_pc -problem ${p} -n 4096 -ksp_type preonly -max_err 1e-5)
 endforeach()
 # nonsymmetric: LU pivots, and the transposed solve
-h2ulv_test(pc_preonly_sphere-laplace-ns 1 test_pc -problem sphere-laplace-ns -n 4096 -ksp_type preonly -max_err 1e-5 -logdet -max_logdet_err 1e-8)
-h2ulv_test(pc_transpose_sphere-laplace-ns 1 test_pc -problem sphere-laplace-ns -n 2048 -ksp_type preonly -transpose -max_err 1e-5)
+h2ulv_test(pc_preonly_sphere-laplace-ns 1 test_pc -pc_h2ulv_root_size 0 -problem sphere-laplace-ns -n 4096 -ksp_type preonly -max_err 1e-5 -logdet -max_logdet_err 1e-8)
+h2ulv_test(pc_transpose_sphere-laplace-ns 1 test_pc -pc_h2ulv_root_size 0 -problem sphere-laplace-ns -n 2048 -ksp_type preonly -transpose -max_err 1e-5)
+# (root_size 0: the whole tree through the ULV levels; the default stops at a dense top block,
+#  which at these sizes leaves only a level or two)
 # preconditioned GMRES with the MATH2 operator: residual 1e-10 in <= 10 / <= 30 iterations
 h2ulv_test(pc_gmres_sphere-laplace 1 test_pc -problem sphere-laplace -n 4096 -ksp_type gmres -ksp_rtol 1e-10 -max_its 10 -max_res 1e-8)
 h2ulv_test(pc_gmres_cube-yukawa 1 test_pc -problem cube-yukawa -n 4096 -ksp_type gmres -ksp_rtol 1e-10 -max_its 10 -max_res 1e-8)
 h2ulv_test(pc_gmres_ball-matern 1 test_pc -problem ball-matern -n 4096 -ksp_type gmres -ksp_rtol 1e-10 -max_its 30 -max_res 1e-7)
 h2ulv_test(pc_fgmres_cube-gaussian 1 test_pc -problem cube-gaussian -n 2048 -ksp_type fgmres -ksp_rtol 1e-10 -max_its 30 -max_res 1e-6)
 # log-determinant at tol 1e-10 on ball-matern: relative error <= 1e-8
-h2ulv_test(pc_logdet_ball-matern 1 test_pc -problem ball-matern -n 4096 -mat_h2_rtol 1e-10 -mat_h2_max_rank 4096 -ksp_type preonly -logdet -max_logdet_err 1e-8)
+h2ulv_test(pc_logdet_ball-matern 1 test_pc -pc_h2ulv_root_size 0 -problem ball-matern -n 4096 -mat_h2_rtol 1e-10 -mat_h2_max_rank 4096 -ksp_type preonly -logdet -max_logdet_err 1e-8)
 # exactness: weak admissibility (theta = 0, HSS: nothing is dropped) and a tight tolerance
-h2ulv_test(pc_exact_hss 1 test_pc -problem cube-yukawa -n 2048 -mat_h2_theta 0 -mat_h2_rtol 1e-12 -mat_h2_max_rank 2048 -mat_h2_samples 100000 -pc_h2ulv_samples 100000 -ksp_type preonly -max_err 1e-11)
-h2ulv_test(pc_exact_fullrank 1 test_pc -problem sphere-laplace -n 1024 -mat_h2_rtol 1e-14 -ksp_type preonly -max_err 1e-11)
+h2ulv_test(pc_exact_hss 1 test_pc -pc_h2ulv_root_size 0 -problem cube-yukawa -n 2048 -mat_h2_theta 0 -mat_h2_rtol 1e-12 -mat_h2_max_rank 2048 -mat_h2_samples 100000 -pc_h2ulv_samples 100000 -ksp_type preonly -max_err 1e-11)
+h2ulv_test(pc_exact_fullrank 1 test_pc -pc_h2ulv_root_size 0 -problem sphere-laplace -n 1024 -mat_h2_rtol 1e-14 -ksp_type preonly -max_err 1e-11)
 # single-precision factors, double-precision refinement with FGMRES and with Richardson (true residual)
 h2ulv_test(pc_single_fgmres 1 test_pc -problem sphere-laplace -n 4096 -pc_h2ulv_precision single -ksp_type fgmres -ksp_rtol 1e-10 -max_its 10 -max_res 1e-8)
 h2ulv_test(pc_single_richardson 1 test_pc -problem cube-yukawa -n 4096 -pc_h2ulv_precision single -ksp_type richardson -ksp_norm_type unpreconditioned -ksp_rtol 1e-10 -max_its 10 -max_res 1e-8)
 # Schur variants and fill-in modes still give a working preconditioner
 foreach(v diag near1)
-  h2ulv_test(pc_schur_${v} 1 test_pc -problem sphere-laplace -n 2048 -pc_h2ulv_schur ${v} -ksp_type gmres -ksp_rtol 1e-10 -max_its 30 -max_res 1e-8)
+  h2ulv_test(pc_schur_${v} 1 test_pc -pc_h2ulv_root_size 0 -problem sphere-laplace -n 2048 -pc_h2ulv_schur ${v} -ksp_type gmres -ksp_rtol 1e-10 -max_its 30 -max_res 1e-8)
 endforeach()
-h2ulv_test(pc_fillin_nearfield 1 test_pc -problem sphere-laplace -n 2048 -pc_h2ulv_fillin nearfield -ksp_type gmres -ksp_rtol 1e-10 -max_its 30 -max_res 1e-8)
+h2ulv_test(pc_fillin_nearfield 1 test_pc -pc_h2ulv_root_size 0 -problem sphere-laplace -n 2048 -pc_h2ulv_fillin nearfield -ksp_type gmres -ksp_rtol 1e-10 -max_its 30 -max_res 1e-8)
 # refactorization after MatShift reuses the tree and bases; the shifted system is solved correctly
 h2ulv_test(pc_refactor_shift 1 test_pc -problem ball-matern -n 2048 -shift 0.5 -ksp_type gmres -ksp_rtol 1e-10 -max_its 30 -max_res 1e-8)
 # bad input: clear errors or failed reasons

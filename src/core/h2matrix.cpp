@@ -59,7 +59,7 @@ void compressCell(Matrix<double> &G, const Matrix<double> *W, const std::vector<
     m = n;
   }
   if (!gram && s > n) {
-    blas::geqrf(s, n, M.data(), M.ld(), tau);
+    blas::qrR(s, n, M.data(), M.ld());
     Matrix<double> T(n, n);
     for (int j = 0; j < n; j++)
       for (int i = 0; i <= j; i++) T(i, j) = M(i, j);
@@ -285,9 +285,10 @@ H2Structure::H2Structure(MPI_Comm comm, std::shared_ptr<const ClusterTree> tree,
   for (int l = L; l >= 1; l--) {
     const auto &mine = layout_.owned(l);
     std::exception_ptr err = nullptr;
+    bool go = true;
     try {
-    if (before) before(l, *this);
-    parallelFor(static_cast<int>(mine.size()), threaded, [&](int t) {
+    if (before) go = before(l, *this);
+    if (go) parallelFor(static_cast<int>(mine.size()), threaded, [&](int t) {
       const int k = mine[t];
       // the ULV needs square pivot blocks: equal row and column ranks (nonsymmetric, fullQ)
       int minrank = 0;
@@ -335,6 +336,7 @@ H2Structure::H2Structure(MPI_Comm comm, std::shared_ptr<const ClusterTree> tree,
       err = std::current_exception();
     }
     agree(comm, err);
+    if (!go) break;
     for (auto &v : farSample[l]) std::vector<int>().swap(v);
 
     // every process learns every rank of this level (sizes of all later messages)

@@ -46,8 +46,10 @@ void compressCell(Matrix<double> &G, const Matrix<double> *W, const std::vector<
 
 // Called before the bases of a level are computed (levels L, L-1, ..., 1); lets the factorization
 // finish the level below first, so that its Schur complements can shape this level's bases.
+// Returning false stops the construction there: level `level` and those above get no bases (the
+// factorization treats them as one dense block).  Single-process use only (the ULV).
 class H2Structure;
-using LevelHookFn = std::function<void(int level, const H2Structure &self)>;
+using LevelHookFn = std::function<bool(int level, const H2Structure &self)>;
 
 // S_ij = R_i A(skel_i, skel_j) R_j^T (with the row basis of i and the column basis of j)
 Matrix<double> couplingBlock(const EntryEvaluator &ev, const ClusterTree &T, const CellBasis &bi, const CellBasis &bj);

@@ -85,8 +85,21 @@ UlvFactorization<T>::UlvFactorization(MPI_Comm comm, std::shared_ptr<const Clust
     double a = now();
     if (l == L) leafBlocks();
     else if (status_.ok) factorLevel(l + 1);
+    // stop here when the cells of level l are few and small enough to factor as one dense block
+    // (the top levels are all near each other: their bases would be nearly full, and building
+    // them costs more than the dense factorization)
+    if (l < L && opt_.maxRoot > 0) {
+      long n = 0;
+      for (int i = 0; i < Tr.ncells(l + 1); i++) n += levels_[l + 1]->r[i];
+      if (n <= opt_.maxRoot) {
+        top_ = l;
+        tf += now() - a;
+        return false;
+      }
+    }
     if (opt_.fillin == FillIn::Generator && status_.ok) factorSelfBlocks(l);
     tf += now() - a;
+    return true;
   };
   ExtraSampleFn extra = nullptr;
   if (opt_.fillin == FillIn::Generator) extra = [this](int l, int i, const std::vector<int> &cand, bool row) { return generators(l, i, cand, row); };
@@ -97,7 +110,7 @@ UlvFactorization<T>::UlvFactorization(MPI_Comm comm, std::shared_ptr<const Clust
   std::vector<Matrix<double>>().swap(selfLU_);
   std::vector<std::vector<int>>().swap(selfPiv_);
   double a = now();
-  if (L >= 1 && status_.ok) factorLevel(1);
+  if (top_ == 0 && L >= 1 && status_.ok) factorLevel(1);
   factorRoot();
   tf += now() - a;
   tfactor_ = tf;
@@ -537,7 +550,37 @@ void UlvFactorization<T>::factorRoot()
 {
   if (!status_.ok) return;
   const bool sym = opt_.basis.symmetric;
-  root_ = cast<T>(A_[0][0]);
+  if (top_ == 0) root_ = cast<T>(A_[0][0]);
+  else { // the cells of level top_ (their children's skeletons) as one dense block
+    const ClusterTree &Tr = *tree_;
+    const int l0 = top_, nc1 = Tr.ncells(l0 + 1);
+    const std::vector<int> &r = levels_[l0 + 1]->r;
+    std::vector<int> off(nc1 + 1, 0);
+    for (int a = 0; a < nc1; a++) off[a + 1] = off[a] + r[a];
+    const int n0 = off[nc1];
+    const PairList &Np = Tr.nearList(l0);
+    if (KrootFar_.rows() != n0) { // couplings between the children of non-near cells (no Schur terms reach them)
+      KrootFar_.resize(n0, n0);
+      for (int a = 0; a < nc1; a++)
+        for (int b = 0; b < nc1; b++) {
+          if (Np.find(a / 2, b / 2) >= 0) continue;
+          Matrix<double> S = couplingBlock(*ev_, Tr, S_->basis(l0 + 1, a, true), S_->basis(l0 + 1, b, false));
+          for (int jj = 0; jj < S.cols(); jj++)
+            for (int ii = 0; ii < S.rows(); ii++) KrootFar_(off[a] + ii, off[b] + jj) = S(ii, jj);
+        }
+    }
+    Matrix<T> R(n0, n0);
+    for (int jj = 0; jj < n0; jj++)
+      for (int ii = 0; ii < n0; ii++) R(ii, jj) = static_cast<T>(alpha_ * KrootFar_(ii, jj));
+    for (int I = 0; I < Tr.ncells(l0); I++)
+      for (int q = Np.ptr[I]; q < Np.ptr[I + 1]; q++) {
+        const int J = Np.col[q];
+        const Matrix<double> &M = A_[l0][q];
+        for (int jj = 0; jj < M.cols(); jj++)
+          for (int ii = 0; ii < M.rows(); ii++) R(off[2 * I] + ii, off[2 * J] + jj) = static_cast<T>(M(ii, jj));
+      }
+    root_ = std::move(R);
+  }
   const int n = root_.rows();
   rootChol_ = false;
   if (sym && opt_.cholesky) {
@@ -574,7 +617,7 @@ void UlvFactorization<T>::factorRoot()
     }
   }
   stats_[0].minrank = stats_[0].maxrank = 0;
-  A_[0].clear();
+  A_[top_].clear();
 }
 
 template <typename T>
@@ -588,7 +631,7 @@ void UlvFactorization<T>::refactor(double alpha, const std::vector<double> &dshi
   inertia_[0] = inertia_[1] = inertia_[2] = 0;
   status_ = UlvStatus();
   leafBlocks();
-  for (int l = tree_->levels(); l >= 1; l--) {
+  for (int l = tree_->levels(); l > top_; l--) {
     factorLevel(l);
     if (!status_.ok) return;
   }
@@ -610,7 +653,7 @@ void UlvFactorization<T>::solve(bool transpose, int k, T *x, int ldx) const
   // c[l][i]: transformed right-hand side of cell i on level l (n_i x k), z[l][i]: pivot solves
   std::vector<std::vector<Matrix<T>>> c(L + 1), z(L + 1);
   // level L input
-  for (int l = L; l >= 1; l--) {
+  for (int l = L; l > top_; l--) {
     const Level &Lv = *levels_[l];
     const PairList &N = Tr.nearList(l);
     const int nc = Tr.ncells(l);
@@ -671,12 +714,13 @@ void UlvFactorization<T>::solve(bool transpose, int k, T *x, int ldx) const
     if (L == 0) {
       for (int j = 0; j < k; j++)
         for (int t = 0; t < n0; t++) b(t, j) = x[t + static_cast<size_t>(j) * ldx];
-    } else {
-      const Matrix<T> &a = c[1][0], &bb = c[1][1];
-      const int r1 = levels_[1]->r[0], r2 = levels_[1]->r[1];
-      for (int j = 0; j < k; j++) {
-        for (int t = 0; t < r1; t++) b(t, j) = a(t, j);
-        for (int t = 0; t < r2; t++) b(r1 + t, j) = bb(t, j);
+    } else { // the skeleton parts of the cells of level top_+1, in order
+      int o = 0;
+      for (int a = 0; a < Tr.ncells(top_ + 1); a++) {
+        const int ra = levels_[top_ + 1]->r[a];
+        for (int j = 0; j < k; j++)
+          for (int t = 0; t < ra; t++) b(o + t, j) = c[top_ + 1][a](t, j);
+        o += ra;
       }
     }
     if (n0 > 0) {
@@ -688,9 +732,16 @@ void UlvFactorization<T>::solve(bool transpose, int k, T *x, int ldx) const
     xr = std::move(b);
   }
   // backward
-  std::vector<Matrix<T>> xs(1);
-  xs[0] = std::move(xr); // sigma solution of the cells of the level above, per parent
-  for (int l = 1; l <= L; l++) {
+  // sigma solution of the cells of the level above, per parent (the cells of level top_)
+  std::vector<Matrix<T>> xs(L == 0 ? 1 : Tr.ncells(top_));
+  if (L == 0 || top_ == 0) xs[0] = std::move(xr);
+  else
+    for (int I = 0, o = 0; I < Tr.ncells(top_); I++) {
+      const int nI = levels_[top_ + 1]->r[2 * I] + levels_[top_ + 1]->r[2 * I + 1];
+      xs[I] = sub(xr, o, nI, 0, k);
+      o += nI;
+    }
+  for (int l = top_ + 1; l <= L; l++) {
     const Level &Lv = *levels_[l];
     const PairList &N = Tr.nearList(l);
     const int nc = Tr.ncells(l);
@@ -757,7 +808,7 @@ void UlvFactorization<T>::solve(bool transpose, int k, T *x, int ldx) const
 template <typename T>
 size_t UlvFactorization<T>::bytes() const
 {
-  size_t b = root_.bytes() + S_->bytes();
+  size_t b = root_.bytes() + KrootFar_.bytes() + S_->bytes();
   for (const auto &lv : levels_)
     if (lv) b += lv->bytes();
   for (const auto &m : Knear_) b += m.bytes();

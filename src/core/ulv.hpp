@@ -31,6 +31,8 @@ struct UlvOptions {
   bool cholesky = true;                     // Cholesky pivots for symmetric matrices (LU otherwise)
   bool choleskyRequired = false;            // fail instead of falling back to LU
   bool droppedNorms = false;                // measure the Schur terms that fall outside the pattern
+  int maxRoot = 4096;                       // factor the top levels as one dense block once the cells'
+                                            // skeletons of a level add up to at most this (0: never)
 };
 
 struct UlvLevelStats {
@@ -65,6 +67,7 @@ public:
   size_t bytes() const;
   double factorFlops() const;
   int rootSize() const { return root_.rows(); }
+  int rootLevel() const { return top_; } // the cells of this level form the dense root block
   const H2Structure &structure() const { return *S_; }
   double timeBasis() const { return tbasis_; }
   double timeFactor() const { return tfactor_; }
@@ -92,6 +95,8 @@ private:
   std::vector<std::vector<int>> selfPiv_;           // (for the fill-in generators); info > 0: empty
   void factorSelfBlocks(int l);
   std::vector<std::unique_ptr<Level>> levels_;
+  int top_ = 0;                        // level of the dense root (0: the tree's root)
+  Matrix<double> KrootFar_;            // root: the unscaled kernel couplings between non-near cells of level top_
   Matrix<T> root_;
   std::vector<int> rootPiv_;
   bool rootChol_ = false;

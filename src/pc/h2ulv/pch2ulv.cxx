@@ -45,6 +45,7 @@ struct PC_H2ULV {
   PCH2ULVSchur      schur     = PCH2ULV_SCHUR_TWOHOP;
   PCH2ULVPrecision  precision = PCH2ULV_PRECISION_DOUBLE;
   PetscBool         dropped   = PETSC_FALSE;
+  PetscInt          maxroot   = 4096; /* dense top block: levels whose skeletons add up to at most this */
   /* coordinates from PCSetCoordinates (for a dense Pmat) */
   PetscInt               cdim = 0;
   std::vector<PetscReal> coords;
@@ -156,6 +157,7 @@ static PetscErrorCode PCSetUp_H2ULV(PC pc)
     o.cholesky        = (PetscBool)(h->symmetric && p->ftype != PCH2ULV_FACTOR_LU);
     o.choleskyRequired = (PetscBool)(p->ftype == PCH2ULV_FACTOR_CHOLESKY);
     o.droppedNorms    = p->dropped;
+    o.maxRoot         = (int)p->maxroot;
     PetscCheck(!(p->ftype == PCH2ULV_FACTOR_CHOLESKY && !h->symmetric), PetscObjectComm((PetscObject)pc), PETSC_ERR_ARG_INCOMP, "-pc_h2ulv_factorization cholesky needs a symmetric matrix (MAT_SYMMETRIC, or a built-in kernel)");
     p->srctree = h->tree;
     p->srcev   = h->evaluator;
@@ -319,6 +321,17 @@ static PetscErrorCode PCSetFromOptions_H2ULV(PC pc, PetscOptionItems *PetscOptio
   PetscCall(PetscOptionsEnum("-pc_h2ulv_fillin", "What the bases capture besides the far field: generator (A_ik A_kk^-1), nearfield (kernel samples of the near cells), none", "", PCH2ULVFillIns, (PetscEnum)p->fillin, (PetscEnum *)&p->fillin, NULL));
   PetscCall(PetscOptionsEnum("-pc_h2ulv_schur", "Skeleton Schur complement terms kept: twohop (exact for the block-diagonal-redundant model), near1, diag", "", PCH2ULVSchurs, (PetscEnum)p->schur, (PetscEnum *)&p->schur, NULL));
   PetscCall(PetscOptionsEnum("-pc_h2ulv_precision", "Precision of the factors and the solve (vectors stay double)", "", PCH2ULVPrecisions, (PetscEnum)p->precision, (PetscEnum *)&p->precision, NULL));
+  {
+    PetscInt mr2 = p->maxroot;
+    PetscCall(PetscOptionsInt("-pc_h2ulv_root_size", "Factor the top levels as one dense block once a level's skeletons add up to at most this many unknowns (0: go to the tree's root)", "", mr2, &mr2, NULL));
+    PetscCheck(mr2 >= 0, PetscObjectComm((PetscObject)pc), PETSC_ERR_ARG_OUTOFRANGE, "-pc_h2ulv_root_size must be non-negative, got %" PetscInt_FMT, mr2);
+    if (mr2 != p->maxroot) {
+      p->fd.reset();
+      p->ff.reset();
+      p->srctree.reset();
+    }
+    p->maxroot = mr2;
+  }
   PetscCall(PetscOptionsBool("-pc_h2ulv_dropped_norms", "Measure the Schur terms that fall outside the H2 pattern (diagnostic, costs extra)", "", p->dropped, &p->dropped, NULL));
   PetscOptionsHeadEnd();
   if (rtol != p->rtol || mr != p->maxrank || ns != p->nsamples) {
@@ -349,10 +362,10 @@ static PetscErrorCode PCView_H2ULV(PC pc, PetscViewer viewer)
   const auto &sta = p->fd ? p->fd->status() : p->ff->status();
   double      mem = (double)(p->fd ? p->fd->bytes() : p->ff->bytes()), fl = p->fd ? p->fd->factorFlops() : p->ff->factorFlops();
   double      tb = p->fd ? p->fd->timeBasis() : p->ff->timeBasis(), tf = p->fd ? p->fd->timeFactor() : p->ff->timeFactor();
-  PetscCall(PetscViewerASCIIPrintf(viewer, "  memory %.4g MB, factorization %.4g Gflop, root block %d; setup %.3g s (bases %.3g s, factorization %.3g s); %" PetscInt_FMT " setups, %" PetscInt_FMT " refactorizations\n", mem / 1048576.0, fl / 1e9, p->fd ? p->fd->rootSize() : p->ff->rootSize(), p->t_setup, tb, tf, p->nsetups, p->nrefactor));
+  PetscCall(PetscViewerASCIIPrintf(viewer, "  memory %.4g MB, factorization %.4g Gflop, dense root block %d (the cells of level %d); setup %.3g s (bases %.3g s, factorization %.3g s); %" PetscInt_FMT " setups, %" PetscInt_FMT " refactorizations\n", mem / 1048576.0, fl / 1e9, p->fd ? p->fd->rootSize() : p->ff->rootSize(), p->fd ? p->fd->rootLevel() : p->ff->rootLevel(), p->t_setup, tb, tf, p->nsetups, p->nrefactor));
   PetscCall(PetscViewerASCIIPrintf(viewer, "  status: %s%s\n", sta.ok ? "factored" : sta.message.c_str(), sta.usedLU ? " (LU used where Cholesky failed)" : ""));
   PetscCall(PetscViewerASCIIPrintf(viewer, "  level  rank min/mean/max   Gflop   dropped-term norm\n"));
-  for (size_t l = 1; l < st.size(); l++) PetscCall(PetscViewerASCIIPrintf(viewer, "  %5d  %4d %7.1f %4d  %7.3f   %s%.3e\n", (int)l, st[l].minrank, st[l].meanrank, st[l].maxrank, st[l].flops / 1e9, p->dropped ? "" : "(not measured) ", st[l].dropped));
+  for (size_t l = (size_t)(p->fd ? p->fd->rootLevel() : p->ff->rootLevel()) + 1; l < st.size(); l++) PetscCall(PetscViewerASCIIPrintf(viewer, "  %5d  %4d %7.1f %4d  %7.3f   %s%.3e\n", (int)l, st[l].minrank, st[l].meanrank, st[l].maxrank, st[l].flops / 1e9, p->dropped ? "" : "(not measured) ", st[l].dropped));
   PetscFunctionReturn(0);
 }
 

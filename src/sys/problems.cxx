@@ -8,6 +8,7 @@
 #include <cmath>
 #include <cstdint>
 #include <cstring>
+#include <mutex>
 #include <vector>
 
 const char *const H2ULVProblemNames[] = {"sphere-laplace", "cube-yukawa", "ball-matern", "cube-gaussian", "sc22-sphere", "sphere-laplace-ns", NULL};
@@ -15,9 +16,11 @@ const char *const H2ULVProblemNames[] = {"sphere-laplace", "cube-yukawa", "ball-
 enum ProblemKind { SPHERE_LAPLACE = 0, CUBE_YUKAWA, BALL_MATERN, CUBE_GAUSSIAN, SC22_SPHERE, SPHERE_LAPLACE_NS };
 
 struct _n_H2ULVProblem {
-  ProblemKind kind;
-  const char *name;
-  PetscInt    N, seed;
+  ProblemKind         kind;
+  const char         *name;
+  PetscInt            N, seed;
+  std::vector<double> pts; /* all points, filled by the first H2ULVProblemEntry() (entries at memory speed) */
+  std::once_flag      once;
 };
 
 /* splitmix64 of (seed, counter): a uniform double in [0, 1) */
@@ -115,7 +118,7 @@ PetscErrorCode H2ULVProblemCreate(const char name[], PetscInt N, PetscInt seed, 
   }
   PetscCheck(k >= 0, PETSC_COMM_SELF, PETSC_ERR_ARG_UNKNOWN_TYPE, "Unknown problem '%s': choose sphere-laplace, cube-yukawa, ball-matern, cube-gaussian, sc22-sphere or sphere-laplace-ns", name);
   PetscCheck(N >= 1, PETSC_COMM_SELF, PETSC_ERR_ARG_OUTOFRANGE, "Problem size N must be at least 1, got %" PetscInt_FMT, N);
-  PetscCall(PetscNew(prob));
+  *prob = new _n_H2ULVProblem(); /* owned by the caller: H2ULVProblemDestroy */
   (*prob)->kind = (ProblemKind)k;
   (*prob)->name = H2ULVProblemNames[k];
   (*prob)->N    = N;
@@ -126,7 +129,8 @@ PetscErrorCode H2ULVProblemCreate(const char name[], PetscInt N, PetscInt seed, 
 PetscErrorCode H2ULVProblemDestroy(H2ULVProblem *prob)
 {
   PetscFunctionBegin;
-  PetscCall(PetscFree(*prob));
+  delete *prob;
+  *prob = NULL;
   PetscFunctionReturn(0);
 }
 
@@ -154,12 +158,13 @@ PetscErrorCode H2ULVProblemGetCoordinates(H2ULVProblem p, PetscInt rstart, Petsc
 
 PetscErrorCode H2ULVProblemEntry(H2ULVProblem p, PetscInt i, PetscInt j, PetscScalar *a)
 {
-  double xi[3], xj[3];
-
   PetscFunctionBegin;
-  ProblemPoint(p, i, xi);
-  ProblemPoint(p, j, xj);
-  *a = ProblemEntry(p, i, j, xi, xj);
+  PetscCheck(i >= 0 && i < p->N && j >= 0 && j < p->N, PETSC_COMM_SELF, PETSC_ERR_ARG_OUTOFRANGE, "H2ULVProblemEntry: (%" PetscInt_FMT ", %" PetscInt_FMT ") outside the %" PetscInt_FMT " x %" PetscInt_FMT " matrix", i, j, p->N, p->N);
+  std::call_once(p->once, [p]() {
+    p->pts.resize(3 * (size_t)p->N);
+    for (PetscInt k = 0; k < p->N; k++) ProblemPoint(p, k, &p->pts[3 * (size_t)k]);
+  });
+  *a = ProblemEntry(p, i, j, &p->pts[3 * (size_t)i], &p->pts[3 * (size_t)j]);
   PetscFunctionReturn(0);
 }
 

@@ -54,7 +54,7 @@ for v in ["0.5", "2"]:
     RUNS.append((f"theta-{v}", V + ["-method", f"h2ulv-theta{v}", "-pc_h2ulv_theta", v]))
 # hmat-oss (GPL, optional): built only when the Debian package libhmat-oss-dev is installed
 if os.path.exists(f"{B}/bench/bench_hmat"):
-    RUNS.append(("hmat-oss", [f"{B}/bench/bench_hmat", "-problem", "sphere-laplace", "-nmin", "4096", "-nmax", str(2**16 if big else 2**15), "-eps", "1e-4"]))
+    RUNS.append(("hmat-oss", [f"{B}/bench/bench_hmat", "-problem", "sphere-laplace", "-nmin", "4096", "-nmax", str(2**16 if big else 2**15), "-eps", "1e-8", "-exactmax", "16384"]))
 else:
     print("# hmat-oss comparison skipped: bench_hmat not built (install libhmat-oss-dev and rebuild)")
 

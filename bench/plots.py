@@ -28,6 +28,8 @@ for line in open(args.records):
         if "machine" in r:
             machine = r["machine"]
         else:
+            for key in ("tol", "build_s", "factor_s", "solve_s", "matvec_s", "its", "residual", "error", "mem_bytes", "rss_bytes", "flops", "gflops"):
+                r.setdefault(key, -1)
             R.append(r)
 
 

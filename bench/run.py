@@ -80,6 +80,8 @@ for k, (name, cmd) in enumerate(todo):
                 rec = json.loads(line[7:])
                 rec["run"] = name
                 records.append(rec)
+                for key in ("tol", "build_s", "factor_s", "solve_s", "matvec_s", "its", "residual", "error", "mem_bytes", "rss_bytes", "flops", "gflops"):
+                    rec.setdefault(key, -1)
                 phases = " ".join(f"{key}={rec[key]:.3g}" for key in ("build_s", "factor_s", "solve_s", "matvec_s") if rec[key] >= 0)
                 print(f"    [{time.time() - start:7.1f} s] {rec['method']:>20s} N={rec['N']:<8d} {phases} its={rec['its']} err={rec['error']:.2e} mem={rec['mem_bytes'] / 2**20:.0f}MB", flush=True)
         rc = p.wait()

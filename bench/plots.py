@@ -67,8 +67,9 @@ fig, ax = plt.subplots(figsize=(7, 5))
 mv = [r for r in sel(bench="matvec", problem=P, method="h2") if r.get("run", "matvec-sphere") == "matvec-sphere"]  # the N series (not the tolerance runs)
 pc, dn = sel(bench="solver", problem=P, method="h2ulv"), sel(bench="solver", problem=P, method="dense-cholesky")
 hm = [r for r in sel(bench="solver", problem=P) if r["method"].startswith("hmat")]
+sc = sel(bench="solver", problem=P, method="scalapack-cholesky")
 for rs, key, lab, st in [(mv, "build_s", "H2 construction", "o-"), (mv, "matvec_s", "H2 matvec", "s-"), (pc, "build_s", "PC: operator construction", "v--"), (pc, "factor_s", "PC: H2-ULV setup (bases + factorization)", "^-"),
-                         (pc, "solve_s", "PC: GMRES solve", "d-"), (dn, "factor_s", "dense LAPACK Cholesky", "x-"), (hm, "factor_s", "hmat-oss LLt factorization", "*-")]:
+                         (pc, "solve_s", "PC: GMRES solve", "d-"), (dn, "factor_s", "dense LAPACK Cholesky", "x-"), (sc, "factor_s", "ScaLAPACK Cholesky, 2 ranks", "+-"), (hm, "factor_s", "hmat-oss LLt factorization", "*-")]:
     xs, ys = series(rs, key)
     if xs:
         ax.loglog(xs, ys, st, label=f"{lab} (slope {slope(xs, ys):.2f})")
@@ -151,6 +152,9 @@ for N, s in sp_d:
              f"{ours[N]['build_s'] + ours[N]['factor_s']:.2f} s: **{s:.1f}x** (H2-ULV factorization alone: {[d for d in dn if d['N'] == N][0]['factor_s'] / ours[N]['factor_s']:.1f}x)")
 for N, s in sp_h:
     L.append(f"- N = {N}: hmat-oss assembly + LLt vs H2-ULV setup: **{s:.1f}x**")
+for r in sc:
+    if r["N"] in ours:
+        L.append(f"- N = {r['N']}: ScaLAPACK Cholesky on 2 MPI ranks {r['factor_s']:.2f} s vs H2-ULV setup: **{r['factor_s'] / (ours[r['N']]['build_s'] + ours[r['N']]['factor_s']):.1f}x**")
 for name, rs, key in [("H2 construction", mv, "build_s"), ("H2 matvec", mv, "matvec_s"), ("H2-ULV setup", pc, "factor_s"), ("GMRES + H2-ULV solve", pc, "solve_s"), ("dense Cholesky", dn, "factor_s")]:
     xs, ys = series(rs, key)
     if len(xs) > 1:

@@ -11,8 +11,8 @@ and, for comparison, dense LAPACK Cholesky.\n\
   -evals <10>          number of likelihood evaluations (at least 5: a 5-point grid, then golden section)\n\
   -dense <N <= 8192>   also evaluate every likelihood with dense LAPACK (potrf) and compare\n\
   -max_rel_err <1e-6>  with -dense: largest relative error of log det K and of the likelihood allowed\n\
-  -mat_h2_*            the H2 matrix (defaults here: -mat_h2_rtol 1e-10, -mat_h2_max_rank 1024)\n\
-  -pc_h2ulv_*          the factorization (default here: -pc_h2ulv_rtol 1e-6; rank cap the matrix's)\n\
+  -mat_h2_*            the H2 matrix (default here: -mat_h2_rtol 1e-10)\n\
+  -pc_h2ulv_*          the factorization (default here: -pc_h2ulv_rtol 1e-6)\n\
   -ksp_*               the solver of K alpha = y (default FGMRES, rtol 1e-10, preconditioned by H2-ULV)\n\
 Runs on one process.\n";
 
@@ -300,7 +300,7 @@ int main(int argc, char **argv)
   PetscCall(MatCreate(PETSC_COMM_WORLD, &gp.A));
   PetscCall(MatSetSizes(gp.A, N, N, N, N));
   PetscCall(MatSetType(gp.A, MATH2));
-  PetscCall(MatH2SetTolerance(gp.A, 1e-10, 1024));
+  PetscCall(MatH2SetTolerance(gp.A, 1e-10, PETSC_DEFAULT));
   PetscCall(MatSetFromOptions(gp.A));
   PetscCall(MatSetUp(gp.A));
   PetscCall(MatH2SetCoordinates(gp.A, 3, X));
@@ -313,25 +313,15 @@ int main(int argc, char **argv)
      cond(K) ~ N / nugget), so the operator must be accurate: with -mat_h2_rtol 1e-8 the relative
      error of L reaches 1.4e-6 at ell = 0.8 (N = 2048), with 1e-10 it is 3e-8, and the
      construction stays cheap.  log det K comes from the factorization alone, whose own tolerance
-     (-pc_h2ulv_rtol; it defaults to the matrix's) sets its accuracy: 1e-6 gives log det to 3e-10
-     relative (1e-5: 1e-7, 1e-4: 2e-5) at a fraction of the cost of 1e-10, and FGMRES makes up for
-     it in the solve (3-5 iterations).  There is no PCH2ULV setter for it, so the default goes into
-     the options database unless the user gave one.
-     Rank cap: the factorization's bases (with the fill-in) have ranks far above those of K's far
-     field in a 3-D volume; at N = 8192, ell = 0.05 they reach 650 on the upper levels, and the
-     default cap of 512 (the matrix's, inherited by the factorization) truncates them: log det is
-     then off by 1e-6 relative whatever the tolerance.  The cap is 1024 here (MatH2SetTolerance
-     above; -mat_h2_max_rank or -pc_h2ulv_max_rank change it). */
-  {
-    PetscBool flg;
-    PetscCall(PetscOptionsHasName(NULL, NULL, "-pc_h2ulv_rtol", &flg));
-    if (!flg) PetscCall(PetscOptionsSetValue(NULL, "-pc_h2ulv_rtol", "1e-6"));
-  }
+     (PCH2ULVSetTolerance, -pc_h2ulv_rtol; 0 would mean the matrix's 1e-10) sets its accuracy:
+     1e-6 gives log det to better than 1e-9 relative over the search at N = 8192, at a fraction
+     of the cost of 1e-10, and FGMRES makes up for it in the solve (2-5 iterations). */
   PetscCall(KSPCreate(PETSC_COMM_WORLD, &gp.ksp));
   PetscCall(KSPSetType(gp.ksp, KSPFGMRES));
   PetscCall(KSPSetTolerances(gp.ksp, 1e-10, PETSC_DEFAULT, PETSC_DEFAULT, 200));
   PetscCall(KSPGetPC(gp.ksp, &pc));
   PetscCall(PCSetType(pc, PCH2ULV));
+  PetscCall(PCH2ULVSetTolerance(pc, 1e-6, PETSC_DEFAULT)); /* rank cap: the matrix's */
   PetscCall(KSPSetFromOptions(gp.ksp));
 
   /* the search on u = log ell */

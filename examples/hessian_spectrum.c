@@ -204,6 +204,42 @@ static PetscInt WidestGap(const PetscReal v[], PetscInt lo, PetscInt hi)
   return best;
 }
 
+/* All eigenvalues of the symmetric M in [lo, hi] by spectrum slicing: Krylov-Schur with
+   shift-and-invert, each shift factorized by the H2-ULV Cholesky MatSolverType, whose inertia
+   counts the eigenvalues (options under the given prefix). */
+static PetscErrorCode SliceEigenvalues(Mat M, const char *prefix, PetscReal lo, PetscReal hi, PetscInt *count, PetscReal **lambda, PetscLogDouble *secs)
+{
+  EPS            e;
+  ST             st;
+  KSP            ksp;
+  PC             pc;
+  PetscLogDouble t0, t1;
+
+  PetscFunctionBeginUser;
+  PetscCall(EPSCreate(PETSC_COMM_WORLD, &e));
+  PetscCall(EPSSetOptionsPrefix(e, prefix));
+  PetscCall(EPSSetOperators(e, M, NULL));
+  PetscCall(EPSSetProblemType(e, EPS_HEP));
+  PetscCall(EPSSetType(e, EPSKRYLOVSCHUR));
+  PetscCall(EPSSetInterval(e, lo, hi));
+  PetscCall(EPSSetWhichEigenpairs(e, EPS_ALL));
+  PetscCall(EPSGetST(e, &st));
+  PetscCall(STSetType(st, STSINVERT));
+  PetscCall(STGetKSP(st, &ksp));
+  PetscCall(KSPSetType(ksp, KSPPREONLY));
+  PetscCall(KSPGetPC(ksp, &pc));
+  PetscCall(PCSetType(pc, PCCHOLESKY));
+  PetscCall(PCFactorSetMatSolverType(pc, MATSOLVERH2ULV));
+  PetscCall(EPSSetFromOptions(e));
+  PetscCall(PetscTime(&t0));
+  PetscCall(EPSSolve(e));
+  PetscCall(PetscTime(&t1));
+  PetscCall(GetEigenvalues(e, count, lambda));
+  PetscCall(EPSDestroy(&e));
+  *secs = t1 - t0;
+  PetscFunctionReturn(0);
+}
+
 int main(int argc, char **argv)
 {
   PetscInt       N = 4096, nev = 6, ntop = 20, mloc, rstart, rend, ntopc, nnear, nslice, nfslice = -1, its, tits, nmult0, nint = 2, cexact = -1;
@@ -215,7 +251,8 @@ int main(int argc, char **argv)
   PetscReal     *X;
   Mat            F, Happrox, H;
   HessianCtx     hctx;
-  EPS            eps, etop, eslice, efslice;
+  EPS            eps, etop;
+  PetscLogDouble dt;
   ST             st;
   KSP            ksp;
   PC             pc;
@@ -396,27 +433,9 @@ int main(int argc, char **argv)
   /* 3a. the count in [a, b] by spectrum slicing: Krylov-Schur, shift-and-invert with the H2-ULV
          Cholesky factorization of Happrox - sigma I, whose inertia gives the counts: those of the
          model Happrox, not of H */
-  PetscCall(EPSCreate(PETSC_COMM_WORLD, &eslice));
-  PetscCall(EPSSetOptionsPrefix(eslice, "slice_"));
-  PetscCall(EPSSetOperators(eslice, Happrox, NULL));
-  PetscCall(EPSSetProblemType(eslice, EPS_HEP));
-  PetscCall(EPSSetType(eslice, EPSKRYLOVSCHUR));
-  PetscCall(EPSSetInterval(eslice, a, b));
-  PetscCall(EPSSetWhichEigenpairs(eslice, EPS_ALL));
-  PetscCall(EPSGetST(eslice, &st));
-  PetscCall(STSetType(st, STSINVERT));
-  PetscCall(STGetKSP(st, &ksp));
-  PetscCall(KSPSetType(ksp, KSPPREONLY));
-  PetscCall(KSPGetPC(ksp, &pc));
-  PetscCall(PCSetType(pc, PCCHOLESKY));
-  PetscCall(PCFactorSetMatSolverType(pc, MATSOLVERH2ULV));
-  PetscCall(EPSSetFromOptions(eslice));
-  PetscCall(PetscTime(&t0));
-  PetscCall(EPSSolve(eslice));
-  PetscCall(PetscTime(&t1));
-  PetscCall(GetEigenvalues(eslice, &nslice, &slice));
+  PetscCall(SliceEigenvalues(Happrox, "slice_", a, b, &nslice, &slice, &dt));
   qsort(slice, nslice, sizeof(PetscReal), CmpDesc);
-  PetscCall(PetscPrintf(PETSC_COMM_WORLD, "[slice Happrox] %7.2f s  [a, b] = [%.6e, %.6e]: %" PetscInt_FMT " eigenvalues of the H2 approximation Happrox (inertia of its H2-ULV Cholesky factors)\n", t1 - t0, (double)a, (double)b, nslice));
+  PetscCall(PetscPrintf(PETSC_COMM_WORLD, "[slice Happrox] %7.2f s  [a, b] = [%.6e, %.6e]: %" PetscInt_FMT " eigenvalues of the H2 approximation Happrox (inertia of its H2-ULV Cholesky factors)\n", dt, (double)a, (double)b, nslice));
   if (nslice) {
     PetscCall(PetscPrintf(PETSC_COMM_WORLD, "  Happrox:"));
     for (PetscInt i = 0; i < PetscMin(nslice, 8); i++) PetscCall(PetscPrintf(PETSC_COMM_WORLD, " %.6e", (double)slice[i]));
@@ -430,29 +449,10 @@ int main(int argc, char **argv)
          and slicing F with its H2-ULV Cholesky factors counts them: the exact Hessian's count,
          from factorizations of the blur alone. */
   if (a > gamma) {
-    PetscCall(EPSCreate(PETSC_COMM_WORLD, &efslice));
-    PetscCall(EPSSetOptionsPrefix(efslice, "fslice_"));
-    PetscCall(EPSSetOperators(efslice, F, NULL));
-    PetscCall(EPSSetProblemType(efslice, EPS_HEP));
-    PetscCall(EPSSetType(efslice, EPSKRYLOVSCHUR));
-    PetscCall(EPSSetInterval(efslice, PetscSqrtReal(a - gamma), PetscSqrtReal(b - gamma)));
-    PetscCall(EPSSetWhichEigenpairs(efslice, EPS_ALL));
-    PetscCall(EPSGetST(efslice, &st));
-    PetscCall(STSetType(st, STSINVERT));
-    PetscCall(STGetKSP(st, &ksp));
-    PetscCall(KSPSetType(ksp, KSPPREONLY));
-    PetscCall(KSPGetPC(ksp, &pc));
-    PetscCall(PCSetType(pc, PCCHOLESKY));
-    PetscCall(PCFactorSetMatSolverType(pc, MATSOLVERH2ULV));
-    PetscCall(EPSSetFromOptions(efslice));
-    PetscCall(PetscTime(&t0));
-    PetscCall(EPSSolve(efslice));
-    PetscCall(PetscTime(&t1));
-    PetscCall(GetEigenvalues(efslice, &nfslice, &fslice));
-    PetscCall(EPSDestroy(&efslice));
+    PetscCall(SliceEigenvalues(F, "fslice_", PetscSqrtReal(a - gamma), PetscSqrtReal(b - gamma), &nfslice, &fslice, &dt));
     for (PetscInt i = 0; i < nfslice; i++) fslice[i] = fslice[i] * fslice[i] + gamma; /* mu -> mu^2 + gamma */
     qsort(fslice, nfslice, sizeof(PetscReal), CmpDesc);
-    PetscCall(PetscPrintf(PETSC_COMM_WORLD, "[slice F      ] %7.2f s  [a, b] holds %" PetscInt_FMT " eigenvalues of the exact H (eigenvalues of F in [%.6e, %.6e], inertia of the H2-ULV Cholesky factors of F - s I)\n", t1 - t0, nfslice, (double)PetscSqrtReal(a - gamma), (double)PetscSqrtReal(b - gamma)));
+    PetscCall(PetscPrintf(PETSC_COMM_WORLD, "[slice F      ] %7.2f s  [a, b] holds %" PetscInt_FMT " eigenvalues of the exact H (eigenvalues of F in [%.6e, %.6e], inertia of the H2-ULV Cholesky factors of F - s I)\n", dt, nfslice, (double)PetscSqrtReal(a - gamma), (double)PetscSqrtReal(b - gamma)));
     if (nfslice) {
       PetscCall(PetscPrintf(PETSC_COMM_WORLD, "  H:      "));
       for (PetscInt i = 0; i < PetscMin(nfslice, 8); i++) PetscCall(PetscPrintf(PETSC_COMM_WORLD, " %.6e", (double)fslice[i]));
@@ -617,7 +617,6 @@ int main(int argc, char **argv)
   PetscCall(PetscFree(fslice));
   PetscCall(EPSDestroy(&etop));
   PetscCall(EPSDestroy(&eps));
-  PetscCall(EPSDestroy(&eslice));
   PetscCall(PCDestroy(&fctx.pm));
   PetscCall(PCDestroy(&fctx.pp));
   PetscCall(MatDestroy(&fctx.Fm));

@@ -1,0 +1,1 @@
+# Kokkos backend (filled in by the Kokkos backend work)

@@ -1,0 +1,198 @@
+// The host backend (OpenBLAS/LAPACK, the items of a batch spread over the threads) and the backend
+// factory with its fallback rule.
+#include "backend.hpp"
+
+#include "dense.hpp"
+#include "parallel.hpp"
+
+#include <cstdlib>
+#include <cstring>
+#include <sstream>
+
+namespace h2ulv {
+
+const char *backendName(BackendKind k)
+{
+  switch (k) {
+  case BackendKind::Host: return "host";
+  case BackendKind::Cuda: return "cuda";
+  case BackendKind::Kokkos: return "kokkos";
+  }
+  return "?";
+}
+
+namespace {
+
+template <typename T>
+class HostBackend final : public Backend<T> {
+public:
+  explicit HostBackend(const BackendRequest &req) : threaded_(req.threaded) { }
+  BackendKind kind() const override { return BackendKind::Host; }
+  std::string describe() const override
+  {
+    std::ostringstream os;
+    os << "host (BLAS/LAPACK, " << (threaded_ ? defaultThreads() : 1) << " thread" << ((threaded_ ? defaultThreads() : 1) > 1 ? "s" : "") << ")";
+    return os.str();
+  }
+  T *alloc(size_t n) override
+  {
+    void *p = std::calloc(n, sizeof(T));
+    if (!p) throw Error(ERR_LIB, "out of memory: could not allocate " + std::to_string(n * sizeof(T)) + " bytes");
+    return static_cast<T *>(p);
+  }
+  void release(T *p) override { std::free(p); }
+  int *allocInt(size_t n) override
+  {
+    void *p = std::calloc(n, sizeof(int));
+    if (!p) throw Error(ERR_LIB, "out of memory");
+    return static_cast<int *>(p);
+  }
+  void releaseInt(int *p) override { std::free(p); }
+  void upload(T *dst, const T *src, size_t n) override
+  {
+    if (n) std::memcpy(dst, src, n * sizeof(T));
+  }
+  void download(T *dst, const T *src, size_t n) override
+  {
+    if (n) std::memcpy(dst, src, n * sizeof(T));
+  }
+  void downloadInt(int *dst, const int *src, size_t n) override
+  {
+    if (n) std::memcpy(dst, src, n * sizeof(int));
+  }
+
+  void gemm(T alpha, T beta, const std::vector<GemmItem<T>> &items) override
+  {
+    run(items.size(), [&](size_t i) {
+      const auto &g = items[i];
+      blas::gemm(g.ta, g.tb, g.m, g.n, g.k, alpha, g.A, g.lda, g.B, g.ldb, beta, g.C, g.ldc);
+    });
+  }
+  void trsm(char uplo, char trans, char diag, T alpha, const std::vector<TrsmItem<T>> &items) override
+  {
+    run(items.size(), [&](size_t i) {
+      const auto &t = items[i];
+      blas::trsm('L', uplo, trans, diag, t.m, t.n, alpha, t.A, t.lda, t.B, t.ldb);
+    });
+  }
+  void potrf(const std::vector<FactorItem<T>> &items, std::vector<int> &info) override
+  {
+    info.assign(items.size(), 0);
+    run(items.size(), [&](size_t i) {
+      const auto &f = items[i];
+      if (f.n > 0) info[i] = blas::potrf('L', f.n, f.A, f.lda);
+    });
+  }
+  void getrf(const std::vector<FactorItem<T>> &items, std::vector<int> &info) override
+  {
+    info.assign(items.size(), 0);
+    run(items.size(), [&](size_t i) {
+      const auto &f = items[i];
+      if (f.n > 0) info[i] = blas::getrf(f.n, f.A, f.lda, f.ipiv);
+    });
+  }
+  void getrs(char trans, const std::vector<LuSolveItem<T>> &items) override
+  {
+    run(items.size(), [&](size_t i) {
+      const auto &s = items[i];
+      if (s.n > 0 && s.nrhs > 0) blas::getrs(trans, s.n, s.nrhs, s.A, s.lda, s.ipiv, s.B, s.ldb);
+    });
+  }
+  void copy(T alpha, const std::vector<CopyItem<T>> &items) override
+  {
+    run(items.size(), [&](size_t i) {
+      const auto &c = items[i];
+      if (c.trans == 'N')
+        for (int j = 0; j < c.n; j++)
+          for (int t = 0; t < c.m; t++) c.B[t + static_cast<size_t>(j) * c.ldb] = alpha * c.A[t + static_cast<size_t>(j) * c.lda];
+      else
+        for (int j = 0; j < c.n; j++)
+          for (int t = 0; t < c.m; t++) c.B[t + static_cast<size_t>(j) * c.ldb] = alpha * c.A[j + static_cast<size_t>(t) * c.lda];
+    });
+  }
+  void diagonals(const std::vector<FactorItem<T>> &items, std::vector<double> &out) override
+  {
+    out.clear();
+    for (const auto &f : items)
+      for (int t = 0; t < f.n; t++) out.push_back(static_cast<double>(f.A[t + static_cast<size_t>(t) * f.lda]));
+  }
+
+private:
+  template <typename F>
+  void run(size_t n, F &&f)
+  {
+    if (n == 1) f(0); // one item (the root): threaded BLAS
+    else parallelFor(static_cast<int>(n), threaded_, [&](int i) { f(static_cast<size_t>(i)); });
+  }
+  bool threaded_;
+};
+
+} // namespace
+
+template <typename T>
+std::unique_ptr<Backend<T>> makeHostBackend(const BackendRequest &req)
+{
+  return std::make_unique<HostBackend<T>>(req);
+}
+
+bool backendCompiled(BackendKind k)
+{
+  switch (k) {
+  case BackendKind::Host: return true;
+  case BackendKind::Cuda:
+#if defined(H2ULV_HAVE_CUDA)
+    return true;
+#else
+    return false;
+#endif
+  case BackendKind::Kokkos:
+#if defined(H2ULV_HAVE_KOKKOS)
+    return true;
+#else
+    return false;
+#endif
+  }
+  return false;
+}
+
+bool backendAvailable(BackendKind k, std::string *why)
+{
+  if (!backendCompiled(k)) {
+    if (why) *why = std::string("the ") + backendName(k) + " backend was not compiled into this build of h2ulv";
+    return false;
+  }
+#if defined(H2ULV_HAVE_CUDA)
+  if (k == BackendKind::Cuda) return cudaBackendAvailable(why);
+#endif
+  return true;
+}
+
+template <typename T>
+std::unique_ptr<Backend<T>> makeBackend(const BackendRequest &req, std::string *note)
+{
+  if (note) note->clear();
+  if (req.kind == BackendKind::Host) return makeHostBackend<T>(req);
+  std::string why;
+  if (backendAvailable(req.kind, &why)) {
+    try {
+#if defined(H2ULV_HAVE_CUDA)
+      if (req.kind == BackendKind::Cuda) return makeCudaBackend<T>(req);
+#endif
+#if defined(H2ULV_HAVE_KOKKOS)
+      if (req.kind == BackendKind::Kokkos) return makeKokkosBackend<T>(req);
+#endif
+    } catch (const Error &e) {
+      why = e.what();
+    }
+  }
+  if (req.required) throw Error(ERR_SUPPORT, std::string("the ") + backendName(req.kind) + " backend was demanded but is not usable: " + why);
+  if (note) *note = std::string("the ") + backendName(req.kind) + " backend is not usable (" + why + "): using the host backend";
+  return makeHostBackend<T>(req);
+}
+
+template std::unique_ptr<Backend<double>> makeBackend<double>(const BackendRequest &, std::string *);
+template std::unique_ptr<Backend<float>> makeBackend<float>(const BackendRequest &, std::string *);
+template std::unique_ptr<Backend<double>> makeHostBackend<double>(const BackendRequest &);
+template std::unique_ptr<Backend<float>> makeHostBackend<float>(const BackendRequest &);
+
+} // namespace h2ulv

@@ -106,6 +106,14 @@ PETSC_EXTERN PetscErrorCode MatCreateH2FromKernel(MPI_Comm, PetscInt m, PetscInt
 PETSC_EXTERN PetscLogEvent PCH2ULV_Setup, PCH2ULV_Solve;
 /* tolerance and rank cap of the factorization's own H2 (0: the matrix's); -pc_h2ulv_rtol, -pc_h2ulv_max_rank */
 PETSC_EXTERN PetscErrorCode PCH2ULVSetTolerance(PC, PetscReal rtol, PetscInt maxrank);
+/* where the batched dense operations run (-pc_h2ulv_backend host|cuda|kokkos); required: no fallback to host */
+typedef enum {
+  PCH2ULV_BACKEND_HOST,
+  PCH2ULV_BACKEND_CUDA,
+  PCH2ULV_BACKEND_KOKKOS
+} PCH2ULVBackendType;
+PETSC_EXTERN PetscErrorCode PCH2ULVSetBackend(PC, PCH2ULVBackendType backend, PetscBool required);
+PETSC_EXTERN PetscErrorCode PCH2ULVGetBackend(PC, PCH2ULVBackendType *requested, PCH2ULVBackendType *used);
 /* memory (bytes) of the factorization and flops of the last factorization */
 PETSC_EXTERN PetscErrorCode PCH2ULVGetInfo(PC, PetscLogDouble *bytes, PetscLogDouble *flops);
 /* log det of the factored operator (errors if the determinant is negative) */

@@ -51,3 +51,21 @@ h2ulv_test(pc_dense_preonly_dll 1 test_pc_dense -dll_append $<TARGET_FILE:h2ulv>
 # the same factorization through PETSc's factorization PCs (MatSolverType h2ulv)
 h2ulv_test(pc_solvertype_cholesky 1 test_pc -problem sphere-laplace -n 2048 -pc_type cholesky -pc_factor_mat_solver_type h2ulv -pc_h2ulv_rtol 1e-4 -ksp_type gmres -ksp_rtol 1e-10 -max_its 10 -max_res 1e-8)
 h2ulv_test(pc_solvertype_lu_ns 1 test_pc -problem sphere-laplace-ns -n 2048 -pc_type lu -pc_factor_mat_solver_type h2ulv -ksp_type preonly -max_err 1e-5)
+# the backends of the batched dense operations: the same factorization on the Kokkos backend equals
+# the host backend's (PCApply, PCApplyTranspose, PCMatApply, log det, inertia), and solves the
+# standard problems against LAPACK like the host backend
+h2ulv_program(. test_pc_backend)
+if(H2ULV_HAVE_KOKKOS_BACKEND)
+  h2ulv_test(pc_backend_kokkos_sym 1 test_pc_backend -problem sphere-laplace -n 2048 -backend kokkos -required)
+  h2ulv_test(pc_backend_kokkos_ns 1 test_pc_backend -problem sphere-laplace-ns -n 2048 -backend kokkos -required -pc_h2ulv_root_size 0)
+  h2ulv_test(pc_backend_kokkos_single 1 test_pc_backend -problem cube-yukawa -n 2048 -backend kokkos -required -pc_h2ulv_precision single -max_diff 1e-4 -max_logdet_diff 1e-5)
+  h2ulv_test(pc_kokkos_gmres_ball-matern 1 test_pc -problem ball-matern -n 2048 -pc_h2ulv_backend kokkos -pc_h2ulv_backend_required -ksp_type gmres -ksp_rtol 1e-10 -max_its 30 -max_res 1e-7)
+  h2ulv_test(pc_kokkos_preonly_ns 1 test_pc -pc_h2ulv_root_size 0 -problem sphere-laplace-ns -n 2048 -pc_h2ulv_backend kokkos -pc_h2ulv_backend_required -ksp_type preonly -transpose -max_err 1e-5)
+endif()
+# CUDA: without a usable device the PC falls back to the host backend and says why; demanded with
+# -pc_h2ulv_backend_required it is a clear error.  (On a GPU machine both run on the device.)
+h2ulv_test(pc_backend_cuda_fallback 1 test_pc_backend -problem sphere-laplace -n 2048 -backend cuda)
+set_tests_properties(pc_backend_cuda_fallback PROPERTIES PASS_REGULAR_EXPRESSION "PASS \\[fallback to host\\]|PASS \\[cuda\\]")
+add_test(NAME pc_backend_cuda_required COMMAND $<TARGET_FILE:test_pc_backend> -problem sphere-laplace -n 1024 -backend cuda -required)
+set_tests_properties(pc_backend_cuda_required PROPERTIES ENVIRONMENT "${H2ULV_TEST_ENV}" PROCESSORS 1 TIMEOUT 300
+                     PASS_REGULAR_EXPRESSION "backend was demanded but is not usable|PASS \\[cuda\\]")

@@ -63,14 +63,18 @@ public:
 
   void gemm(T alpha, T beta, const std::vector<GemmItem<T>> &items) override
   {
-    run(items.size(), [&](size_t i) {
+    double w = 0;
+    for (const auto &g : items) w += static_cast<double>(g.m) * g.n * g.k;
+    run(items.size(), w, [&](size_t i) {
       const auto &g = items[i];
       blas::gemm(g.ta, g.tb, g.m, g.n, g.k, alpha, g.A, g.lda, g.B, g.ldb, beta, g.C, g.ldc);
     });
   }
   void trsm(char uplo, char trans, char diag, T alpha, const std::vector<TrsmItem<T>> &items) override
   {
-    run(items.size(), [&](size_t i) {
+    double w = 0;
+    for (const auto &t : items) w += static_cast<double>(t.m) * t.m * t.n;
+    run(items.size(), w, [&](size_t i) {
       const auto &t = items[i];
       blas::trsm('L', uplo, trans, diag, t.m, t.n, alpha, t.A, t.lda, t.B, t.ldb);
     });
@@ -78,7 +82,7 @@ public:
   void potrf(const std::vector<FactorItem<T>> &items, std::vector<int> &info) override
   {
     info.assign(items.size(), 0);
-    run(items.size(), [&](size_t i) {
+    run(items.size(), 1e30, [&](size_t i) {
       const auto &f = items[i];
       if (f.n > 0) info[i] = blas::potrf('L', f.n, f.A, f.lda);
     });
@@ -86,21 +90,25 @@ public:
   void getrf(const std::vector<FactorItem<T>> &items, std::vector<int> &info) override
   {
     info.assign(items.size(), 0);
-    run(items.size(), [&](size_t i) {
+    run(items.size(), 1e30, [&](size_t i) {
       const auto &f = items[i];
       if (f.n > 0) info[i] = blas::getrf(f.n, f.A, f.lda, f.ipiv);
     });
   }
   void getrs(char trans, const std::vector<LuSolveItem<T>> &items) override
   {
-    run(items.size(), [&](size_t i) {
+    double w = 0;
+    for (const auto &t : items) w += static_cast<double>(t.n) * t.n * t.nrhs;
+    run(items.size(), w, [&](size_t i) {
       const auto &s = items[i];
       if (s.n > 0 && s.nrhs > 0) blas::getrs(trans, s.n, s.nrhs, s.A, s.lda, s.ipiv, s.B, s.ldb);
     });
   }
   void copy(T alpha, const std::vector<CopyItem<T>> &items) override
   {
-    run(items.size(), [&](size_t i) {
+    double w = 0;
+    for (const auto &c : items) w += static_cast<double>(c.m) * c.n;
+    run(items.size(), w / 16, [&](size_t i) {
       const auto &c = items[i];
       if (c.trans == 'N')
         for (int j = 0; j < c.n; j++)
@@ -118,10 +126,14 @@ public:
   }
 
 private:
+  // the items over the threads; one item (the root) with threaded BLAS; a batch too small to
+  // pay for a parallel region (work: multiply-adds) on the calling thread
   template <typename F>
-  void run(size_t n, F &&f)
+  void run(size_t n, double work, F &&f)
   {
-    if (n == 1) f(0); // one item (the root): threaded BLAS
+    if (n == 1) f(0);
+    else if (work < 2e5)
+      for (size_t i = 0; i < n; i++) f(i);
     else parallelFor(static_cast<int>(n), threaded_, [&](int i) { f(static_cast<size_t>(i)); });
   }
   bool threaded_;

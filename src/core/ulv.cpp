@@ -37,25 +37,42 @@ std::vector<int> cellPts(const Cell &c)
   std::iota(v.begin(), v.end(), c.begin);
   return v;
 }
+// Offsets of the blocks of one kind in one backend buffer
+struct Offsets {
+  std::vector<size_t> off;
+  size_t total = 0;
+  void add(size_t n)
+  {
+    off.push_back(total);
+    total += n;
+  }
+};
+inline int ld1(int m) { return std::max(1, m); }
 } // namespace
 
-// Factors of one level.  Cell k: n = r + p, transformed unknowns [sigma (r) ; rho (p)].
+// Factors of one level, in backend memory.  Cell k: n = r + p, transformed unknowns
+// [sigma (r) ; rho (p)].
 template <typename T>
 struct UlvFactorization<T>::Level {
   std::vector<int> n, r, p;
-  std::vector<Matrix<T>> Qr, Qc;         // n x n orthogonal; Qc empty when symmetric
-  std::vector<Matrix<T>> D;              // pivot factor: Cholesky L (lower) or LU
-  std::vector<std::vector<int>> piv;     // LU pivots (empty: Cholesky)
-  std::vector<Matrix<T>> B, C;           // per near pair (k,j): B = A^(rho_k, sigma_j) (Cholesky cells: L^{-1} B)
-                                         //                   (i,k): C = A^(sigma_i, rho_k) (nonsymmetric only)
-  bool chol(int k) const { return piv[k].empty(); }
-  size_t bytes() const
-  {
-    size_t b = 0;
-    for (const auto *v : {&Qr, &Qc, &D, &B, &C})
-      for (const auto &m : *v) b += m.bytes();
-    return b;
-  }
+  std::vector<char> lu;             // pivot k factored by LU (else Cholesky)
+  Buffer<T> Qr, Qc;                 // n_k x n_k orthogonal, at qoff[k]; Qc empty when symmetric
+  std::vector<size_t> qoff;
+  Buffer<T> D;                      // p_k x p_k pivot factor (Cholesky L or LU), ld p_k, at doff[k]
+  std::vector<size_t> doff;
+  IntBuffer piv;                    // LU pivots, p_k at pivoff[k]
+  std::vector<size_t> pivoff;
+  Buffer<T> B;                      // near pair q = (k,j): A^(rho_k, sigma_j), p_k x r_j, ld p_k (Cholesky k: L^{-1} B)
+  std::vector<size_t> boff;
+  Buffer<T> C;                      // near pair q = (i,k): A^(sigma_i, rho_k), r_i x p_k, ld r_i (nonsymmetric only)
+  std::vector<size_t> coff;
+  T *Qrp(int k) const { return Qr.get() + qoff[k]; }
+  T *Qcp(int k) const { return Qc.get() ? Qc.get() + qoff[k] : Qr.get() + qoff[k]; }
+  T *Dp(int k) const { return D.get() + doff[k]; }
+  int *pivp(int k) const { return piv.get() + pivoff[k]; }
+  T *Bp(int q) const { return B.get() + boff[q]; }
+  T *Cp(int q) const { return C.get() + coff[q]; }
+  size_t bytes() const { return Qr.bytes() + Qc.bytes() + D.bytes() + B.bytes() + C.bytes() + piv.size() * sizeof(int); }
 };
 
 template <typename T>
@@ -68,6 +85,9 @@ UlvFactorization<T>::UlvFactorization(MPI_Comm comm, std::shared_ptr<const Clust
   int size;
   MPI_Comm_size(comm, &size);
   if (size > 1) throw Error(ERR_ARG, "the H2-ULV factorization runs on one process in this version (use -pc_type bjacobi -sub_pc_type h2ulv, or one process)");
+  BackendRequest req = opt_.backend;
+  req.threaded = opt_.basis.threaded;
+  be_ = makeBackend<T>(req, &backendNote_);
   const ClusterTree &Tr = *tree_;
   const int L = Tr.levels();
   if (static_cast<int>(dshift_.size()) != Tr.size()) dshift_.assign(Tr.size(), 0.0);
@@ -84,7 +104,7 @@ UlvFactorization<T>::UlvFactorization(MPI_Comm comm, std::shared_ptr<const Clust
     S_ = &self;
     double a = now();
     if (l == L) leafBlocks();
-    else if (status_.ok) factorLevel(l + 1);
+    else if (status_.ok) factorLevel(l + 1, true);
     // stop here when the cells of level l are few and small enough to factor as one dense block
     // (the top levels are all near each other: their bases would be nearly full, and building
     // them costs more than the dense factorization)
@@ -110,7 +130,7 @@ UlvFactorization<T>::UlvFactorization(MPI_Comm comm, std::shared_ptr<const Clust
   std::vector<Matrix<double>>().swap(selfLU_);
   std::vector<std::vector<int>>().swap(selfPiv_);
   double a = now();
-  if (top_ == 0 && L >= 1 && status_.ok) factorLevel(1);
+  if (top_ == 0 && L >= 1 && status_.ok) factorLevel(1, true);
   factorRoot();
   tf += now() - a;
   tfactor_ = tf;
@@ -150,6 +170,7 @@ void UlvFactorization<T>::leafBlocks()
       A_[L][p] = std::move(B);
     }
   }
+  uploadA(L);
 }
 
 // LU of every diagonal block A^(l)_kk, once per level (shared by the generators of all neighbours)
@@ -266,9 +287,27 @@ Matrix<double> UlvFactorization<T>::nearSample(int l, int i, const std::vector<i
   return X;
 }
 
-// One level: transform, pivots, panels, Schur complements, merge into A^(l-1)
+// Host A^(l) (double) -> backend (T), the input of factorLevel(l)
 template <typename T>
-void UlvFactorization<T>::factorLevel(int l)
+void UlvFactorization<T>::uploadA(int l)
+{
+  const auto &A = A_[l];
+  Offsets ao;
+  for (const auto &M : A) ao.add(M.size());
+  std::vector<T> h(ao.total);
+  for (size_t q = 0; q < A.size(); q++)
+    for (size_t t = 0; t < A[q].size(); t++) h[ao.off[q] + t] = static_cast<T>(A[q].data()[t]);
+  Acur_ = Buffer<T>(*be_, ao.total);
+  be_->upload(Acur_.get(), h.data(), h.size());
+  Aoff_ = std::move(ao.off);
+}
+
+// One level, as a sequence of batches on the backend: transform the near blocks with [U U_perp],
+// factor the redundant pivot blocks, panel solves, Schur complements in rounds (one term per
+// target per round: no two items of a batch write one block, and the sums are deterministic),
+// merge the skeleton blocks into A^(l-1).
+template <typename T>
+void UlvFactorization<T>::factorLevel(int l, bool hostNext)
 {
   const ClusterTree &Tr = *tree_;
   const H2Structure &S = *S_;
@@ -276,271 +315,373 @@ void UlvFactorization<T>::factorLevel(int l)
   const int nc = Tr.ncells(l);
   const bool sym = opt_.basis.symmetric;
   const bool threaded = opt_.basis.threaded;
+  Backend<T> &be = *be_;
   auto lev = std::make_unique<Level>();
   Level &Lv = *lev;
   Lv.n.resize(nc);
   Lv.r.resize(nc);
   Lv.p.resize(nc);
-  Lv.Qr.resize(nc);
-  if (!sym) Lv.Qc.resize(nc);
-  Lv.D.resize(nc);
-  Lv.piv.resize(nc);
-  Lv.B.resize(N.nnz());
-  if (!sym) Lv.C.resize(N.nnz());
+  Lv.lu.assign(nc, sym && opt_.cholesky ? 0 : 1);
   UlvLevelStats &st = stats_[l];
   st = UlvLevelStats();
   st.minrank = 1 << 30;
   long long rsum = 0;
+  Offsets qo;
   for (int k = 0; k < nc; k++) {
     const CellBasis &b = S.basis(l, k, true);
     Lv.n[k] = b.U.rows();
     Lv.r[k] = b.rank();
     Lv.p[k] = Lv.n[k] - Lv.r[k];
-    Lv.Qr[k] = cast<T>(b.U);
-    if (!sym) Lv.Qc[k] = cast<T>(S.basis(l, k, false).U);
+    qo.add(static_cast<size_t>(Lv.n[k]) * Lv.n[k]);
     st.minrank = std::min(st.minrank, Lv.r[k]);
     st.maxrank = std::max(st.maxrank, Lv.r[k]);
     rsum += Lv.r[k];
   }
   st.meanrank = static_cast<double>(rsum) / nc;
-  // couplings of this level (unscaled K, computed once)
+  Lv.qoff = qo.off;
+  {
+    std::vector<T> h(qo.total);
+    for (bool row : {true, false}) {
+      if (!row && sym) break;
+      for (int k = 0; k < nc; k++) {
+        const Matrix<double> &U = S.basis(l, k, row).U;
+        for (size_t t = 0; t < U.size(); t++) h[qo.off[k] + t] = static_cast<T>(U.data()[t]);
+      }
+      Buffer<T> Q(be, qo.total);
+      be.upload(Q.get(), h.data(), h.size());
+      (row ? Lv.Qr : Lv.Qc) = std::move(Q);
+    }
+  }
+  const auto &n = Lv.n, &r = Lv.r, &p = Lv.p;
+  // couplings of this level (unscaled K, computed once), scaled to the far targets
   if (Kfar_[l].empty() && F.nnz() > 0) {
     Kfar_[l].resize(F.nnz());
     parallelFor(nc, threaded && ev_->threadSafe(), [&](int i) {
-      for (int p = F.ptr[i]; p < F.ptr[i + 1]; p++) Kfar_[l][p] = couplingBlock(*ev_, Tr, S.basis(l, i, true), S.basis(l, F.col[p], false));
+      for (int q = F.ptr[i]; q < F.ptr[i + 1]; q++) Kfar_[l][q] = couplingBlock(*ev_, Tr, S.basis(l, i, true), S.basis(l, F.col[q], false));
     });
   }
-  auto Qc = [&](int k) -> const Matrix<T> & { return sym ? Lv.Qr[k] : Lv.Qc[k]; };
+  Offsets fo;
+  for (int q = 0; q < static_cast<int>(F.nnz()); q++) fo.add(Kfar_[l][q].size());
+  Buffer<T> Tf(be, fo.total);
+  {
+    std::vector<T> h(fo.total);
+    for (int q = 0; q < static_cast<int>(F.nnz()); q++)
+      for (size_t t = 0; t < Kfar_[l][q].size(); t++) h[fo.off[q] + t] = static_cast<T>(alpha_ * Kfar_[l][q].data()[t]);
+    be.upload(Tf.get(), h.data(), h.size());
+  }
+  auto tfp = [&](int q) { return Tf.get() + fo.off[q]; };
 
-  // 1. transform the near blocks: Ah = Qr_i^T A_ij Qc_j; keep sigma-sigma (to the Schur target),
-  //    rho-sigma (B), sigma-rho (C, nonsymmetric), rho-rho of the diagonal blocks (pivots)
-  std::vector<Matrix<T>> Tn(N.nnz()), Tf(F.nnz());
-  std::vector<Matrix<T>> Dfull(nc);
-  parallelFor(nc, threaded, [&](int i) {
-    const int ni = Lv.n[i], ri = Lv.r[i], pi = Lv.p[i];
-    for (int q = N.ptr[i]; q < N.ptr[i + 1]; q++) {
-      const int j = N.col[q], nj = Lv.n[j], rj = Lv.r[j], pj = Lv.p[j];
-      if (sym && j < i) continue; // symmetric: the block (j, i) gives both
-      Matrix<T> Aij = cast<T>(A_[l][q]);
-      Matrix<T> W1(ni, nj), Ah(ni, nj);
-      blas::gemm('T', 'N', ni, nj, ni, T(1), Lv.Qr[i].data(), Lv.Qr[i].ld(), Aij.data(), Aij.ld(), T(0), W1.data(), W1.ld());
-      blas::gemm('N', 'N', ni, nj, nj, T(1), W1.data(), W1.ld(), Qc(j).data(), Qc(j).ld(), T(0), Ah.data(), Ah.ld());
-      Tn[q] = sub(Ah, 0, ri, 0, rj);
-      Lv.B[q] = sub(Ah, ri, pi, 0, rj);
-      if (!sym) Lv.C[q] = sub(Ah, 0, ri, rj, pj);
-      if (j == i) Dfull[i] = sub(Ah, ri, pi, ri, pi);
-      if (sym && j > i) { // (j, i) = (i, j)^T: sigma-sigma and rho_j-sigma_i
-        const int qt = N.find(j, i);
-        Matrix<T> Tt(rj, ri), Bt(pj, ri);
-        for (int a = 0; a < ri; a++) {
-          for (int b = 0; b < rj; b++) Tt(b, a) = Ah(a, b);
-          for (int b = 0; b < pj; b++) Bt(b, a) = Ah(a, rj + b);
-        }
-        Tn[qt] = std::move(Tt);
-        Lv.B[qt] = std::move(Bt);
+  // 1. transform the near blocks: Ah_ij = Qr_i^T A_ij Qc_j (symmetric: j >= i, then transposes)
+  Offsets ao;
+  for (int i = 0; i < nc; i++)
+    for (int q = N.ptr[i]; q < N.ptr[i + 1]; q++) ao.add(static_cast<size_t>(n[i]) * n[N.col[q]]);
+  Buffer<T> Ah(be, ao.total);
+  auto ahp = [&](int q) { return Ah.get() + ao.off[q]; };
+  {
+    Buffer<T> W(be, ao.total);
+    std::vector<GemmItem<T>> g1, g2;
+    for (int i = 0; i < nc; i++)
+      for (int q = N.ptr[i]; q < N.ptr[i + 1]; q++) {
+        const int j = N.col[q];
+        if (sym && j < i) continue;
+        T *w = W.get() + ao.off[q];
+        g1.push_back({'T', 'N', n[i], n[j], n[i], Lv.Qrp(i), n[i], Acur_.get() + Aoff_[q], n[i], w, n[i]});
+        g2.push_back({'N', 'N', n[i], n[j], n[j], w, n[i], Lv.Qcp(j), n[j], ahp(q), n[i]});
       }
+    be.gemm(T(1), T(0), g1);
+    be.gemm(T(1), T(0), g2);
+  }
+  Acur_.reset();
+  std::vector<CopyItem<T>> cp;
+  if (sym) {
+    for (int i = 0; i < nc; i++)
+      for (int q = N.ptr[i]; q < N.ptr[i + 1]; q++) {
+        const int j = N.col[q];
+        if (j < i) cp.push_back({'T', n[i], n[j], ahp(N.find(j, i)), n[j], ahp(q), n[i]});
+      }
+    be.copy(T(1), cp);
+  }
+  // the factor blocks: D_k = Ah_kk(rho, rho), B_kj = Ah_kj(rho, sigma), C_ik = Ah_ik(sigma, rho)
+  Offsets dof, pvo, bo, co;
+  for (int k = 0; k < nc; k++) {
+    dof.add(static_cast<size_t>(p[k]) * p[k]);
+    pvo.add(p[k]);
+  }
+  for (int i = 0; i < nc; i++)
+    for (int q = N.ptr[i]; q < N.ptr[i + 1]; q++) {
+      bo.add(static_cast<size_t>(p[i]) * r[N.col[q]]);
+      if (!sym) co.add(static_cast<size_t>(r[i]) * p[N.col[q]]);
     }
-    for (int q = F.ptr[i]; q < F.ptr[i + 1]; q++) {
-      Tf[q] = cast<T>(Kfar_[l][q]);
-      for (auto &x : Tf[q].storage()) x *= static_cast<T>(alpha_);
+  Lv.D = Buffer<T>(be, dof.total);
+  Lv.doff = dof.off;
+  Lv.piv = IntBuffer(be, std::max<size_t>(1, pvo.total));
+  Lv.pivoff = pvo.off;
+  Lv.B = Buffer<T>(be, bo.total);
+  Lv.boff = bo.off;
+  if (!sym) {
+    Lv.C = Buffer<T>(be, co.total);
+    Lv.coff = co.off;
+  }
+  auto dItem = [&](int k) { return CopyItem<T>{'N', p[k], p[k], ahp(N.find(k, k)) + r[k] + static_cast<size_t>(r[k]) * n[k], n[k], Lv.Dp(k), ld1(p[k])}; };
+  cp.clear();
+  for (int k = 0; k < nc; k++) {
+    cp.push_back(dItem(k));
+    for (int q = N.ptr[k]; q < N.ptr[k + 1]; q++) {
+      const int j = N.col[q];
+      cp.push_back({'N', p[k], r[j], ahp(q) + r[k], n[k], Lv.Bp(q), ld1(p[k])});
+      if (!sym) cp.push_back({'N', r[k], p[j], ahp(q) + static_cast<size_t>(r[j]) * n[k], n[k], Lv.Cp(q), ld1(r[k])});
     }
-  });
+  }
+  be.copy(T(1), cp);
+
   // 2. pivots: Cholesky (symmetric, when allowed) with LU fallback, or LU
   std::vector<std::string> fail(nc);
-  std::vector<char> fellback(nc, 0);
-  std::vector<double> ld(nc, 0.0);
-  std::vector<int> sg(nc, 1);
-  std::vector<std::array<int, 3>> in(nc, std::array<int, 3>{0, 0, 0});
-  parallelFor(nc, threaded, [&](int k) {
-    const int pk = Lv.p[k];
-    Matrix<T> Dk = Dfull[k];
-    bool useChol = sym && opt_.cholesky;
-    if (useChol) {
-      int info = blas::potrf('L', pk, Dk.data(), Dk.ld());
-      if (info == 0) {
-        for (int t = 0; t < pk; t++) ld[k] += 2.0 * std::log(static_cast<double>(Dk(t, t)));
-        in[k][2] = pk;
-        Lv.D[k] = std::move(Dk);
-        return;
-      }
+  auto fitem = [&](int k) { return FactorItem<T>{p[k], Lv.Dp(k), ld1(p[k]), Lv.pivp(k)}; };
+  std::vector<int> info;
+  if (sym && opt_.cholesky) {
+    std::vector<FactorItem<T>> fi;
+    for (int k = 0; k < nc; k++) fi.push_back(fitem(k));
+    be.potrf(fi, info);
+    cp.clear();
+    for (int k = 0; k < nc; k++) {
+      if (info[k] == 0) continue;
       if (opt_.choleskyRequired) {
         std::ostringstream os;
-        os << "the pivot block of cell " << k << " on level " << l << " is not positive definite (Cholesky failed at column " << info << "): the matrix, or its compressed form, is not SPD";
+        os << "the pivot block of cell " << k << " on level " << l << " is not positive definite (Cholesky failed at column " << info[k] << "): the matrix, or its compressed form, is not SPD";
         fail[k] = os.str();
-        return;
+        continue;
       }
-      fellback[k] = 1;
-      Dk = Dfull[k];
+      Lv.lu[k] = 1;
+      status_.usedLU = true;
+      cp.push_back(dItem(k)); // the block again, for LU
     }
-    if (sym) blas::inertia(pk, Dk.data(), Dk.ld(), in[k][0], in[k][1], in[k][2]);
-    Lv.piv[k].assign(std::max(1, pk), 0);
-    int info = blas::getrf(pk, Dk.data(), Dk.ld(), Lv.piv[k].data());
-    if (info > 0) {
-      std::ostringstream os;
-      os << "the pivot block of cell " << k << " on level " << l << " is singular (zero pivot at " << info << ")";
-      fail[k] = os.str();
-      return;
+    be.copy(T(1), cp);
+  }
+  std::vector<int> luc;
+  for (int k = 0; k < nc; k++)
+    if (Lv.lu[k] && fail[k].empty()) luc.push_back(k);
+  if (sym && !luc.empty()) { // inertia of the LU pivots from a Bunch-Kaufman factorization on the host
+    std::vector<T> h(dof.total);
+    be.download(h.data(), Lv.D.get(), h.size());
+    for (int k : luc) {
+      int ng, zr, ps;
+      blas::inertia(p[k], h.data() + dof.off[k], ld1(p[k]), ng, zr, ps);
+      inertia_[0] += ng, inertia_[1] += zr, inertia_[2] += ps;
     }
-    for (int t = 0; t < pk; t++) {
-      double u = static_cast<double>(Dk(t, t));
-      ld[k] += std::log(std::fabs(u));
-      if (u < 0) sg[k] = -sg[k];
-      if (Lv.piv[k][t] != t + 1) sg[k] = -sg[k];
-    }
-    if (pk == 0) Lv.piv[k].assign(1, 1); // marks "LU" for an empty pivot
-    Lv.D[k] = std::move(Dk);
-  });
-  if (!sym) // det(Qr^T A Qc) = det(Qr) det(A) det(Qc): the signs of the orthogonal factors
-    for (int k = 0; k < nc; k++)
-      for (const Matrix<T> *Q : {&Lv.Qr[k], &Lv.Qc[k]}) {
-        Matrix<T> F = *Q;
-        std::vector<int> ipv(std::max(1, F.rows()));
-        blas::getrf(F.rows(), F.data(), F.ld(), ipv.data());
-        for (int t = 0; t < F.rows(); t++)
-          if ((F(t, t) < 0) != (ipv[t] != t + 1)) sg[k] = -sg[k];
+  }
+  if (!luc.empty()) {
+    std::vector<FactorItem<T>> fi;
+    for (int k : luc) fi.push_back(fitem(k));
+    be.getrf(fi, info);
+    for (size_t t = 0; t < luc.size(); t++)
+      if (info[t] > 0) {
+        std::ostringstream os;
+        os << "the pivot block of cell " << luc[t] << " on level " << l << " is singular (zero pivot at " << info[t] << ")";
+        fail[luc[t]] = os.str();
       }
-  for (int k = 0; k < nc; k++) {
+  }
+  for (int k = 0; k < nc; k++)
     if (!fail[k].empty() && status_.ok) {
       status_.ok = false;
       status_.message = fail[k];
     }
-    if (fellback[k]) status_.usedLU = true;
-    logdet_ += ld[k];
-    sign_ *= sg[k];
-    for (int t = 0; t < 3; t++) inertia_[t] += in[k][t];
-  }
-  // 3. panels.  Cholesky cells: B <- L^{-1} B (kept).  LU cells: Rt = D^{-1} B (temporary).
-  std::vector<Matrix<T>> Rt(N.nnz());
-  parallelFor(nc, threaded, [&](int k) {
-    if (!fail[k].empty()) return;
-    const int pk = Lv.p[k];
-    for (int q = N.ptr[k]; q < N.ptr[k + 1]; q++) {
-      Matrix<T> &Bq = Lv.B[q];
-      if (Lv.chol(k)) blas::trsm('L', 'L', 'N', 'N', pk, Bq.cols(), T(1), Lv.D[k].data(), Lv.D[k].ld(), Bq.data(), Bq.ld());
-      else {
-        Rt[q] = Bq;
-        blas::getrs('N', pk, Bq.cols(), Lv.D[k].data(), Lv.D[k].ld(), Lv.piv[k].data(), Rt[q].data(), Rt[q].ld());
-      }
-    }
-  });
-  // 4. Schur complements T_ij -= sum_k Lf_ik Rt_kj, for targets (i,j) near or far on this level
-  //    Lf_ik: Cholesky k: (L^{-1}B_ki)^T; LU k: C_ik (B_ki^T when symmetric)
-  auto term = [&](int i, int k, int j, Matrix<T> &Tij) {
-    const int qik = N.find(i, k), qkj = N.find(k, j);
-    const int pk = Lv.p[k];
-    if (pk == 0) return;
-    if (Lv.chol(k)) {
-      const Matrix<T> &Vki = Lv.B[N.find(k, i)], &Vkj = Lv.B[qkj];
-      blas::gemm('T', 'N', Tij.rows(), Tij.cols(), pk, T(-1), Vki.data(), Vki.ld(), Vkj.data(), Vkj.ld(), T(1), Tij.data(), Tij.ld());
-    } else if (sym) {
-      const Matrix<T> &Bki = Lv.B[N.find(k, i)];
-      blas::gemm('T', 'N', Tij.rows(), Tij.cols(), pk, T(-1), Bki.data(), Bki.ld(), Rt[qkj].data(), Rt[qkj].ld(), T(1), Tij.data(), Tij.ld());
-    } else {
-      const Matrix<T> &Cik = Lv.C[qik];
-      blas::gemm('N', 'N', Tij.rows(), Tij.cols(), pk, T(-1), Cik.data(), Cik.ld(), Rt[qkj].data(), Rt[qkj].ld(), T(1), Tij.data(), Tij.ld());
-    }
-  };
-  const SchurVariant var = opt_.schur;
-  parallelFor(nc, threaded, [&](int i) {
-    if (!status_.ok) return;
-    for (const PairList *lst : {&N, &F}) {
-      for (int q = lst->ptr[i]; q < lst->ptr[i + 1]; q++) {
-        const int j = lst->col[q];
-        if (sym && j < i) continue; // filled by transposition below
-        Matrix<T> &Tij = lst == &N ? Tn[q] : Tf[q];
-        if (var == SchurVariant::Diag) {
-          if (i == j) term(i, i, i, Tij);
-          continue;
-        }
-        if (var == SchurVariant::Near1) {
-          if (lst != &N) continue;
-          if (i == j) {
-            for (int t = N.ptr[i]; t < N.ptr[i + 1]; t++) term(i, N.col[t], i, Tij);
-          } else {
-            term(i, i, j, Tij);
-            term(i, j, j, Tij);
-          }
-          continue;
-        }
-        // two-hop: every k near to both i and j
-        for (int t = N.ptr[i]; t < N.ptr[i + 1]; t++) {
-          const int k = N.col[t];
-          if (N.find(k, j) >= 0) term(i, k, j, Tij);
-        }
-      }
-    }
-  });
   if (!status_.ok) {
     levels_[l] = std::move(lev);
     return;
   }
-  if (sym) // lower targets are the transposes of the upper ones
-    parallelFor(nc, threaded, [&](int i) {
-      for (const PairList *lst : {&N, &F})
-        for (int q = lst->ptr[i]; q < lst->ptr[i + 1]; q++) {
-          const int j = lst->col[q];
-          if (j >= i) continue;
-          const Matrix<T> &U = lst == &N ? Tn[lst->find(j, i)] : Tf[lst->find(j, i)];
-          Matrix<T> Tt(U.cols(), U.rows());
-          for (int b = 0; b < U.cols(); b++)
-            for (int a = 0; a < U.rows(); a++) Tt(b, a) = U(a, b);
-          (lst == &N ? Tn[q] : Tf[q]) = std::move(Tt);
+  { // log |det| and sign from the pivots' diagonals (and LU's row interchanges)
+    std::vector<FactorItem<T>> fi;
+    for (int k = 0; k < nc; k++) fi.push_back(fitem(k));
+    std::vector<double> dg;
+    be.diagonals(fi, dg);
+    std::vector<int> pv(std::max<size_t>(1, pvo.total));
+    if (!luc.empty()) be.downloadInt(pv.data(), Lv.piv.get(), pvo.total);
+    size_t o = 0;
+    for (int k = 0; k < nc; k++) {
+      for (int t = 0; t < p[k]; t++) {
+        const double u = dg[o + t];
+        if (!Lv.lu[k]) logdet_ += 2.0 * std::log(u);
+        else {
+          logdet_ += std::log(std::fabs(u));
+          if (u < 0) sign_ = -sign_;
+          if (pv[pvo.off[k] + t] != t + 1) sign_ = -sign_;
         }
-    });
+      }
+      if (!Lv.lu[k]) inertia_[2] += p[k];
+      o += p[k];
+    }
+    if (!sym) // det(Qr^T A Qc) = det(Qr) det(A) det(Qc): the signs of the orthogonal factors
+      for (int k = 0; k < nc; k++)
+        for (bool row : {true, false}) {
+          Matrix<double> Fq = S.basis(l, k, row).U;
+          std::vector<int> ipv(std::max(1, Fq.rows()));
+          blas::getrf(Fq.rows(), Fq.data(), Fq.ld(), ipv.data());
+          for (int t = 0; t < Fq.rows(); t++)
+            if ((Fq(t, t) < 0) != (ipv[t] != t + 1)) sign_ = -sign_;
+        }
+  }
+
+  // 3. panels.  Cholesky cells: B <- L^{-1} B (kept).  LU cells: Rt = D^{-1} B (temporary).
+  Buffer<T> Rt;
+  {
+    std::vector<TrsmItem<T>> ti;
+    std::vector<LuSolveItem<T>> si;
+    cp.clear();
+    if (!luc.empty()) Rt = Buffer<T>(be, bo.total);
+    for (int k = 0; k < nc; k++)
+      for (int q = N.ptr[k]; q < N.ptr[k + 1]; q++) {
+        const int rj = r[N.col[q]];
+        if (!Lv.lu[k]) ti.push_back({p[k], rj, Lv.Dp(k), ld1(p[k]), Lv.Bp(q), ld1(p[k])});
+        else {
+          T *rt = Rt.get() + bo.off[q];
+          cp.push_back({'N', p[k], rj, Lv.Bp(q), ld1(p[k]), rt, ld1(p[k])});
+          si.push_back({p[k], rj, Lv.Dp(k), ld1(p[k]), Lv.pivp(k), rt, ld1(p[k])});
+        }
+      }
+    be.trsm('L', 'N', 'N', T(1), ti);
+    be.copy(T(1), cp);
+    be.getrs('N', si);
+  }
+  auto rtp = [&](int q) { return Rt.get() ? Rt.get() + bo.off[q] : nullptr; };
+
+  // 4. Schur complements T_ij -= sum_k Lf_ik R_kj for the targets (i,j) near or far on this level.
+  //    Lf_ik: Cholesky k: (L^{-1}B_ki)^T; LU k: C_ik (B_ki^T when symmetric).  R_kj: L^{-1}B_kj or Rt_kj.
+  struct Target {
+    int i, j;
+    T *c;
+    int ldc;
+    std::vector<int> ks;
+  };
+  std::vector<Target> tg;
+  const SchurVariant var = opt_.schur;
+  for (int i = 0; i < nc; i++)
+    for (const PairList *lst : {&N, &F})
+      for (int q = lst->ptr[i]; q < lst->ptr[i + 1]; q++) {
+        const int j = lst->col[q];
+        if (sym && j < i) continue; // filled by transposition below
+        Target t{i, j, lst == &N ? ahp(q) : tfp(q), lst == &N ? n[i] : ld1(r[i]), {}};
+        if (var == SchurVariant::Diag) {
+          if (i == j) t.ks.push_back(i);
+        } else if (var == SchurVariant::Near1) {
+          if (lst != &N) continue;
+          if (i == j)
+            for (int u = N.ptr[i]; u < N.ptr[i + 1]; u++) t.ks.push_back(N.col[u]);
+          else t.ks = {i, j};
+        } else // two-hop: every k near to both i and j
+          for (int u = N.ptr[i]; u < N.ptr[i + 1]; u++)
+            if (N.find(N.col[u], j) >= 0) t.ks.push_back(N.col[u]);
+        if (!t.ks.empty()) tg.push_back(std::move(t));
+      }
+  auto term = [&](int i, int k, int j, T *c, int ldc) {
+    const int qki = N.find(k, i), qkj = N.find(k, j);
+    if (!Lv.lu[k]) return GemmItem<T>{'T', 'N', r[i], r[j], p[k], Lv.Bp(qki), ld1(p[k]), Lv.Bp(qkj), ld1(p[k]), c, ldc};
+    if (sym) return GemmItem<T>{'T', 'N', r[i], r[j], p[k], Lv.Bp(qki), ld1(p[k]), rtp(qkj), ld1(p[k]), c, ldc};
+    return GemmItem<T>{'N', 'N', r[i], r[j], p[k], Lv.Cp(N.find(i, k)), ld1(r[i]), rtp(qkj), ld1(p[k]), c, ldc};
+  };
+  for (size_t round = 0;; round++) {
+    std::vector<GemmItem<T>> gi;
+    for (const Target &t : tg)
+      if (round < t.ks.size() && p[t.ks[round]] > 0) gi.push_back(term(t.i, t.ks[round], t.j, t.c, t.ldc));
+    bool more = false;
+    for (const Target &t : tg) more = more || round + 1 < t.ks.size();
+    be.gemm(T(-1), T(1), gi);
+    if (!more) break;
+  }
+  if (sym) { // lower targets are the transposes of the upper ones
+    cp.clear();
+    for (int i = 0; i < nc; i++) {
+      for (int q = N.ptr[i]; q < N.ptr[i + 1]; q++) {
+        const int j = N.col[q];
+        if (j < i) cp.push_back({'T', r[i], r[j], ahp(N.find(j, i)), n[j], ahp(q), n[i]});
+      }
+      for (int q = F.ptr[i]; q < F.ptr[i + 1]; q++) {
+        const int j = F.col[q];
+        if (j < i) cp.push_back({'T', r[i], r[j], tfp(F.find(j, i)), ld1(r[j]), tfp(q), ld1(r[i])});
+      }
+    }
+    be.copy(T(1), cp);
+  }
   // optional: norm of the two-hop terms that fall outside the pattern (dropped)
   if (opt_.droppedNorms && var == SchurVariant::TwoHop) {
-    double dn = 0;
+    std::vector<std::array<int, 3>> trip;
+    Offsets zo;
     for (int i = 0; i < nc; i++)
       for (int t = N.ptr[i]; t < N.ptr[i + 1]; t++) {
         const int k = N.col[t];
+        if (p[k] == 0) continue;
         for (int u = N.ptr[k]; u < N.ptr[k + 1]; u++) {
           const int j = N.col[u];
           if (N.find(i, j) >= 0 || F.find(i, j) >= 0) continue;
-          Matrix<T> Z(Lv.r[i], Lv.r[j]);
-          term(i, k, j, Z);
-          for (auto x : Z.storage()) dn += static_cast<double>(x) * x;
+          trip.push_back({i, k, j});
+          zo.add(static_cast<size_t>(r[i]) * r[j]);
         }
       }
+    Buffer<T> Z(be, zo.total);
+    std::vector<GemmItem<T>> gi;
+    for (size_t t = 0; t < trip.size(); t++) gi.push_back(term(trip[t][0], trip[t][1], trip[t][2], Z.get() + zo.off[t], ld1(r[trip[t][0]])));
+    be.gemm(T(-1), T(1), gi);
+    std::vector<T> h(zo.total);
+    be.download(h.data(), Z.get(), h.size());
+    double dn = 0;
+    for (T x : h) dn += static_cast<double>(x) * x;
     st.dropped = std::sqrt(dn);
   }
   // flops (model): transforms, pivots, panels, Schur
   {
     double f = 0;
     for (int i = 0; i < nc; i++) {
-      f += (sym ? 1.0 / 3.0 : 2.0 / 3.0) * std::pow(Lv.p[i], 3);
+      f += (sym ? 1.0 / 3.0 : 2.0 / 3.0) * std::pow(p[i], 3);
       for (int q = N.ptr[i]; q < N.ptr[i + 1]; q++) {
         const int j = N.col[q];
-        f += 2.0 * Lv.n[i] * Lv.n[i] * Lv.n[j] + 2.0 * Lv.n[i] * Lv.n[j] * Lv.n[j] + 2.0 * Lv.p[i] * Lv.p[i] * Lv.r[j];
-        f += 2.0 * Lv.r[i] * Lv.r[j] * Lv.p[j] * (var == SchurVariant::TwoHop ? N.count(i) : 1);
+        f += 2.0 * n[i] * n[i] * n[j] + 2.0 * n[i] * n[j] * n[j] + 2.0 * p[i] * p[i] * r[j];
+        f += 2.0 * r[i] * r[j] * p[j] * (var == SchurVariant::TwoHop ? N.count(i) : 1);
       }
     }
     st.flops = f;
   }
   // 5. merge: A^(l-1)_IJ = [T_cd] for c in children(I), d in children(J)
   const PairList &Np = Tr.nearList(l - 1);
-  A_[l - 1].assign(Np.nnz(), Matrix<double>());
+  Offsets mo;
+  std::vector<int> nI(Tr.ncells(l - 1));
+  for (int I = 0; I < Tr.ncells(l - 1); I++) nI[I] = r[2 * I] + r[2 * I + 1];
+  for (int I = 0; I < Tr.ncells(l - 1); I++)
+    for (int q = Np.ptr[I]; q < Np.ptr[I + 1]; q++) mo.add(static_cast<size_t>(nI[I]) * nI[Np.col[q]]);
+  Buffer<T> Anext(be, mo.total);
+  cp.clear();
   for (int I = 0; I < Tr.ncells(l - 1); I++)
     for (int q = Np.ptr[I]; q < Np.ptr[I + 1]; q++) {
       const int J = Np.col[q];
-      const int nI = Lv.r[2 * I] + Lv.r[2 * I + 1], nJ = Lv.r[2 * J] + Lv.r[2 * J + 1];
-      Matrix<double> M(nI, nJ);
       for (int a = 0; a < 2; a++)
         for (int b = 0; b < 2; b++) {
           const int c = 2 * I + a, d = 2 * J + b;
+          const T *src;
+          int lds;
           int pos = N.find(c, d);
-          const Matrix<T> *src = pos >= 0 ? &Tn[pos] : nullptr;
-          if (!src) {
+          if (pos >= 0) src = ahp(pos), lds = n[c];
+          else {
             pos = F.find(c, d);
             if (pos < 0) throw Error(ERR_LIB, "internal: a child pair of a near pair is neither near nor far");
-            src = &Tf[pos];
+            src = tfp(pos), lds = ld1(r[c]);
           }
-          const int oi = a ? Lv.r[2 * I] : 0, oj = b ? Lv.r[2 * J] : 0;
-          for (int jj = 0; jj < src->cols(); jj++)
-            for (int ii = 0; ii < src->rows(); ii++) M(oi + ii, oj + jj) = static_cast<double>((*src)(ii, jj));
+          const int oi = a ? r[2 * I] : 0, oj = b ? r[2 * J] : 0;
+          cp.push_back({'N', r[c], r[d], src, lds, Anext.get() + mo.off[q] + oi + static_cast<size_t>(oj) * nI[I], ld1(nI[I])});
         }
-      A_[l - 1][q] = std::move(M);
     }
-  // A^(l) is no longer needed, except the leaf level's (kept as K)
+  be.copy(T(1), cp);
+  Acur_ = std::move(Anext);
+  Aoff_ = mo.off;
+  A_[l - 1].assign(Np.nnz(), Matrix<double>());
+  if (hostNext) {
+    std::vector<T> h(mo.total);
+    be.download(h.data(), Acur_.get(), h.size());
+    for (int I = 0; I < Tr.ncells(l - 1); I++)
+      for (int q = Np.ptr[I]; q < Np.ptr[I + 1]; q++) {
+        Matrix<double> M(nI[I], nI[Np.col[q]]);
+        for (size_t t = 0; t < M.size(); t++) M.data()[t] = static_cast<double>(h[mo.off[q] + t]);
+        A_[l - 1][q] = std::move(M);
+      }
+  }
+  // A^(l) is no longer needed on the host (the leaf level's K is kept in Knear_)
   std::vector<Matrix<double>>().swap(A_[l]);
   levels_[l] = std::move(lev);
 }
@@ -550,7 +691,8 @@ void UlvFactorization<T>::factorRoot()
 {
   if (!status_.ok) return;
   const bool sym = opt_.basis.symmetric;
-  if (top_ == 0) root_ = cast<T>(A_[0][0]);
+  Matrix<T> R;
+  if (top_ == 0) R = cast<T>(A_[0][0]);
   else { // the cells of level top_ (their children's skeletons) as one dense block
     const ClusterTree &Tr = *tree_;
     const int l0 = top_, nc1 = Tr.ncells(l0 + 1);
@@ -569,7 +711,7 @@ void UlvFactorization<T>::factorRoot()
             for (int ii = 0; ii < S.rows(); ii++) KrootFar_(off[a] + ii, off[b] + jj) = S(ii, jj);
         }
     }
-    Matrix<T> R(n0, n0);
+    R.resize(n0, n0);
     for (int jj = 0; jj < n0; jj++)
       for (int ii = 0; ii < n0; ii++) R(ii, jj) = static_cast<T>(alpha_ * KrootFar_(ii, jj));
     for (int I = 0; I < Tr.ncells(l0); I++)
@@ -579,45 +721,57 @@ void UlvFactorization<T>::factorRoot()
         for (int jj = 0; jj < M.cols(); jj++)
           for (int ii = 0; ii < M.rows(); ii++) R(off[2 * I] + ii, off[2 * J] + jj) = static_cast<T>(M(ii, jj));
       }
-    root_ = std::move(R);
   }
-  const int n = root_.rows();
+  A_[top_].clear();
+  Acur_.reset();
+  const int n = R.rows();
+  rootN_ = n;
+  Backend<T> &be = *be_;
+  root_ = Buffer<T>(be, std::max<size_t>(1, R.size()));
+  rootPiv_ = IntBuffer(be, std::max(1, n));
+  be.upload(root_.get(), R.data(), R.size());
+  const std::vector<FactorItem<T>> fi{{n, root_.get(), ld1(n), rootPiv_.get()}};
+  std::vector<int> info;
+  std::vector<double> dg;
   rootChol_ = false;
   if (sym && opt_.cholesky) {
-    Matrix<T> R = root_;
-    if (blas::potrf('L', n, R.data(), R.ld()) == 0) {
-      for (int t = 0; t < n; t++) logdet_ += 2.0 * std::log(static_cast<double>(R(t, t)));
+    be.potrf(fi, info);
+    if (info[0] == 0) {
+      be.diagonals(fi, dg);
+      for (int t = 0; t < n; t++) logdet_ += 2.0 * std::log(dg[t]);
       inertia_[2] += n;
-      root_ = std::move(R);
       rootChol_ = true;
     } else if (opt_.choleskyRequired) {
       status_.ok = false;
       status_.message = "the root block is not positive definite (Cholesky failed): the matrix, or its compressed form, is not SPD";
       return;
-    } else status_.usedLU = true;
+    } else {
+      status_.usedLU = true;
+      be.upload(root_.get(), R.data(), R.size());
+    }
   }
   if (!rootChol_) {
     if (sym) {
       int ng, zr, ps;
-      blas::inertia(n, root_.data(), root_.ld(), ng, zr, ps);
+      blas::inertia(n, R.data(), R.ld(), ng, zr, ps);
       inertia_[0] += ng, inertia_[1] += zr, inertia_[2] += ps;
     }
-    rootPiv_.assign(std::max(1, n), 0);
-    int info = blas::getrf(n, root_.data(), root_.ld(), rootPiv_.data());
-    if (info > 0) {
+    be.getrf(fi, info);
+    if (info[0] > 0) {
       status_.ok = false;
-      status_.message = "the root block is singular (zero pivot at " + std::to_string(info) + ")";
+      status_.message = "the root block is singular (zero pivot at " + std::to_string(info[0]) + ")";
       return;
     }
+    be.diagonals(fi, dg);
+    std::vector<int> pv(std::max(1, n));
+    be.downloadInt(pv.data(), rootPiv_.get(), n);
     for (int t = 0; t < n; t++) {
-      double u = static_cast<double>(root_(t, t));
-      logdet_ += std::log(std::fabs(u));
-      if (u < 0) sign_ = -sign_;
-      if (rootPiv_[t] != t + 1) sign_ = -sign_;
+      logdet_ += std::log(std::fabs(dg[t]));
+      if (dg[t] < 0) sign_ = -sign_;
+      if (pv[t] != t + 1) sign_ = -sign_;
     }
   }
   stats_[0].minrank = stats_[0].maxrank = 0;
-  A_[top_].clear();
 }
 
 template <typename T>
@@ -632,7 +786,7 @@ void UlvFactorization<T>::refactor(double alpha, const std::vector<double> &dshi
   status_ = UlvStatus();
   leafBlocks();
   for (int l = tree_->levels(); l > top_; l--) {
-    factorLevel(l);
+    factorLevel(l, l - 1 == top_);
     if (!status_.ok) return;
   }
   factorRoot();
@@ -640,169 +794,186 @@ void UlvFactorization<T>::refactor(double alpha, const std::vector<double> &dshi
 }
 
 // Substitution: forward over the levels (leaves up), root, backward (root down).  Within a level
-// every cell is independent: the products with the near cells' factors are gathered per target.
+// every cell is independent; the products with the near cells' factors are summed per target in
+// rounds (one term per target per batch).
 template <typename T>
 void UlvFactorization<T>::solve(bool transpose, int k, T *x, int ldx) const
 {
   if (!status_.ok) throw Error(ERR_NUMERIC, "the factorization failed: " + status_.message);
   const ClusterTree &Tr = *tree_;
   const int L = Tr.levels();
+  const int Nn = Tr.size();
   const bool sym = opt_.basis.symmetric;
-  const bool threaded = opt_.basis.threaded;
   const bool tr = transpose && !sym;
-  // c[l][i]: transformed right-hand side of cell i on level l (n_i x k), z[l][i]: pivot solves
-  std::vector<std::vector<Matrix<T>>> c(L + 1), z(L + 1);
-  // level L input
+  Backend<T> &be = *be_;
+  // right-hand sides on the backend (N x k, ld N)
+  Buffer<T> X(be, static_cast<size_t>(Nn) * k);
+  {
+    std::vector<T> h(static_cast<size_t>(Nn) * k);
+    for (int j = 0; j < k; j++)
+      for (int t = 0; t < Nn; t++) h[t + static_cast<size_t>(j) * Nn] = x[t + static_cast<size_t>(j) * ldx];
+    be.upload(X.get(), h.data(), h.size());
+  }
+  // per level: c (n_i x k, transformed right-hand side), z (p_i x k, pivot solves)
+  std::vector<Buffer<T>> c(L + 1), z(L + 1);
+  std::vector<std::vector<size_t>> coff(L + 1), zoff(L + 1);
+  std::vector<CopyItem<T>> cp;
+  std::vector<GemmItem<T>> gi;
   for (int l = L; l > top_; l--) {
     const Level &Lv = *levels_[l];
     const PairList &N = Tr.nearList(l);
     const int nc = Tr.ncells(l);
-    c[l].resize(nc);
-    z[l].resize(nc);
-    parallelFor(nc, threaded, [&](int i) {
-      const int n = Lv.n[i];
-      Matrix<T> b(n, k);
-      if (l == L) {
-        const Cell &cl = Tr.cell(L, i);
-        for (int j = 0; j < k; j++)
-          for (int t = 0; t < n; t++) b(t, j) = x[cl.begin + t + static_cast<size_t>(j) * ldx];
-      } else {
-        const Matrix<T> &a = c[l + 1][2 * i], &bb = c[l + 1][2 * i + 1];
-        const int r1 = levels_[l + 1]->r[2 * i], r2 = levels_[l + 1]->r[2 * i + 1];
-        for (int j = 0; j < k; j++) {
-          for (int t = 0; t < r1; t++) b(t, j) = a(t, j);
-          for (int t = 0; t < r2; t++) b(r1 + t, j) = bb(t, j);
-        }
+    const auto &n = Lv.n, &r = Lv.r, &p = Lv.p;
+    Offsets co, zo;
+    for (int i = 0; i < nc; i++) {
+      co.add(static_cast<size_t>(n[i]) * k);
+      zo.add(static_cast<size_t>(p[i]) * k);
+    }
+    c[l] = Buffer<T>(be, co.total);
+    z[l] = Buffer<T>(be, zo.total);
+    coff[l] = co.off;
+    zoff[l] = zo.off;
+    auto cp_ = [&](int i) { return c[l].get() + coff[l][i]; };
+    auto zp = [&](int i) { return z[l].get() + zoff[l][i]; };
+    // gather the input of each cell: leaves from X, upper cells from the children's sigma parts
+    Buffer<T> b(be, co.total);
+    cp.clear();
+    for (int i = 0; i < nc; i++) {
+      T *bi = b.get() + co.off[i];
+      if (l == L) cp.push_back({'N', n[i], k, X.get() + Tr.cell(L, i).begin, Nn, bi, n[i]});
+      else {
+        const Level &Lc = *levels_[l + 1];
+        const int r1 = Lc.r[2 * i], r2 = Lc.r[2 * i + 1];
+        cp.push_back({'N', r1, k, c[l + 1].get() + coff[l + 1][2 * i], Lc.n[2 * i], bi, n[i]});
+        cp.push_back({'N', r2, k, c[l + 1].get() + coff[l + 1][2 * i + 1], Lc.n[2 * i + 1], bi + r1, n[i]});
       }
-      const Matrix<T> &Q = (tr ? Lv.Qc[i] : Lv.Qr[i]);
-      Matrix<T> ci(n, k);
-      blas::gemm('T', 'N', n, k, n, T(1), Q.data(), Q.ld(), b.data(), b.ld(), T(0), ci.data(), ci.ld());
-      // pivot solve on the redundant part
-      const int r = Lv.r[i], p = Lv.p[i];
-      Matrix<T> zi = sub(ci, r, p, 0, k);
-      if (p > 0) {
-        if (Lv.chol(i)) blas::trsm('L', 'L', 'N', 'N', p, k, T(1), Lv.D[i].data(), Lv.D[i].ld(), zi.data(), zi.ld());
-        else blas::getrs(tr ? 'T' : 'N', p, k, Lv.D[i].data(), Lv.D[i].ld(), Lv.piv[i].data(), zi.data(), zi.ld());
+    }
+    be.copy(T(1), cp);
+    gi.clear();
+    for (int i = 0; i < nc; i++) gi.push_back({'T', 'N', n[i], k, n[i], tr ? Lv.Qcp(i) : Lv.Qrp(i), n[i], b.get() + co.off[i], n[i], cp_(i), n[i]});
+    be.gemm(T(1), T(0), gi);
+    // pivot solves on the redundant parts
+    cp.clear();
+    for (int i = 0; i < nc; i++) cp.push_back({'N', p[i], k, cp_(i) + r[i], n[i], zp(i), ld1(p[i])});
+    be.copy(T(1), cp);
+    std::vector<TrsmItem<T>> ti;
+    std::vector<LuSolveItem<T>> si;
+    for (int i = 0; i < nc; i++) {
+      if (!Lv.lu[i]) ti.push_back({p[i], k, Lv.Dp(i), ld1(p[i]), zp(i), ld1(p[i])});
+      else si.push_back({p[i], k, Lv.Dp(i), ld1(p[i]), Lv.pivp(i), zp(i), ld1(p[i])});
+    }
+    be.trsm('L', 'N', 'N', T(1), ti);
+    be.getrs(tr ? 'T' : 'N', si);
+    // skeleton updates: c_sigma_i -= sum_{k near i} Lf_ik z_k, in rounds
+    // (Lf_ik: Cholesky: (L^{-1}B_ki)^T; LU symmetric: B_ki^T; LU nonsymmetric: C_ik; transposed solve: B_ki^T)
+    for (int round = 0;; round++) {
+      gi.clear();
+      bool more = false;
+      for (int i = 0; i < nc; i++) {
+        const int q = N.ptr[i] + round;
+        if (q >= N.ptr[i + 1]) continue;
+        more = more || q + 1 < N.ptr[i + 1];
+        const int kk = N.col[q];
+        if (p[kk] == 0 || r[i] == 0) continue;
+        if (sym || tr) gi.push_back({'T', 'N', r[i], k, p[kk], Lv.Bp(N.find(kk, i)), ld1(p[kk]), zp(kk), ld1(p[kk]), cp_(i), n[i]});
+        else gi.push_back({'N', 'N', r[i], k, p[kk], Lv.Cp(q), ld1(r[i]), zp(kk), ld1(p[kk]), cp_(i), n[i]});
       }
-      c[l][i] = std::move(ci);
-      z[l][i] = std::move(zi);
-    });
-    // skeleton updates: c_sigma_i -= sum_{k near i} Lf_ik z_k
-    parallelFor(nc, threaded, [&](int i) {
-      const int ri = Lv.r[i];
-      Matrix<T> &ci = c[l][i];
-      for (int q = N.ptr[i]; q < N.ptr[i + 1]; q++) {
-        const int kk = N.col[q], pk = Lv.p[kk];
-        if (pk == 0 || ri == 0) continue;
-        const Matrix<T> &zk = z[l][kk];
-        // Lf_ik: Cholesky: (L^{-1}B_ki)^T; LU symmetric: B_ki^T; LU nonsymmetric: C_ik, transposed solve: B_ki^T
-        if (sym || tr) {
-          const Matrix<T> &Bki = Lv.B[N.find(kk, i)];
-          blas::gemm('T', 'N', ri, k, pk, T(-1), Bki.data(), Bki.ld(), zk.data(), zk.ld(), T(1), ci.data(), ci.ld());
-        } else {
-          const Matrix<T> &Cik = Lv.C[q];
-          blas::gemm('N', 'N', ri, k, pk, T(-1), Cik.data(), Cik.ld(), zk.data(), zk.ld(), T(1), ci.data(), ci.ld());
-        }
-      }
-    });
+      be.gemm(T(-1), T(1), gi);
+      if (!more) break;
+    }
   }
   // root
-  Matrix<T> xr;
-  {
-    const int n0 = root_.rows();
-    Matrix<T> b(n0, k);
-    if (L == 0) {
-      for (int j = 0; j < k; j++)
-        for (int t = 0; t < n0; t++) b(t, j) = x[t + static_cast<size_t>(j) * ldx];
-    } else { // the skeleton parts of the cells of level top_+1, in order
-      int o = 0;
-      for (int a = 0; a < Tr.ncells(top_ + 1); a++) {
-        const int ra = levels_[top_ + 1]->r[a];
-        for (int j = 0; j < k; j++)
-          for (int t = 0; t < ra; t++) b(o + t, j) = c[top_ + 1][a](t, j);
-        o += ra;
-      }
-    }
-    if (n0 > 0) {
-      if (rootChol_) {
-        blas::trsm('L', 'L', 'N', 'N', n0, k, T(1), root_.data(), root_.ld(), b.data(), b.ld());
-        blas::trsm('L', 'L', 'T', 'N', n0, k, T(1), root_.data(), root_.ld(), b.data(), b.ld());
-      } else blas::getrs(tr ? 'T' : 'N', n0, k, root_.data(), root_.ld(), rootPiv_.data(), b.data(), b.ld());
-    }
-    xr = std::move(b);
-  }
-  // backward
-  // sigma solution of the cells of the level above, per parent (the cells of level top_)
-  std::vector<Matrix<T>> xs(L == 0 ? 1 : Tr.ncells(top_));
-  if (L == 0 || top_ == 0) xs[0] = std::move(xr);
+  const int n0 = rootN_;
+  Buffer<T> xr(be, static_cast<size_t>(n0) * k);
+  cp.clear();
+  if (L == 0) cp.push_back({'N', n0, k, X.get(), Nn, xr.get(), ld1(n0)});
   else
-    for (int I = 0, o = 0; I < Tr.ncells(top_); I++) {
-      const int nI = levels_[top_ + 1]->r[2 * I] + levels_[top_ + 1]->r[2 * I + 1];
-      xs[I] = sub(xr, o, nI, 0, k);
-      o += nI;
+    for (int a = 0, o = 0; a < Tr.ncells(top_ + 1); a++) { // the skeleton parts of the cells of level top_+1
+      const Level &Lc = *levels_[top_ + 1];
+      cp.push_back({'N', Lc.r[a], k, c[top_ + 1].get() + coff[top_ + 1][a], Lc.n[a], xr.get() + o, ld1(n0)});
+      o += Lc.r[a];
     }
+  be.copy(T(1), cp);
+  if (n0 > 0) {
+    if (rootChol_) {
+      const std::vector<TrsmItem<T>> ti{{n0, k, root_.get(), n0, xr.get(), n0}};
+      be.trsm('L', 'N', 'N', T(1), ti);
+      be.trsm('L', 'T', 'N', T(1), ti);
+    } else be.getrs(tr ? 'T' : 'N', {{n0, k, root_.get(), n0, rootPiv_.get(), xr.get(), n0}});
+  }
+  // backward: the sigma part of cell i of level l sits in its parent's solution (level l-1's
+  // output, n_I x k), or in the root's solution for the cells of level top_+1
+  Buffer<T> xprev = std::move(xr);
+  std::vector<size_t> poff; // offsets of the parents' solutions in xprev (unused for the root)
   for (int l = top_ + 1; l <= L; l++) {
     const Level &Lv = *levels_[l];
     const PairList &N = Tr.nearList(l);
     const int nc = Tr.ncells(l);
-    std::vector<Matrix<T>> xsig(nc), xout(nc);
-    for (int i = 0; i < nc; i++) {
-      const Matrix<T> &par = xs[i / 2];
-      const int r1 = Lv.r[2 * (i / 2)], off = (i % 2) ? r1 : 0;
-      xsig[i] = sub(par, off, Lv.r[i], 0, k);
+    const auto &n = Lv.n, &r = Lv.r, &p = Lv.p;
+    std::vector<const T *> sig(nc);
+    std::vector<int> lds(nc);
+    for (int i = 0, o = 0; i < nc; i++) {
+      if (l == top_ + 1) sig[i] = xprev.get() + o, lds[i] = ld1(n0), o += r[i];
+      else {
+        const int I = i / 2, nI = r[2 * I] + r[2 * I + 1];
+        sig[i] = xprev.get() + poff[I] + ((i % 2) ? r[2 * I] : 0), lds[i] = ld1(nI);
+      }
     }
-    parallelFor(nc, threaded, [&](int kk) {
-      const int n = Lv.n[kk], r = Lv.r[kk], p = Lv.p[kk];
-      Matrix<T> xrho(p, k);
-      if (p > 0) {
-        if (Lv.chol(kk)) {
-          // x_rho = L^{-T} (z - sum_j V_kj x_sigma_j)
-          xrho = z[l][kk];
-          for (int q = N.ptr[kk]; q < N.ptr[kk + 1]; q++) {
-            const int j = N.col[q];
-            if (Lv.r[j] == 0) continue;
-            blas::gemm('N', 'N', p, k, Lv.r[j], T(-1), Lv.B[q].data(), Lv.B[q].ld(), xsig[j].data(), xsig[j].ld(), T(1), xrho.data(), xrho.ld());
-          }
-          blas::trsm('L', 'L', 'T', 'N', p, k, T(1), Lv.D[kk].data(), Lv.D[kk].ld(), xrho.data(), xrho.ld());
-        } else {
-          // x_rho = D^{-1} (c_rho - sum_j B_kj x_sigma_j)   (transposed: D^{-T}(c_rho - sum_j C_jk^T x_sigma_j))
-          xrho = sub(c[l][kk], r, p, 0, k);
-          for (int q = N.ptr[kk]; q < N.ptr[kk + 1]; q++) {
-            const int j = N.col[q];
-            if (Lv.r[j] == 0) continue;
-            if (!tr) blas::gemm('N', 'N', p, k, Lv.r[j], T(-1), Lv.B[q].data(), Lv.B[q].ld(), xsig[j].data(), xsig[j].ld(), T(1), xrho.data(), xrho.ld());
-            else {
-              const Matrix<T> &Cjk = Lv.C[N.find(j, kk)];
-              blas::gemm('T', 'N', p, k, Lv.r[j], T(-1), Cjk.data(), Cjk.ld(), xsig[j].data(), xsig[j].ld(), T(1), xrho.data(), xrho.ld());
-            }
-          }
-          blas::getrs(tr ? 'T' : 'N', p, k, Lv.D[kk].data(), Lv.D[kk].ld(), Lv.piv[kk].data(), xrho.data(), xrho.ld());
-        }
+    Offsets xo;
+    for (int i = 0; i < nc; i++) xo.add(static_cast<size_t>(n[i]) * k);
+    Buffer<T> xt(be, xo.total), xout(be, xo.total);
+    auto xtp = [&](int i) { return xt.get() + xo.off[i]; };
+    // xt = [x_sigma ; z (Cholesky) or c_rho (LU)]
+    cp.clear();
+    for (int i = 0; i < nc; i++) {
+      cp.push_back({'N', r[i], k, sig[i], lds[i], xtp(i), n[i]});
+      if (!Lv.lu[i]) cp.push_back({'N', p[i], k, z[l].get() + zoff[l][i], ld1(p[i]), xtp(i) + r[i], n[i]});
+      else cp.push_back({'N', p[i], k, c[l].get() + coff[l][i] + r[i], n[i], xtp(i) + r[i], n[i]});
+    }
+    be.copy(T(1), cp);
+    // x_rho -= sum_j B_ij x_sigma_j (transposed: C_ji^T x_sigma_j), in rounds
+    for (int round = 0;; round++) {
+      gi.clear();
+      bool more = false;
+      for (int i = 0; i < nc; i++) {
+        const int q = N.ptr[i] + round;
+        if (q >= N.ptr[i + 1]) continue;
+        more = more || q + 1 < N.ptr[i + 1];
+        const int j = N.col[q];
+        if (p[i] == 0 || r[j] == 0) continue;
+        if (!tr) gi.push_back({'N', 'N', p[i], k, r[j], Lv.Bp(q), ld1(p[i]), sig[j], lds[j], xtp(i) + r[i], n[i]});
+        else gi.push_back({'T', 'N', p[i], k, r[j], Lv.Cp(N.find(j, i)), ld1(r[j]), sig[j], lds[j], xtp(i) + r[i], n[i]});
       }
-      Matrix<T> xt(n, k);
-      for (int j = 0; j < k; j++) {
-        for (int t = 0; t < r; t++) xt(t, j) = xsig[kk](t, j);
-        for (int t = 0; t < p; t++) xt(r + t, j) = xrho(t, j);
-      }
-      const Matrix<T> &Q = tr ? Lv.Qr[kk] : (sym ? Lv.Qr[kk] : Lv.Qc[kk]);
-      Matrix<T> xo(n, k);
-      blas::gemm('N', 'N', n, k, n, T(1), Q.data(), Q.ld(), xt.data(), xt.ld(), T(0), xo.data(), xo.ld());
-      xout[kk] = std::move(xo);
-    });
-    xs = std::move(xout);
+      be.gemm(T(-1), T(1), gi);
+      if (!more) break;
+    }
+    std::vector<TrsmItem<T>> ti;
+    std::vector<LuSolveItem<T>> si;
+    for (int i = 0; i < nc; i++) {
+      if (!Lv.lu[i]) ti.push_back({p[i], k, Lv.Dp(i), ld1(p[i]), xtp(i) + r[i], n[i]});
+      else si.push_back({p[i], k, Lv.Dp(i), ld1(p[i]), Lv.pivp(i), xtp(i) + r[i], n[i]});
+    }
+    be.trsm('L', 'T', 'N', T(1), ti);
+    be.getrs(tr ? 'T' : 'N', si);
+    gi.clear();
+    for (int i = 0; i < nc; i++) gi.push_back({'N', 'N', n[i], k, n[i], tr ? Lv.Qrp(i) : Lv.Qcp(i), n[i], xtp(i), n[i], xout.get() + xo.off[i], n[i]});
+    be.gemm(T(1), T(0), gi);
+    xprev = std::move(xout);
+    poff = xo.off;
   }
-  // leaves (or the single root block)
-  if (L == 0) {
-    const int n0 = root_.rows();
-    for (int j = 0; j < k; j++)
-      for (int t = 0; t < n0; t++) x[t + static_cast<size_t>(j) * ldx] = xs[0](t, j);
-    return;
-  }
-  for (int i = 0; i < Tr.ncells(L); i++) {
-    const Cell &cl = Tr.cell(L, i);
-    for (int j = 0; j < k; j++)
-      for (int t = 0; t < cl.size(); t++) x[cl.begin + t + static_cast<size_t>(j) * ldx] = xs[i](t, j);
-  }
+  // leaves (or the single root block) back to X, then to x
+  cp.clear();
+  if (L == 0) cp.push_back({'N', n0, k, xprev.get(), ld1(n0), X.get(), Nn});
+  else
+    for (int i = 0; i < Tr.ncells(L); i++) {
+      const Cell &cl = Tr.cell(L, i);
+      cp.push_back({'N', cl.size(), k, xprev.get() + poff[i], ld1(cl.size()), X.get() + cl.begin, Nn});
+    }
+  be.copy(T(1), cp);
+  std::vector<T> h(static_cast<size_t>(Nn) * k);
+  be.download(h.data(), X.get(), h.size());
+  for (int j = 0; j < k; j++)
+    for (int t = 0; t < Nn; t++) x[t + static_cast<size_t>(j) * ldx] = h[t + static_cast<size_t>(j) * Nn];
 }
 
 template <typename T>
@@ -820,7 +991,7 @@ size_t UlvFactorization<T>::bytes() const
 template <typename T>
 double UlvFactorization<T>::factorFlops() const
 {
-  double f = std::pow(static_cast<double>(root_.rows()), 3) / 3.0;
+  double f = std::pow(static_cast<double>(rootN_), 3) / 3.0;
   for (const auto &s : stats_) f += s.flops;
   return f;
 }

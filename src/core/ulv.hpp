@@ -11,6 +11,7 @@
 // refactor() changes alpha and d and reuses the tree and the bases.
 #pragma once
 
+#include "backend.hpp"
 #include "dense.hpp"
 #include "entries.hpp"
 #include "h2matrix.hpp"
@@ -33,6 +34,7 @@ struct UlvOptions {
   bool droppedNorms = false;                // measure the Schur terms that fall outside the pattern
   int maxRoot = 4096;                       // factor the top levels as one dense block once the cells'
                                             // skeletons of a level add up to at most this (0: never)
+  BackendRequest backend;                   // where the batched dense operations run
 };
 
 struct UlvLevelStats {
@@ -66,20 +68,25 @@ public:
   const std::vector<UlvLevelStats> &levelStats() const { return stats_; }
   size_t bytes() const;
   double factorFlops() const;
-  int rootSize() const { return root_.rows(); }
+  int rootSize() const { return rootN_; }
   int rootLevel() const { return top_; } // the cells of this level form the dense root block
   const H2Structure &structure() const { return *S_; }
   double timeBasis() const { return tbasis_; }
+  const Backend<T> &backend() const { return *be_; }
+  const std::string &backendNote() const { return backendNote_; } // why a requested device backend is not used
   double timeFactor() const { return tfactor_; }
 
 private:
-  struct Level; // per-level factors
+  struct Level; // per-level factors, in backend memory
   void leafBlocks();                 // A^(L) = alpha K_near + diag(d)
-  void factorLevel(int l);           // A^(l) -> factors of l, A^(l-1)
+  void uploadA(int l);               // host A^(l) -> backend
+  void factorLevel(int l, bool hostNext); // A^(l) -> factors of l, A^(l-1) (also on the host when hostNext)
   void factorRoot();
   Matrix<double> generators(int l, int i, const std::vector<int> &cand, bool row);
   Matrix<double> nearSample(int l, int i, const std::vector<int> &cand, bool row);
 
+  std::unique_ptr<Backend<T>> be_;   // first: the buffers below are released through it
+  std::string backendNote_;
   MPI_Comm comm_;
   std::shared_ptr<const ClusterTree> tree_;
   const EntryEvaluator *ev_;
@@ -90,15 +97,18 @@ private:
   const H2Structure *S_ = nullptr; // the structure, also while it is being built
   std::vector<Matrix<double>> Knear_;               // leaf near blocks of K (unscaled), full storage
   std::vector<std::vector<Matrix<double>>> Kfar_;   // couplings of K per level (unscaled)
-  std::vector<std::vector<Matrix<double>>> A_;      // current level matrices A^(l) (near blocks), double
+  std::vector<std::vector<Matrix<double>>> A_;      // level matrices A^(l) (near blocks) on the host, when needed
+  Buffer<T> Acur_;                                  // the level matrix being factorized, in backend memory
+  std::vector<size_t> Aoff_;                        // (near pair q: n_i x n_j, ld n_i, at Aoff_[q])
   std::vector<Matrix<double>> selfLU_;              // LU of the diagonal blocks A^(l)_kk of the level being built
   std::vector<std::vector<int>> selfPiv_;           // (for the fill-in generators); info > 0: empty
   void factorSelfBlocks(int l);
   std::vector<std::unique_ptr<Level>> levels_;
   int top_ = 0;                        // level of the dense root (0: the tree's root)
   Matrix<double> KrootFar_;            // root: the unscaled kernel couplings between non-near cells of level top_
-  Matrix<T> root_;
-  std::vector<int> rootPiv_;
+  int rootN_ = 0;
+  Buffer<T> root_;                     // the factored root block (backend memory)
+  IntBuffer rootPiv_;
   bool rootChol_ = false;
   double logdet_ = 0;
   int sign_ = 1;

@@ -33,6 +33,8 @@ typedef enum {
 } PCH2ULVPrecision;
 static const char *const PCH2ULVPrecisions[] = {"double", "single", "PCH2ULVPrecision", "PCH2ULV_PRECISION_", NULL};
 
+static const char *const PCH2ULVBackendTypes[] = {"host", "cuda", "kokkos", "PCH2ULVBackendType", "PCH2ULV_BACKEND_", NULL};
+
 struct PC_H2ULV {
   /* options */
   PetscReal         rtol      = 0; /* 0: the Pmat's tolerance */
@@ -46,6 +48,9 @@ struct PC_H2ULV {
   PCH2ULVPrecision  precision = PCH2ULV_PRECISION_DOUBLE;
   PetscBool         dropped   = PETSC_FALSE;
   PetscInt          maxroot   = 4096; /* dense top block: levels whose skeletons add up to at most this */
+  PCH2ULVBackendType backend  = PCH2ULV_BACKEND_HOST; /* where the batched dense operations run */
+  PetscBool         backendRequired = PETSC_FALSE;   /* error instead of falling back to the host */
+  PetscBool         tf32      = PETSC_FALSE;          /* cuda, single: TF32 tensor-core GEMMs */
   /* coordinates from PCSetCoordinates (for a dense Pmat) */
   PetscInt               cdim = 0;
   std::vector<PetscReal> coords;
@@ -158,6 +163,9 @@ static PetscErrorCode PCSetUp_H2ULV(PC pc)
     o.choleskyRequired = (PetscBool)(p->ftype == PCH2ULV_FACTOR_CHOLESKY);
     o.droppedNorms    = p->dropped;
     o.maxRoot         = (int)p->maxroot;
+    o.backend.kind     = p->backend == PCH2ULV_BACKEND_CUDA ? h2ulv::BackendKind::Cuda : p->backend == PCH2ULV_BACKEND_KOKKOS ? h2ulv::BackendKind::Kokkos : h2ulv::BackendKind::Host;
+    o.backend.required = (bool)p->backendRequired;
+    o.backend.tf32     = (bool)p->tf32;
     PetscCheck(!(p->ftype == PCH2ULV_FACTOR_CHOLESKY && !h->symmetric), PetscObjectComm((PetscObject)pc), PETSC_ERR_ARG_INCOMP, "-pc_h2ulv_factorization cholesky needs a symmetric matrix (MAT_SYMMETRIC, or a built-in kernel)");
     p->srctree = h->tree;
     p->srcev   = h->evaluator;
@@ -189,7 +197,14 @@ static PetscErrorCode PCSetUp_H2ULV(PC pc)
   PetscCall(MatDestroy(&p->h2));
   p->h2 = h2;
   {
-    const h2ulv::UlvStatus &st = p->fd ? p->fd->status() : p->ff->status();
+    const h2ulv::UlvStatus &st   = p->fd ? p->fd->status() : p->ff->status();
+    const std::string      &note = p->fd ? p->fd->backendNote() : p->ff->backendNote();
+    if (!note.empty()) { /* a device backend was asked for but is not usable: say so once per process */
+      static bool said = false;
+      PetscCall(PetscInfo(pc, "PCH2ULV: %s\n", note.c_str()));
+      if (!said) PetscCall(PetscFPrintf(PETSC_COMM_SELF, PETSC_STDERR, "PCH2ULV: %s (-pc_h2ulv_backend_required to make this an error)\n", note.c_str()));
+      said = true;
+    }
     if (st.usedLU) PetscCall(PetscInfo(pc, "PCH2ULV: a pivot block was not positive definite: LU used there instead of Cholesky\n"));
     if (!st.ok) {
       PetscCall(PetscInfo(pc, "PCH2ULV: factorization failed: %s\n", st.message.c_str()));
@@ -332,6 +347,20 @@ static PetscErrorCode PCSetFromOptions_H2ULV(PC pc, PetscOptionItems *PetscOptio
     }
     p->maxroot = mr2;
   }
+  {
+    PCH2ULVBackendType be  = p->backend;
+    PetscBool          req = p->backendRequired, tf = p->tf32;
+    PetscCall(PetscOptionsEnum("-pc_h2ulv_backend", "Where the batched dense operations of the factorization and the solve run: host (BLAS/LAPACK over threads), cuda (cuBLAS/cuSOLVER), kokkos (KokkosBatched); an unusable device falls back to host", "PCH2ULVSetBackend", PCH2ULVBackendTypes, (PetscEnum)be, (PetscEnum *)&be, NULL));
+    PetscCall(PetscOptionsBool("-pc_h2ulv_backend_required", "Error out instead of falling back to the host when the -pc_h2ulv_backend is not usable", "PCH2ULVSetBackend", req, &req, NULL));
+    PetscCall(PetscOptionsBool("-pc_h2ulv_tf32", "With -pc_h2ulv_backend cuda and -pc_h2ulv_precision single: TF32 tensor-core GEMMs", "", tf, &tf, NULL));
+    PetscCall(PCH2ULVSetBackend(pc, be, req));
+    if (tf != p->tf32) {
+      p->fd.reset();
+      p->ff.reset();
+      p->srctree.reset();
+    }
+    p->tf32 = tf;
+  }
   PetscCall(PetscOptionsBool("-pc_h2ulv_dropped_norms", "Measure the Schur terms that fall outside the H2 pattern (diagnostic, costs extra)", "", p->dropped, &p->dropped, NULL));
   PetscOptionsHeadEnd();
   if (rtol != p->rtol || mr != p->maxrank || ns != p->nsamples) {
@@ -363,6 +392,7 @@ static PetscErrorCode PCView_H2ULV(PC pc, PetscViewer viewer)
   double      mem = (double)(p->fd ? p->fd->bytes() : p->ff->bytes()), fl = p->fd ? p->fd->factorFlops() : p->ff->factorFlops();
   double      tb = p->fd ? p->fd->timeBasis() : p->ff->timeBasis(), tf = p->fd ? p->fd->timeFactor() : p->ff->timeFactor();
   PetscCall(PetscViewerASCIIPrintf(viewer, "  memory %.4g MB, factorization %.4g Gflop, dense root block %d (the cells of level %d); setup %.3g s (bases %.3g s, factorization %.3g s); %" PetscInt_FMT " setups, %" PetscInt_FMT " refactorizations\n", mem / 1048576.0, fl / 1e9, p->fd ? p->fd->rootSize() : p->ff->rootSize(), p->fd ? p->fd->rootLevel() : p->ff->rootLevel(), p->t_setup, tb, tf, p->nsetups, p->nrefactor));
+  PetscCall(PetscViewerASCIIPrintf(viewer, "  backend: %s%s%s\n", (p->fd ? p->fd->backend().describe() : p->ff->backend().describe()).c_str(), (p->fd ? p->fd->backendNote() : p->ff->backendNote()).empty() ? "" : "; ", (p->fd ? p->fd->backendNote() : p->ff->backendNote()).c_str()));
   PetscCall(PetscViewerASCIIPrintf(viewer, "  status: %s%s\n", sta.ok ? "factored" : sta.message.c_str(), sta.usedLU ? " (LU used where Cholesky failed)" : ""));
   PetscCall(PetscViewerASCIIPrintf(viewer, "  level  rank min/mean/max   Gflop   dropped-term norm\n"));
   for (size_t l = (size_t)(p->fd ? p->fd->rootLevel() : p->ff->rootLevel()) + 1; l < st.size(); l++) PetscCall(PetscViewerASCIIPrintf(viewer, "  %5d  %4d %7.1f %4d  %7.3f   %s%.3e\n", (int)l, st[l].minrank, st[l].meanrank, st[l].maxrank, st[l].flops / 1e9, p->dropped ? "" : "(not measured) ", st[l].dropped));
@@ -439,6 +469,89 @@ static PetscErrorCode PCDestroy_H2ULV(PC pc)
   PetscCall(PetscObjectComposeFunction((PetscObject)pc, "PCH2ULVGetInertia_C", NULL));
   PetscCall(PetscObjectComposeFunction((PetscObject)pc, "PCH2ULVSetTolerance_C", NULL));
   PetscCall(PetscObjectComposeFunction((PetscObject)pc, "PCH2ULVGetInfo_C", NULL));
+  PetscCall(PetscObjectComposeFunction((PetscObject)pc, "PCH2ULVSetBackend_C", NULL));
+  PetscCall(PetscObjectComposeFunction((PetscObject)pc, "PCH2ULVGetBackend_C", NULL));
+  PetscFunctionReturn(0);
+}
+
+static PetscErrorCode PCH2ULVSetBackend_H2ULV(PC pc, PCH2ULVBackendType be, PetscBool required)
+{
+  PC_H2ULV *p = Data(pc);
+
+  PetscFunctionBegin;
+  if (be != p->backend || required != p->backendRequired) { /* a new backend: factor again from scratch */
+    p->fd.reset();
+    p->ff.reset();
+    p->srctree.reset();
+  }
+  p->backend         = be;
+  p->backendRequired = required;
+  PetscFunctionReturn(0);
+}
+
+static PetscErrorCode PCH2ULVGetBackend_H2ULV(PC pc, PCH2ULVBackendType *requested, PCH2ULVBackendType *used)
+{
+  PC_H2ULV *p = Data(pc);
+
+  PetscFunctionBegin;
+  if (requested) *requested = p->backend;
+  if (used) {
+    PetscCheck(p->fd || p->ff, PetscObjectComm((PetscObject)pc), PETSC_ERR_ARG_WRONGSTATE, "PCH2ULVGetBackend: the backend in use is known after PCSetUp()");
+    const h2ulv::BackendKind k = p->fd ? p->fd->backend().kind() : p->ff->backend().kind();
+    *used                      = k == h2ulv::BackendKind::Cuda ? PCH2ULV_BACKEND_CUDA : k == h2ulv::BackendKind::Kokkos ? PCH2ULV_BACKEND_KOKKOS : PCH2ULV_BACKEND_HOST;
+  }
+  PetscFunctionReturn(0);
+}
+
+/*@
+   PCH2ULVGetBackend - the backend asked for, and the one the factorization runs on (they differ
+   after a fallback to the host)
+
+   Not Collective
+
+   Input Parameter:
+.  pc - the PCH2ULV preconditioner, set up (for used)
+
+   Output Parameters:
++  requested - the backend of PCH2ULVSetBackend() or -pc_h2ulv_backend (or NULL)
+-  used      - the backend in use (or NULL)
+
+   Level: intermediate
+@*/
+PetscErrorCode PCH2ULVGetBackend(PC pc, PCH2ULVBackendType *requested, PCH2ULVBackendType *used)
+{
+  PetscFunctionBegin;
+  PetscValidHeaderSpecific(pc, PC_CLASSID, 1);
+  PetscUseMethod(pc, "PCH2ULVGetBackend_C", (PC, PCH2ULVBackendType *, PCH2ULVBackendType *), (pc, requested, used));
+  PetscFunctionReturn(0);
+}
+
+/*@
+   PCH2ULVSetBackend - where the batched dense operations of the factorization and the solve run
+
+   Logically Collective
+
+   Input Parameters:
++  pc       - the PCH2ULV preconditioner
+.  backend  - PCH2ULV_BACKEND_HOST (BLAS/LAPACK over threads), PCH2ULV_BACKEND_CUDA (cuBLAS/cuSOLVER batched
+              kernels; the factors stay on the device between applications) or PCH2ULV_BACKEND_KOKKOS
+              (KokkosBatched over Kokkos' default execution space)
+-  required - PETSC_TRUE: error out if that backend is not usable; PETSC_FALSE: fall back to the host
+              backend, saying so once (and in PCView and -info)
+
+   Options Database Keys:
++  -pc_h2ulv_backend <host,cuda,kokkos> - the backend
+-  -pc_h2ulv_backend_required - no fallback
+
+   Level: intermediate
+@*/
+PetscErrorCode PCH2ULVSetBackend(PC pc, PCH2ULVBackendType backend, PetscBool required)
+{
+  PetscFunctionBegin;
+  PetscValidHeaderSpecific(pc, PC_CLASSID, 1);
+  PetscValidLogicalCollectiveEnum(pc, backend, 2);
+  PetscCheck(backend >= PCH2ULV_BACKEND_HOST && backend <= PCH2ULV_BACKEND_KOKKOS, PetscObjectComm((PetscObject)pc), PETSC_ERR_ARG_OUTOFRANGE, "PCH2ULVSetBackend: unknown backend %d", (int)backend);
+  PetscTryMethod(pc, "PCH2ULVSetBackend_C", (PC, PCH2ULVBackendType, PetscBool), (pc, backend, required));
   PetscFunctionReturn(0);
 }
 
@@ -449,7 +562,8 @@ static PetscErrorCode PCDestroy_H2ULV(PC pc)
 
    Options: -pc_h2ulv_rtol, -pc_h2ulv_theta, -pc_h2ulv_leaf_size, -pc_h2ulv_max_rank, -pc_h2ulv_samples, -pc_h2ulv_factorization
    auto|cholesky|lu, -pc_h2ulv_fillin generator|nearfield|none, -pc_h2ulv_schur twohop|near1|diag,
-   -pc_h2ulv_precision double|single, -pc_h2ulv_dropped_norms
+   -pc_h2ulv_precision double|single, -pc_h2ulv_dropped_norms, -pc_h2ulv_backend host|cuda|kokkos,
+   -pc_h2ulv_backend_required, -pc_h2ulv_tf32
 M*/
 PETSC_INTERN PetscErrorCode PCCreate_H2ULV(PC pc)
 {
@@ -468,6 +582,8 @@ PETSC_INTERN PetscErrorCode PCCreate_H2ULV(PC pc)
   PetscCall(PetscObjectComposeFunction((PetscObject)pc, "PCH2ULVGetInertia_C", PCH2ULVGetInertia_H2ULV));
   PetscCall(PetscObjectComposeFunction((PetscObject)pc, "PCH2ULVSetTolerance_C", PCH2ULVSetTolerance_H2ULV));
   PetscCall(PetscObjectComposeFunction((PetscObject)pc, "PCH2ULVGetInfo_C", PCH2ULVGetInfo_H2ULV));
+  PetscCall(PetscObjectComposeFunction((PetscObject)pc, "PCH2ULVSetBackend_C", PCH2ULVSetBackend_H2ULV));
+  PetscCall(PetscObjectComposeFunction((PetscObject)pc, "PCH2ULVGetBackend_C", PCH2ULVGetBackend_H2ULV));
   PetscFunctionReturn(0);
 }
 

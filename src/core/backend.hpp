@@ -10,7 +10,10 @@
 //  - the items of one call are independent: no item writes memory another item of the call reads
 //    or writes (accumulations into one target are split by the caller into successive calls, which
 //    also makes the sums deterministic);
-//  - sizes may differ from item to item; items with a zero dimension are no-ops;
+//  - sizes may differ from item to item; items with a zero dimension are no-ops, except a gemm
+//    with k = 0, which gives C <- beta C as in BLAS;
+//  - after potrf the strictly upper triangle of a block is unspecified (the factorization does not
+//    read it);
 //  - calls are executed in order; download() returns after the data are on the host.
 #pragma once
 

@@ -47,6 +47,8 @@ for v in ["diag", "near1", "twohop"]:
     RUNS.append((f"schur-{v}", V + ["-method", f"h2ulv-schur-{v}", "-pc_h2ulv_schur", v]))
 for v in ["nearfield", "none"]:
     RUNS.append((f"fillin-{v}", V + ["-method", f"h2ulv-fillin-{v}", "-pc_h2ulv_fillin", v]))
+for v in ["1", "0.1", "0.001"]:  # the default is 0.01
+    RUNS.append((f"fillin-weight-{v}", V + ["-method", f"h2ulv-fillinw{v}", "-pc_h2ulv_fillin_weight", v]))
 RUNS.append(("single", V + ["-method", "h2ulv-single", "-pc_h2ulv_precision", "single", "-ksp_type", "fgmres"]))
 for v in ["64", "256"]:
     RUNS.append((f"leaf-{v}", V + ["-method", f"h2ulv-leaf{v}", "-pc_h2ulv_leaf_size", v]))

@@ -254,7 +254,7 @@ Matrix<double> UlvFactorization<T>::generators(int l, int i, const std::vector<i
     for (double v : Aii.storage()) fg += v * v;
   }
   if (fx > 0 && fg > 0) {
-    double s = std::sqrt(fg / fx);
+    double s = opt_.fillinWeight * std::sqrt(fg / fx);
     for (double &v : X.storage()) v *= s;
   }
   return X;

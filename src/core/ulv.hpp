@@ -28,6 +28,7 @@ enum class FillIn { None, NearField, Generator };
 struct UlvOptions {
   BuildOptions basis;                       // tolerance, rank cap, samples, symmetric
   FillIn fillin = FillIn::Generator;        // what the bases are made to capture besides the far field
+  double fillinWeight = 1.0;                // generators scaled to this times the norm of the cell's own block
   SchurVariant schur = SchurVariant::TwoHop;
   bool cholesky = true;                     // Cholesky pivots for symmetric matrices (LU otherwise)
   bool choleskyRequired = false;            // fail instead of falling back to LU

@@ -44,6 +44,7 @@ struct PC_H2ULV {
   PetscInt          nsamples  = 0;
   PCH2ULVFactorType ftype     = PCH2ULV_FACTOR_AUTO;
   PCH2ULVFillIn     fillin    = PCH2ULV_FILLIN_GENERATOR;
+  PetscReal         fillinWeight = 0.01; /* generator columns scaled to this times ||A_ii||_F (measured: bench/run.py fillin-weight runs) */
   PCH2ULVSchur      schur     = PCH2ULV_SCHUR_TWOHOP;
   PCH2ULVPrecision  precision = PCH2ULV_PRECISION_DOUBLE;
   PetscBool         dropped   = PETSC_FALSE;
@@ -163,6 +164,7 @@ static PetscErrorCode PCSetUp_H2ULV(PC pc)
     o.choleskyRequired = (PetscBool)(p->ftype == PCH2ULV_FACTOR_CHOLESKY);
     o.droppedNorms    = p->dropped;
     o.maxRoot         = (int)p->maxroot;
+    o.fillinWeight    = p->fillinWeight;
     o.backend.kind     = p->backend == PCH2ULV_BACKEND_CUDA ? h2ulv::BackendKind::Cuda : p->backend == PCH2ULV_BACKEND_KOKKOS ? h2ulv::BackendKind::Kokkos : h2ulv::BackendKind::Host;
     o.backend.required = (bool)p->backendRequired;
     o.backend.tf32     = (bool)p->tf32;
@@ -334,6 +336,17 @@ static PetscErrorCode PCSetFromOptions_H2ULV(PC pc, PetscOptionItems *PetscOptio
   PetscCheck(ns >= 0, PetscObjectComm((PetscObject)pc), PETSC_ERR_ARG_OUTOFRANGE, "-pc_h2ulv_samples must be non-negative, got %" PetscInt_FMT, ns);
   PetscCall(PetscOptionsEnum("-pc_h2ulv_factorization", "Pivot factorization: auto (Cholesky for symmetric matrices, LU where that fails), cholesky (fail if not SPD), lu", "", PCH2ULVFactorTypes, (PetscEnum)p->ftype, (PetscEnum *)&p->ftype, NULL));
   PetscCall(PetscOptionsEnum("-pc_h2ulv_fillin", "What the bases capture besides the far field: generator (A_ik A_kk^-1), nearfield (kernel samples of the near cells), none", "", PCH2ULVFillIns, (PetscEnum)p->fillin, (PetscEnum *)&p->fillin, NULL));
+  {
+    PetscReal w = p->fillinWeight;
+    PetscCall(PetscOptionsReal("-pc_h2ulv_fillin_weight", "Weight of the fill-in generators against the far field in the bases: they are scaled to this times the norm of the cell's own block (larger: more fill-in captured, higher ranks)", "", w, &w, NULL));
+    PetscCheck(w > 0, PetscObjectComm((PetscObject)pc), PETSC_ERR_ARG_OUTOFRANGE, "-pc_h2ulv_fillin_weight must be positive, got %g", (double)w);
+    if (w != p->fillinWeight) {
+      p->fd.reset();
+      p->ff.reset();
+      p->srctree.reset();
+    }
+    p->fillinWeight = w;
+  }
   PetscCall(PetscOptionsEnum("-pc_h2ulv_schur", "Skeleton Schur complement terms kept: twohop (exact for the block-diagonal-redundant model), near1, diag", "", PCH2ULVSchurs, (PetscEnum)p->schur, (PetscEnum *)&p->schur, NULL));
   PetscCall(PetscOptionsEnum("-pc_h2ulv_precision", "Precision of the factors and the solve (vectors stay double)", "", PCH2ULVPrecisions, (PetscEnum)p->precision, (PetscEnum *)&p->precision, NULL));
   {

@@ -31,6 +31,8 @@ endforeach()
 h2ulv_test(pc_fillin_nearfield 1 test_pc -pc_h2ulv_root_size 0 -problem sphere-laplace -n 2048 -pc_h2ulv_fillin nearfield -ksp_type gmres -ksp_rtol 1e-10 -max_its 30 -max_res 1e-8)
 # refactorization after MatShift reuses the tree and bases; the shifted system is solved correctly
 h2ulv_test(pc_refactor_shift 1 test_pc -problem ball-matern -n 2048 -shift 0.5 -ksp_type gmres -ksp_rtol 1e-10 -max_its 30 -max_res 1e-8)
+# the same with the kernel blocks not kept (evaluated again by the refactorization)
+h2ulv_test(pc_refactor_shift_nokeep 1 test_pc -problem ball-matern -n 2048 -shift 0.5 -pc_h2ulv_keep_kernel_mb 0 -pc_h2ulv_root_size 0 -ksp_type gmres -ksp_rtol 1e-10 -max_its 30 -max_res 1e-8)
 # bad input: clear errors or failed reasons
 h2ulv_program(. test_pc_badinput)
 # (expected errors leak PETSc-internal objects on their error paths: no -malloc_dump here)

@@ -171,6 +171,12 @@ void UlvFactorization<T>::leafBlocks()
     }
   }
   uploadA(L);
+  // keep K's near blocks for refactorizations only while they are small; otherwise they (and the
+  // couplings) are evaluated again by each refactorization
+  size_t kb = 0;
+  for (const auto &m : Knear_) kb += m.bytes();
+  if (kb > opt_.keepKernelBytes / 2) keepKernel_ = false;
+  if (!keepKernel_) std::vector<Matrix<double>>().swap(Knear_);
 }
 
 // LU of every diagonal block A^(l)_kk, once per level (shared by the generators of all neighbours)
@@ -369,6 +375,7 @@ void UlvFactorization<T>::factorLevel(int l, bool hostNext)
       for (size_t t = 0; t < Kfar_[l][q].size(); t++) h[fo.off[q] + t] = static_cast<T>(alpha_ * Kfar_[l][q].data()[t]);
     be.upload(Tf.get(), h.data(), h.size());
   }
+  if (!keepKernel_) std::vector<Matrix<double>>().swap(Kfar_[l]);
   auto tfp = [&](int q) { return Tf.get() + fo.off[q]; };
 
   // 1. transform the near blocks: Ah_ij = Qr_i^T A_ij Qc_j (symmetric: j >= i, then transposes)
@@ -681,7 +688,7 @@ void UlvFactorization<T>::factorLevel(int l, bool hostNext)
         A_[l - 1][q] = std::move(M);
       }
   }
-  // A^(l) is no longer needed on the host (the leaf level's K is kept in Knear_)
+  // A^(l) is no longer needed on the host (the leaf level's K is in Knear_, or evaluated again)
   std::vector<Matrix<double>>().swap(A_[l]);
   levels_[l] = std::move(lev);
 }
@@ -977,15 +984,24 @@ void UlvFactorization<T>::solve(bool transpose, int k, T *x, int ldx) const
 }
 
 template <typename T>
+void UlvFactorization<T>::bytesSplit(size_t &factors, size_t &bases, size_t &kernel) const
+{
+  factors = root_.bytes() + rootPiv_.size() * sizeof(int);
+  for (const auto &lv : levels_)
+    if (lv) factors += lv->bytes();
+  bases  = S_->bytes();
+  kernel = KrootFar_.bytes();
+  for (const auto &m : Knear_) kernel += m.bytes();
+  for (const auto &lev : Kfar_)
+    for (const auto &m : lev) kernel += m.bytes();
+}
+
+template <typename T>
 size_t UlvFactorization<T>::bytes() const
 {
-  size_t b = root_.bytes() + KrootFar_.bytes() + S_->bytes();
-  for (const auto &lv : levels_)
-    if (lv) b += lv->bytes();
-  for (const auto &m : Knear_) b += m.bytes();
-  for (const auto &lev : Kfar_)
-    for (const auto &m : lev) b += m.bytes();
-  return b;
+  size_t f, b, k;
+  bytesSplit(f, b, k);
+  return f + b + k;
 }
 
 template <typename T>

@@ -36,6 +36,7 @@ struct UlvOptions {
   int maxRoot = 4096;                       // factor the top levels as one dense block once the cells'
                                             // skeletons of a level add up to at most this (0: never)
   BackendRequest backend;                   // where the batched dense operations run
+  size_t keepKernelBytes = size_t(2) << 30; // keep K's near blocks and couplings for refactorizations up to about this
 };
 
 struct UlvLevelStats {
@@ -68,6 +69,9 @@ public:
   void inertia(long &neg, long &zero, long &pos) const { neg = inertia_[0], zero = inertia_[1], pos = inertia_[2]; }
   const std::vector<UlvLevelStats> &levelStats() const { return stats_; }
   size_t bytes() const;
+  // bytes by kind: the factors (levels and root), the bases (structure), the kernel blocks kept
+  // for refactorizations (leaf near blocks, couplings)
+  void bytesSplit(size_t &factors, size_t &bases, size_t &kernel) const;
   double factorFlops() const;
   int rootSize() const { return rootN_; }
   int rootLevel() const { return top_; } // the cells of this level form the dense root block
@@ -98,6 +102,7 @@ private:
   const H2Structure *S_ = nullptr; // the structure, also while it is being built
   std::vector<Matrix<double>> Knear_;               // leaf near blocks of K (unscaled), full storage
   std::vector<std::vector<Matrix<double>>> Kfar_;   // couplings of K per level (unscaled)
+  bool keepKernel_ = true;                          // Knear_ and Kfar_ kept (else evaluated by each (re)factorization)
   std::vector<std::vector<Matrix<double>>> A_;      // level matrices A^(l) (near blocks) on the host, when needed
   Buffer<T> Acur_;                                  // the level matrix being factorized, in backend memory
   std::vector<size_t> Aoff_;                        // (near pair q: n_i x n_j, ld n_i, at Aoff_[q])

@@ -44,6 +44,7 @@ struct PC_H2ULV {
   PetscInt          nsamples  = 0;
   PCH2ULVFactorType ftype     = PCH2ULV_FACTOR_AUTO;
   PCH2ULVFillIn     fillin    = PCH2ULV_FILLIN_GENERATOR;
+  PetscReal         keepKernelMB = 2048; /* keep K's near blocks and couplings for refactorizations up to about this */
   PetscReal         fillinWeight = 0.01; /* generator columns scaled to this times ||A_ii||_F (measured: bench/run.py fillin-weight runs) */
   PCH2ULVSchur      schur     = PCH2ULV_SCHUR_TWOHOP;
   PCH2ULVPrecision  precision = PCH2ULV_PRECISION_DOUBLE;
@@ -165,6 +166,7 @@ static PetscErrorCode PCSetUp_H2ULV(PC pc)
     o.droppedNorms    = p->dropped;
     o.maxRoot         = (int)p->maxroot;
     o.fillinWeight    = p->fillinWeight;
+    o.keepKernelBytes = (size_t)(p->keepKernelMB * 1048576.0);
     o.backend.kind     = p->backend == PCH2ULV_BACKEND_CUDA ? h2ulv::BackendKind::Cuda : p->backend == PCH2ULV_BACKEND_KOKKOS ? h2ulv::BackendKind::Kokkos : h2ulv::BackendKind::Host;
     o.backend.required = (bool)p->backendRequired;
     o.backend.tf32     = (bool)p->tf32;
@@ -347,6 +349,7 @@ static PetscErrorCode PCSetFromOptions_H2ULV(PC pc, PetscOptionItems *PetscOptio
     }
     p->fillinWeight = w;
   }
+  PetscCall(PetscOptionsReal("-pc_h2ulv_keep_kernel_mb", "Keep the kernel's leaf near blocks and couplings for refactorizations (MatShift ...) while they take at most about this many MB; larger: evaluated again by each refactorization", "", p->keepKernelMB, &p->keepKernelMB, NULL));
   PetscCall(PetscOptionsEnum("-pc_h2ulv_schur", "Skeleton Schur complement terms kept: twohop (exact for the block-diagonal-redundant model), near1, diag", "", PCH2ULVSchurs, (PetscEnum)p->schur, (PetscEnum *)&p->schur, NULL));
   PetscCall(PetscOptionsEnum("-pc_h2ulv_precision", "Precision of the factors and the solve (vectors stay double)", "", PCH2ULVPrecisions, (PetscEnum)p->precision, (PetscEnum *)&p->precision, NULL));
   {
@@ -405,6 +408,12 @@ static PetscErrorCode PCView_H2ULV(PC pc, PetscViewer viewer)
   double      mem = (double)(p->fd ? p->fd->bytes() : p->ff->bytes()), fl = p->fd ? p->fd->factorFlops() : p->ff->factorFlops();
   double      tb = p->fd ? p->fd->timeBasis() : p->ff->timeBasis(), tf = p->fd ? p->fd->timeFactor() : p->ff->timeFactor();
   PetscCall(PetscViewerASCIIPrintf(viewer, "  memory %.4g MB, factorization %.4g Gflop, dense root block %d (the cells of level %d); setup %.3g s (bases %.3g s, factorization %.3g s); %" PetscInt_FMT " setups, %" PetscInt_FMT " refactorizations\n", mem / 1048576.0, fl / 1e9, p->fd ? p->fd->rootSize() : p->ff->rootSize(), p->fd ? p->fd->rootLevel() : p->ff->rootLevel(), p->t_setup, tb, tf, p->nsetups, p->nrefactor));
+  {
+    size_t fb, bb, kb;
+    if (p->fd) p->fd->bytesSplit(fb, bb, kb);
+    else p->ff->bytesSplit(fb, bb, kb);
+    PetscCall(PetscViewerASCIIPrintf(viewer, "  memory: factors %.4g MB, bases %.4g MB, kernel blocks kept for refactorizations %.4g MB\n", fb / 1048576.0, bb / 1048576.0, kb / 1048576.0));
+  }
   PetscCall(PetscViewerASCIIPrintf(viewer, "  backend: %s%s%s\n", (p->fd ? p->fd->backend().describe() : p->ff->backend().describe()).c_str(), (p->fd ? p->fd->backendNote() : p->ff->backendNote()).empty() ? "" : "; ", (p->fd ? p->fd->backendNote() : p->ff->backendNote()).c_str()));
   PetscCall(PetscViewerASCIIPrintf(viewer, "  status: %s%s\n", sta.ok ? "factored" : sta.message.c_str(), sta.usedLU ? " (LU used where Cholesky failed)" : ""));
   PetscCall(PetscViewerASCIIPrintf(viewer, "  level  rank min/mean/max   Gflop   dropped-term norm\n"));

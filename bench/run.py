@@ -35,6 +35,8 @@ for t in ["1e-4", "1e-6", "1e-10", "1e-12"]:  # accuracy against tolerance (1e-8
     RUNS.append((f"tol-{t}", [f"{B}/bench/bench_h2", "-problem", "sphere-laplace", "-nmin", "16384", "-nmax", "16384", "-densemax", "0", "-mat_h2_rtol", t]))
 RUNS += [
     ("h2ulv-sphere", [f"{B}/bench/bench_pc", "-problem", "sphere-laplace", "-nmin", "4096", "-nmax", str(2**18 if big else 2**17), "-densemax", "32768", "-method", "h2ulv"] + PCH),
+    # fixed rank cap, as in the papers' runs: O(N) setup, iterations growing slowly with N
+    ("h2ulv-sphere-rank128", [f"{B}/bench/bench_pc", "-problem", "sphere-laplace", "-nmin", "16384", "-nmax", str(2**19 if big else 2**17), "-densemax", "0", "-method", "h2ulv-rank128", "-pc_h2ulv_max_rank", "128"] + PCH),
     ("h2ulv-matern", [f"{B}/bench/bench_pc", "-problem", "ball-matern", "-nmin", "4096", "-nmax", str(2**16 if big else 2**14), "-densemax", "16384", "-method", "h2ulv", "-mat_h2_rtol", "1e-8", "-pc_h2ulv_rtol", "1e-6"]),  # ill conditioned: 1e-4 is not enough
     ("h2ulv-direct", [f"{B}/bench/bench_pc", "-problem", "sphere-laplace", "-nmin", "4096", "-nmax", "16384", "-densemax", "0", "-method", "h2ulv-direct", "-ksp_type", "preonly", "-mat_h2_rtol", "1e-8"]),
     ("gmres-none", [f"{B}/bench/bench_pc", "-problem", "sphere-laplace", "-nmin", "4096", "-nmax", "65536", "-densemax", "0", "-method", "gmres-none", "-pc_type", "none"]),

@@ -159,23 +159,22 @@ void UlvFactorization<T>::leafBlocks()
       }
     });
   }
+  // keep K's near blocks for refactorizations only while they are small; otherwise they (and the
+  // couplings) are evaluated again by each refactorization, and A^(L) takes their memory
+  size_t kb = 0;
+  for (const auto &m : Knear_) kb += m.bytes();
+  if (kb > opt_.keepKernelBytes / 2) keepKernel_ = false;
   A_[L].resize(N.nnz());
   for (int i = 0; i < Tr.ncells(L); i++) {
     const Cell &c = Tr.cell(L, i);
     for (int p = N.ptr[i]; p < N.ptr[i + 1]; p++) {
-      Matrix<double> B = Knear_[p];
+      Matrix<double> B = keepKernel_ ? Knear_[p] : std::move(Knear_[p]);
       for (auto &x : B.storage()) x *= alpha_;
       if (N.col[p] == i)
         for (int t = 0; t < c.size(); t++) B(t, t) += dshift_[c.begin + t];
       A_[L][p] = std::move(B);
     }
   }
-  uploadA(L);
-  // keep K's near blocks for refactorizations only while they are small; otherwise they (and the
-  // couplings) are evaluated again by each refactorization
-  size_t kb = 0;
-  for (const auto &m : Knear_) kb += m.bytes();
-  if (kb > opt_.keepKernelBytes / 2) keepKernel_ = false;
   if (!keepKernel_) std::vector<Matrix<double>>().swap(Knear_);
 }
 
@@ -322,6 +321,10 @@ void UlvFactorization<T>::factorLevel(int l, bool hostNext)
   const bool sym = opt_.basis.symmetric;
   const bool threaded = opt_.basis.threaded;
   Backend<T> &be = *be_;
+  // A^(l) on the backend (the leaf level comes from the host; the others from the merge below);
+  // the host copy (for the fill-in generators of level l) is not needed any more
+  if (!Acur_.get() && !A_[l].empty()) uploadA(l);
+  std::vector<Matrix<double>>().swap(A_[l]);
   auto lev = std::make_unique<Level>();
   Level &Lv = *lev;
   Lv.n.resize(nc);
@@ -382,7 +385,8 @@ void UlvFactorization<T>::factorLevel(int l, bool hostNext)
   Offsets ao;
   for (int i = 0; i < nc; i++)
     for (int q = N.ptr[i]; q < N.ptr[i + 1]; q++) ao.add(static_cast<size_t>(n[i]) * n[N.col[q]]);
-  Buffer<T> Ah(be, ao.total);
+  if (ao.total != Acur_.size()) throw Error(ERR_INTERNAL, "internal: the level matrix does not match the near pairs");
+  Buffer<T> Ah = std::move(Acur_); // transformed in place: W = Qr^T A, then A <- W Qc
   auto ahp = [&](int q) { return Ah.get() + ao.off[q]; };
   {
     Buffer<T> W(be, ao.total);
@@ -392,13 +396,12 @@ void UlvFactorization<T>::factorLevel(int l, bool hostNext)
         const int j = N.col[q];
         if (sym && j < i) continue;
         T *w = W.get() + ao.off[q];
-        g1.push_back({'T', 'N', n[i], n[j], n[i], Lv.Qrp(i), n[i], Acur_.get() + Aoff_[q], n[i], w, n[i]});
+        g1.push_back({'T', 'N', n[i], n[j], n[i], Lv.Qrp(i), n[i], ahp(q), n[i], w, n[i]});
         g2.push_back({'N', 'N', n[i], n[j], n[j], w, n[i], Lv.Qcp(j), n[j], ahp(q), n[i]});
       }
     be.gemm(T(1), T(0), g1);
     be.gemm(T(1), T(0), g2);
   }
-  Acur_.reset();
   std::vector<CopyItem<T>> cp;
   if (sym) {
     for (int i = 0; i < nc; i++)
@@ -688,8 +691,6 @@ void UlvFactorization<T>::factorLevel(int l, bool hostNext)
         A_[l - 1][q] = std::move(M);
       }
   }
-  // A^(l) is no longer needed on the host (the leaf level's K is in Knear_, or evaluated again)
-  std::vector<Matrix<double>>().swap(A_[l]);
   levels_[l] = std::move(lev);
 }
 

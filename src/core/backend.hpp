@@ -87,7 +87,10 @@ public:
   virtual BackendKind kind() const = 0;
   virtual std::string describe() const = 0; // e.g. "host (OpenBLAS, 2 threads)", "cuda (NVIDIA H100, sm_90)"
 
-  // memory of the backend (device memory for a device backend); alloc() zero-fills
+  // memory of the backend (device memory for a device backend); the contents of alloc() are
+  // unspecified.  hostAccessible(): the pointers can be read and written on the host directly
+  // (the host backend), so staging copies can be skipped.
+  virtual bool hostAccessible() const { return false; }
   virtual T *alloc(size_t n) = 0;
   virtual void release(T *p) = 0;
   virtual int *allocInt(size_t n) = 0;
@@ -107,6 +110,44 @@ public:
   virtual void copy(T alpha, const std::vector<CopyItem<T>> &items) = 0;
   // the diagonals of the items' blocks (n each), concatenated in item order, on the host
   virtual void diagonals(const std::vector<FactorItem<T>> &items, std::vector<double> &out) = 0;
+};
+
+// Fill backend memory from the host: in place on a host-accessible backend, else through a staging
+// copy uploaded by commit() (HostRead: the same for reading).
+template <typename T>
+class HostFill {
+public:
+  HostFill(Backend<T> &b, T *dst, size_t n) : be_(b), dst_(dst), n_(n)
+  {
+    if (!b.hostAccessible()) stage_.resize(n);
+  }
+  T *data() { return be_.hostAccessible() ? dst_ : stage_.data(); }
+  void commit()
+  {
+    if (!be_.hostAccessible()) be_.upload(dst_, stage_.data(), n_);
+  }
+
+private:
+  Backend<T> &be_;
+  T *dst_;
+  size_t n_;
+  std::vector<T> stage_;
+};
+template <typename T>
+class HostRead {
+public:
+  HostRead(Backend<T> &b, const T *src, size_t n) : src_(src)
+  {
+    if (!b.hostAccessible()) {
+      stage_.resize(n);
+      b.download(stage_.data(), src, n);
+    }
+  }
+  const T *data() const { return stage_.empty() ? src_ : stage_.data(); }
+
+private:
+  const T *src_;
+  std::vector<T> stage_;
 };
 
 // Backend memory with an owner: released when the buffer goes.

@@ -7,6 +7,9 @@
 
 #include <cstdlib>
 #include <cstring>
+#include <iterator>
+#include <map>
+#include <unordered_map>
 #include <sstream>
 
 namespace h2ulv {
@@ -34,13 +37,45 @@ public:
     os << "host (BLAS/LAPACK, " << (threaded_ ? defaultThreads() : 1) << " thread" << ((threaded_ ? defaultThreads() : 1) > 1 ? "s" : "") << ")";
     return os.str();
   }
+  // Large level buffers come and go level by level, and every PCApply allocates its own: fresh
+  // memory from the system costs a page fault (and the kernel's zeroing) per page, which was a
+  // fifth of the whole setup.  Released blocks are kept (up to cacheMax_ bytes) and reused.
+  bool hostAccessible() const override { return true; }
   T *alloc(size_t n) override
   {
-    void *p = std::calloc(n, sizeof(T));
+    auto it = cache_.lower_bound(n);
+    if (it != cache_.end() && it->first <= 2 * n + 4096) {
+      T *p = it->second;
+      sizes_[p] = it->first;
+      cached_ -= it->first * sizeof(T);
+      cache_.erase(it);
+      return p;
+    }
+    void *p = std::malloc(std::max<size_t>(1, n) * sizeof(T));
+    if (!p) {
+      trim(0);
+      p = std::malloc(std::max<size_t>(1, n) * sizeof(T));
+    }
     if (!p) throw Error(ERR_LIB, "out of memory: could not allocate " + std::to_string(n * sizeof(T)) + " bytes");
+    sizes_[static_cast<T *>(p)] = n;
     return static_cast<T *>(p);
   }
-  void release(T *p) override { std::free(p); }
+  void release(T *p) override
+  {
+    auto it = sizes_.find(p);
+    if (it == sizes_.end()) {
+      std::free(p);
+      return;
+    }
+    const size_t n = it->second;
+    sizes_.erase(it);
+    if (n * sizeof(T) >= 65536 && n * sizeof(T) <= cacheMax_) {
+      cache_.emplace(n, p);
+      cached_ += n * sizeof(T);
+      trim(cacheMax_);
+    } else std::free(p);
+  }
+  ~HostBackend() override { trim(0); }
   int *allocInt(size_t n) override
   {
     void *p = std::calloc(n, sizeof(int));
@@ -126,6 +161,18 @@ public:
   }
 
 private:
+  void trim(size_t keep) // free cached blocks, largest first, until at most keep bytes are cached
+  {
+    while (cached_ > keep && !cache_.empty()) {
+      auto it = std::prev(cache_.end());
+      cached_ -= it->first * sizeof(T);
+      std::free(it->second);
+      cache_.erase(it);
+    }
+  }
+  std::multimap<size_t, T *> cache_;          // released blocks by size (elements)
+  std::unordered_map<T *, size_t> sizes_;     // live blocks
+  size_t cached_ = 0, cacheMax_ = size_t(1) << 30;
   // the items over the threads; one item (the root) with threaded BLAS; a batch too small to
   // pay for a parallel region (work: multiply-adds) on the calling thread
   template <typename F>

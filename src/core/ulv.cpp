@@ -299,11 +299,11 @@ void UlvFactorization<T>::uploadA(int l)
   const auto &A = A_[l];
   Offsets ao;
   for (const auto &M : A) ao.add(M.size());
-  std::vector<T> h(ao.total);
-  for (size_t q = 0; q < A.size(); q++)
-    for (size_t t = 0; t < A[q].size(); t++) h[ao.off[q] + t] = static_cast<T>(A[q].data()[t]);
   Acur_ = Buffer<T>(*be_, ao.total);
-  be_->upload(Acur_.get(), h.data(), h.size());
+  HostFill<T> h(*be_, Acur_.get(), ao.total);
+  for (size_t q = 0; q < A.size(); q++)
+    for (size_t t = 0; t < A[q].size(); t++) h.data()[ao.off[q] + t] = static_cast<T>(A[q].data()[t]);
+  h.commit();
   Aoff_ = std::move(ao.off);
 }
 
@@ -348,18 +348,16 @@ void UlvFactorization<T>::factorLevel(int l, bool hostNext)
   }
   st.meanrank = static_cast<double>(rsum) / nc;
   Lv.qoff = qo.off;
-  {
-    std::vector<T> h(qo.total);
-    for (bool row : {true, false}) {
-      if (!row && sym) break;
-      for (int k = 0; k < nc; k++) {
-        const Matrix<double> &U = S.basis(l, k, row).U;
-        for (size_t t = 0; t < U.size(); t++) h[qo.off[k] + t] = static_cast<T>(U.data()[t]);
-      }
-      Buffer<T> Q(be, qo.total);
-      be.upload(Q.get(), h.data(), h.size());
-      (row ? Lv.Qr : Lv.Qc) = std::move(Q);
+  for (bool row : {true, false}) {
+    if (!row && sym) break;
+    Buffer<T> Q(be, qo.total);
+    HostFill<T> h(be, Q.get(), qo.total);
+    for (int k = 0; k < nc; k++) {
+      const Matrix<double> &U = S.basis(l, k, row).U;
+      for (size_t t = 0; t < U.size(); t++) h.data()[qo.off[k] + t] = static_cast<T>(U.data()[t]);
     }
+    h.commit();
+    (row ? Lv.Qr : Lv.Qc) = std::move(Q);
   }
   const auto &n = Lv.n, &r = Lv.r, &p = Lv.p;
   // couplings of this level (unscaled K, computed once), scaled to the far targets
@@ -373,10 +371,10 @@ void UlvFactorization<T>::factorLevel(int l, bool hostNext)
   for (int q = 0; q < static_cast<int>(F.nnz()); q++) fo.add(Kfar_[l][q].size());
   Buffer<T> Tf(be, fo.total);
   {
-    std::vector<T> h(fo.total);
+    HostFill<T> h(be, Tf.get(), fo.total);
     for (int q = 0; q < static_cast<int>(F.nnz()); q++)
-      for (size_t t = 0; t < Kfar_[l][q].size(); t++) h[fo.off[q] + t] = static_cast<T>(alpha_ * Kfar_[l][q].data()[t]);
-    be.upload(Tf.get(), h.data(), h.size());
+      for (size_t t = 0; t < Kfar_[l][q].size(); t++) h.data()[fo.off[q] + t] = static_cast<T>(alpha_ * Kfar_[l][q].data()[t]);
+    h.commit();
   }
   if (!keepKernel_) std::vector<Matrix<double>>().swap(Kfar_[l]);
   auto tfp = [&](int q) { return Tf.get() + fo.off[q]; };
@@ -471,8 +469,7 @@ void UlvFactorization<T>::factorLevel(int l, bool hostNext)
   for (int k = 0; k < nc; k++)
     if (Lv.lu[k] && fail[k].empty()) luc.push_back(k);
   if (sym && !luc.empty()) { // inertia of the LU pivots from a Bunch-Kaufman factorization on the host
-    std::vector<T> h(dof.total);
-    be.download(h.data(), Lv.D.get(), h.size());
+    HostRead<T> h(be, Lv.D.get(), dof.total);
     for (int k : luc) {
       int ng, zr, ps;
       blas::inertia(p[k], h.data() + dof.off[k], ld1(p[k]), ng, zr, ps);
@@ -629,11 +626,10 @@ void UlvFactorization<T>::factorLevel(int l, bool hostNext)
     Buffer<T> Z(be, zo.total);
     std::vector<GemmItem<T>> gi;
     for (size_t t = 0; t < trip.size(); t++) gi.push_back(term(trip[t][0], trip[t][1], trip[t][2], Z.get() + zo.off[t], ld1(r[trip[t][0]])));
-    be.gemm(T(-1), T(1), gi);
-    std::vector<T> h(zo.total);
-    be.download(h.data(), Z.get(), h.size());
+    be.gemm(T(-1), T(0), gi); // one term per Z block
+    HostRead<T> h(be, Z.get(), zo.total);
     double dn = 0;
-    for (T x : h) dn += static_cast<double>(x) * x;
+    for (size_t t = 0; t < zo.total; t++) dn += static_cast<double>(h.data()[t]) * h.data()[t];
     st.dropped = std::sqrt(dn);
   }
   // flops (model): transforms, pivots, panels, Schur
@@ -682,12 +678,11 @@ void UlvFactorization<T>::factorLevel(int l, bool hostNext)
   Aoff_ = mo.off;
   A_[l - 1].assign(Np.nnz(), Matrix<double>());
   if (hostNext) {
-    std::vector<T> h(mo.total);
-    be.download(h.data(), Acur_.get(), h.size());
+    HostRead<T> h(be, Acur_.get(), mo.total);
     for (int I = 0; I < Tr.ncells(l - 1); I++)
       for (int q = Np.ptr[I]; q < Np.ptr[I + 1]; q++) {
         Matrix<double> M(nI[I], nI[Np.col[q]]);
-        for (size_t t = 0; t < M.size(); t++) M.data()[t] = static_cast<double>(h[mo.off[q] + t]);
+        for (size_t t = 0; t < M.size(); t++) M.data()[t] = static_cast<double>(h.data()[mo.off[q] + t]);
         A_[l - 1][q] = std::move(M);
       }
   }
@@ -817,10 +812,10 @@ void UlvFactorization<T>::solve(bool transpose, int k, T *x, int ldx) const
   // right-hand sides on the backend (N x k, ld N)
   Buffer<T> X(be, static_cast<size_t>(Nn) * k);
   {
-    std::vector<T> h(static_cast<size_t>(Nn) * k);
+    HostFill<T> h(be, X.get(), static_cast<size_t>(Nn) * k);
     for (int j = 0; j < k; j++)
-      for (int t = 0; t < Nn; t++) h[t + static_cast<size_t>(j) * Nn] = x[t + static_cast<size_t>(j) * ldx];
-    be.upload(X.get(), h.data(), h.size());
+      for (int t = 0; t < Nn; t++) h.data()[t + static_cast<size_t>(j) * Nn] = x[t + static_cast<size_t>(j) * ldx];
+    h.commit();
   }
   // per level: c (n_i x k, transformed right-hand side), z (p_i x k, pivot solves)
   std::vector<Buffer<T>> c(L + 1), z(L + 1);
@@ -978,10 +973,9 @@ void UlvFactorization<T>::solve(bool transpose, int k, T *x, int ldx) const
       cp.push_back({'N', cl.size(), k, xprev.get() + poff[i], ld1(cl.size()), X.get() + cl.begin, Nn});
     }
   be.copy(T(1), cp);
-  std::vector<T> h(static_cast<size_t>(Nn) * k);
-  be.download(h.data(), X.get(), h.size());
+  HostRead<T> h(be, X.get(), static_cast<size_t>(Nn) * k);
   for (int j = 0; j < k; j++)
-    for (int t = 0; t < Nn; t++) x[t + static_cast<size_t>(j) * ldx] = h[t + static_cast<size_t>(j) * Nn];
+    for (int t = 0; t < Nn; t++) x[t + static_cast<size_t>(j) * ldx] = h.data()[t + static_cast<size_t>(j) * Nn];
 }
 
 template <typename T>

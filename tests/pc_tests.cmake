@@ -39,10 +39,6 @@ h2ulv_program(. test_pc_badinput)
 add_test(NAME pc_badinput COMMAND $<TARGET_FILE:test_pc_badinput> -options_left)
 set_tests_properties(pc_badinput PROPERTIES ENVIRONMENT "${H2ULV_TEST_ENV}" PROCESSORS 1 TIMEOUT 600
                      FAIL_REGULAR_EXPRESSION "There are .*options you set that were not used;There is one unused database option")
-# on several processes (not distributed yet) the PC stops with a clear error on every process, no hang
-add_test(NAME pc_np2_clear_error COMMAND ${MPIEXEC_EXECUTABLE} ${MPIEXEC_NUMPROC_FLAG} 2 $<TARGET_FILE:kernel_solve> -problem cube-yukawa -n 1024 -pc_type h2ulv -ksp_type preonly)
-set_tests_properties(pc_np2_clear_error PROPERTIES ENVIRONMENT "${H2ULV_TEST_ENV}" PROCESSORS 2 TIMEOUT 120
-                     PASS_REGULAR_EXPRESSION "PCH2ULV runs on one process in this version")
 # the factorization on the matrix's own tree (theta 2) instead of its own (theta 1)
 h2ulv_test(pc_matrix_tree 1 test_pc -problem sphere-laplace -n 2048 -pc_h2ulv_theta -1 -ksp_type preonly -max_err 1e-5)
 # an unmodified dense PETSc program: PCSetCoordinates + -pc_type h2ulv, the plugin loaded with -dll_append

@@ -142,6 +142,8 @@ std::vector<int> cellPoints(const Cell &c)
   return v;
 }
 
+} // namespace
+
 // pack / unpack a basis (skeleton + R) into doubles
 void packBasis(const CellBasis &b, std::vector<double> &buf)
 {
@@ -158,6 +160,8 @@ const double *unpackBasis(const double *p, int r, CellBasis &b)
   std::copy(p, p + static_cast<size_t>(r) * r, b.R.data());
   return p + static_cast<size_t>(r) * r;
 }
+
+namespace {
 
 // the 2x2 block diagonal weight diag(R_c1, R_c2)
 Matrix<double> childWeight(const CellBasis &a, const CellBasis &b)
@@ -382,46 +386,20 @@ H2Structure::H2Structure(MPI_Comm comm, std::shared_ptr<const ClusterTree> tree,
 
 void H2Structure::planExchanges()
 {
-  const ClusterTree &T = *tree_;
-  const int L = T.levels(), P = layout_.size(), me = layout_.rank();
+  const int L = tree_->levels();
   partner_.resize(L + 1);
   up_.resize(L + 1);
   down_.resize(L + 1);
   for (int l = 0; l <= L; l++) {
-    std::vector<std::vector<int>> send(P), recv(P);
-    for (int i : layout_.owned(l))
-      for (const PairList *lst : {&T.nearList(l), &T.farList(l)})
-        for (int p = lst->ptr[i]; p < lst->ptr[i + 1]; p++) {
-          int j = lst->col[p], q = layout_.owner(l, j);
-          if (q != me) {
-            send[q].push_back(i);
-            recv[q].push_back(j);
-          }
-        }
-    for (auto *v : {&send, &recv})
-      for (auto &w : *v) {
-        std::sort(w.begin(), w.end());
-        w.erase(std::unique(w.begin(), w.end()), w.end());
-      }
+    Plan send, recv;
+    planPartners(*tree_, layout_, l, send, recv);
     partner_[l] = std::make_unique<Exchange>();
     partner_[l]->setup(layout_.comm(), send, recv);
-    // children on level l <-> parents on level l-1
-    std::vector<std::vector<int>> csend(P), crecv(P);
-    if (l > 0) {
-      for (int c : layout_.owned(l)) {
-        int q = layout_.owner(l - 1, c / 2);
-        if (q != me) csend[q].push_back(c);
-      }
-      for (int p : layout_.owned(l - 1))
-        for (int c : {2 * p, 2 * p + 1}) {
-          int q = layout_.owner(l, c);
-          if (q != me) crecv[q].push_back(c);
-        }
-    }
+    planUp(*tree_, layout_, l, send, recv);
     up_[l] = std::make_unique<Exchange>();
-    up_[l]->setup(layout_.comm(), csend, crecv);
+    up_[l]->setup(layout_.comm(), send, recv);
     down_[l] = std::make_unique<Exchange>();
-    down_[l]->setup(layout_.comm(), crecv, csend);
+    down_[l]->setup(layout_.comm(), recv, send);
   }
 }
 

@@ -35,6 +35,10 @@ struct CellBasis {
   int rank() const { return static_cast<int>(skel.size()); }
 };
 
+// a basis' skeleton and R as r (1 + r) doubles (for messages)
+void packBasis(const CellBasis &b, std::vector<double> &buf);
+const double *unpackBasis(const double *p, int r, CellBasis &b);
+
 // Extra sample columns for a cell's basis (the hook the factorization uses for fill-in rows):
 // called with the level, cell and candidate points; returns an n x e matrix appended to the far
 // sample before compression (e = 0 for none).
@@ -47,7 +51,7 @@ void compressCell(Matrix<double> &G, const Matrix<double> *W, const std::vector<
 // Called before the bases of a level are computed (levels L, L-1, ..., 1); lets the factorization
 // finish the level below first, so that its Schur complements can shape this level's bases.
 // Returning false stops the construction there: level `level` and those above get no bases (the
-// factorization treats them as one dense block).  Single-process use only (the ULV).
+// factorization treats them as one dense block).  Called on every process (collective).
 class H2Structure;
 using LevelHookFn = std::function<bool(int level, const H2Structure &self)>;
 

@@ -17,6 +17,13 @@ Layout::Layout(MPI_Comm comm, const ClusterTree &tree) : comm_(comm)
 {
   MPI_Comm_rank(comm, &rank_);
   MPI_Comm_size(comm, &size_);
+  assign(tree);
+}
+
+Layout::Layout(const ClusterTree &tree, int rank, int size) : rank_(rank), size_(size) { assign(tree); }
+
+void Layout::assign(const ClusterTree &tree)
+{
   const int L = tree.levels(), nleaf = tree.ncells(L);
   const long long N = tree.size();
   owner_.resize(L + 1);
@@ -40,6 +47,55 @@ Layout::Layout(MPI_Comm comm, const ClusterTree &tree) : comm_(comm)
   for (int p = 0; p < size_; p++) pranges_[p + 1] += pranges_[p];
   pbegin_ = pranges_[rank_];
   pend_ = pranges_[rank_ + 1];
+}
+
+namespace {
+void sortUnique(Plan &v)
+{
+  for (auto &w : v) {
+    std::sort(w.begin(), w.end());
+    w.erase(std::unique(w.begin(), w.end()), w.end());
+  }
+}
+void planLists(const ClusterTree &T, const Layout &lay, int l, bool far, Plan &send, Plan &recv)
+{
+  const int P = lay.size(), me = lay.rank();
+  send.assign(P, {});
+  recv.assign(P, {});
+  for (int i : lay.owned(l))
+    for (const PairList *lst : {&T.nearList(l), &T.farList(l)}) {
+      if (lst == &T.farList(l) && !far) continue;
+      for (int p = lst->ptr[i]; p < lst->ptr[i + 1]; p++) {
+        const int j = lst->col[p], q = lay.owner(l, j);
+        if (q != me) {
+          send[q].push_back(i);
+          recv[q].push_back(j);
+        }
+      }
+    }
+  sortUnique(send);
+  sortUnique(recv);
+}
+} // namespace
+
+void planPartners(const ClusterTree &T, const Layout &lay, int l, Plan &send, Plan &recv) { planLists(T, lay, l, true, send, recv); }
+void planNear(const ClusterTree &T, const Layout &lay, int l, Plan &send, Plan &recv) { planLists(T, lay, l, false, send, recv); }
+
+void planUp(const ClusterTree &T, const Layout &lay, int l, Plan &send, Plan &recv)
+{
+  const int P = lay.size(), me = lay.rank();
+  send.assign(P, {});
+  recv.assign(P, {});
+  if (l == 0) return;
+  for (int c : lay.owned(l)) {
+    const int q = lay.owner(l - 1, c / 2);
+    if (q != me) send[q].push_back(c);
+  }
+  for (int p : lay.owned(l - 1))
+    for (int c : {2 * p, 2 * p + 1}) {
+      const int q = lay.owner(l, c);
+      if (q != me) recv[q].push_back(c);
+    }
 }
 
 void Exchange::setup(MPI_Comm comm, const std::vector<std::vector<int>> &send, const std::vector<std::vector<int>> &recv)

@@ -9,6 +9,7 @@
 
 #include <exception>
 #include <mpi.h>
+#include <type_traits>
 #include <vector>
 
 namespace h2ulv {
@@ -20,6 +21,8 @@ void agree(MPI_Comm comm, std::exception_ptr err);
 class Layout {
 public:
   Layout(MPI_Comm comm, const ClusterTree &tree);
+  // the same ownership for process `rank` of `size`, without a communicator (communication models)
+  Layout(const ClusterTree &tree, int rank, int size);
   int rank() const { return rank_; }
   int size() const { return size_; }
   MPI_Comm comm() const { return comm_; }
@@ -31,12 +34,30 @@ public:
   const std::vector<int> &pointRanges() const { return pranges_; } // size+1 offsets
 
 private:
-  MPI_Comm comm_;
-  int rank_, size_;
+  void assign(const ClusterTree &tree);
+  MPI_Comm comm_ = MPI_COMM_NULL;
+  int rank_ = 0, size_ = 1;
   std::vector<std::vector<int>> owner_, owned_;
   int pbegin_ = 0, pend_ = 0;
   std::vector<int> pranges_;
 };
+
+// Communication plans on level l (send[q]: my cells process q needs; recv[q]: cells of q I need;
+// both sorted): the one place that says who talks to whom, used by the factorization, the product
+// and the communication model (bench/commplan).
+using Plan = std::vector<std::vector<int>>;
+// near and far partners (bases for the couplings)
+void planPartners(const ClusterTree &T, const Layout &lay, int l, Plan &send, Plan &recv);
+// near partners only (ghost rows of the level matrix, ghost factors, ghost vector parts)
+void planNear(const ClusterTree &T, const Layout &lay, int l, Plan &send, Plan &recv);
+// children on level l -> the owners of their parents (reverse it for parents -> children)
+void planUp(const ClusterTree &T, const Layout &lay, int l, Plan &send, Plan &recv);
+
+// Value type -> MPI datatype
+template <typename V> MPI_Datatype mpiType();
+template <> inline MPI_Datatype mpiType<double>() { return MPI_DOUBLE; }
+template <> inline MPI_Datatype mpiType<float>() { return MPI_FLOAT; }
+template <> inline MPI_Datatype mpiType<int>() { return MPI_INT; }
 
 // One exchange pattern: for each neighbour process, which cells' payloads I send and receive.
 // Payload sizes per cell are given at execution time (they are known on every process).
@@ -48,10 +69,14 @@ public:
   ~Exchange();
   Exchange(const Exchange &) = delete;
   Exchange &operator=(const Exchange &) = delete;
-  // Move payloads: for each cell c, size(c) doubles at ptr(c) (send side read, receive side written).
+  // Move payloads: for each cell c, size(c) values at ptr(c) (send side read, receive side written);
+  // the value type is ptr's (double, float, int).
   template <typename SizeF, typename PtrF>
   void run(SizeF size, PtrF ptr) const;
   bool empty() const { return nbr_.empty(); }
+  int neighbours() const { return static_cast<int>(nbr_.size()); }
+  const Plan &sendCells() const { return send_; } // per neighbour
+  const Plan &recvCells() const { return recv_; }
 
 private:
   MPI_Comm graph_ = MPI_COMM_NULL;
@@ -63,6 +88,7 @@ template <typename SizeF, typename PtrF>
 void Exchange::run(SizeF size, PtrF ptr) const
 {
   if (graph_ == MPI_COMM_NULL) return;
+  using V = std::remove_const_t<std::remove_pointer_t<decltype(ptr(0))>>;
   const int nn = static_cast<int>(nbr_.size());
   std::vector<int> scount(nn), sdisp(nn), rcount(nn), rdisp(nn);
   int st = 0, rt = 0;
@@ -74,20 +100,20 @@ void Exchange::run(SizeF size, PtrF ptr) const
     scount[q] = st - sdisp[q];
     rcount[q] = rt - rdisp[q];
   }
-  std::vector<double> sbuf(st), rbuf(rt);
+  std::vector<V> sbuf(st), rbuf(rt);
   size_t o = 0;
   for (int q = 0; q < nn; q++)
     for (int c : send_[q]) {
-      const double *p = ptr(c);
+      const V *p = ptr(c);
       int s = size(c);
       std::copy(p, p + s, sbuf.begin() + o);
       o += s;
     }
-  MPI_Neighbor_alltoallv(sbuf.data(), scount.data(), sdisp.data(), MPI_DOUBLE, rbuf.data(), rcount.data(), rdisp.data(), MPI_DOUBLE, graph_);
+  MPI_Neighbor_alltoallv(sbuf.data(), scount.data(), sdisp.data(), mpiType<V>(), rbuf.data(), rcount.data(), rdisp.data(), mpiType<V>(), graph_);
   o = 0;
   for (int q = 0; q < nn; q++)
     for (int c : recv_[q]) {
-      double *p = ptr(c);
+      V *p = ptr(c);
       int s = size(c);
       std::copy(rbuf.begin() + o, rbuf.begin() + o + s, p);
       o += s;

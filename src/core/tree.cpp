@@ -35,8 +35,20 @@ ClusterTree::ClusterTree(int dim, int N, const double *coords, const TreeOptions
   for (int t = 0; t < N; t++)
     for (int d = 0; d < dim; d++) tc[static_cast<size_t>(t) * dim + d] = coords[static_cast<size_t>(perm_[t]) * dim + d];
   coords_.swap(tc);
+  buildLists();
+}
 
-  // dual traversal from (root, root): pairs per level
+ClusterTree::ClusterTree(const ClusterTree &src, Admissibility adm, double admparam) :
+  dim_(src.dim_), N_(src.N_), L_(src.L_), opt_(src.opt_), perm_(src.perm_), coords_(src.coords_), cells_(src.cells_)
+{
+  opt_.adm = adm;
+  opt_.admparam = admparam;
+  buildLists();
+}
+
+// dual traversal from (root, root): near and far pairs per level
+void ClusterTree::buildLists()
+{
   std::vector<std::vector<std::pair<int, int>>> nearp(L_ + 1), farp(L_ + 1);
   std::vector<std::pair<int, int>> stack{{0, 0}};
   std::vector<std::pair<int, int>> next;

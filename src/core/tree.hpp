@@ -37,6 +37,8 @@ class ClusterTree {
 public:
   // coords: N points of dimension dim in the user's (global) numbering
   ClusterTree(int dim, int N, const double *coords, const TreeOptions &opt);
+  // the same cells (same point order) with another admissibility: new near and far lists only
+  ClusterTree(const ClusterTree &src, Admissibility adm, double admparam);
 
   int dim() const { return dim_; }
   int size() const { return N_; }
@@ -56,6 +58,7 @@ public:
 
 private:
   void build(int c, int l);
+  void buildLists();
   int dim_, N_, L_;
   TreeOptions opt_;
   std::vector<int> perm_;

@@ -1,5 +1,6 @@
 #include "ulv.hpp"
 
+#include <algorithm>
 #include <array>
 #include "parallel.hpp"
 
@@ -22,15 +23,6 @@ Matrix<U> cast(const Matrix<V> &A)
   for (size_t t = 0; t < A.size(); t++) B.data()[t] = static_cast<U>(A.data()[t]);
   return B;
 }
-// sub-block copy
-template <typename U>
-Matrix<U> sub(const Matrix<U> &A, int i0, int m, int j0, int n)
-{
-  Matrix<U> B(m, n);
-  for (int j = 0; j < n; j++)
-    for (int i = 0; i < m; i++) B(i, j) = A(i0 + i, j0 + j);
-  return B;
-}
 std::vector<int> cellPts(const Cell &c)
 {
   std::vector<int> v(c.size());
@@ -47,7 +39,58 @@ struct Offsets {
     total += n;
   }
 };
+// Offsets of blocks indexed by cell or pair, only some present (this process' rows and its ghosts)
+struct COff {
+  std::vector<size_t> off;
+  size_t total = 0;
+  explicit COff(size_t n = 0) : off(n, 0) { }
+  void set(size_t i, size_t m)
+  {
+    off[i] = total;
+    total += m;
+  }
+};
 inline int ld1(int m) { return std::max(1, m); }
+// Sums into shared targets in rounds: round t adds the t-th term of every target that has one, so
+// no two items of a batch write one block and the order of the sums is fixed (deterministic on
+// every backend).  has(t, round): target t has a term in this round; add(t, round, items): append it.
+template <typename T, typename Has, typename Add>
+void inRounds(Backend<T> &be, size_t count, Has has, Add add, T alpha)
+{
+  std::vector<GemmItem<T>> gi;
+  for (size_t round = 0;; round++) {
+    gi.clear();
+    bool any = false;
+    for (size_t t = 0; t < count; t++)
+      if (has(t, round)) {
+        any = true;
+        add(t, round, gi);
+      }
+    if (!any) break;
+    be.gemm(alpha, T(1), gi);
+  }
+}
+// Every process contributes m rows (column-major m x k, ld m) of an n x k matrix, in process order;
+// every process receives the whole matrix (column-major, ld n).
+template <typename V>
+void allgatherRows(MPI_Comm comm, int n, int k, int m, const V *mine, V *all)
+{
+  int P;
+  MPI_Comm_size(comm, &P);
+  std::vector<int> rows(P), cnt(P), dsp(P + 1, 0);
+  MPI_Allgather(&m, 1, MPI_INT, rows.data(), 1, MPI_INT, comm);
+  for (int q = 0; q < P; q++) {
+    cnt[q] = rows[q] * k;
+    dsp[q + 1] = dsp[q] + cnt[q];
+  }
+  std::vector<V> tmp(static_cast<size_t>(dsp[P]));
+  MPI_Allgatherv(mine, m * k, mpiType<V>(), tmp.data(), cnt.data(), dsp.data(), mpiType<V>(), comm);
+  for (int q = 0, r0 = 0; q < P; q++) {
+    for (int j = 0; j < k; j++)
+      for (int i = 0; i < rows[q]; i++) all[r0 + i + static_cast<size_t>(j) * n] = tmp[dsp[q] + i + static_cast<size_t>(j) * rows[q]];
+    r0 += rows[q];
+  }
+}
 } // namespace
 
 // Factors of one level, in backend memory.  Cell k: n = r + p, transformed unknowns
@@ -82,15 +125,26 @@ template <typename T>
 UlvFactorization<T>::UlvFactorization(MPI_Comm comm, std::shared_ptr<const ClusterTree> tree, const EntryEvaluator &ev, const UlvOptions &opt, double alpha, const std::vector<double> &dshift) :
   comm_(comm), tree_(std::move(tree)), ev_(&ev), opt_(opt), alpha_(alpha), dshift_(dshift)
 {
-  int size;
-  MPI_Comm_size(comm, &size);
-  if (size > 1) throw Error(ERR_ARG, "the H2-ULV factorization runs on one process in this version (use -pc_type bjacobi -sub_pc_type h2ulv, or one process)");
+  MPI_Comm_size(comm, &nprocs_);
   BackendRequest req = opt_.backend;
   req.threaded = opt_.basis.threaded;
   be_ = makeBackend<T>(req, &backendNote_);
   const ClusterTree &Tr = *tree_;
   const int L = Tr.levels();
-  if (static_cast<int>(dshift_.size()) != Tr.size()) dshift_.assign(Tr.size(), 0.0);
+  // ownership by subtrees and the near-neighbour exchange of every level (planned once)
+  lay_ = std::make_unique<Layout>(comm, Tr);
+  nearX_.resize(L + 1);
+  ghost_.resize(L + 1);
+  for (int l = 0; l <= L; l++) {
+    Plan send, recv;
+    planNear(Tr, *lay_, l, send, recv);
+    for (const auto &v : recv) ghost_[l].insert(ghost_[l].end(), v.begin(), v.end());
+    std::sort(ghost_[l].begin(), ghost_[l].end());
+    nearX_[l] = std::make_unique<Exchange>();
+    nearX_[l]->setup(comm, send, recv);
+  }
+  const size_t nloc = static_cast<size_t>(lay_->pointEnd() - lay_->pointBegin());
+  if (dshift_.size() != nloc) dshift_.assign(nloc, 0.0);
   opt_.basis.fullQ = true;
   levels_.resize(L + 1);
   A_.resize(L + 1);
@@ -105,9 +159,15 @@ UlvFactorization<T>::UlvFactorization(MPI_Comm comm, std::shared_ptr<const Clust
     double a = now();
     if (l == L) leafBlocks();
     else if (status_.ok) factorLevel(l + 1, true);
+    if (!status_.ok) { // a pivot failed (on some process: the status is agreed): stop building
+      top_ = l;
+      tf += now() - a;
+      return false;
+    }
     // stop here when the cells of level l are few and small enough to factor as one dense block
     // (the top levels are all near each other: their bases would be nearly full, and building
-    // them costs more than the dense factorization)
+    // them costs more than the dense factorization).  The ranks are known on every process, so
+    // every process takes the same decision.
     if (l < L && opt_.maxRoot > 0) {
       long n = 0;
       for (int i = 0; i < Tr.ncells(l + 1); i++) n += levels_[l + 1]->r[i];
@@ -117,7 +177,10 @@ UlvFactorization<T>::UlvFactorization(MPI_Comm comm, std::shared_ptr<const Clust
         return false;
       }
     }
-    if (opt_.fillin == FillIn::Generator && status_.ok) factorSelfBlocks(l);
+    if (opt_.fillin == FillIn::Generator && status_.ok) {
+      ghostRows(l);
+      factorSelfBlocks(l);
+    }
     tf += now() - a;
     return true;
   };
@@ -131,13 +194,88 @@ UlvFactorization<T>::UlvFactorization(MPI_Comm comm, std::shared_ptr<const Clust
   std::vector<std::vector<int>>().swap(selfPiv_);
   double a = now();
   if (top_ == 0 && L >= 1 && status_.ok) factorLevel(1, true);
+  reduceScalars();
   factorRoot();
   tf += now() - a;
   tfactor_ = tf;
   tbasis_ = now() - t0 - tf;
 }
 
-// A^(L): alpha K(X_i, X_j) + diag(d) for the leaf near pairs (K kept for refactorizations)
+// n_k of cell k on level l: the leaf's points, or the children's ranks (known on every process)
+template <typename T>
+int UlvFactorization<T>::blockSize(int l, int k) const
+{
+  const ClusterTree &Tr = *tree_;
+  if (l == Tr.levels()) return Tr.cell(l, k).size();
+  return S_->rank(l + 1, 2 * k, true) + S_->rank(l + 1, 2 * k + 1, true);
+}
+
+// Move one exchange's payloads between this process' cells in a backend buffer and its ghosts'
+// (cell c: size(c) values at off(c)); device buffers go through the host.
+template <typename T>
+template <typename SizeF, typename OffF>
+void UlvFactorization<T>::exchange(const Exchange &x, Buffer<T> &buf, SizeF size, OffF off, bool solvePhase) const
+{
+  if (nprocs_ == 1) return;
+  const double t0 = now();
+  if (opt_.onEvent) opt_.onEvent(solvePhase ? UlvEvent::SolveComm : UlvEvent::FactorComm, true);
+  double bytes = 0;
+  for (const auto &cells : x.sendCells())
+    for (int c : cells) bytes += static_cast<double>(size(c)) * sizeof(T);
+  if (be_->hostAccessible()) x.run(size, [&](int c) { return buf.get() + off(c); });
+  else {
+    std::vector<T> h(buf.size());
+    be_->download(h.data(), buf.get(), buf.size());
+    x.run(size, [&](int c) { return h.data() + off(c); });
+    be_->upload(buf.get(), h.data(), buf.size());
+  }
+  if (opt_.onEvent) opt_.onEvent(solvePhase ? UlvEvent::SolveComm : UlvEvent::FactorComm, false);
+  const double dt = now() - t0;
+  if (solvePhase) comm_stats_.solveBytes += bytes, comm_stats_.solveMessages += x.neighbours(), comm_stats_.solveTime += dt;
+  else comm_stats_.factorBytes += bytes, comm_stats_.factorMessages += x.neighbours(), comm_stats_.factorTime += dt;
+}
+
+// A failure on one process (a pivot that is not SPD, a singular one) stops every process, with
+// the message of the lowest failing process.
+template <typename T>
+void UlvFactorization<T>::agreeStatus()
+{
+  if (nprocs_ == 1) return;
+  int me;
+  MPI_Comm_rank(comm_, &me);
+  int mine = status_.ok ? nprocs_ : me, first = nprocs_;
+  MPI_Allreduce(&mine, &first, 1, MPI_INT, MPI_MIN, comm_);
+  if (first == nprocs_) return;
+  int len = static_cast<int>(status_.message.size());
+  MPI_Bcast(&len, 1, MPI_INT, first, comm_);
+  std::string msg(static_cast<size_t>(len), ' ');
+  if (me == first) msg = status_.message;
+  MPI_Bcast(&msg[0], len, MPI_CHAR, first, comm_);
+  status_.ok = false;
+  status_.message = msg;
+}
+
+// The pivots' contributions of all processes, summed in process order (deterministic)
+template <typename T>
+void UlvFactorization<T>::reduceScalars()
+{
+  if (nprocs_ == 1) return;
+  double loc[6] = {logdet_, static_cast<double>(sign_), static_cast<double>(inertia_[0]), static_cast<double>(inertia_[1]), static_cast<double>(inertia_[2]), status_.usedLU ? 1.0 : 0.0};
+  std::vector<double> all(static_cast<size_t>(6) * nprocs_);
+  MPI_Allgather(loc, 6, MPI_DOUBLE, all.data(), 6, MPI_DOUBLE, comm_);
+  logdet_ = 0;
+  sign_ = 1;
+  inertia_[0] = inertia_[1] = inertia_[2] = 0;
+  for (int q = 0; q < nprocs_; q++) {
+    const double *v = &all[static_cast<size_t>(6) * q];
+    logdet_ += v[0];
+    if (v[1] < 0) sign_ = -sign_;
+    for (int t = 0; t < 3; t++) inertia_[t] += static_cast<long>(v[2 + t]);
+    if (v[5] > 0) status_.usedLU = true;
+  }
+}
+
+// A^(L): alpha K(X_i, X_j) + diag(d) for the near pairs of my leaves (K kept for refactorizations)
 template <typename T>
 void UlvFactorization<T>::leafBlocks()
 {
@@ -145,40 +283,95 @@ void UlvFactorization<T>::leafBlocks()
   const int L = Tr.levels();
   const PairList &N = Tr.nearList(L);
   const bool threaded = opt_.basis.threaded && ev_->threadSafe();
-  if (Knear_.empty()) {
-    Knear_.resize(N.nnz());
-    parallelFor(Tr.ncells(L), threaded, [&](int i) {
-      const auto pi = cellPts(Tr.cell(L, i));
-      for (int p = N.ptr[i]; p < N.ptr[i + 1]; p++) {
-        const auto pj = cellPts(Tr.cell(L, N.col[p]));
-        Matrix<double> B(static_cast<int>(pi.size()), static_cast<int>(pj.size()));
-        ev_->eval(pi.data(), B.rows(), pj.data(), B.cols(), B.data(), B.ld());
-        for (size_t t = 0; t < B.size(); t++)
-          if (!std::isfinite(B.data()[t])) throw Error(ERR_NUMERIC, "the matrix entries are not finite (check the kernel or entry function)");
-        Knear_[p] = std::move(B);
-      }
-    });
+  const std::vector<int> &own = lay_->owned(L);
+  const int pb = lay_->pointBegin();
+  std::exception_ptr err = nullptr;
+  try {
+    if (Knear_.empty()) {
+      Knear_.resize(N.nnz());
+      parallelFor(static_cast<int>(own.size()), threaded, [&](int t) {
+        const int i = own[t];
+        const auto pi = cellPts(Tr.cell(L, i));
+        for (int p = N.ptr[i]; p < N.ptr[i + 1]; p++) {
+          const auto pj = cellPts(Tr.cell(L, N.col[p]));
+          Matrix<double> B(static_cast<int>(pi.size()), static_cast<int>(pj.size()));
+          ev_->eval(pi.data(), B.rows(), pj.data(), B.cols(), B.data(), B.ld());
+          for (size_t u = 0; u < B.size(); u++)
+            if (!std::isfinite(B.data()[u])) throw Error(ERR_NUMERIC, "the matrix entries are not finite (check the kernel or entry function)");
+          Knear_[p] = std::move(B);
+        }
+      });
+    }
+  } catch (...) {
+    err = std::current_exception();
   }
+  agree(comm_, err);
   // keep K's near blocks for refactorizations only while they are small; otherwise they (and the
   // couplings) are evaluated again by each refactorization, and A^(L) takes their memory
   size_t kb = 0;
   for (const auto &m : Knear_) kb += m.bytes();
   if (kb > opt_.keepKernelBytes / 2) keepKernel_ = false;
-  A_[L].resize(N.nnz());
-  for (int i = 0; i < Tr.ncells(L); i++) {
+  A_[L].assign(N.nnz(), Matrix<double>());
+  for (int i : own) {
     const Cell &c = Tr.cell(L, i);
     for (int p = N.ptr[i]; p < N.ptr[i + 1]; p++) {
       Matrix<double> B = keepKernel_ ? Knear_[p] : std::move(Knear_[p]);
       for (auto &x : B.storage()) x *= alpha_;
       if (N.col[p] == i)
-        for (int t = 0; t < c.size(); t++) B(t, t) += dshift_[c.begin + t];
+        for (int t = 0; t < c.size(); t++) B(t, t) += dshift_[c.begin - pb + t];
       A_[L][p] = std::move(B);
     }
   }
   if (!keepKernel_) std::vector<Matrix<double>>().swap(Knear_);
 }
 
-// LU of every diagonal block A^(l)_kk, once per level (shared by the generators of all neighbours)
+// The ghosts' rows of A^(l) that the fill-in generators of my cells read: the diagonal blocks
+// A_kk (symmetric), or the whole rows (nonsymmetric: the column side reads A_ki)
+template <typename T>
+void UlvFactorization<T>::ghostRows(int l)
+{
+  if (nprocs_ == 1) return;
+  const ClusterTree &Tr = *tree_;
+  const PairList &N = Tr.nearList(l);
+  const bool sym = opt_.basis.symmetric;
+  auto &A = A_[l];
+  if (A.empty()) return;
+  std::vector<std::vector<double>> buf(Tr.ncells(l));
+  auto size = [&](int k) {
+    const long nk = blockSize(l, k);
+    if (sym) return static_cast<int>(nk * nk);
+    long s = 0;
+    for (int q = N.ptr[k]; q < N.ptr[k + 1]; q++) s += nk * blockSize(l, N.col[q]);
+    return static_cast<int>(s);
+  };
+  for (int k : lay_->owned(l))
+    for (int q = N.ptr[k]; q < N.ptr[k + 1]; q++)
+      if (!sym || N.col[q] == k) buf[k].insert(buf[k].end(), A[q].data(), A[q].data() + A[q].size());
+  for (int k : ghost_[l]) buf[k].assign(static_cast<size_t>(size(k)), 0.0);
+  const double t0 = now();
+  if (opt_.onEvent) opt_.onEvent(UlvEvent::FactorComm, true);
+  nearX_[l]->run(size, [&](int k) { return buf[k].data(); });
+  if (opt_.onEvent) opt_.onEvent(UlvEvent::FactorComm, false);
+  comm_stats_.factorTime += now() - t0;
+  comm_stats_.factorMessages += nearX_[l]->neighbours();
+  for (const auto &cells : nearX_[l]->sendCells())
+    for (int c : cells) comm_stats_.factorBytes += 8.0 * size(c);
+  for (int k : ghost_[l]) {
+    const double *p = buf[k].data();
+    const int nk = blockSize(l, k);
+    for (int q = N.ptr[k]; q < N.ptr[k + 1]; q++) {
+      const int j = N.col[q];
+      if (sym && j != k) continue;
+      Matrix<double> M(nk, blockSize(l, j));
+      std::copy(p, p + M.size(), M.data());
+      p += M.size();
+      A[q] = std::move(M);
+    }
+  }
+}
+
+// LU of the diagonal blocks A^(l)_kk of my cells and my ghosts, once per level (shared by the
+// generators of all neighbours)
 template <typename T>
 void UlvFactorization<T>::factorSelfBlocks(int l)
 {
@@ -187,7 +380,10 @@ void UlvFactorization<T>::factorSelfBlocks(int l)
   const int nc = Tr.ncells(l);
   selfLU_.assign(nc, Matrix<double>());
   selfPiv_.assign(nc, std::vector<int>());
-  parallelFor(nc, opt_.basis.threaded, [&](int k) {
+  std::vector<int> cells(lay_->owned(l));
+  cells.insert(cells.end(), ghost_[l].begin(), ghost_[l].end());
+  parallelFor(static_cast<int>(cells.size()), opt_.basis.threaded, [&](int t) {
+    const int k = cells[t];
     Matrix<double> F = A_[l][N.find(k, k)];
     std::vector<int> ipiv(std::max(1, F.rows()));
     if (blas::getrf(F.rows(), F.data(), F.ld(), ipiv.data()) == 0) {
@@ -292,17 +488,20 @@ Matrix<double> UlvFactorization<T>::nearSample(int l, int i, const std::vector<i
   return X;
 }
 
-// Host A^(l) (double) -> backend (T), the input of factorLevel(l)
+// Host A^(l) (double, my rows) -> backend (T), the input of factorLevel(l)
 template <typename T>
 void UlvFactorization<T>::uploadA(int l)
 {
   const auto &A = A_[l];
-  Offsets ao;
-  for (const auto &M : A) ao.add(M.size());
+  const PairList &N = tree_->nearList(l);
+  COff ao(N.nnz());
+  for (int i : lay_->owned(l))
+    for (int q = N.ptr[i]; q < N.ptr[i + 1]; q++) ao.set(q, A[q].size());
   Acur_ = Buffer<T>(*be_, ao.total);
   HostFill<T> h(*be_, Acur_.get(), ao.total);
-  for (size_t q = 0; q < A.size(); q++)
-    for (size_t t = 0; t < A[q].size(); t++) h.data()[ao.off[q] + t] = static_cast<T>(A[q].data()[t]);
+  for (int i : lay_->owned(l))
+    for (int q = N.ptr[i]; q < N.ptr[i + 1]; q++)
+      for (size_t t = 0; t < A[q].size(); t++) h.data()[ao.off[q] + t] = static_cast<T>(A[q].data()[t]);
   h.commit();
   Aoff_ = std::move(ao.off);
 }
@@ -310,17 +509,24 @@ void UlvFactorization<T>::uploadA(int l)
 // One level, as a sequence of batches on the backend: transform the near blocks with [U U_perp],
 // factor the redundant pivot blocks, panel solves, Schur complements in rounds (one term per
 // target per round: no two items of a batch write one block, and the sums are deterministic),
-// merge the skeleton blocks into A^(l-1).
+// merge the skeleton blocks into A^(l-1).  Each process does the rows of its own cells; the
+// neighbours' bases and factor panels come in as ghosts (nearX_), and the skeleton rows of
+// children whose parent is another process' go up to it (S.up).
 template <typename T>
 void UlvFactorization<T>::factorLevel(int l, bool hostNext)
 {
   const ClusterTree &Tr = *tree_;
   const H2Structure &S = *S_;
+  const Layout &lay = *lay_;
   const PairList &N = Tr.nearList(l), &F = Tr.farList(l);
   const int nc = Tr.ncells(l);
   const bool sym = opt_.basis.symmetric;
   const bool threaded = opt_.basis.threaded;
+  const std::vector<int> &own = lay.owned(l), &gh = ghost_[l];
   Backend<T> &be = *be_;
+  std::vector<char> present(nc, 0); // 1: mine, 2: ghost
+  for (int k : own) present[k] = 1;
+  for (int k : gh) present[k] = 2;
   // A^(l) on the backend (the leaf level comes from the host; the others from the merge below);
   // the host copy (for the fill-in generators of level l) is not needed any more
   if (!Acur_.get() && !A_[l].empty()) uploadA(l);
@@ -335,64 +541,77 @@ void UlvFactorization<T>::factorLevel(int l, bool hostNext)
   st = UlvLevelStats();
   st.minrank = 1 << 30;
   long long rsum = 0;
-  Offsets qo;
+  COff qo(nc);
   for (int k = 0; k < nc; k++) {
-    const CellBasis &b = S.basis(l, k, true);
-    Lv.n[k] = b.U.rows();
-    Lv.r[k] = b.rank();
+    Lv.n[k] = blockSize(l, k);
+    Lv.r[k] = S.rank(l, k, true);
     Lv.p[k] = Lv.n[k] - Lv.r[k];
-    qo.add(static_cast<size_t>(Lv.n[k]) * Lv.n[k]);
+    if (present[k]) qo.set(k, static_cast<size_t>(Lv.n[k]) * Lv.n[k]);
     st.minrank = std::min(st.minrank, Lv.r[k]);
     st.maxrank = std::max(st.maxrank, Lv.r[k]);
     rsum += Lv.r[k];
   }
   st.meanrank = static_cast<double>(rsum) / nc;
   Lv.qoff = qo.off;
+  const auto &n = Lv.n, &r = Lv.r, &p = Lv.p;
   for (bool row : {true, false}) {
     if (!row && sym) break;
     Buffer<T> Q(be, qo.total);
-    HostFill<T> h(be, Q.get(), qo.total);
-    for (int k = 0; k < nc; k++) {
-      const Matrix<double> &U = S.basis(l, k, row).U;
-      for (size_t t = 0; t < U.size(); t++) h.data()[qo.off[k] + t] = static_cast<T>(U.data()[t]);
+    {
+      HostFill<T> h(be, Q.get(), qo.total);
+      for (int k : own) {
+        const Matrix<double> &U = S.basis(l, k, row).U;
+        for (size_t t = 0; t < U.size(); t++) h.data()[qo.off[k] + t] = static_cast<T>(U.data()[t]);
+      }
+      h.commit();
     }
-    h.commit();
+    exchange(*nearX_[l], Q, [&](int k) { return n[k] * n[k]; }, [&](int k) { return qo.off[k]; }, false);
     (row ? Lv.Qr : Lv.Qc) = std::move(Q);
   }
-  const auto &n = Lv.n, &r = Lv.r, &p = Lv.p;
-  // couplings of this level (unscaled K, computed once), scaled to the far targets
+  // couplings of my rows on this level (unscaled K, computed once), scaled to the far targets
   if (Kfar_[l].empty() && F.nnz() > 0) {
     Kfar_[l].resize(F.nnz());
-    parallelFor(nc, threaded && ev_->threadSafe(), [&](int i) {
-      for (int q = F.ptr[i]; q < F.ptr[i + 1]; q++) Kfar_[l][q] = couplingBlock(*ev_, Tr, S.basis(l, i, true), S.basis(l, F.col[q], false));
-    });
+    std::exception_ptr err = nullptr;
+    try {
+      parallelFor(static_cast<int>(own.size()), threaded && ev_->threadSafe(), [&](int t) {
+        const int i = own[t];
+        for (int q = F.ptr[i]; q < F.ptr[i + 1]; q++) Kfar_[l][q] = couplingBlock(*ev_, Tr, S.basis(l, i, true), S.basis(l, F.col[q], false));
+      });
+    } catch (...) {
+      err = std::current_exception();
+    }
+    agree(comm_, err);
   }
-  Offsets fo;
-  for (int q = 0; q < static_cast<int>(F.nnz()); q++) fo.add(Kfar_[l][q].size());
+  COff fo(F.nnz());
+  for (int i : own)
+    for (int q = F.ptr[i]; q < F.ptr[i + 1]; q++) fo.set(q, static_cast<size_t>(r[i]) * r[F.col[q]]);
   Buffer<T> Tf(be, fo.total);
   {
     HostFill<T> h(be, Tf.get(), fo.total);
-    for (int q = 0; q < static_cast<int>(F.nnz()); q++)
-      for (size_t t = 0; t < Kfar_[l][q].size(); t++) h.data()[fo.off[q] + t] = static_cast<T>(alpha_ * Kfar_[l][q].data()[t]);
+    for (int i : own)
+      for (int q = F.ptr[i]; q < F.ptr[i + 1]; q++)
+        for (size_t t = 0; t < Kfar_[l][q].size(); t++) h.data()[fo.off[q] + t] = static_cast<T>(alpha_ * Kfar_[l][q].data()[t]);
     h.commit();
   }
   if (!keepKernel_) std::vector<Matrix<double>>().swap(Kfar_[l]);
   auto tfp = [&](int q) { return Tf.get() + fo.off[q]; };
 
-  // 1. transform the near blocks: Ah_ij = Qr_i^T A_ij Qc_j (symmetric: j >= i, then transposes)
-  Offsets ao;
-  for (int i = 0; i < nc; i++)
-    for (int q = N.ptr[i]; q < N.ptr[i + 1]; q++) ao.add(static_cast<size_t>(n[i]) * n[N.col[q]]);
+  // 1. transform my rows' near blocks: Ah_ij = Qr_i^T A_ij Qc_j (symmetric: a block whose
+  //    transpose is also mine is computed once and transposed)
+  COff ao(N.nnz());
+  for (int i : own)
+    for (int q = N.ptr[i]; q < N.ptr[i + 1]; q++) ao.set(q, static_cast<size_t>(n[i]) * n[N.col[q]]);
   if (ao.total != Acur_.size()) throw Error(ERR_INTERNAL, "internal: the level matrix does not match the near pairs");
   Buffer<T> Ah = std::move(Acur_); // transformed in place: W = Qr^T A, then A <- W Qc
   auto ahp = [&](int q) { return Ah.get() + ao.off[q]; };
+  auto viaTranspose = [&](int i, int j) { return sym && j < i && present[j] == 1; };
   {
     Buffer<T> W(be, ao.total);
     std::vector<GemmItem<T>> g1, g2;
-    for (int i = 0; i < nc; i++)
+    for (int i : own)
       for (int q = N.ptr[i]; q < N.ptr[i + 1]; q++) {
         const int j = N.col[q];
-        if (sym && j < i) continue;
+        if (viaTranspose(i, j)) continue;
         T *w = W.get() + ao.off[q];
         g1.push_back({'T', 'N', n[i], n[j], n[i], Lv.Qrp(i), n[i], ahp(q), n[i], w, n[i]});
         g2.push_back({'N', 'N', n[i], n[j], n[j], w, n[i], Lv.Qcp(j), n[j], ahp(q), n[i]});
@@ -402,24 +621,26 @@ void UlvFactorization<T>::factorLevel(int l, bool hostNext)
   }
   std::vector<CopyItem<T>> cp;
   if (sym) {
-    for (int i = 0; i < nc; i++)
+    for (int i : own)
       for (int q = N.ptr[i]; q < N.ptr[i + 1]; q++) {
         const int j = N.col[q];
-        if (j < i) cp.push_back({'T', n[i], n[j], ahp(N.find(j, i)), n[j], ahp(q), n[i]});
+        if (viaTranspose(i, j)) cp.push_back({'T', n[i], n[j], ahp(N.find(j, i)), n[j], ahp(q), n[i]});
       }
     be.copy(T(1), cp);
   }
   // the factor blocks: D_k = Ah_kk(rho, rho), B_kj = Ah_kj(rho, sigma), C_ik = Ah_ik(sigma, rho)
-  Offsets dof, pvo, bo, co;
-  for (int k = 0; k < nc; k++) {
-    dof.add(static_cast<size_t>(p[k]) * p[k]);
-    pvo.add(p[k]);
+  // (B and C also hold the ghosts' rows, filled by the exchange after the panels)
+  COff dof(nc), pvo(nc), bo(N.nnz()), co(N.nnz());
+  for (int k : own) {
+    dof.set(k, static_cast<size_t>(p[k]) * p[k]);
+    pvo.set(k, p[k]);
   }
   for (int i = 0; i < nc; i++)
-    for (int q = N.ptr[i]; q < N.ptr[i + 1]; q++) {
-      bo.add(static_cast<size_t>(p[i]) * r[N.col[q]]);
-      if (!sym) co.add(static_cast<size_t>(r[i]) * p[N.col[q]]);
-    }
+    if (present[i])
+      for (int q = N.ptr[i]; q < N.ptr[i + 1]; q++) {
+        bo.set(q, static_cast<size_t>(p[i]) * r[N.col[q]]);
+        if (!sym) co.set(q, static_cast<size_t>(r[i]) * p[N.col[q]]);
+      }
   Lv.D = Buffer<T>(be, dof.total);
   Lv.doff = dof.off;
   Lv.piv = IntBuffer(be, std::max<size_t>(1, pvo.total));
@@ -432,7 +653,7 @@ void UlvFactorization<T>::factorLevel(int l, bool hostNext)
   }
   auto dItem = [&](int k) { return CopyItem<T>{'N', p[k], p[k], ahp(N.find(k, k)) + r[k] + static_cast<size_t>(r[k]) * n[k], n[k], Lv.Dp(k), ld1(p[k])}; };
   cp.clear();
-  for (int k = 0; k < nc; k++) {
+  for (int k : own) {
     cp.push_back(dItem(k));
     for (int q = N.ptr[k]; q < N.ptr[k + 1]; q++) {
       const int j = N.col[q];
@@ -448,14 +669,15 @@ void UlvFactorization<T>::factorLevel(int l, bool hostNext)
   std::vector<int> info;
   if (sym && opt_.cholesky) {
     std::vector<FactorItem<T>> fi;
-    for (int k = 0; k < nc; k++) fi.push_back(fitem(k));
+    for (int k : own) fi.push_back(fitem(k));
     be.potrf(fi, info);
     cp.clear();
-    for (int k = 0; k < nc; k++) {
-      if (info[k] == 0) continue;
+    for (size_t t = 0; t < own.size(); t++) {
+      const int k = own[t];
+      if (info[t] == 0) continue;
       if (opt_.choleskyRequired) {
         std::ostringstream os;
-        os << "the pivot block of cell " << k << " on level " << l << " is not positive definite (Cholesky failed at column " << info[k] << "): the matrix, or its compressed form, is not SPD";
+        os << "the pivot block of cell " << k << " on level " << l << " is not positive definite (Cholesky failed at column " << info[t] << "): the matrix, or its compressed form, is not SPD";
         fail[k] = os.str();
         continue;
       }
@@ -466,7 +688,7 @@ void UlvFactorization<T>::factorLevel(int l, bool hostNext)
     be.copy(T(1), cp);
   }
   std::vector<int> luc;
-  for (int k = 0; k < nc; k++)
+  for (int k : own)
     if (Lv.lu[k] && fail[k].empty()) luc.push_back(k);
   if (sym && !luc.empty()) { // inertia of the LU pivots from a Bunch-Kaufman factorization on the host
     HostRead<T> h(be, Lv.D.get(), dof.total);
@@ -487,24 +709,31 @@ void UlvFactorization<T>::factorLevel(int l, bool hostNext)
         fail[luc[t]] = os.str();
       }
   }
-  for (int k = 0; k < nc; k++)
+  for (int k : own)
     if (!fail[k].empty() && status_.ok) {
       status_.ok = false;
       status_.message = fail[k];
     }
+  agreeStatus();
   if (!status_.ok) {
     levels_[l] = std::move(lev);
     return;
   }
+  if (nprocs_ > 1) { // which cells are LU (the ghosts' kind decides the form of their panels)
+    std::vector<int> f(nc, 0), g(nc, 0);
+    for (int k : own) f[k] = Lv.lu[k];
+    MPI_Allreduce(f.data(), g.data(), nc, MPI_INT, MPI_MAX, comm_);
+    for (int k = 0; k < nc; k++) Lv.lu[k] = static_cast<char>(g[k]);
+  }
   { // log |det| and sign from the pivots' diagonals (and LU's row interchanges)
     std::vector<FactorItem<T>> fi;
-    for (int k = 0; k < nc; k++) fi.push_back(fitem(k));
+    for (int k : own) fi.push_back(fitem(k));
     std::vector<double> dg;
     be.diagonals(fi, dg);
     std::vector<int> pv(std::max<size_t>(1, pvo.total));
     if (!luc.empty()) be.downloadInt(pv.data(), Lv.piv.get(), pvo.total);
     size_t o = 0;
-    for (int k = 0; k < nc; k++) {
+    for (int k : own) {
       for (int t = 0; t < p[k]; t++) {
         const double u = dg[o + t];
         if (!Lv.lu[k]) logdet_ += 2.0 * std::log(u);
@@ -518,7 +747,7 @@ void UlvFactorization<T>::factorLevel(int l, bool hostNext)
       o += p[k];
     }
     if (!sym) // det(Qr^T A Qc) = det(Qr) det(A) det(Qc): the signs of the orthogonal factors
-      for (int k = 0; k < nc; k++)
+      for (int k : own)
         for (bool row : {true, false}) {
           Matrix<double> Fq = S.basis(l, k, row).U;
           std::vector<int> ipv(std::max(1, Fq.rows()));
@@ -529,13 +758,15 @@ void UlvFactorization<T>::factorLevel(int l, bool hostNext)
   }
 
   // 3. panels.  Cholesky cells: B <- L^{-1} B (kept).  LU cells: Rt = D^{-1} B (temporary).
+  bool anyLU = false;
+  for (int k = 0; k < nc; k++) anyLU = anyLU || (present[k] && Lv.lu[k]);
   Buffer<T> Rt;
   {
     std::vector<TrsmItem<T>> ti;
     std::vector<LuSolveItem<T>> si;
     cp.clear();
-    if (!luc.empty()) Rt = Buffer<T>(be, bo.total);
-    for (int k = 0; k < nc; k++)
+    if (anyLU) Rt = Buffer<T>(be, bo.total);
+    for (int k : own)
       for (int q = N.ptr[k]; q < N.ptr[k + 1]; q++) {
         const int rj = r[N.col[q]];
         if (!Lv.lu[k]) ti.push_back({p[k], rj, Lv.Dp(k), ld1(p[k]), Lv.Bp(q), ld1(p[k])});
@@ -550,6 +781,23 @@ void UlvFactorization<T>::factorLevel(int l, bool hostNext)
     be.getrs('N', si);
   }
   auto rtp = [&](int q) { return Rt.get() ? Rt.get() + bo.off[q] : nullptr; };
+  // the ghosts' panels (each row is contiguous in B, Rt and C)
+  {
+    auto rowB = [&](int k) {
+      long s = 0;
+      for (int q = N.ptr[k]; q < N.ptr[k + 1]; q++) s += static_cast<long>(p[k]) * r[N.col[q]];
+      return static_cast<int>(s);
+    };
+    auto offB = [&](int k) { return bo.off[N.ptr[k]]; };
+    exchange(*nearX_[l], Lv.B, rowB, offB, false);
+    if (anyLU) exchange(*nearX_[l], Rt, [&](int k) { return Lv.lu[k] ? rowB(k) : 0; }, offB, false);
+    if (!sym)
+      exchange(*nearX_[l], Lv.C, [&](int k) {
+        long s = 0;
+        for (int q = N.ptr[k]; q < N.ptr[k + 1]; q++) s += static_cast<long>(r[k]) * p[N.col[q]];
+        return static_cast<int>(s);
+      }, [&](int k) { return co.off[N.ptr[k]]; }, false);
+  }
 
   // 4. Schur complements T_ij -= sum_k Lf_ik R_kj for the targets (i,j) near or far on this level.
   //    Lf_ik: Cholesky k: (L^{-1}B_ki)^T; LU k: C_ik (B_ki^T when symmetric).  R_kj: L^{-1}B_kj or Rt_kj.
@@ -561,11 +809,11 @@ void UlvFactorization<T>::factorLevel(int l, bool hostNext)
   };
   std::vector<Target> tg;
   const SchurVariant var = opt_.schur;
-  for (int i = 0; i < nc; i++)
+  for (int i : own)
     for (const PairList *lst : {&N, &F})
       for (int q = lst->ptr[i]; q < lst->ptr[i + 1]; q++) {
         const int j = lst->col[q];
-        if (sym && j < i) continue; // filled by transposition below
+        if (viaTranspose(i, j)) continue; // filled by transposition below
         Target t{i, j, lst == &N ? ahp(q) : tfp(q), lst == &N ? n[i] : ld1(r[i]), {}};
         if (var == SchurVariant::Diag) {
           if (i == j) t.ks.push_back(i);
@@ -585,25 +833,20 @@ void UlvFactorization<T>::factorLevel(int l, bool hostNext)
     if (sym) return GemmItem<T>{'T', 'N', r[i], r[j], p[k], Lv.Bp(qki), ld1(p[k]), rtp(qkj), ld1(p[k]), c, ldc};
     return GemmItem<T>{'N', 'N', r[i], r[j], p[k], Lv.Cp(N.find(i, k)), ld1(r[i]), rtp(qkj), ld1(p[k]), c, ldc};
   };
-  for (size_t round = 0;; round++) {
-    std::vector<GemmItem<T>> gi;
-    for (const Target &t : tg)
-      if (round < t.ks.size() && p[t.ks[round]] > 0) gi.push_back(term(t.i, t.ks[round], t.j, t.c, t.ldc));
-    bool more = false;
-    for (const Target &t : tg) more = more || round + 1 < t.ks.size();
-    be.gemm(T(-1), T(1), gi);
-    if (!more) break;
-  }
-  if (sym) { // lower targets are the transposes of the upper ones
+  inRounds(be, tg.size(), [&](size_t t, size_t round) { return round < tg[t].ks.size(); }, [&](size_t t, size_t round, std::vector<GemmItem<T>> &gi) {
+    const Target &g = tg[t];
+    if (p[g.ks[round]] > 0) gi.push_back(term(g.i, g.ks[round], g.j, g.c, g.ldc));
+  }, T(-1));
+  if (sym) { // targets whose transpose is mine too
     cp.clear();
-    for (int i = 0; i < nc; i++) {
+    for (int i : own) {
       for (int q = N.ptr[i]; q < N.ptr[i + 1]; q++) {
         const int j = N.col[q];
-        if (j < i) cp.push_back({'T', r[i], r[j], ahp(N.find(j, i)), n[j], ahp(q), n[i]});
+        if (viaTranspose(i, j)) cp.push_back({'T', r[i], r[j], ahp(N.find(j, i)), n[j], ahp(q), n[i]});
       }
       for (int q = F.ptr[i]; q < F.ptr[i + 1]; q++) {
         const int j = F.col[q];
-        if (j < i) cp.push_back({'T', r[i], r[j], tfp(F.find(j, i)), ld1(r[j]), tfp(q), ld1(r[i])});
+        if (viaTranspose(i, j)) cp.push_back({'T', r[i], r[j], tfp(F.find(j, i)), ld1(r[j]), tfp(q), ld1(r[i])});
       }
     }
     be.copy(T(1), cp);
@@ -612,7 +855,7 @@ void UlvFactorization<T>::factorLevel(int l, bool hostNext)
   if (opt_.droppedNorms && var == SchurVariant::TwoHop) {
     std::vector<std::array<int, 3>> trip;
     Offsets zo;
-    for (int i = 0; i < nc; i++)
+    for (int i : own)
       for (int t = N.ptr[i]; t < N.ptr[i + 1]; t++) {
         const int k = N.col[t];
         if (p[k] == 0) continue;
@@ -628,14 +871,15 @@ void UlvFactorization<T>::factorLevel(int l, bool hostNext)
     for (size_t t = 0; t < trip.size(); t++) gi.push_back(term(trip[t][0], trip[t][1], trip[t][2], Z.get() + zo.off[t], ld1(r[trip[t][0]])));
     be.gemm(T(-1), T(0), gi); // one term per Z block
     HostRead<T> h(be, Z.get(), zo.total);
-    double dn = 0;
+    double dn = 0, dsum = 0;
     for (size_t t = 0; t < zo.total; t++) dn += static_cast<double>(h.data()[t]) * h.data()[t];
-    st.dropped = std::sqrt(dn);
+    MPI_Allreduce(&dn, &dsum, 1, MPI_DOUBLE, MPI_SUM, comm_);
+    st.dropped = std::sqrt(dsum);
   }
-  // flops (model): transforms, pivots, panels, Schur
+  // flops (model, my rows): transforms, pivots, panels, Schur
   {
     double f = 0;
-    for (int i = 0; i < nc; i++) {
+    for (int i : own) {
       f += (sym ? 1.0 / 3.0 : 2.0 / 3.0) * std::pow(p[i], 3);
       for (int q = N.ptr[i]; q < N.ptr[i + 1]; q++) {
         const int j = N.col[q];
@@ -645,16 +889,61 @@ void UlvFactorization<T>::factorLevel(int l, bool hostNext)
     }
     st.flops = f;
   }
-  // 5. merge: A^(l-1)_IJ = [T_cd] for c in children(I), d in children(J)
+  // 5. merge: A^(l-1)_IJ = [T_cd] for c in children(I), d in children(J).  A child row whose
+  //    parent is another process' goes to it first (r_c x sum_J n_J, the blocks in the parent's order).
   const PairList &Np = Tr.nearList(l - 1);
-  Offsets mo;
   std::vector<int> nI(Tr.ncells(l - 1));
   for (int I = 0; I < Tr.ncells(l - 1); I++) nI[I] = r[2 * I] + r[2 * I + 1];
-  for (int I = 0; I < Tr.ncells(l - 1); I++)
-    for (int q = Np.ptr[I]; q < Np.ptr[I + 1]; q++) mo.add(static_cast<size_t>(nI[I]) * nI[Np.col[q]]);
+  auto target = [&](int c, int d, const T *&src, int &lds) { // T_cd of a row c of mine
+    int pos = N.find(c, d);
+    if (pos >= 0) src = ahp(pos), lds = n[c];
+    else {
+      pos = F.find(c, d);
+      if (pos < 0) throw Error(ERR_LIB, "internal: a child pair of a near pair is neither near nor far");
+      src = tfp(pos), lds = ld1(r[c]);
+    }
+  };
+  const Exchange &up = S.up(l);
+  COff uo(nc);
+  std::vector<char> sent(nc, 0), recvd(nc, 0);
+  auto upWidth = [&](int c) {
+    long w = 0;
+    for (int q = Np.ptr[c / 2]; q < Np.ptr[c / 2 + 1]; q++) w += nI[Np.col[q]];
+    return w;
+  };
+  for (const auto &v : up.sendCells())
+    for (int c : v) sent[c] = 1;
+  for (const auto &v : up.recvCells())
+    for (int c : v) recvd[c] = 1;
+  for (int c = 0; c < nc; c++)
+    if (sent[c] || recvd[c]) uo.set(c, static_cast<size_t>(r[c]) * upWidth(c));
+  Buffer<T> Ub(be, uo.total);
+  cp.clear();
+  for (int c = 0; c < nc; c++) {
+    if (!sent[c]) continue;
+    const int I = c / 2;
+    size_t col = 0;
+    for (int q = Np.ptr[I]; q < Np.ptr[I + 1]; q++) {
+      const int J = Np.col[q];
+      for (int b = 0; b < 2; b++) {
+        const int d = 2 * J + b;
+        const T *src;
+        int lds;
+        target(c, d, src, lds);
+        cp.push_back({'N', r[c], r[d], src, lds, Ub.get() + uo.off[c] + col * r[c], ld1(r[c])});
+        col += r[d];
+      }
+    }
+  }
+  be.copy(T(1), cp);
+  exchange(up, Ub, [&](int c) { return static_cast<int>(static_cast<size_t>(r[c]) * upWidth(c)); }, [&](int c) { return uo.off[c]; }, false);
+  COff mo(Np.nnz());
+  for (int I : lay.owned(l - 1))
+    for (int q = Np.ptr[I]; q < Np.ptr[I + 1]; q++) mo.set(q, static_cast<size_t>(nI[I]) * nI[Np.col[q]]);
   Buffer<T> Anext(be, mo.total);
   cp.clear();
-  for (int I = 0; I < Tr.ncells(l - 1); I++)
+  for (int I : lay.owned(l - 1)) {
+    std::vector<size_t> col(2, 0); // running column of the row of child a in its up payload
     for (int q = Np.ptr[I]; q < Np.ptr[I + 1]; q++) {
       const int J = Np.col[q];
       for (int a = 0; a < 2; a++)
@@ -662,24 +951,21 @@ void UlvFactorization<T>::factorLevel(int l, bool hostNext)
           const int c = 2 * I + a, d = 2 * J + b;
           const T *src;
           int lds;
-          int pos = N.find(c, d);
-          if (pos >= 0) src = ahp(pos), lds = n[c];
-          else {
-            pos = F.find(c, d);
-            if (pos < 0) throw Error(ERR_LIB, "internal: a child pair of a near pair is neither near nor far");
-            src = tfp(pos), lds = ld1(r[c]);
-          }
+          if (present[c] == 1) target(c, d, src, lds);
+          else src = Ub.get() + uo.off[c] + col[a] * r[c], lds = ld1(r[c]);
+          col[a] += r[d];
           const int oi = a ? r[2 * I] : 0, oj = b ? r[2 * J] : 0;
           cp.push_back({'N', r[c], r[d], src, lds, Anext.get() + mo.off[q] + oi + static_cast<size_t>(oj) * nI[I], ld1(nI[I])});
         }
     }
+  }
   be.copy(T(1), cp);
   Acur_ = std::move(Anext);
   Aoff_ = mo.off;
   A_[l - 1].assign(Np.nnz(), Matrix<double>());
   if (hostNext) {
     HostRead<T> h(be, Acur_.get(), mo.total);
-    for (int I = 0; I < Tr.ncells(l - 1); I++)
+    for (int I : lay.owned(l - 1))
       for (int q = Np.ptr[I]; q < Np.ptr[I + 1]; q++) {
         Matrix<double> M(nI[I], nI[Np.col[q]]);
         for (size_t t = 0; t < M.size(); t++) M.data()[t] = static_cast<double>(h.data()[mo.off[q] + t]);
@@ -689,42 +975,87 @@ void UlvFactorization<T>::factorLevel(int l, bool hostNext)
   levels_[l] = std::move(lev);
 }
 
+// The dense root: the cells of level top_+1 (their skeletons) as one block, assembled by rows (the
+// owners of the cells of level top_), gathered on every process and factorized redundantly there
+// (it is small: at most UlvOptions::maxRoot).  Its pivots' contributions are added after
+// reduceScalars(), once.
 template <typename T>
 void UlvFactorization<T>::factorRoot()
 {
   if (!status_.ok) return;
   const bool sym = opt_.basis.symmetric;
+  const ClusterTree &Tr = *tree_;
+  const Layout &lay = *lay_;
   Matrix<T> R;
-  if (top_ == 0) R = cast<T>(A_[0][0]);
-  else { // the cells of level top_ (their children's skeletons) as one dense block
-    const ClusterTree &Tr = *tree_;
+  if (Tr.levels() == 0) { // a single leaf: held by the process with the points
+    const int n0 = Tr.size();
+    Matrix<T> Rl(lay.mine(0, 0) ? n0 : 0, n0);
+    if (lay.mine(0, 0)) Rl = cast<T>(A_[0][0]);
+    R.resize(n0, n0);
+    allgatherRows(comm_, n0, n0, Rl.rows(), Rl.data(), R.data());
+  } else {
     const int l0 = top_, nc1 = Tr.ncells(l0 + 1);
     const std::vector<int> &r = levels_[l0 + 1]->r;
     std::vector<int> off(nc1 + 1, 0);
     for (int a = 0; a < nc1; a++) off[a + 1] = off[a] + r[a];
     const int n0 = off[nc1];
     const PairList &Np = Tr.nearList(l0);
-    if (KrootFar_.rows() != n0) { // couplings between the children of non-near cells (no Schur terms reach them)
-      KrootFar_.resize(n0, n0);
-      for (int a = 0; a < nc1; a++)
-        for (int b = 0; b < nc1; b++) {
-          if (Np.find(a / 2, b / 2) >= 0) continue;
-          Matrix<double> S = couplingBlock(*ev_, Tr, S_->basis(l0 + 1, a, true), S_->basis(l0 + 1, b, false));
-          for (int jj = 0; jj < S.cols(); jj++)
-            for (int ii = 0; ii < S.rows(); ii++) KrootFar_(off[a] + ii, off[b] + jj) = S(ii, jj);
+    const std::vector<int> &own = lay.owned(l0);
+    const int rb = own.empty() ? 0 : off[2 * own.front()], re = own.empty() ? 0 : off[2 * own.back() + 2];
+    if (KrootFar_.rows() != re - rb || KrootFar_.cols() != n0) { // couplings between the children of non-near cells (no Schur terms reach them)
+      // every cell's basis on level top_+1 (the far partners' are not all here)
+      std::vector<CellBasis> rowB(nc1), colB(nc1);
+      {
+        std::vector<double> mine;
+        for (int a : lay.owned(l0 + 1)) {
+          packBasis(S_->basis(l0 + 1, a, true), mine);
+          if (!sym) packBasis(S_->basis(l0 + 1, a, false), mine);
         }
+        std::vector<int> cnt(nprocs_, 0), dsp(nprocs_ + 1, 0);
+        for (int a = 0; a < nc1; a++) cnt[lay.owner(l0 + 1, a)] += (sym ? 1 : 2) * r[a] * (1 + r[a]);
+        for (int q = 0; q < nprocs_; q++) dsp[q + 1] = dsp[q] + cnt[q];
+        std::vector<double> all(static_cast<size_t>(dsp[nprocs_]));
+        if (nprocs_ > 1) MPI_Allgatherv(mine.data(), static_cast<int>(mine.size()), MPI_DOUBLE, all.data(), cnt.data(), dsp.data(), MPI_DOUBLE, comm_);
+        else all = mine;
+        const double *pp = all.data();
+        for (int a = 0; a < nc1; a++) { // the owners are nondecreasing in a: the data is in cell order
+          pp = unpackBasis(pp, r[a], rowB[a]);
+          if (!sym) pp = unpackBasis(pp, r[a], colB[a]);
+        }
+      }
+      KrootFar_.resize(re - rb, n0);
+      for (int I : own)
+        for (int a = 2 * I; a < 2 * I + 2; a++)
+          for (int b = 0; b < nc1; b++) {
+            if (Np.find(a / 2, b / 2) >= 0) continue;
+            Matrix<double> S = couplingBlock(*ev_, Tr, rowB[a], sym ? rowB[b] : colB[b]);
+            for (int jj = 0; jj < S.cols(); jj++)
+              for (int ii = 0; ii < S.rows(); ii++) KrootFar_(off[a] - rb + ii, off[b] + jj) = S(ii, jj);
+          }
     }
-    R.resize(n0, n0);
+    Matrix<T> Rl(re - rb, n0);
     for (int jj = 0; jj < n0; jj++)
-      for (int ii = 0; ii < n0; ii++) R(ii, jj) = static_cast<T>(alpha_ * KrootFar_(ii, jj));
-    for (int I = 0; I < Tr.ncells(l0); I++)
+      for (int ii = 0; ii < re - rb; ii++) Rl(ii, jj) = static_cast<T>(alpha_ * KrootFar_(ii, jj));
+    for (int I : own)
       for (int q = Np.ptr[I]; q < Np.ptr[I + 1]; q++) {
         const int J = Np.col[q];
         const Matrix<double> &M = A_[l0][q];
         for (int jj = 0; jj < M.cols(); jj++)
-          for (int ii = 0; ii < M.rows(); ii++) R(off[2 * I] + ii, off[2 * J] + jj) = static_cast<T>(M(ii, jj));
+          for (int ii = 0; ii < M.rows(); ii++) Rl(off[2 * I] - rb + ii, off[2 * J] + jj) = static_cast<T>(M(ii, jj));
       }
+    if (nprocs_ == 1) R = std::move(Rl);
+    else {
+      R.resize(n0, n0);
+      if (opt_.onEvent) opt_.onEvent(UlvEvent::FactorComm, true);
+      const double t0 = now();
+      allgatherRows(comm_, n0, n0, Rl.rows(), Rl.data(), R.data());
+      comm_stats_.factorTime += now() - t0;
+      comm_stats_.factorBytes += static_cast<double>(Rl.size()) * sizeof(T) * (nprocs_ - 1);
+      comm_stats_.factorMessages += nprocs_ - 1;
+      if (opt_.onEvent) opt_.onEvent(UlvEvent::FactorComm, false);
+    }
   }
+  if (opt_.onEvent) opt_.onEvent(UlvEvent::Root, true);
   A_[top_].clear();
   Acur_.reset();
   const int n = R.rows();
@@ -737,6 +1068,9 @@ void UlvFactorization<T>::factorRoot()
   std::vector<int> info;
   std::vector<double> dg;
   rootChol_ = false;
+  auto done = [&]() {
+    if (opt_.onEvent) opt_.onEvent(UlvEvent::Root, false);
+  };
   if (sym && opt_.cholesky) {
     be.potrf(fi, info);
     if (info[0] == 0) {
@@ -747,7 +1081,7 @@ void UlvFactorization<T>::factorRoot()
     } else if (opt_.choleskyRequired) {
       status_.ok = false;
       status_.message = "the root block is not positive definite (Cholesky failed): the matrix, or its compressed form, is not SPD";
-      return;
+      return done();
     } else {
       status_.usedLU = true;
       be.upload(root_.get(), R.data(), R.size());
@@ -763,7 +1097,7 @@ void UlvFactorization<T>::factorRoot()
     if (info[0] > 0) {
       status_.ok = false;
       status_.message = "the root block is singular (zero pivot at " + std::to_string(info[0]) + ")";
-      return;
+      return done();
     }
     be.diagonals(fi, dg);
     std::vector<int> pv(std::max(1, n));
@@ -775,6 +1109,7 @@ void UlvFactorization<T>::factorRoot()
     }
   }
   stats_[0].minrank = stats_[0].maxrank = 0;
+  done();
 }
 
 template <typename T>
@@ -782,7 +1117,7 @@ void UlvFactorization<T>::refactor(double alpha, const std::vector<double> &dshi
 {
   const double t0 = now();
   alpha_ = alpha;
-  if (static_cast<int>(dshift.size()) == tree_->size()) dshift_ = dshift;
+  if (dshift.size() == dshift_.size()) dshift_ = dshift;
   logdet_ = 0;
   sign_ = 1;
   inertia_[0] = inertia_[1] = inertia_[2] = 0;
@@ -792,24 +1127,32 @@ void UlvFactorization<T>::refactor(double alpha, const std::vector<double> &dshi
     factorLevel(l, l - 1 == top_);
     if (!status_.ok) return;
   }
+  reduceScalars();
   factorRoot();
   tfactor_ = now() - t0;
 }
 
 // Substitution: forward over the levels (leaves up), root, backward (root down).  Within a level
 // every cell is independent; the products with the near cells' factors are summed per target in
-// rounds (one term per target per batch).
+// rounds (one term per target per batch).  Each process does its own cells; the ghosts' pivot
+// solutions (forward) and skeleton solutions (backward) come in through nearX_, the children's
+// skeleton parts go up to the parents' owners (S.up) and come back down (S.down); the root's
+// right-hand side is gathered on every process and solved there redundantly.
 template <typename T>
 void UlvFactorization<T>::solve(bool transpose, int k, T *x, int ldx) const
 {
   if (!status_.ok) throw Error(ERR_NUMERIC, "the factorization failed: " + status_.message);
   const ClusterTree &Tr = *tree_;
+  const Layout &lay = *lay_;
+  const H2Structure &S = *S_;
   const int L = Tr.levels();
-  const int Nn = Tr.size();
+  const int pb = lay.pointBegin();
+  const int Nn = lay.pointEnd() - pb; // my points
+  const int ldX = ld1(Nn);
   const bool sym = opt_.basis.symmetric;
   const bool tr = transpose && !sym;
   Backend<T> &be = *be_;
-  // right-hand sides on the backend (N x k, ld N)
+  // right-hand sides on the backend (Nn x k, ld Nn)
   Buffer<T> X(be, static_cast<size_t>(Nn) * k);
   {
     HostFill<T> h(be, X.get(), static_cast<size_t>(Nn) * k);
@@ -817,7 +1160,7 @@ void UlvFactorization<T>::solve(bool transpose, int k, T *x, int ldx) const
       for (int t = 0; t < Nn; t++) h.data()[t + static_cast<size_t>(j) * Nn] = x[t + static_cast<size_t>(j) * ldx];
     h.commit();
   }
-  // per level: c (n_i x k, transformed right-hand side), z (p_i x k, pivot solves)
+  // per level: c (n_i x k, transformed right-hand side), z (p_i x k, pivot solves; also the ghosts')
   std::vector<Buffer<T>> c(L + 1), z(L + 1);
   std::vector<std::vector<size_t>> coff(L + 1), zoff(L + 1);
   std::vector<CopyItem<T>> cp;
@@ -826,12 +1169,12 @@ void UlvFactorization<T>::solve(bool transpose, int k, T *x, int ldx) const
     const Level &Lv = *levels_[l];
     const PairList &N = Tr.nearList(l);
     const int nc = Tr.ncells(l);
+    const std::vector<int> &own = lay.owned(l);
     const auto &n = Lv.n, &r = Lv.r, &p = Lv.p;
-    Offsets co, zo;
-    for (int i = 0; i < nc; i++) {
-      co.add(static_cast<size_t>(n[i]) * k);
-      zo.add(static_cast<size_t>(p[i]) * k);
-    }
+    COff co(nc), zo(nc);
+    for (int i : own) co.set(i, static_cast<size_t>(n[i]) * k);
+    for (int i = 0; i < nc; i++)
+      if (lay.mine(l, i) || std::binary_search(ghost_[l].begin(), ghost_[l].end(), i)) zo.set(i, static_cast<size_t>(p[i]) * k);
     c[l] = Buffer<T>(be, co.total);
     z[l] = Buffer<T>(be, zo.total);
     coff[l] = co.off;
@@ -839,64 +1182,105 @@ void UlvFactorization<T>::solve(bool transpose, int k, T *x, int ldx) const
     auto cp_ = [&](int i) { return c[l].get() + coff[l][i]; };
     auto zp = [&](int i) { return z[l].get() + zoff[l][i]; };
     // gather the input of each cell: leaves from X, upper cells from the children's sigma parts
+    // (a child of another process': its sigma part comes up, r_c x k)
+    Buffer<T> U;
+    COff uo(2 * nc);
+    if (l < L) {
+      const Level &Lc = *levels_[l + 1];
+      const Exchange &up = S.up(l + 1);
+      std::vector<char> move(2 * nc, 0);
+      for (const auto *v : {&up.sendCells(), &up.recvCells()})
+        for (const auto &w : *v)
+          for (int a : w) move[a] = 1;
+      for (int a = 0; a < 2 * nc; a++)
+        if (move[a]) uo.set(a, static_cast<size_t>(Lc.r[a]) * k);
+      U = Buffer<T>(be, uo.total);
+      cp.clear();
+      for (const auto &w : up.sendCells())
+        for (int a : w) cp.push_back({'N', Lc.r[a], k, c[l + 1].get() + coff[l + 1][a], Lc.n[a], U.get() + uo.off[a], ld1(Lc.r[a])});
+      be.copy(T(1), cp);
+      exchange(up, U, [&](int a) { return Lc.r[a] * k; }, [&](int a) { return uo.off[a]; }, true);
+    }
     Buffer<T> b(be, co.total);
     cp.clear();
-    for (int i = 0; i < nc; i++) {
+    for (int i : own) {
       T *bi = b.get() + co.off[i];
-      if (l == L) cp.push_back({'N', n[i], k, X.get() + Tr.cell(L, i).begin, Nn, bi, n[i]});
+      if (l == L) cp.push_back({'N', n[i], k, X.get() + (Tr.cell(L, i).begin - pb), ldX, bi, n[i]});
       else {
         const Level &Lc = *levels_[l + 1];
-        const int r1 = Lc.r[2 * i], r2 = Lc.r[2 * i + 1];
-        cp.push_back({'N', r1, k, c[l + 1].get() + coff[l + 1][2 * i], Lc.n[2 * i], bi, n[i]});
-        cp.push_back({'N', r2, k, c[l + 1].get() + coff[l + 1][2 * i + 1], Lc.n[2 * i + 1], bi + r1, n[i]});
+        int o = 0;
+        for (int a : {2 * i, 2 * i + 1}) {
+          if (lay.mine(l + 1, a)) cp.push_back({'N', Lc.r[a], k, c[l + 1].get() + coff[l + 1][a], Lc.n[a], bi + o, n[i]});
+          else cp.push_back({'N', Lc.r[a], k, U.get() + uo.off[a], ld1(Lc.r[a]), bi + o, n[i]});
+          o += Lc.r[a];
+        }
       }
     }
     be.copy(T(1), cp);
     gi.clear();
-    for (int i = 0; i < nc; i++) gi.push_back({'T', 'N', n[i], k, n[i], tr ? Lv.Qcp(i) : Lv.Qrp(i), n[i], b.get() + co.off[i], n[i], cp_(i), n[i]});
+    for (int i : own) gi.push_back({'T', 'N', n[i], k, n[i], tr ? Lv.Qcp(i) : Lv.Qrp(i), n[i], b.get() + co.off[i], n[i], cp_(i), n[i]});
     be.gemm(T(1), T(0), gi);
     // pivot solves on the redundant parts
     cp.clear();
-    for (int i = 0; i < nc; i++) cp.push_back({'N', p[i], k, cp_(i) + r[i], n[i], zp(i), ld1(p[i])});
+    for (int i : own) cp.push_back({'N', p[i], k, cp_(i) + r[i], n[i], zp(i), ld1(p[i])});
     be.copy(T(1), cp);
     std::vector<TrsmItem<T>> ti;
     std::vector<LuSolveItem<T>> si;
-    for (int i = 0; i < nc; i++) {
+    for (int i : own) {
       if (!Lv.lu[i]) ti.push_back({p[i], k, Lv.Dp(i), ld1(p[i]), zp(i), ld1(p[i])});
       else si.push_back({p[i], k, Lv.Dp(i), ld1(p[i]), Lv.pivp(i), zp(i), ld1(p[i])});
     }
     be.trsm('L', 'N', 'N', T(1), ti);
     be.getrs(tr ? 'T' : 'N', si);
+    exchange(*nearX_[l], z[l], [&](int i) { return p[i] * k; }, [&](int i) { return zo.off[i]; }, true);
     // skeleton updates: c_sigma_i -= sum_{k near i} Lf_ik z_k, in rounds
     // (Lf_ik: Cholesky: (L^{-1}B_ki)^T; LU symmetric: B_ki^T; LU nonsymmetric: C_ik; transposed solve: B_ki^T)
-    for (int round = 0;; round++) {
-      gi.clear();
-      bool more = false;
-      for (int i = 0; i < nc; i++) {
-        const int q = N.ptr[i] + round;
-        if (q >= N.ptr[i + 1]) continue;
-        more = more || q + 1 < N.ptr[i + 1];
-        const int kk = N.col[q];
-        if (p[kk] == 0 || r[i] == 0) continue;
-        if (sym || tr) gi.push_back({'T', 'N', r[i], k, p[kk], Lv.Bp(N.find(kk, i)), ld1(p[kk]), zp(kk), ld1(p[kk]), cp_(i), n[i]});
-        else gi.push_back({'N', 'N', r[i], k, p[kk], Lv.Cp(q), ld1(r[i]), zp(kk), ld1(p[kk]), cp_(i), n[i]});
+    inRounds(be, own.size(), [&](size_t t, size_t round) { return N.ptr[own[t]] + static_cast<int>(round) < N.ptr[own[t] + 1]; }, [&](size_t t, size_t round, std::vector<GemmItem<T>> &g) {
+      const int i = own[t], q = N.ptr[i] + static_cast<int>(round), kk = N.col[q];
+      if (p[kk] == 0 || r[i] == 0) return;
+      if (sym || tr) g.push_back({'T', 'N', r[i], k, p[kk], Lv.Bp(N.find(kk, i)), ld1(p[kk]), zp(kk), ld1(p[kk]), cp_(i), n[i]});
+      else g.push_back({'N', 'N', r[i], k, p[kk], Lv.Cp(q), ld1(r[i]), zp(kk), ld1(p[kk]), cp_(i), n[i]});
+    }, T(-1));
+  }
+  // root: its right-hand side gathered on every process (my rows: the skeleton parts of my cells
+  // of level top_+1, or my points when the tree is a single leaf), solved redundantly
+  const int n0 = rootN_;
+  std::vector<T> xrh(static_cast<size_t>(n0) * k);
+  {
+    int m = 0;
+    std::vector<T> mine;
+    if (L == 0) {
+      m = Nn;
+      HostRead<T> h(be, X.get(), static_cast<size_t>(Nn) * k);
+      mine.assign(h.data(), h.data() + static_cast<size_t>(Nn) * k);
+    } else {
+      const Level &Lc = *levels_[top_ + 1];
+      const std::vector<int> &own = lay.owned(top_ + 1);
+      for (int a : own) m += Lc.r[a];
+      Buffer<T> s(be, static_cast<size_t>(m) * k);
+      cp.clear();
+      int o = 0;
+      for (int a : own) {
+        cp.push_back({'N', Lc.r[a], k, c[top_ + 1].get() + coff[top_ + 1][a], Lc.n[a], s.get() + o, ld1(m)});
+        o += Lc.r[a];
       }
-      be.gemm(T(-1), T(1), gi);
-      if (!more) break;
+      be.copy(T(1), cp);
+      HostRead<T> h(be, s.get(), static_cast<size_t>(m) * k);
+      mine.assign(h.data(), h.data() + static_cast<size_t>(m) * k);
+    }
+    if (nprocs_ == 1) xrh = std::move(mine);
+    else {
+      const double t0 = now();
+      if (opt_.onEvent) opt_.onEvent(UlvEvent::SolveComm, true);
+      allgatherRows(comm_, n0, k, m, mine.data(), xrh.data());
+      if (opt_.onEvent) opt_.onEvent(UlvEvent::SolveComm, false);
+      comm_stats_.solveTime += now() - t0;
+      comm_stats_.solveBytes += static_cast<double>(m) * k * sizeof(T) * (nprocs_ - 1);
+      comm_stats_.solveMessages += nprocs_ - 1;
     }
   }
-  // root
-  const int n0 = rootN_;
-  Buffer<T> xr(be, static_cast<size_t>(n0) * k);
-  cp.clear();
-  if (L == 0) cp.push_back({'N', n0, k, X.get(), Nn, xr.get(), ld1(n0)});
-  else
-    for (int a = 0, o = 0; a < Tr.ncells(top_ + 1); a++) { // the skeleton parts of the cells of level top_+1
-      const Level &Lc = *levels_[top_ + 1];
-      cp.push_back({'N', Lc.r[a], k, c[top_ + 1].get() + coff[top_ + 1][a], Lc.n[a], xr.get() + o, ld1(n0)});
-      o += Lc.r[a];
-    }
-  be.copy(T(1), cp);
+  Buffer<T> xr(be, std::max<size_t>(1, static_cast<size_t>(n0) * k));
+  be.upload(xr.get(), xrh.data(), static_cast<size_t>(n0) * k);
   if (n0 > 0) {
     if (rootChol_) {
       const std::vector<TrsmItem<T>> ti{{n0, k, root_.get(), n0, xr.get(), n0}};
@@ -905,72 +1289,117 @@ void UlvFactorization<T>::solve(bool transpose, int k, T *x, int ldx) const
     } else be.getrs(tr ? 'T' : 'N', {{n0, k, root_.get(), n0, rootPiv_.get(), xr.get(), n0}});
   }
   // backward: the sigma part of cell i of level l sits in its parent's solution (level l-1's
-  // output, n_I x k), or in the root's solution for the cells of level top_+1
+  // output, n_I x k; another process' parent sends it down), or in the root's solution for the
+  // cells of level top_+1; then the ghosts' sigma parts come in
   Buffer<T> xprev = std::move(xr);
-  std::vector<size_t> poff; // offsets of the parents' solutions in xprev (unused for the root)
+  std::vector<size_t> poff; // offsets of my parents' solutions in xprev (unused for the root)
+  std::vector<int> rootOff;
+  if (L > 0) {
+    const std::vector<int> &r = levels_[top_ + 1]->r;
+    rootOff.assign(r.size() + 1, 0);
+    for (size_t a = 0; a < r.size(); a++) rootOff[a + 1] = rootOff[a] + r[a];
+  }
   for (int l = top_ + 1; l <= L; l++) {
     const Level &Lv = *levels_[l];
     const PairList &N = Tr.nearList(l);
     const int nc = Tr.ncells(l);
+    const std::vector<int> &own = lay.owned(l);
     const auto &n = Lv.n, &r = Lv.r, &p = Lv.p;
-    std::vector<const T *> sig(nc);
-    std::vector<int> lds(nc);
-    for (int i = 0, o = 0; i < nc; i++) {
-      if (l == top_ + 1) sig[i] = xprev.get() + o, lds[i] = ld1(n0), o += r[i];
-      else {
+    // sigma parts of my cells and my ghosts, r_i x k each
+    COff so(nc);
+    for (int i = 0; i < nc; i++)
+      if (lay.mine(l, i) || std::binary_search(ghost_[l].begin(), ghost_[l].end(), i)) so.set(i, static_cast<size_t>(r[i]) * k);
+    Buffer<T> Sg(be, so.total);
+    auto sgp = [&](int i) { return Sg.get() + so.off[i]; };
+    cp.clear();
+    std::vector<char> parentHere(nc, 0);
+    for (int i : own) {
+      if (l == top_ + 1) cp.push_back({'N', r[i], k, xprev.get() + rootOff[i], ld1(n0), sgp(i), ld1(r[i])});
+      else if (lay.mine(l - 1, i / 2)) {
         const int I = i / 2, nI = r[2 * I] + r[2 * I + 1];
-        sig[i] = xprev.get() + poff[I] + ((i % 2) ? r[2 * I] : 0), lds[i] = ld1(nI);
+        cp.push_back({'N', r[i], k, xprev.get() + poff[I] + ((i % 2) ? r[2 * I] : 0), ld1(nI), sgp(i), ld1(r[i])});
       }
     }
-    Offsets xo;
-    for (int i = 0; i < nc; i++) xo.add(static_cast<size_t>(n[i]) * k);
+    if (l > top_ + 1) { // children of my parents owned elsewhere: their sigma parts go down
+      const Exchange &down = S.down(l);
+      COff dso(nc);
+      for (const auto &w : down.sendCells())
+        for (int i : w) dso.set(i, static_cast<size_t>(r[i]) * k);
+      Buffer<T> Ds(be, dso.total);
+      std::vector<CopyItem<T>> dc;
+      std::vector<char> sendc(nc, 0);
+      for (const auto &w : down.sendCells())
+        for (int i : w) {
+          const int I = i / 2, nI = r[2 * I] + r[2 * I + 1];
+          dc.push_back({'N', r[i], k, xprev.get() + poff[I] + ((i % 2) ? r[2 * I] : 0), ld1(nI), Ds.get() + dso.off[i], ld1(r[i])});
+          sendc[i] = 1;
+        }
+      be.copy(T(1), dc);
+      be.copy(T(1), cp);
+      cp.clear();
+      // one buffer view for the exchange: sent cells read from Ds, received ones land in Sg
+      if (nprocs_ > 1) {
+        const double t0 = now();
+        if (opt_.onEvent) opt_.onEvent(UlvEvent::SolveComm, true);
+        auto size = [&](int i) { return r[i] * k; };
+        if (be.hostAccessible()) down.run(size, [&](int i) { return sendc[i] ? Ds.get() + dso.off[i] : Sg.get() + so.off[i]; });
+        else {
+          std::vector<T> hd(Ds.size()), hs(Sg.size());
+          be.download(hd.data(), Ds.get(), Ds.size());
+          be.download(hs.data(), Sg.get(), Sg.size());
+          down.run(size, [&](int i) { return sendc[i] ? hd.data() + dso.off[i] : hs.data() + so.off[i]; });
+          be.upload(Sg.get(), hs.data(), Sg.size());
+        }
+        if (opt_.onEvent) opt_.onEvent(UlvEvent::SolveComm, false);
+        comm_stats_.solveTime += now() - t0;
+        comm_stats_.solveMessages += down.neighbours();
+        for (const auto &w : down.sendCells())
+          for (int i : w) comm_stats_.solveBytes += static_cast<double>(size(i)) * sizeof(T);
+      }
+    }
+    be.copy(T(1), cp);
+    exchange(*nearX_[l], Sg, [&](int i) { return r[i] * k; }, [&](int i) { return so.off[i]; }, true);
+    COff xo(nc);
+    for (int i : own) xo.set(i, static_cast<size_t>(n[i]) * k);
     Buffer<T> xt(be, xo.total), xout(be, xo.total);
     auto xtp = [&](int i) { return xt.get() + xo.off[i]; };
     // xt = [x_sigma ; z (Cholesky) or c_rho (LU)]
     cp.clear();
-    for (int i = 0; i < nc; i++) {
-      cp.push_back({'N', r[i], k, sig[i], lds[i], xtp(i), n[i]});
+    for (int i : own) {
+      cp.push_back({'N', r[i], k, sgp(i), ld1(r[i]), xtp(i), n[i]});
       if (!Lv.lu[i]) cp.push_back({'N', p[i], k, z[l].get() + zoff[l][i], ld1(p[i]), xtp(i) + r[i], n[i]});
       else cp.push_back({'N', p[i], k, c[l].get() + coff[l][i] + r[i], n[i], xtp(i) + r[i], n[i]});
     }
     be.copy(T(1), cp);
     // x_rho -= sum_j B_ij x_sigma_j (transposed: C_ji^T x_sigma_j), in rounds
-    for (int round = 0;; round++) {
-      gi.clear();
-      bool more = false;
-      for (int i = 0; i < nc; i++) {
-        const int q = N.ptr[i] + round;
-        if (q >= N.ptr[i + 1]) continue;
-        more = more || q + 1 < N.ptr[i + 1];
-        const int j = N.col[q];
-        if (p[i] == 0 || r[j] == 0) continue;
-        if (!tr) gi.push_back({'N', 'N', p[i], k, r[j], Lv.Bp(q), ld1(p[i]), sig[j], lds[j], xtp(i) + r[i], n[i]});
-        else gi.push_back({'T', 'N', p[i], k, r[j], Lv.Cp(N.find(j, i)), ld1(r[j]), sig[j], lds[j], xtp(i) + r[i], n[i]});
-      }
-      be.gemm(T(-1), T(1), gi);
-      if (!more) break;
-    }
+    inRounds(be, own.size(), [&](size_t t, size_t round) { return N.ptr[own[t]] + static_cast<int>(round) < N.ptr[own[t] + 1]; }, [&](size_t t, size_t round, std::vector<GemmItem<T>> &g) {
+      const int i = own[t], q = N.ptr[i] + static_cast<int>(round), j = N.col[q];
+      if (p[i] == 0 || r[j] == 0) return;
+      if (!tr) g.push_back({'N', 'N', p[i], k, r[j], Lv.Bp(q), ld1(p[i]), sgp(j), ld1(r[j]), xtp(i) + r[i], n[i]});
+      else g.push_back({'T', 'N', p[i], k, r[j], Lv.Cp(N.find(j, i)), ld1(r[j]), sgp(j), ld1(r[j]), xtp(i) + r[i], n[i]});
+    }, T(-1));
     std::vector<TrsmItem<T>> ti;
     std::vector<LuSolveItem<T>> si;
-    for (int i = 0; i < nc; i++) {
+    for (int i : own) {
       if (!Lv.lu[i]) ti.push_back({p[i], k, Lv.Dp(i), ld1(p[i]), xtp(i) + r[i], n[i]});
       else si.push_back({p[i], k, Lv.Dp(i), ld1(p[i]), Lv.pivp(i), xtp(i) + r[i], n[i]});
     }
     be.trsm('L', 'T', 'N', T(1), ti);
     be.getrs(tr ? 'T' : 'N', si);
     gi.clear();
-    for (int i = 0; i < nc; i++) gi.push_back({'N', 'N', n[i], k, n[i], tr ? Lv.Qrp(i) : Lv.Qcp(i), n[i], xtp(i), n[i], xout.get() + xo.off[i], n[i]});
+    for (int i : own) gi.push_back({'N', 'N', n[i], k, n[i], tr ? Lv.Qrp(i) : Lv.Qcp(i), n[i], xtp(i), n[i], xout.get() + xo.off[i], n[i]});
     be.gemm(T(1), T(0), gi);
     xprev = std::move(xout);
     poff = xo.off;
   }
-  // leaves (or the single root block) back to X, then to x
+  // my leaves (or my rows of the single root block) back to X, then to x
   cp.clear();
-  if (L == 0) cp.push_back({'N', n0, k, xprev.get(), ld1(n0), X.get(), Nn});
-  else
-    for (int i = 0; i < Tr.ncells(L); i++) {
+  if (L == 0) {
+    if (Nn > 0) cp.push_back({'N', Nn, k, xprev.get(), ld1(n0), X.get(), ldX}); // the single leaf is all mine
+  } else
+    for (int i : lay.owned(L)) {
       const Cell &cl = Tr.cell(L, i);
-      cp.push_back({'N', cl.size(), k, xprev.get() + poff[i], ld1(cl.size()), X.get() + cl.begin, Nn});
+      cp.push_back({'N', cl.size(), k, xprev.get() + poff[i], ld1(cl.size()), X.get() + (cl.begin - pb), ldX});
     }
   be.copy(T(1), cp);
   HostRead<T> h(be, X.get(), static_cast<size_t>(Nn) * k);

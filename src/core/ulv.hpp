@@ -15,8 +15,10 @@
 #include "dense.hpp"
 #include "entries.hpp"
 #include "h2matrix.hpp"
+#include "layout.hpp"
 #include "tree.hpp"
 
+#include <functional>
 #include <memory>
 #include <vector>
 
@@ -24,6 +26,8 @@ namespace h2ulv {
 
 enum class SchurVariant { Diag, Near1, TwoHop };
 enum class FillIn { None, NearField, Generator };
+// phases reported to UlvOptions::onEvent (the PETSc layer maps them to log events)
+enum class UlvEvent { FactorComm, SolveComm, Root };
 
 struct UlvOptions {
   BuildOptions basis;                       // tolerance, rank cap, samples, symmetric
@@ -37,6 +41,14 @@ struct UlvOptions {
                                             // skeletons of a level add up to at most this (0: never)
   BackendRequest backend;                   // where the batched dense operations run
   size_t keepKernelBytes = size_t(2) << 30; // keep K's near blocks and couplings for refactorizations up to about this
+  std::function<void(UlvEvent, bool begin)> onEvent; // optional: phase begin/end (logging)
+};
+
+// What the distributed factorization and solve moved (this process; bytes sent, messages sent)
+struct UlvCommStats {
+  double factorBytes = 0, solveBytes = 0;
+  long factorMessages = 0, solveMessages = 0;
+  double factorTime = 0, solveTime = 0; // seconds inside exchanges (waiting included)
 };
 
 struct UlvLevelStats {
@@ -55,11 +67,15 @@ struct UlvStatus {
 template <typename T>
 class UlvFactorization {
 public:
+  // Collective over comm.  The points are distributed by subtrees (Layout): this process holds
+  // the tree positions [layout().pointBegin(), pointEnd()); dshift is given for those (local tree order).
   UlvFactorization(MPI_Comm comm, std::shared_ptr<const ClusterTree> tree, const EntryEvaluator &ev, const UlvOptions &opt, double alpha, const std::vector<double> &dshift);
-  // new alpha and diagonal shift, same tree and bases
+  // new alpha and diagonal shift (local tree order), same tree and bases; collective
   void refactor(double alpha, const std::vector<double> &dshift);
-  // x <- M^{-1} x (or M^{-T} x), k vectors in tree order, leading dimension ldx
+  // x <- M^{-1} x (or M^{-T} x), k vectors in local tree order, leading dimension ldx; collective
   void solve(bool transpose, int k, T *x, int ldx) const;
+  const Layout &layout() const { return *lay_; }
+  const UlvCommStats &commStats() const { return comm_stats_; }
   const UlvStatus &status() const { return status_; }
   double logAbsDet() const { return logdet_; }
   int detSign() const { return sign_; }
@@ -83,7 +99,13 @@ public:
 
 private:
   struct Level; // per-level factors, in backend memory
-  void leafBlocks();                 // A^(L) = alpha K_near + diag(d)
+  void leafBlocks();                 // A^(L) = alpha K_near + diag(d) (rows of my leaves)
+  void ghostRows(int l);             // neighbours' rows of A^(l) (their diagonal blocks; whole rows when nonsymmetric)
+  int blockSize(int l, int k) const; // n_k on level l (known on every process)
+  void agreeStatus();                // the same status on every process
+  void reduceScalars();              // log|det|, sign, inertia summed over the processes (rank order)
+  template <typename SizeF, typename OffF>
+  void exchange(const Exchange &x, Buffer<T> &buf, SizeF size, OffF off, bool solvePhase) const;
   void uploadA(int l);               // host A^(l) -> backend
   void factorLevel(int l, bool hostNext); // A^(l) -> factors of l, A^(l-1) (also on the host when hostNext)
   void factorRoot();
@@ -93,7 +115,12 @@ private:
   std::unique_ptr<Backend<T>> be_;   // first: the buffers below are released through it
   std::string backendNote_;
   MPI_Comm comm_;
+  int nprocs_ = 1;
   std::shared_ptr<const ClusterTree> tree_;
+  std::unique_ptr<Layout> lay_;
+  std::vector<std::unique_ptr<Exchange>> nearX_; // per level: near neighbours' cells (ghosts)
+  std::vector<std::vector<int>> ghost_;          // per level: the ghost cells, ascending
+  mutable UlvCommStats comm_stats_;
   const EntryEvaluator *ev_;
   UlvOptions opt_;
   double alpha_ = 1.0;
@@ -111,7 +138,7 @@ private:
   void factorSelfBlocks(int l);
   std::vector<std::unique_ptr<Level>> levels_;
   int top_ = 0;                        // level of the dense root (0: the tree's root)
-  Matrix<double> KrootFar_;            // root: the unscaled kernel couplings between non-near cells of level top_
+  Matrix<double> KrootFar_;            // root: my rows of the unscaled kernel couplings between non-near cells of level top_+1
   int rootN_ = 0;
   Buffer<T> root_;                     // the factored root block (backend memory)
   IntBuffer rootPiv_;

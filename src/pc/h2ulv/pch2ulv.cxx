@@ -7,7 +7,7 @@
 #include "mat/h2ulv/math2impl.h"
 #include "core/ulv.hpp"
 
-PetscLogEvent PCH2ULV_Setup = 0, PCH2ULV_Solve = 0;
+PetscLogEvent PCH2ULV_Setup = 0, PCH2ULV_Solve = 0, PCH2ULV_FactComm = 0, PCH2ULV_SolveComm = 0, PCH2ULV_Root = 0;
 
 typedef enum {
   PCH2ULV_FACTOR_AUTO,
@@ -127,7 +127,6 @@ static PetscErrorCode PCSetUp_H2ULV(PC pc)
   PetscFunctionBegin;
   PetscCallMPI(MPI_Comm_size(PetscObjectComm((PetscObject)pc), &size));
   PetscCheck(pc->pmat->rmap->N > 0, PetscObjectComm((PetscObject)pc), PETSC_ERR_ARG_SIZ, "PCH2ULV: the system has size 0");
-  PetscCheck(size == 1, PetscObjectComm((PetscObject)pc), PETSC_ERR_SUP, "PCH2ULV runs on one process in this version; in parallel use -pc_type bjacobi -sub_pc_type h2ulv");
   PetscCall(PetscLogEventBegin(PCH2ULV_Setup, pc, 0, 0, 0));
   PetscCall(PetscTime(&t0));
   PetscCall(PCH2ULVGetH2_Private(pc, &h2));
@@ -170,6 +169,11 @@ static PetscErrorCode PCSetUp_H2ULV(PC pc)
     o.backend.kind     = p->backend == PCH2ULV_BACKEND_CUDA ? h2ulv::BackendKind::Cuda : p->backend == PCH2ULV_BACKEND_KOKKOS ? h2ulv::BackendKind::Kokkos : h2ulv::BackendKind::Host;
     o.backend.required = (bool)p->backendRequired;
     o.backend.tf32     = (bool)p->tf32;
+    o.onEvent          = [](h2ulv::UlvEvent e, bool begin) {
+      const PetscLogEvent ev = e == h2ulv::UlvEvent::FactorComm ? PCH2ULV_FactComm : e == h2ulv::UlvEvent::SolveComm ? PCH2ULV_SolveComm : PCH2ULV_Root;
+      if (begin) (void)PetscLogEventBegin(ev, 0, 0, 0, 0);
+      else (void)PetscLogEventEnd(ev, 0, 0, 0, 0);
+    };
     PetscCheck(!(p->ftype == PCH2ULV_FACTOR_CHOLESKY && !h->symmetric), PetscObjectComm((PetscObject)pc), PETSC_ERR_ARG_INCOMP, "-pc_h2ulv_factorization cholesky needs a symmetric matrix (MAT_SYMMETRIC, or a built-in kernel)");
     p->srctree = h->tree;
     p->srcev   = h->evaluator;
@@ -180,7 +184,11 @@ static PetscErrorCode PCSetUp_H2ULV(PC pc)
     if (h->adm == MATH2_ADMISSIBILITY_THETA && theta == h->theta && leaf == h->leafsize) {
       p->tree      = h->tree;
       p->evaluator = h->evaluator;
+    } else if (leaf == h->leafsize) { /* the matrix's cells (and distribution) with its own admissibility */
+      PetscCall(H2ULVCallCore(comm, PETSC_FALSE, [&]() { p->tree = std::make_shared<h2ulv::ClusterTree>(*h->tree, h2ulv::Admissibility::Theta, theta); }));
+      p->evaluator = h->evaluator;
     } else { /* its own tree over the same points (in the Pmat's tree order) */
+      PetscCheck(size == 1, comm, PETSC_ERR_SUP, "PCH2ULV on several processes factors on the matrix's cluster tree: -pc_h2ulv_leaf_size %" PetscInt_FMT " differs from the matrix's leaf size %" PetscInt_FMT " (leave it at 0)", leaf, h->leafsize);
       h2ulv::TreeOptions topt;
       topt.leafsize = (int)leaf;
       topt.adm      = h2ulv::Admissibility::Theta;
@@ -237,25 +245,28 @@ static PetscErrorCode PCH2ULVApply_Private(PC pc, PetscBool trans, PetscInt k, c
     PetscFunctionReturn(0);
   }
   PetscCall(PetscLogEventBegin(PCH2ULV_Solve, pc, 0, 0, 0));
-  std::vector<PetscScalar> t((size_t)n * k);
+  /* my points in tree order (on several processes not the same count as my rows) */
+  const h2ulv::Layout &lay = p->fd ? p->fd->layout() : p->ff->layout();
+  const PetscInt       nt  = lay.pointEnd() - lay.pointBegin();
+  std::vector<PetscScalar> t((size_t)nt * k);
   PetscCall(MatH2ToTree_Private(p->h2, x, t.data(), k, ldx));
   std::vector<PetscScalar> t1;
-  if (!p->map.empty()) { /* Pmat tree order -> factorization tree order */
+  if (!p->map.empty()) { /* Pmat tree order -> factorization tree order (one process) */
     t1 = t;
     for (PetscInt j = 0; j < k; j++)
-      for (PetscInt i = 0; i < n; i++) t[i + j * n] = t1[p->map[i] + j * n];
+      for (PetscInt i = 0; i < nt; i++) t[i + j * nt] = t1[p->map[i] + j * nt];
   }
-  PetscCall(H2ULVCallCore(PETSC_COMM_SELF, PETSC_FALSE, [&]() {
-    if (p->fd) p->fd->solve(trans, (int)k, t.data(), (int)PetscMax(n, 1));
+  PetscCall(H2ULVCallCore(PetscObjectComm((PetscObject)pc), PETSC_TRUE, [&]() {
+    if (p->fd) p->fd->solve(trans, (int)k, t.data(), (int)PetscMax(nt, 1));
     else {
       std::vector<float> tf(t.begin(), t.end());
-      p->ff->solve(trans, (int)k, tf.data(), (int)PetscMax(n, 1));
+      p->ff->solve(trans, (int)k, tf.data(), (int)PetscMax(nt, 1));
       std::copy(tf.begin(), tf.end(), t.begin());
     }
   }));
   if (!p->map.empty()) {
     for (PetscInt j = 0; j < k; j++)
-      for (PetscInt i = 0; i < n; i++) t1[p->map[i] + j * n] = t[i + j * n];
+      for (PetscInt i = 0; i < nt; i++) t1[p->map[i] + j * nt] = t[i + j * nt];
     t.swap(t1);
   }
   PetscCall(MatH2FromTree_Private(p->h2, t.data(), y, k, ldy));
@@ -413,6 +424,17 @@ static PetscErrorCode PCView_H2ULV(PC pc, PetscViewer viewer)
     if (p->fd) p->fd->bytesSplit(fb, bb, kb);
     else p->ff->bytesSplit(fb, bb, kb);
     PetscCall(PetscViewerASCIIPrintf(viewer, "  memory: factors %.4g MB, bases %.4g MB, kernel blocks kept for refactorizations %.4g MB\n", fb / 1048576.0, bb / 1048576.0, kb / 1048576.0));
+  }
+  {
+    PetscMPIInt size;
+    PetscCallMPI(MPI_Comm_size(PetscObjectComm((PetscObject)pc), &size));
+    if (size > 1) { /* distributed: the largest share and what was communicated (max over processes) */
+      const h2ulv::UlvCommStats &cs = p->fd ? p->fd->commStats() : p->ff->commStats();
+      const h2ulv::Layout       &lay = p->fd ? p->fd->layout() : p->ff->layout();
+      double loc[6] = {mem, (double)(lay.pointEnd() - lay.pointBegin()), cs.factorBytes, (double)cs.factorMessages, cs.solveBytes, (double)cs.solveMessages}, mx[6];
+      PetscCall(MPIU_Allreduce(loc, mx, 6, MPI_DOUBLE, MPI_MAX, PetscObjectComm((PetscObject)pc)));
+      PetscCall(PetscViewerASCIIPrintf(viewer, "  %d processes (subtree ownership, replicated root): at most %.0f points and %.4g MB per process; sent per process, at most: %.4g MB in %.0f messages by the factorizations, %.4g MB in %.0f messages by the solves so far (-log_view: PCH2ULVFactComm, PCH2ULVSolveComm)\n", (int)size, mx[1], mx[0] / 1048576.0, mx[2] / 1048576.0, mx[3], mx[4] / 1048576.0, mx[5]));
+    }
   }
   PetscCall(PetscViewerASCIIPrintf(viewer, "  backend: %s%s%s\n", (p->fd ? p->fd->backend().describe() : p->ff->backend().describe()).c_str(), (p->fd ? p->fd->backendNote() : p->ff->backendNote()).empty() ? "" : "; ", (p->fd ? p->fd->backendNote() : p->ff->backendNote()).c_str()));
   PetscCall(PetscViewerASCIIPrintf(viewer, "  status: %s%s\n", sta.ok ? "factored" : sta.message.c_str(), sta.usedLU ? " (LU used where Cholesky failed)" : ""));
@@ -676,6 +698,9 @@ PetscErrorCode H2ULVRegisterPC_Private(void)
   PetscCall(PCRegister(PCH2ULV, PCCreate_H2ULV));
   PetscCall(PetscLogEventRegister("PCH2ULVSetup", PC_CLASSID, &PCH2ULV_Setup));
   PetscCall(PetscLogEventRegister("PCH2ULVSolve", PC_CLASSID, &PCH2ULV_Solve));
+  PetscCall(PetscLogEventRegister("PCH2ULVFactComm", PC_CLASSID, &PCH2ULV_FactComm));
+  PetscCall(PetscLogEventRegister("PCH2ULVSolveComm", PC_CLASSID, &PCH2ULV_SolveComm));
+  PetscCall(PetscLogEventRegister("PCH2ULVRoot", PC_CLASSID, &PCH2ULV_Root));
   PetscCall(H2ULVRegisterSolverType_Private());
   PetscFunctionReturn(0);
 }

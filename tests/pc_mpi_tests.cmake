@@ -1,0 +1,28 @@
+# PCH2ULV on P processes gives the same answer as on one process (test_pc_mpi): the solution (to
+# 1e-10 relative), log|det| and its sign, and the KSP iteration counts of the distributed solve
+# against the same matrix solved on PETSC_COMM_SELF; KSPSolveTranspose too on the nonsymmetric
+# problem.  Times are for a 2-core machine (each well under a minute).
+h2ulv_program(. test_pc_mpi)
+
+# the well-conditioned problems; cube-gaussian (condition ~1e7: round-off in another summation
+# order moves its solution by ~1e-9 relative) has its own test at a tolerance to match
+set(_pc_mpi_wellcond sphere-laplace,cube-yukawa,ball-matern,sc22-sphere,sphere-laplace-ns)
+
+# one process: the program itself (A and A1 the same matrix; shuffle: the mapping of the rows)
+h2ulv_test(pc_mpi_np1_shuffle 1 test_pc_mpi -n 2048 -layout shuffle)
+# default PC options (at these sizes mostly the gathered dense root block)
+h2ulv_test(pc_mpi_np2 2 test_pc_mpi -n 4096 -problem ${_pc_mpi_wellcond})
+# -pc_h2ulv_root_size 0: every level through the distributed ULV steps
+h2ulv_test(pc_mpi_np2_8192 2 test_pc_mpi -n 8192 -problem sphere-laplace -pc_h2ulv_root_size 0)
+h2ulv_test(pc_mpi_np3 3 test_pc_mpi -n 4096 -problem sphere-laplace,sc22-sphere,sphere-laplace-ns -pc_h2ulv_root_size 0)
+h2ulv_test(pc_mpi_np4 4 test_pc_mpi -n 2048 -problem ${_pc_mpi_wellcond} -pc_h2ulv_root_size 0)
+h2ulv_test(pc_mpi_gaussian_np3 3 test_pc_mpi -n 4096 -problem cube-gaussian -pc_h2ulv_root_size 0 -agree 1e-8)
+# each process's points scattered over the whole geometry
+h2ulv_test(pc_mpi_shuffle_np3 3 test_pc_mpi -n 2048 -layout shuffle -problem ${_pc_mpi_wellcond} -pc_h2ulv_root_size 0)
+# process 0 with only 5 rows
+h2ulv_test(pc_mpi_few_np4 4 test_pc_mpi -n 2048 -layout few -problem ${_pc_mpi_wellcond} -pc_h2ulv_root_size 0)
+# preconditioned GMRES (a loose factorization, so that it iterates): equal iteration counts
+h2ulv_test(pc_mpi_gmres_np2 2 test_pc_mpi -n 4096 -problem ball-matern,sphere-laplace-ns -ksp_type gmres -ksp_rtol 1e-10 -pc_h2ulv_rtol 1e-3 -pc_h2ulv_root_size 0)
+# more processes than leaves: 300 points, leaf size 128 (2 leaves), 4 processes (2 own no cell)
+h2ulv_test(pc_mpi_edge_np4 4 test_pc_mpi -n 300 -mat_h2_leaf_size 128 -pc_h2ulv_root_size 0)
+h2ulv_test(pc_mpi_edge_few_np4 4 test_pc_mpi -n 300 -mat_h2_leaf_size 128 -layout few)

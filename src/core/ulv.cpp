@@ -604,7 +604,23 @@ void UlvFactorization<T>::factorLevel(int l, bool hostNext)
   if (ao.total != Acur_.size()) throw Error(ERR_INTERNAL, "internal: the level matrix does not match the near pairs");
   Buffer<T> Ah = std::move(Acur_); // transformed in place: W = Qr^T A, then A <- W Qc
   auto ahp = [&](int q) { return Ah.get() + ao.off[q]; };
-  auto viaTranspose = [&](int i, int j) { return sym && j < i && present[j] == 1; };
+  // symmetric: a block below the diagonal is always the transpose of the one above it, computed by
+  // the owner of its row (here, or sent by another process), so that the arithmetic does not
+  // depend on the distribution: P processes give the one-process result to the last bit
+  auto viaTranspose = [&](int i, int j) { return sym && j < i; };
+  auto remote = [&](int j) { return present[j] != 1; };
+  // (symmetric) blocks (j, i), j mine, i > j another process': near, then far, ascending
+  auto crossNear = [&](int j, std::vector<int> &v) {
+    v.clear();
+    for (int q = N.ptr[j]; q < N.ptr[j + 1]; q++)
+      if (N.col[q] > j && lay.owner(l, N.col[q]) != lay.owner(l, j)) v.push_back(N.col[q]);
+  };
+  auto crossFar = [&](int j, std::vector<int> &v) {
+    v.clear();
+    for (int q = F.ptr[j]; q < F.ptr[j + 1]; q++)
+      if (F.col[q] > j && lay.owner(l, F.col[q]) != lay.owner(l, j)) v.push_back(F.col[q]);
+  };
+  std::vector<int> cx;
   {
     Buffer<T> W(be, ao.total);
     std::vector<GemmItem<T>> g1, g2;
@@ -624,10 +640,48 @@ void UlvFactorization<T>::factorLevel(int l, bool hostNext)
     for (int i : own)
       for (int q = N.ptr[i]; q < N.ptr[i + 1]; q++) {
         const int j = N.col[q];
-        if (viaTranspose(i, j)) cp.push_back({'T', n[i], n[j], ahp(N.find(j, i)), n[j], ahp(q), n[i]});
+        if (viaTranspose(i, j) && !remote(j)) cp.push_back({'T', n[i], n[j], ahp(N.find(j, i)), n[j], ahp(q), n[i]});
       }
     be.copy(T(1), cp);
   }
+  // (symmetric, several processes) the other processes' blocks (j, i), i mine > j: their sigma_j
+  // x rho_i parts, the transposes of my B_ij (r_j x p_i each, in crossNear order)
+  Buffer<T> X1;
+  COff x1o(nc);
+  if (sym && nprocs_ > 1) {
+    auto size1 = [&](int j) {
+      std::vector<int> v;
+      crossNear(j, v);
+      long s1 = 0;
+      for (int i : v) s1 += static_cast<long>(r[j]) * p[i];
+      return static_cast<int>(s1);
+    };
+    for (int j = 0; j < nc; j++)
+      if (present[j]) x1o.set(j, static_cast<size_t>(size1(j)));
+    X1 = Buffer<T>(be, x1o.total);
+    cp.clear();
+    for (int j : own) {
+      crossNear(j, cx);
+      size_t o = x1o.off[j];
+      for (int i : cx) {
+        cp.push_back({'N', r[j], p[i], ahp(N.find(j, i)) + static_cast<size_t>(r[i]) * n[j], n[j], X1.get() + o, ld1(r[j])});
+        o += static_cast<size_t>(r[j]) * p[i];
+      }
+    }
+    be.copy(T(1), cp);
+    exchange(*nearX_[l], X1, size1, [&](int j) { return x1o.off[j]; }, false);
+  }
+  // where B_ij of a remote j < i sits in X1 (transposed)
+  auto x1Block = [&](int i, int j) {
+    std::vector<int> v;
+    crossNear(j, v);
+    size_t o = x1o.off[j];
+    for (int t : v) {
+      if (t == i) break;
+      o += static_cast<size_t>(r[j]) * p[t];
+    }
+    return X1.get() + o;
+  };
   // the factor blocks: D_k = Ah_kk(rho, rho), B_kj = Ah_kj(rho, sigma), C_ik = Ah_ik(sigma, rho)
   // (B and C also hold the ghosts' rows, filled by the exchange after the panels)
   COff dof(nc), pvo(nc), bo(N.nnz()), co(N.nnz());
@@ -657,7 +711,8 @@ void UlvFactorization<T>::factorLevel(int l, bool hostNext)
     cp.push_back(dItem(k));
     for (int q = N.ptr[k]; q < N.ptr[k + 1]; q++) {
       const int j = N.col[q];
-      cp.push_back({'N', p[k], r[j], ahp(q) + r[k], n[k], Lv.Bp(q), ld1(p[k])});
+      if (viaTranspose(k, j) && remote(j)) cp.push_back({'T', p[k], r[j], x1Block(k, j), ld1(r[j]), Lv.Bp(q), ld1(p[k])});
+      else cp.push_back({'N', p[k], r[j], ahp(q) + r[k], n[k], Lv.Bp(q), ld1(p[k])});
       if (!sym) cp.push_back({'N', r[k], p[j], ahp(q) + static_cast<size_t>(r[j]) * n[k], n[k], Lv.Cp(q), ld1(r[k])});
     }
   }
@@ -837,16 +892,70 @@ void UlvFactorization<T>::factorLevel(int l, bool hostNext)
     const Target &g = tg[t];
     if (p[g.ks[round]] > 0) gi.push_back(term(g.i, g.ks[round], g.j, g.c, g.ldc));
   }, T(-1));
-  if (sym) { // targets whose transpose is mine too
+  if (sym) { // the lower targets: transposes of the upper ones (another process' sent as T_ji, r_j x r_i each)
+    Buffer<T> X2;
+    COff x2o(nc);
+    std::vector<int> cf;
+    if (nprocs_ > 1) {
+      const Exchange &px = S.partners(l);
+      auto size2 = [&](int j) {
+        std::vector<int> v, w;
+        crossNear(j, v);
+        crossFar(j, w);
+        long s2 = 0;
+        for (int i : v) s2 += static_cast<long>(r[j]) * r[i];
+        for (int i : w) s2 += static_cast<long>(r[j]) * r[i];
+        return static_cast<int>(s2);
+      };
+      std::vector<char> in(nc, 0);
+      for (int j : own) in[j] = 1;
+      for (const auto &w : px.recvCells())
+        for (int j : w) in[j] = 1;
+      for (int j = 0; j < nc; j++)
+        if (in[j]) x2o.set(j, static_cast<size_t>(size2(j)));
+      X2 = Buffer<T>(be, x2o.total);
+      cp.clear();
+      for (int j : own) {
+        crossNear(j, cx);
+        crossFar(j, cf);
+        size_t o = x2o.off[j];
+        for (int i : cx) {
+          cp.push_back({'N', r[j], r[i], ahp(N.find(j, i)), n[j], X2.get() + o, ld1(r[j])});
+          o += static_cast<size_t>(r[j]) * r[i];
+        }
+        for (int i : cf) {
+          cp.push_back({'N', r[j], r[i], tfp(F.find(j, i)), ld1(r[j]), X2.get() + o, ld1(r[j])});
+          o += static_cast<size_t>(r[j]) * r[i];
+        }
+      }
+      be.copy(T(1), cp);
+      exchange(px, X2, size2, [&](int j) { return x2o.off[j]; }, false);
+    }
+    auto x2Block = [&](int i, int j) {
+      std::vector<int> v, w;
+      crossNear(j, v);
+      crossFar(j, w);
+      v.insert(v.end(), w.begin(), w.end());
+      size_t o = x2o.off[j];
+      for (int t : v) {
+        if (t == i) break;
+        o += static_cast<size_t>(r[j]) * r[t];
+      }
+      return X2.get() + o;
+    };
     cp.clear();
     for (int i : own) {
       for (int q = N.ptr[i]; q < N.ptr[i + 1]; q++) {
         const int j = N.col[q];
-        if (viaTranspose(i, j)) cp.push_back({'T', r[i], r[j], ahp(N.find(j, i)), n[j], ahp(q), n[i]});
+        if (!viaTranspose(i, j)) continue;
+        if (remote(j)) cp.push_back({'T', r[i], r[j], x2Block(i, j), ld1(r[j]), ahp(q), n[i]});
+        else cp.push_back({'T', r[i], r[j], ahp(N.find(j, i)), n[j], ahp(q), n[i]});
       }
       for (int q = F.ptr[i]; q < F.ptr[i + 1]; q++) {
         const int j = F.col[q];
-        if (viaTranspose(i, j)) cp.push_back({'T', r[i], r[j], tfp(F.find(j, i)), ld1(r[j]), tfp(q), ld1(r[i])});
+        if (!viaTranspose(i, j)) continue;
+        if (remote(j)) cp.push_back({'T', r[i], r[j], x2Block(i, j), ld1(r[j]), tfp(q), ld1(r[i])});
+        else cp.push_back({'T', r[i], r[j], tfp(F.find(j, i)), ld1(r[j]), tfp(q), ld1(r[i])});
       }
     }
     be.copy(T(1), cp);

@@ -67,3 +67,7 @@ set_tests_properties(pc_backend_cuda_fallback PROPERTIES PASS_REGULAR_EXPRESSION
 add_test(NAME pc_backend_cuda_required COMMAND $<TARGET_FILE:test_pc_backend> -problem sphere-laplace -n 1024 -backend cuda -required)
 set_tests_properties(pc_backend_cuda_required PROPERTIES ENVIRONMENT "${H2ULV_TEST_ENV}" PROCESSORS 1 TIMEOUT 300
                      PASS_REGULAR_EXPRESSION "backend was demanded but is not usable|PASS \\[cuda\\]")
+# sketched fill-in generators (a Gaussian sketch of n_i columns instead of all of A_ik A_kk^-1):
+# still a direct solver at tol 1e-8, and a working preconditioner
+h2ulv_test(pc_sketch_preonly 1 test_pc -problem sphere-laplace -n 4096 -pc_h2ulv_fillin_sketch 1 -ksp_type preonly -max_err 1e-5)
+h2ulv_test(pc_sketch_gmres_ns 1 test_pc -problem sphere-laplace-ns -n 4096 -pc_h2ulv_fillin_sketch 0.5 -pc_h2ulv_root_size 0 -ksp_type gmres -ksp_rtol 1e-10 -max_its 10 -max_res 1e-8)

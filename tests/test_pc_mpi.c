@@ -12,7 +12,9 @@
        and the sign, exactly,
      - the KSP iteration counts, exactly;
    for nonsymmetric problems (or all with -transpose, none with -transpose 0) the same for
-   KSPSolveTranspose (the PCApplyTranspose path).  A KSP that does not converge is a failure.
+   KSPSolveTranspose (the PCApplyTranspose path); PCMatApply on 3 columns against PCApply per column
+   (1e-12); with -shift s, MatShift(A, s) and the refactorization that follows, solved again on
+   both (1e-10).  A KSP that does not converge is a failure.
    -layout even|few|shuffle:
      even:    the rows split evenly (PETSC_DECIDE);
      few:     process 0 owns only -few rows (default 5), the rest split evenly over the others
@@ -223,7 +225,7 @@ int main(int argc, char **argv)
   char      **names = NULL;
   int         nnames = 0;
   PetscInt    N = 8192, nfew = 5, nfail = 0, nrun = 0, ilayout = LAYOUT_EVEN;
-  PetscReal   tolagree = 1e-10, tolld = 1e-10, tolorder = 1e-6;
+  PetscReal   tolagree = 1e-10, tolld = 1e-10, tolorder = 1e-6, shift = 0;
   PetscBool   onlyone, transpose_set, transpose_opt = PETSC_FALSE, everywhere = PETSC_FALSE, refhere;
   PetscMPIInt size, rank;
 
@@ -239,6 +241,7 @@ int main(int argc, char **argv)
   PetscCall(PetscOptionsGetReal(NULL, NULL, "-agree_order", &tolorder, NULL));
   PetscCall(PetscOptionsGetBool(NULL, NULL, "-transpose", &transpose_opt, &transpose_set));
   PetscCall(PetscOptionsGetBool(NULL, NULL, "-reference_everywhere", &everywhere, NULL));
+  PetscCall(PetscOptionsGetReal(NULL, NULL, "-shift", &shift, NULL));
   PetscCheck(N >= 1, PETSC_COMM_WORLD, PETSC_ERR_ARG_OUTOFRANGE, "-n must be at least 1");
   PetscCheck(nfew >= 0, PETSC_COMM_WORLD, PETSC_ERR_ARG_OUTOFRANGE, "-few must be at least 0");
   if (onlyone) { /* -problem a,b,...: every name must be a standard problem */
@@ -261,7 +264,7 @@ int main(int argc, char **argv)
     PetscInt          *perm = NULL, its[2][2] = {{0, 0}, {0, 0}}, sign[2] = {0, 0}, ntrans, its0[2] = {0, 0};
     KSPConvergedReason reason[2][2] = {{KSP_CONVERGED_ITERATING, KSP_CONVERGED_ITERATING}, {KSP_CONVERGED_ITERATING, KSP_CONVERGED_ITERATING}};
     KSPConvergedReason reason0[2] = {KSP_CONVERGED_ITERATING, KSP_CONVERGED_ITERATING};
-    PetscReal          xdiff[2] = {0, 0}, ld[2] = {0, 0}, lddiff = 0, odiff[2] = {0, 0};
+    PetscReal          xdiff[2] = {0, 0}, ld[2] = {0, 0}, lddiff = 0, odiff[2] = {0, 0}, matdiff = 0, sdiff = 0;
     PetscLogDouble     t0, t1;
     Mat                A, A1 = NULL, A0 = NULL;
     Vec                x, b, x1, b1 = NULL, x0 = NULL, b0 = NULL;
@@ -326,6 +329,54 @@ int main(int argc, char **argv)
       if (PetscIsNanReal(lddiff)) lddiff = PETSC_INFINITY;
       if (sign[0] != sign[1] || !(lddiff <= tolld)) fail = PETSC_TRUE;
     }
+    if (shift != 0 && !fail) { /* MatShift, then a refactorization (same tree and bases) on both */
+      PetscInt           sits[2];
+      KSPConvergedReason sreason[2];
+      PetscCall(MatShift(A, shift));
+      if (refhere) PetscCall(MatShift(A1, shift));
+      PetscCall(Solve(ksp, PETSC_FALSE, b, x, &sits[0], &sreason[0]));
+      PetscCall(SolveReference(ksp1, PETSC_FALSE, b1, x1, everywhere, &sits[1], &sreason[1]));
+      PetscCall(CompareSolutions(x, NULL, x1, &sdiff));
+      if (sreason[0] < 0 || sreason[1] < 0 || sits[0] != sits[1] || !(sdiff <= tolagree)) fail = PETSC_TRUE;
+    }
+    if (reason[0][0] >= 0) { /* PCMatApply (3 columns at once, distributed) against PCApply column by column */
+      PC       pc;
+      Mat      X, Y;
+      Vec      xc, yc, z;
+      PetscInt m, M;
+      PetscReal e, nz;
+
+      PetscCall(KSPGetPC(ksp, &pc));
+      PetscCall(MatGetLocalSize(A, &m, NULL));
+      PetscCall(MatGetSize(A, &M, NULL));
+      PetscCall(MatCreateDense(PETSC_COMM_WORLD, m, PETSC_DECIDE, M, 3, NULL, &X));
+      PetscCall(MatDuplicate(X, MAT_DO_NOT_COPY_VALUES, &Y));
+      for (PetscInt c = 0; c < 3; c++) {
+        PetscCall(MatDenseGetColumnVecWrite(X, c, &xc));
+        PetscCall(VecCopy(b, xc));
+        PetscCall(VecScale(xc, (PetscScalar)(c + 1)));
+        PetscCall(VecShift(xc, (PetscScalar)(0.25 * c)));
+        PetscCall(MatDenseRestoreColumnVecWrite(X, c, &xc));
+      }
+      PetscCall(PCMatApply(pc, X, Y));
+      PetscCall(VecDuplicate(b, &z));
+      for (PetscInt c = 0; c < 3; c++) {
+        PetscCall(MatDenseGetColumnVecRead(X, c, &xc));
+        PetscCall(PCApply(pc, xc, z));
+        PetscCall(MatDenseRestoreColumnVecRead(X, c, &xc));
+        PetscCall(MatDenseGetColumnVecRead(Y, c, &yc));
+        PetscCall(VecNorm(z, NORM_2, &nz));
+        PetscCall(VecAXPY(z, -1.0, yc));
+        PetscCall(MatDenseRestoreColumnVecRead(Y, c, &yc));
+        PetscCall(VecNorm(z, NORM_2, &e));
+        e /= PetscMax(nz, PETSC_SMALL);
+        matdiff = PetscMax(matdiff, e);
+      }
+      if (!(matdiff <= 1e-12)) fail = PETSC_TRUE;
+      PetscCall(VecDestroy(&z));
+      PetscCall(MatDestroy(&X));
+      PetscCall(MatDestroy(&Y));
+    }
     {
       PetscReal   lmax;
       PetscMPIInt f = fail ? 1 : 0, fmax;
@@ -338,6 +389,8 @@ int main(int argc, char **argv)
     PetscCall(PetscPrintf(PETSC_COMM_WORLD, "%-18s N=%" PetscInt_FMT " P=%d layout=%s: its %" PetscInt_FMT "/%" PetscInt_FMT ", x diff %.2e", H2ULVProblemNames[p], N, (int)size, LayoutNames[layout], its[0][0], its[0][1], (double)xdiff[0]));
     if (transpose) PetscCall(PetscPrintf(PETSC_COMM_WORLD, "; transposed: its %" PetscInt_FMT "/%" PetscInt_FMT ", x diff %.2e", its[1][0], its[1][1], (double)xdiff[1]));
     PetscCall(PetscPrintf(PETSC_COMM_WORLD, "; log|det| %.10e/%.10e diff %.2e, sign %" PetscInt_FMT "/%" PetscInt_FMT, (double)ld[0], (double)ld[1], (double)lddiff, sign[0], sign[1]));
+    PetscCall(PetscPrintf(PETSC_COMM_WORLD, "; PCMatApply vs PCApply %.2e", (double)matdiff));
+    if (shift != 0) PetscCall(PetscPrintf(PETSC_COMM_WORLD, "; after MatShift(%g) and refactorization: x diff %.2e", (double)shift, (double)sdiff));
     if (perm && transpose) PetscCall(PetscPrintf(PETSC_COMM_WORLD, "; vs problem order %.2e, transposed %.2e", (double)odiff[0], (double)odiff[1]));
     else if (perm) PetscCall(PetscPrintf(PETSC_COMM_WORLD, "; vs problem order %.2e", (double)odiff[0]));
     PetscCall(PetscPrintf(PETSC_COMM_WORLD, " (%.1f s)%s\n", t1 - t0, fail ? "  FAILED" : ""));

@@ -51,6 +51,25 @@ struct COff {
   }
 };
 inline int ld1(int m) { return std::max(1, m); }
+// A deterministic Gaussian matrix (entries N(0, scale^2)) from a seed: the same on every process
+Matrix<double> gaussian(int m, int n, uint64_t seed, double scale)
+{
+  Matrix<double> G(m, n);
+  uint64_t x = seed * 0x9E3779B97F4A7C15ull + 0x632BE59BD9B4E019ull;
+  auto next = [&x]() { // splitmix64 -> (0, 1)
+    uint64_t z = (x += 0x9E3779B97F4A7C15ull);
+    z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
+    z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
+    z ^= z >> 31;
+    return (static_cast<double>(z >> 11) + 0.5) * (1.0 / 9007199254740992.0);
+  };
+  for (size_t t = 0; t < G.size(); t += 2) { // Box-Muller
+    const double u = next(), v = next(), rad = scale * std::sqrt(-2.0 * std::log(u));
+    G.data()[t] = rad * std::cos(6.283185307179586 * v);
+    if (t + 1 < G.size()) G.data()[t + 1] = rad * std::sin(6.283185307179586 * v);
+  }
+  return G;
+}
 // Sums into shared targets in rounds: round t adds the t-th term of every target that has one, so
 // no two items of a batch write one block and the order of the sums is fixed (deterministic on
 // every backend).  has(t, round): target t has a term in this round; add(t, round, items): append it.
@@ -192,6 +211,8 @@ UlvFactorization<T>::UlvFactorization(MPI_Comm comm, std::shared_ptr<const Clust
   S_ = structure_.get();
   std::vector<Matrix<double>>().swap(selfLU_);
   std::vector<std::vector<int>>().swap(selfPiv_);
+  std::vector<Matrix<double>>().swap(selfW_);
+  std::vector<Matrix<double>>().swap(selfWt_);
   double a = now();
   if (top_ == 0 && L >= 1 && status_.ok) factorLevel(1, true);
   reduceScalars();
@@ -380,13 +401,32 @@ void UlvFactorization<T>::factorSelfBlocks(int l)
   const int nc = Tr.ncells(l);
   selfLU_.assign(nc, Matrix<double>());
   selfPiv_.assign(nc, std::vector<int>());
+  // sketch: Omega_k has as many columns as the widest sketch of the level (cell i uses the first
+  // ceil(c n_i) of them: still Gaussian), so one solve per k serves all its neighbours
+  int m = 0;
+  if (opt_.fillinSketch > 0)
+    for (int k = 0; k < nc; k++) m = std::max(m, static_cast<int>(std::ceil(opt_.fillinSketch * blockSize(l, k))));
+  if (m > 0) {
+    selfW_.assign(nc, Matrix<double>());
+    if (!opt_.basis.symmetric) selfWt_.assign(nc, Matrix<double>());
+  }
   std::vector<int> cells(lay_->owned(l));
   cells.insert(cells.end(), ghost_[l].begin(), ghost_[l].end());
   parallelFor(static_cast<int>(cells.size()), opt_.basis.threaded, [&](int t) {
     const int k = cells[t];
     Matrix<double> F = A_[l][N.find(k, k)];
     std::vector<int> ipiv(std::max(1, F.rows()));
-    if (blas::getrf(F.rows(), F.data(), F.ld(), ipiv.data()) == 0) {
+    const bool ok = blas::getrf(F.rows(), F.data(), F.ld(), ipiv.data()) == 0;
+    if (m > 0) { // Omega_k (n_k x m, N(0, 1/m): E ||X Omega||_F = ||X||_F), then A_kk^{-1} Omega_k, A_kk^{-T} Omega_k
+      const Matrix<double> Om = gaussian(F.rows(), m, (static_cast<uint64_t>(l) << 40) + static_cast<uint64_t>(k), 1.0);
+      selfW_[k] = Om;
+      if (ok && F.rows() > 0) blas::getrs('N', F.rows(), m, F.data(), F.ld(), ipiv.data(), selfW_[k].data(), selfW_[k].ld());
+      if (!opt_.basis.symmetric) {
+        selfWt_[k] = Om;
+        if (ok && F.rows() > 0) blas::getrs('T', F.rows(), m, F.data(), F.ld(), ipiv.data(), selfWt_[k].data(), selfWt_[k].ld());
+      }
+    }
+    if (ok) {
       selfLU_[k] = std::move(F);
       selfPiv_[k] = std::move(ipiv);
     }
@@ -407,9 +447,25 @@ Matrix<double> UlvFactorization<T>::generators(int l, int i, const std::vector<i
   int tot = 0;
   for (int p = N.ptr[i]; p < N.ptr[i + 1]; p++)
     if (N.col[p] != i) tot += A[p].cols();
-  Matrix<double> X(n, tot);
+  const int m = opt_.fillinSketch > 0 ? std::max(1, static_cast<int>(std::ceil(opt_.fillinSketch * n))) : 0;
+  const bool sketch = m > 0 && tot > m;
+  Matrix<double> X(n, sketch ? m : tot);
   if (tot == 0) return X;
   int off = 0;
+  if (sketch) // X = sum_k A_ik (A_kk^{-1} Omega_k) (rows) or A_ki^T (A_kk^{-T} Omega_k) (columns); a singular
+              // A_kk (no LU) contributes A_ik Omega_k
+    for (int p = N.ptr[i]; p < N.ptr[i + 1]; p++) {
+      const int k = N.col[p];
+      if (k == i) continue;
+      const Matrix<double> &Wk = (row || opt_.basis.symmetric) ? selfW_[k] : selfWt_[k];
+      const double sc = 1.0 / std::sqrt(static_cast<double>(m)); // entries N(0, 1/m): E ||X Omega||_F = ||X||_F
+      if (row) blas::gemm('N', 'N', n, m, A[p].cols(), sc, A[p].data(), A[p].ld(), Wk.data(), Wk.ld(), 1.0, X.data(), X.ld());
+      else {
+        const Matrix<double> &Aki = A[N.find(k, i)];
+        blas::gemm('T', 'N', n, m, Aki.rows(), sc, Aki.data(), Aki.ld(), Wk.data(), Wk.ld(), 1.0, X.data(), X.ld());
+      }
+    }
+  else
   for (int p = N.ptr[i]; p < N.ptr[i + 1]; p++) {
     const int k = N.col[p];
     if (k == i) continue;
@@ -442,8 +498,8 @@ Matrix<double> UlvFactorization<T>::generators(int l, int i, const std::vector<i
   if (l < Tr.levels()) {
     const CellBasis &c1 = S_->basis(l + 1, 2 * i, row), &c2 = S_->basis(l + 1, 2 * i + 1, row);
     const int r1 = c1.rank(), r2 = c2.rank();
-    if (r1 > 0) blas::trsm('L', 'U', 'N', 'N', r1, tot, 1.0, c1.R.data(), c1.R.ld(), X.data(), X.ld());
-    if (r2 > 0) blas::trsm('L', 'U', 'N', 'N', r2, tot, 1.0, c2.R.data(), c2.R.ld(), X.data() + r1, X.ld());
+    if (r1 > 0) blas::trsm('L', 'U', 'N', 'N', r1, X.cols(), 1.0, c1.R.data(), c1.R.ld(), X.data(), X.ld());
+    if (r2 > 0) blas::trsm('L', 'U', 'N', 'N', r2, X.cols(), 1.0, c2.R.data(), c2.R.ld(), X.data() + r1, X.ld());
   }
   // balance against the far field sample: same Frobenius norm
   double fx = 0, fg = 0;

@@ -33,6 +33,8 @@ struct UlvOptions {
   BuildOptions basis;                       // tolerance, rank cap, samples, symmetric
   FillIn fillin = FillIn::Generator;        // what the bases are made to capture besides the far field
   double fillinWeight = 1.0;                // generators scaled to this times the norm of the cell's own block
+  double fillinSketch = 0;                  // > 0: a Gaussian sketch of each cell's generators, this times n_i columns
+                                            // (A_ik A_kk^{-1} Omega_k, A_kk^{-1} Omega_k shared by all i) instead of all of them
   SchurVariant schur = SchurVariant::TwoHop;
   bool cholesky = true;                     // Cholesky pivots for symmetric matrices (LU otherwise)
   bool choleskyRequired = false;            // fail instead of falling back to LU
@@ -135,6 +137,7 @@ private:
   std::vector<size_t> Aoff_;                        // (near pair q: n_i x n_j, ld n_i, at Aoff_[q])
   std::vector<Matrix<double>> selfLU_;              // LU of the diagonal blocks A^(l)_kk of the level being built
   std::vector<std::vector<int>> selfPiv_;           // (for the fill-in generators); info > 0: empty
+  std::vector<Matrix<double>> selfW_, selfWt_;      // sketch: A_kk^{-1} Omega_k and A_kk^{-T} Omega_k (nonsymmetric)
   void factorSelfBlocks(int l);
   std::vector<std::unique_ptr<Level>> levels_;
   int top_ = 0;                        // level of the dense root (0: the tree's root)

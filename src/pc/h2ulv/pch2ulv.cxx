@@ -46,6 +46,7 @@ struct PC_H2ULV {
   PCH2ULVFillIn     fillin    = PCH2ULV_FILLIN_GENERATOR;
   PetscReal         keepKernelMB = 2048; /* keep K's near blocks and couplings for refactorizations up to about this */
   PetscReal         fillinWeight = 0.01; /* generator columns scaled to this times ||A_ii||_F (measured: bench/run.py fillin-weight runs) */
+  PetscReal         fillinSketch = 0;    /* > 0: a Gaussian sketch of each cell's generators, this times its block size columns */
   PCH2ULVSchur      schur     = PCH2ULV_SCHUR_TWOHOP;
   PCH2ULVPrecision  precision = PCH2ULV_PRECISION_DOUBLE;
   PetscBool         dropped   = PETSC_FALSE;
@@ -165,6 +166,7 @@ static PetscErrorCode PCSetUp_H2ULV(PC pc)
     o.droppedNorms    = p->dropped;
     o.maxRoot         = (int)p->maxroot;
     o.fillinWeight    = p->fillinWeight;
+    o.fillinSketch    = p->fillinSketch;
     o.keepKernelBytes = (size_t)(p->keepKernelMB * 1048576.0);
     o.backend.kind     = p->backend == PCH2ULV_BACKEND_CUDA ? h2ulv::BackendKind::Cuda : p->backend == PCH2ULV_BACKEND_KOKKOS ? h2ulv::BackendKind::Kokkos : h2ulv::BackendKind::Host;
     o.backend.required = (bool)p->backendRequired;
@@ -359,6 +361,17 @@ static PetscErrorCode PCSetFromOptions_H2ULV(PC pc, PetscOptionItems *PetscOptio
       p->srctree.reset();
     }
     p->fillinWeight = w;
+  }
+  {
+    PetscReal m = p->fillinSketch;
+    PetscCall(PetscOptionsReal("-pc_h2ulv_fillin_sketch", "Sketch each cell's fill-in generators to this times its block size Gaussian combinations (sum over the neighbours k of A_ik A_kk^-1 Omega_k) before the compression; 0: use all their columns", "", m, &m, NULL));
+    PetscCheck(m >= 0, PetscObjectComm((PetscObject)pc), PETSC_ERR_ARG_OUTOFRANGE, "-pc_h2ulv_fillin_sketch must be non-negative, got %g", (double)m);
+    if (m != p->fillinSketch) {
+      p->fd.reset();
+      p->ff.reset();
+      p->srctree.reset();
+    }
+    p->fillinSketch = m;
   }
   PetscCall(PetscOptionsReal("-pc_h2ulv_keep_kernel_mb", "Keep the kernel's leaf near blocks and couplings for refactorizations (MatShift ...) while they take at most about this many MB; larger: evaluated again by each refactorization", "", p->keepKernelMB, &p->keepKernelMB, NULL));
   PetscCall(PetscOptionsEnum("-pc_h2ulv_schur", "Skeleton Schur complement terms kept: twohop (exact for the block-diagonal-redundant model), near1, diag", "", PCH2ULVSchurs, (PetscEnum)p->schur, (PetscEnum *)&p->schur, NULL));

@@ -13,7 +13,8 @@
      - the KSP iteration counts, exactly;
    for nonsymmetric problems (or all with -transpose, none with -transpose 0) the same for
    KSPSolveTranspose (the PCApplyTranspose path); PCMatApply on 3 columns against PCApply per column
-   (1e-12); with -shift s, MatShift(A, s) and the refactorization that follows, solved again on
+   (-agree_matapply, 1e-8: the two differ by rounding (BLAS-3 against BLAS-2 sums) times the
+   condition number, ~1e-15 on the well-conditioned problems, ~1e-10 on cube-gaussian); with -shift s, MatShift(A, s) and the refactorization that follows, solved again on
    both (1e-10).  A KSP that does not converge is a failure.
    -layout even|few|shuffle:
      even:    the rows split evenly (PETSC_DECIDE);
@@ -225,7 +226,7 @@ int main(int argc, char **argv)
   char      **names = NULL;
   int         nnames = 0;
   PetscInt    N = 8192, nfew = 5, nfail = 0, nrun = 0, ilayout = LAYOUT_EVEN;
-  PetscReal   tolagree = 1e-10, tolld = 1e-10, tolorder = 1e-6, shift = 0;
+  PetscReal   tolagree = 1e-10, tolld = 1e-10, tolorder = 1e-6, shift = 0, tolmat = 1e-8;
   PetscBool   onlyone, transpose_set, transpose_opt = PETSC_FALSE, everywhere = PETSC_FALSE, refhere;
   PetscMPIInt size, rank;
 
@@ -242,6 +243,7 @@ int main(int argc, char **argv)
   PetscCall(PetscOptionsGetBool(NULL, NULL, "-transpose", &transpose_opt, &transpose_set));
   PetscCall(PetscOptionsGetBool(NULL, NULL, "-reference_everywhere", &everywhere, NULL));
   PetscCall(PetscOptionsGetReal(NULL, NULL, "-shift", &shift, NULL));
+  PetscCall(PetscOptionsGetReal(NULL, NULL, "-agree_matapply", &tolmat, NULL));
   PetscCheck(N >= 1, PETSC_COMM_WORLD, PETSC_ERR_ARG_OUTOFRANGE, "-n must be at least 1");
   PetscCheck(nfew >= 0, PETSC_COMM_WORLD, PETSC_ERR_ARG_OUTOFRANGE, "-few must be at least 0");
   if (onlyone) { /* -problem a,b,...: every name must be a standard problem */
@@ -372,7 +374,7 @@ int main(int argc, char **argv)
         e /= PetscMax(nz, PETSC_SMALL);
         matdiff = PetscMax(matdiff, e);
       }
-      if (!(matdiff <= 1e-12)) fail = PETSC_TRUE;
+      if (!(matdiff <= tolmat)) fail = PETSC_TRUE;
       PetscCall(VecDestroy(&z));
       PetscCall(MatDestroy(&X));
       PetscCall(MatDestroy(&Y));

@@ -49,6 +49,8 @@ h2ulv_test(pc_matrix_tree 1 test_pc -problem sphere-laplace -n 2048 -pc_h2ulv_th
 add_executable(test_pc_dense test_pc_dense.c)
 target_link_libraries(test_pc_dense PRIVATE PkgConfig::PETSC MPI::MPI_C m)
 h2ulv_test(pc_dense_dll 1 test_pc_dense -dll_append $<TARGET_FILE:h2ulv> -pc_type h2ulv -ksp_type gmres -ksp_rtol 1e-10 -max_err 1e-8)
+# the same unmodified program on two processes (MATMPIDENSE Pmat, distributed factorization)
+h2ulv_test(pc_dense_dll_np2 2 test_pc_dense -dll_append $<TARGET_FILE:h2ulv> -pc_type h2ulv -ksp_type gmres -ksp_rtol 1e-10 -max_err 1e-8)
 h2ulv_test(pc_dense_preonly_dll 1 test_pc_dense -dll_append $<TARGET_FILE:h2ulv> -pc_type h2ulv -ksp_type preonly -max_err 1e-5)
 # the same factorization through PETSc's factorization PCs (MatSolverType h2ulv)
 h2ulv_test(pc_solvertype_cholesky 1 test_pc -problem sphere-laplace -n 2048 -pc_type cholesky -pc_factor_mat_solver_type h2ulv -pc_h2ulv_rtol 1e-4 -ksp_type gmres -ksp_rtol 1e-10 -max_its 10 -max_res 1e-8)

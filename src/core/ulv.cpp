@@ -565,9 +565,16 @@ void UlvFactorization<T>::uploadA(int l)
 // One level, as a sequence of batches on the backend: transform the near blocks with [U U_perp],
 // factor the redundant pivot blocks, panel solves, Schur complements in rounds (one term per
 // target per round: no two items of a batch write one block, and the sums are deterministic),
-// merge the skeleton blocks into A^(l-1).  Each process does the rows of its own cells; the
-// neighbours' bases and factor panels come in as ghosts (nearX_), and the skeleton rows of
-// children whose parent is another process' go up to it (S.up).
+// merge the skeleton blocks into A^(l-1).  Each process does the rows of its own cells.
+// Stages and their messages (one neighbour exchange each, planned once; none on one process):
+//   Q        bases [U U_perp] of my cells; the near ghosts' Q in                     (nearX_)
+//   1.       transform my rows; symmetric: the sigma x rho parts of the blocks (j, i),
+//            i mine > j, that other processes computed, in (X1)                     (nearX_)
+//   2.       pivots (Cholesky / LU), failures agreed, LU flags of all cells (Allreduce)
+//   3.       panels of my rows; the near ghosts' panels B, D^-1 B, C in               (nearX_)
+//   4.       Schur complements of my targets; symmetric: the targets (j, i) of other
+//            processes, transposed, in (X2)                                         (S.partners)
+//   5.       merge: a child row whose parent is another process' goes up to it        (S.up)
 template <typename T>
 void UlvFactorization<T>::factorLevel(int l, bool hostNext)
 {

@@ -23,7 +23,12 @@ of a one-process factorization (UlvFactorization<double> on MPI_COMM_SELF).\n\
 // The model (8 bytes per value; n_k, r_k, p_k = n_k - r_k: block size, rank, redundant part of cell k
 // of level l; "ghosts": the cells in a process' receive lists), per level l = L, ..., top+1:
 //   factorization  F1 ghost rows of A^(l) (planNear; symmetric: n_k^2, else sum_{j near k} n_k n_j)
-//                  F2 ghost bases [U U_perp] (planNear; n_k^2, one exchange per side)
+//                  F2 ghost bases [U U_perp] (n_k^2; nonsymmetric: planNear, one exchange per side;
+//                     symmetric: planNearAbove, only the ghosts above my cells)
+//                  X1 (symmetric) the sigma x rho parts of blocks (j, i), i > j owned elsewhere
+//                     (planNear; to each process the sum over its i of r_j p_i)
+//                  X2 (symmetric) the Schur targets (j, i), i > j owned elsewhere, near or far
+//                     (planPartners; to each process the sum over its i of r_j r_i)
 //                  F3 skeleton + R of the bases (planPartners and planUp; r_k (1 + r_k) per side)
 //                  F4 ghost factor panels (planNear; B: sum_j p_k r_j, and for LU pivots also
 //                     D^{-1}B of the same size; nonsymmetric also C: sum_j r_k p_j) + MPI_Allreduce
@@ -291,6 +296,22 @@ void Exchange1(Acc &a, int p, const Plan &send, const Plan &recv, F payload, Acc
   }
 }
 
+// the same with payloads that depend on the destination (Exchange::runTo): payload(c, d)
+template <typename F>
+void Exchange1To(Acc &a, int p, const Plan &send, const Plan &recv, F payload, Acc *also = nullptr)
+{
+  if (also) Exchange1To(*also, p, send, recv, payload);
+  for (size_t q = 0; q < send.size(); q++) {
+    double s = 0, r = 0;
+    for (int c : send[q]) s += 8.0 * payload(c, (int)q);
+    for (int c : recv[q]) r += 8.0 * payload(c, p);
+    if (s > 0) a.msgs[p]++;
+    if (!send[q].empty() || !recv[q].empty()) a.nbrs[p]++;
+    a.sent[p] += s;
+    a.recv[p] += r;
+  }
+}
+
 // an MPI_Allgatherv in which process p contributes mine[p] values
 void Allgather(Acc &a, const std::vector<double> &mine, Acc *also = nullptr)
 {
@@ -317,7 +338,7 @@ struct Result {
   std::vector<LevelRow> rows;
   Acc                   rootF, rootS, totF, totS;
   Acc                   bases; // F3 and the root's bases: moved by H2Structure, not in the PC's counters
-  std::vector<Acc>      fph, sph; // by phase: F1..F5, root rows, root bases; S1..S5 (S3 = root)
+  std::vector<Acc>      fph, sph; // by phase: F1..F5, root rows, root bases, X1+X2; S1..S5 (S3 = root)
   double                collMax = 0;
 };
 
@@ -331,7 +352,7 @@ Result Model(const ClusterTree &T, const Ranks &rk, int P, int nrhs)
   res.totF  = Acc(P);
   res.totS  = Acc(P);
   res.bases = Acc(P);
-  res.fph.assign(7, Acc(P));
+  res.fph.assign(8, Acc(P));
   res.sph.assign(5, Acc(P));
   std::vector<Layout> lays;
   lays.reserve(P);
@@ -377,14 +398,35 @@ Result Model(const ClusterTree &T, const Ranks &rk, int P, int nrhs)
       row.idle = P - (int)(std::unique(owners.begin(), owners.end()) - owners.begin());
     }
     row.collBytes = P > 1 ? 4.0 * nc + 4.0 * 2 * nc : 0; /* lu flags (Allreduce) + ranks (Allgatherv), about */
+    // symmetric: payload of cell j in X1 (withP: r_j p_i over near i > j owned elsewhere) or X2
+    // (r_j r_i over near and far i > j owned elsewhere)
+    const PairList &Fl = T.farList(l);
+    auto crossSum = [&](int j, bool far, bool withP, int d) { // the part for process d
+      double s2 = 0;
+      for (const PairList *lst : {&N, &Fl}) {
+        if (lst == &Fl && !far) continue;
+        for (int q = lst->ptr[j]; q < lst->ptr[j + 1]; q++) {
+          const int i = lst->col[q];
+          if (i > j && lay0.owner(l, i) != lay0.owner(l, j) && lay0.owner(l, i) == d) s2 += (double)r[j] * (withP ? pk[i] : r[i]);
+        }
+      }
+      return s2;
+    };
     for (int p = 0; p < P; p++) {
-      Plan ns, nr, ps, pr, us, ur;
+      Plan ns, nr, ps, pr, us, ur, as, ar;
       planNear(T, lays[p], l, ns, nr);
+      planNearAbove(T, lays[p], l, as, ar);
       planPartners(T, lays[p], l, ps, pr);
       planUp(T, lays[p], l, us, ur);
       // factorization
       Exchange1(row.f, p, ns, nr, [&](int k) { return sym ? (double)n[k] * n[k] : (double)n[k] * sumN[k]; }, &res.fph[0]); // F1
-      for (int side = 0; side < sides; side++) Exchange1(row.f, p, ns, nr, [&](int k) { return (double)n[k] * n[k]; }, &res.fph[1]); // F2
+      if (sym) Exchange1(row.f, p, as, ar, [&](int k) { return (double)n[k] * n[k]; }, &res.fph[1]); // F2 (above)
+      else
+        for (int side = 0; side < 2; side++) Exchange1(row.f, p, ns, nr, [&](int k) { return (double)n[k] * n[k]; }, &res.fph[1]); // F2
+      if (sym) { // X1, X2: the transposes of blocks above the diagonal computed by other processes
+        Exchange1To(row.f, p, ns, nr, [&](int j, int d) { return crossSum(j, false, true, d); }, &res.fph[7]);
+        Exchange1To(row.f, p, ps, pr, [&](int j, int d) { return crossSum(j, true, false, d); }, &res.fph[7]);
+      }
       auto basis = [&](int k) { return sides * r[k] * (1.0 + r[k]); };
       Exchange1(row.f, p, ps, pr, basis, &res.fph[2]); // F3 partners
       Exchange1(row.f, p, us, ur, basis, &res.fph[2]); // F3 children -> parents
@@ -473,9 +515,9 @@ PetscErrorCode PrintResult(const Config &cfg, PetscInt N, int P, const Ranks &rk
     PetscCall(PetscPrintf(PETSC_COMM_SELF, "  as PCView (-ksp_view) of a run on %d processes counts (the bases' exchanges excluded; per process, at most): %.4g MB in %.0f messages by the factorization, %.4g MB in %.0f messages per solve\n", P, mx / MB, mm, sx / MB, sm));
   }
   {
-    const char *fn[] = {"F1 rows", "F2 Q", "F3 skel+R", "F4 panels", "F5 merge", "root rows", "root bases"}, *sn[] = {"S1 up", "S2 z", "S3 root", "S4 down", "S5 x_sigma"};
+    const char *fn[] = {"F1 rows", "F2 Q", "F3 skel+R", "F4 panels", "F5 merge", "root rows", "root bases", "X1+X2 transposes"}, *sn[] = {"S1 up", "S2 z", "S3 root", "S4 down", "S5 x_sigma"};
     PetscCall(PetscPrintf(PETSC_COMM_SELF, "  by phase, total MB (max received per process MB):"));
-    for (int i = 0; i < 7; i++) PetscCall(PetscPrintf(PETSC_COMM_SELF, " %s %.1f (%.1f)%s", fn[i], res.fph[i].totalBytes() / MB, res.fph[i].maxRecv() / MB, i < 6 ? "," : ";"));
+    for (int i = 0; i < 8; i++) PetscCall(PetscPrintf(PETSC_COMM_SELF, " %s %.1f (%.1f)%s", fn[i], res.fph[i].totalBytes() / MB, res.fph[i].maxRecv() / MB, i < 7 ? "," : ";"));
     for (int i = 0; i < 5; i++) PetscCall(PetscPrintf(PETSC_COMM_SELF, " %s %.3f (%.4f)%s", sn[i], res.sph[i].totalBytes() / MB, res.sph[i].maxRecv() / MB, i < 4 ? "," : "\n"));
   }
   char line[512];

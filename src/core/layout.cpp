@@ -57,7 +57,9 @@ void sortUnique(Plan &v)
     w.erase(std::unique(w.begin(), w.end()), w.end());
   }
 }
-void planLists(const ClusterTree &T, const Layout &lay, int l, bool far, Plan &send, Plan &recv)
+// above: only pairs (i mine, j another's) with j > i go to recv (and i < j' to send): what the
+// symmetric factorization needs of its neighbours' bases (it transforms the blocks above the diagonal)
+void planLists(const ClusterTree &T, const Layout &lay, int l, bool far, Plan &send, Plan &recv, bool above = false)
 {
   const int P = lay.size(), me = lay.rank();
   send.assign(P, {});
@@ -68,8 +70,8 @@ void planLists(const ClusterTree &T, const Layout &lay, int l, bool far, Plan &s
       for (int p = lst->ptr[i]; p < lst->ptr[i + 1]; p++) {
         const int j = lst->col[p], q = lay.owner(l, j);
         if (q != me) {
-          send[q].push_back(i);
-          recv[q].push_back(j);
+          if (!above || i > j) send[q].push_back(i);
+          if (!above || j > i) recv[q].push_back(j);
         }
       }
     }
@@ -80,6 +82,7 @@ void planLists(const ClusterTree &T, const Layout &lay, int l, bool far, Plan &s
 
 void planPartners(const ClusterTree &T, const Layout &lay, int l, Plan &send, Plan &recv) { planLists(T, lay, l, true, send, recv); }
 void planNear(const ClusterTree &T, const Layout &lay, int l, Plan &send, Plan &recv) { planLists(T, lay, l, false, send, recv); }
+void planNearAbove(const ClusterTree &T, const Layout &lay, int l, Plan &send, Plan &recv) { planLists(T, lay, l, false, send, recv, true); }
 
 void planUp(const ClusterTree &T, const Layout &lay, int l, Plan &send, Plan &recv)
 {

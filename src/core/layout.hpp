@@ -50,6 +50,9 @@ using Plan = std::vector<std::vector<int>>;
 void planPartners(const ClusterTree &T, const Layout &lay, int l, Plan &send, Plan &recv);
 // near partners only (ghost rows of the level matrix, ghost factors, ghost vector parts)
 void planNear(const ClusterTree &T, const Layout &lay, int l, Plan &send, Plan &recv);
+// near partners above: I receive the cells j of others near a cell i of mine with j > i (the
+// symmetric factorization's ghost bases: it transforms the blocks above the diagonal only)
+void planNearAbove(const ClusterTree &T, const Layout &lay, int l, Plan &send, Plan &recv);
 // children on level l -> the owners of their parents (reverse it for parents -> children)
 void planUp(const ClusterTree &T, const Layout &lay, int l, Plan &send, Plan &recv);
 
@@ -73,9 +76,14 @@ public:
   // the value type is ptr's (double, float, int).
   template <typename SizeF, typename PtrF>
   void run(SizeF size, PtrF ptr) const;
+  // The same with payloads that depend on the destination process: cell c carries size(c, d)
+  // values at ptr(c, d) for process d (sender: d = the neighbour; receiver: d = itself).
+  template <typename SizeF, typename PtrF>
+  void runTo(SizeF size, PtrF ptr) const;
   bool empty() const { return nbr_.empty(); }
   int neighbours() const { return static_cast<int>(nbr_.size()); }
   const Plan &sendCells() const { return send_; } // per neighbour
+  const std::vector<int> &neighbourRanks() const { return nbr_; }
   const Plan &recvCells() const { return recv_; }
 
 private:
@@ -87,16 +95,24 @@ private:
 template <typename SizeF, typename PtrF>
 void Exchange::run(SizeF size, PtrF ptr) const
 {
+  runTo([&](int c, int) { return size(c); }, [&](int c, int) { return ptr(c); });
+}
+
+template <typename SizeF, typename PtrF>
+void Exchange::runTo(SizeF size, PtrF ptr) const
+{
   if (graph_ == MPI_COMM_NULL) return;
-  using V = std::remove_const_t<std::remove_pointer_t<decltype(ptr(0))>>;
+  using V = std::remove_const_t<std::remove_pointer_t<decltype(ptr(0, 0))>>;
+  int me;
+  MPI_Comm_rank(graph_, &me); // the graph communicator keeps the ranks of its parent
   const int nn = static_cast<int>(nbr_.size());
   std::vector<int> scount(nn), sdisp(nn), rcount(nn), rdisp(nn);
   int st = 0, rt = 0;
   for (int q = 0; q < nn; q++) {
     sdisp[q] = st;
     rdisp[q] = rt;
-    for (int c : send_[q]) st += size(c);
-    for (int c : recv_[q]) rt += size(c);
+    for (int c : send_[q]) st += size(c, nbr_[q]);
+    for (int c : recv_[q]) rt += size(c, me);
     scount[q] = st - sdisp[q];
     rcount[q] = rt - rdisp[q];
   }
@@ -104,8 +120,8 @@ void Exchange::run(SizeF size, PtrF ptr) const
   size_t o = 0;
   for (int q = 0; q < nn; q++)
     for (int c : send_[q]) {
-      const V *p = ptr(c);
-      int s = size(c);
+      const V *p = ptr(c, nbr_[q]);
+      int s = size(c, nbr_[q]);
       std::copy(p, p + s, sbuf.begin() + o);
       o += s;
     }
@@ -113,8 +129,8 @@ void Exchange::run(SizeF size, PtrF ptr) const
   o = 0;
   for (int q = 0; q < nn; q++)
     for (int c : recv_[q]) {
-      V *p = ptr(c);
-      int s = size(c);
+      V *p = ptr(c, me);
+      int s = size(c, me);
       std::copy(rbuf.begin() + o, rbuf.begin() + o + s, p);
       o += s;
     }

@@ -162,6 +162,15 @@ UlvFactorization<T>::UlvFactorization(MPI_Comm comm, std::shared_ptr<const Clust
     nearX_[l] = std::make_unique<Exchange>();
     nearX_[l]->setup(comm, send, recv);
   }
+  if (opt_.basis.symmetric) {
+    aboveX_.resize(L + 1);
+    for (int l = 0; l <= L; l++) {
+      Plan send, recv;
+      planNearAbove(Tr, *lay_, l, send, recv);
+      aboveX_[l] = std::make_unique<Exchange>();
+      aboveX_[l]->setup(comm, send, recv);
+    }
+  }
   const size_t nloc = static_cast<size_t>(lay_->pointEnd() - lay_->pointBegin());
   if (dshift_.size() != nloc) dshift_.assign(nloc, 0.0);
   opt_.basis.fullQ = true;
@@ -237,17 +246,24 @@ template <typename T>
 template <typename SizeF, typename OffF>
 void UlvFactorization<T>::exchange(const Exchange &x, Buffer<T> &buf, SizeF size, OffF off, bool solvePhase) const
 {
+  exchangeTo(x, buf, [&](int c, int) { return size(c); }, [&](int c, int) { return off(c); }, solvePhase);
+}
+
+template <typename T>
+template <typename SizeF, typename OffF>
+void UlvFactorization<T>::exchangeTo(const Exchange &x, Buffer<T> &buf, SizeF size, OffF off, bool solvePhase) const
+{
   if (nprocs_ == 1) return;
   const double t0 = now();
   if (opt_.onEvent) opt_.onEvent(solvePhase ? UlvEvent::SolveComm : UlvEvent::FactorComm, true);
   double bytes = 0;
-  for (const auto &cells : x.sendCells())
-    for (int c : cells) bytes += static_cast<double>(size(c)) * sizeof(T);
-  if (be_->hostAccessible()) x.run(size, [&](int c) { return buf.get() + off(c); });
+  for (size_t q = 0; q < x.sendCells().size(); q++)
+    for (int c : x.sendCells()[q]) bytes += static_cast<double>(size(c, x.neighbourRanks()[q])) * sizeof(T);
+  if (be_->hostAccessible()) x.runTo(size, [&](int c, int d) { return buf.get() + off(c, d); });
   else {
     std::vector<T> h(buf.size());
     be_->download(h.data(), buf.get(), buf.size());
-    x.run(size, [&](int c) { return h.data() + off(c); });
+    x.runTo(size, [&](int c, int d) { return h.data() + off(c, d); });
     be_->upload(buf.get(), h.data(), buf.size());
   }
   if (opt_.onEvent) opt_.onEvent(solvePhase ? UlvEvent::SolveComm : UlvEvent::FactorComm, false);
@@ -628,7 +644,8 @@ void UlvFactorization<T>::factorLevel(int l, bool hostNext)
       }
       h.commit();
     }
-    exchange(*nearX_[l], Q, [&](int k) { return n[k] * n[k]; }, [&](int k) { return qo.off[k]; }, false);
+    // the ghosts' bases: symmetric, only those above my cells (the blocks below the diagonal are not transformed here)
+    exchange(sym ? *aboveX_[l] : *nearX_[l], Q, [&](int k) { return n[k] * n[k]; }, [&](int k) { return qo.off[k]; }, false);
     (row ? Lv.Qr : Lv.Qc) = std::move(Q);
   }
   // couplings of my rows on this level (unscaled K, computed once), scaled to the far targets
@@ -672,18 +689,42 @@ void UlvFactorization<T>::factorLevel(int l, bool hostNext)
   // depend on the distribution: P processes give the one-process result to the last bit
   auto viaTranspose = [&](int i, int j) { return sym && j < i; };
   auto remote = [&](int j) { return present[j] != 1; };
-  // (symmetric) blocks (j, i), j mine, i > j another process': near, then far, ascending
-  auto crossNear = [&](int j, std::vector<int> &v) {
-    v.clear();
-    for (int q = N.ptr[j]; q < N.ptr[j + 1]; q++)
-      if (N.col[q] > j && lay.owner(l, N.col[q]) != lay.owner(l, j)) v.push_back(N.col[q]);
+  // (symmetric, several processes) the blocks (j, i) with i > j owned by another process than j's:
+  // near (X1) or near and far (X2), ascending in i, so each destination's blocks are contiguous
+  // (owners grow with i) and each process receives only its own (Exchange::runTo)
+  auto crossList = [&](int j, bool far) {
+    std::vector<int> v;
+    for (const PairList *lst : {&N, &F}) {
+      if (lst == &F && !far) continue;
+      for (int q = lst->ptr[j]; q < lst->ptr[j + 1]; q++) {
+        const int i = lst->col[q];
+        if (i > j && lay.owner(l, i) != lay.owner(l, j)) v.push_back(i);
+      }
+    }
+    std::sort(v.begin(), v.end());
+    return v;
   };
-  auto crossFar = [&](int j, std::vector<int> &v) {
-    v.clear();
-    for (int q = F.ptr[j]; q < F.ptr[j + 1]; q++)
-      if (F.col[q] > j && lay.owner(l, F.col[q]) != lay.owner(l, j)) v.push_back(F.col[q]);
+  const int me = lay.rank();
+  // the part of cell j's payload for process d (d < 0: all of it) and, in skip, what precedes it
+  // (X1: r_j x p_i blocks, near; X2: r_j x r_i blocks, near and far)
+  auto part = [&](int j, bool x2, int d, size_t &skip) {
+    size_t sz = 0;
+    skip = 0;
+    for (int i : crossList(j, x2)) {
+      const size_t bsz = static_cast<size_t>(r[j]) * (x2 ? r[i] : p[i]);
+      if (d < 0 || lay.owner(l, i) == d) sz += bsz;
+      else if (lay.owner(l, i) < d) skip += bsz;
+    }
+    return sz;
   };
-  std::vector<int> cx;
+  // where block (j, i), i mine, sits in the part of j's payload I received
+  auto received = [&](const T *base, size_t off, int i, int j, bool x2) {
+    for (int t : crossList(j, x2)) {
+      if (t == i) break;
+      if (lay.owner(l, t) == me) off += static_cast<size_t>(r[j]) * (x2 ? r[t] : p[t]);
+    }
+    return base + off;
+  };
   {
     Buffer<T> W(be, ao.total);
     std::vector<GemmItem<T>> g1, g2;
@@ -708,43 +749,30 @@ void UlvFactorization<T>::factorLevel(int l, bool hostNext)
     be.copy(T(1), cp);
   }
   // (symmetric, several processes) the other processes' blocks (j, i), i mine > j: their sigma_j
-  // x rho_i parts, the transposes of my B_ij (r_j x p_i each, in crossNear order)
+  // x rho_i parts, the transposes of my B_ij
   Buffer<T> X1;
   COff x1o(nc);
   if (sym && nprocs_ > 1) {
-    auto size1 = [&](int j) {
-      std::vector<int> v;
-      crossNear(j, v);
-      long s1 = 0;
-      for (int i : v) s1 += static_cast<long>(r[j]) * p[i];
-      return static_cast<int>(s1);
-    };
+    size_t sk;
     for (int j = 0; j < nc; j++)
-      if (present[j]) x1o.set(j, static_cast<size_t>(size1(j)));
+      if (present[j]) x1o.set(j, part(j, false, present[j] == 1 ? -1 : me, sk));
     X1 = Buffer<T>(be, x1o.total);
     cp.clear();
     for (int j : own) {
-      crossNear(j, cx);
       size_t o = x1o.off[j];
-      for (int i : cx) {
+      for (int i : crossList(j, false)) {
         cp.push_back({'N', r[j], p[i], ahp(N.find(j, i)) + static_cast<size_t>(r[i]) * n[j], n[j], X1.get() + o, ld1(r[j])});
         o += static_cast<size_t>(r[j]) * p[i];
       }
     }
     be.copy(T(1), cp);
-    exchange(*nearX_[l], X1, size1, [&](int j) { return x1o.off[j]; }, false);
+    exchangeTo(*nearX_[l], X1, [&](int j, int d) { size_t k; return static_cast<int>(part(j, false, d, k)); }, [&](int j, int d) {
+      size_t k = 0;
+      if (present[j] == 1) part(j, false, d, k);
+      return x1o.off[j] + k;
+    }, false);
   }
-  // where B_ij of a remote j < i sits in X1 (transposed)
-  auto x1Block = [&](int i, int j) {
-    std::vector<int> v;
-    crossNear(j, v);
-    size_t o = x1o.off[j];
-    for (int t : v) {
-      if (t == i) break;
-      o += static_cast<size_t>(r[j]) * p[t];
-    }
-    return X1.get() + o;
-  };
+  auto x1Block = [&](int i, int j) { return received(X1.get(), x1o.off[j], i, j, false); };
   // the factor blocks: D_k = Ah_kk(rho, rho), B_kj = Ah_kj(rho, sigma), C_ik = Ah_ik(sigma, rho)
   // (B and C also hold the ghosts' rows, filled by the exchange after the panels)
   COff dof(nc), pvo(nc), bo(N.nnz()), co(N.nnz());
@@ -958,54 +986,34 @@ void UlvFactorization<T>::factorLevel(int l, bool hostNext)
   if (sym) { // the lower targets: transposes of the upper ones (another process' sent as T_ji, r_j x r_i each)
     Buffer<T> X2;
     COff x2o(nc);
-    std::vector<int> cf;
     if (nprocs_ > 1) {
       const Exchange &px = S.partners(l);
-      auto size2 = [&](int j) {
-        std::vector<int> v, w;
-        crossNear(j, v);
-        crossFar(j, w);
-        long s2 = 0;
-        for (int i : v) s2 += static_cast<long>(r[j]) * r[i];
-        for (int i : w) s2 += static_cast<long>(r[j]) * r[i];
-        return static_cast<int>(s2);
-      };
       std::vector<char> in(nc, 0);
-      for (int j : own) in[j] = 1;
       for (const auto &w : px.recvCells())
-        for (int j : w) in[j] = 1;
+        for (int j : w) in[j] = 2;
+      for (int j : own) in[j] = 1;
+      size_t sk;
       for (int j = 0; j < nc; j++)
-        if (in[j]) x2o.set(j, static_cast<size_t>(size2(j)));
+        if (in[j]) x2o.set(j, part(j, true, in[j] == 1 ? -1 : me, sk));
       X2 = Buffer<T>(be, x2o.total);
       cp.clear();
       for (int j : own) {
-        crossNear(j, cx);
-        crossFar(j, cf);
         size_t o = x2o.off[j];
-        for (int i : cx) {
-          cp.push_back({'N', r[j], r[i], ahp(N.find(j, i)), n[j], X2.get() + o, ld1(r[j])});
-          o += static_cast<size_t>(r[j]) * r[i];
-        }
-        for (int i : cf) {
-          cp.push_back({'N', r[j], r[i], tfp(F.find(j, i)), ld1(r[j]), X2.get() + o, ld1(r[j])});
+        for (int i : crossList(j, true)) {
+          const int qn = N.find(j, i);
+          if (qn >= 0) cp.push_back({'N', r[j], r[i], ahp(qn), n[j], X2.get() + o, ld1(r[j])});
+          else cp.push_back({'N', r[j], r[i], tfp(F.find(j, i)), ld1(r[j]), X2.get() + o, ld1(r[j])});
           o += static_cast<size_t>(r[j]) * r[i];
         }
       }
       be.copy(T(1), cp);
-      exchange(px, X2, size2, [&](int j) { return x2o.off[j]; }, false);
+      exchangeTo(px, X2, [&](int j, int d) { size_t k; return static_cast<int>(part(j, true, d, k)); }, [&](int j, int d) {
+        size_t k = 0;
+        if (in[j] == 1) part(j, true, d, k);
+        return x2o.off[j] + k;
+      }, false);
     }
-    auto x2Block = [&](int i, int j) {
-      std::vector<int> v, w;
-      crossNear(j, v);
-      crossFar(j, w);
-      v.insert(v.end(), w.begin(), w.end());
-      size_t o = x2o.off[j];
-      for (int t : v) {
-        if (t == i) break;
-        o += static_cast<size_t>(r[j]) * r[t];
-      }
-      return X2.get() + o;
-    };
+    auto x2Block = [&](int i, int j) { return received(X2.get(), x2o.off[j], i, j, true); };
     cp.clear();
     for (int i : own) {
       for (int q = N.ptr[i]; q < N.ptr[i + 1]; q++) {

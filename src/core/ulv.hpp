@@ -108,6 +108,8 @@ private:
   void reduceScalars();              // log|det|, sign, inertia summed over the processes (rank order)
   template <typename SizeF, typename OffF>
   void exchange(const Exchange &x, Buffer<T> &buf, SizeF size, OffF off, bool solvePhase) const;
+  template <typename SizeF, typename OffF> // payloads that depend on the destination: size(c, d), off(c, d)
+  void exchangeTo(const Exchange &x, Buffer<T> &buf, SizeF size, OffF off, bool solvePhase) const;
   void uploadA(int l);               // host A^(l) -> backend
   void factorLevel(int l, bool hostNext); // A^(l) -> factors of l, A^(l-1) (also on the host when hostNext)
   void factorRoot();
@@ -121,6 +123,7 @@ private:
   std::shared_ptr<const ClusterTree> tree_;
   std::unique_ptr<Layout> lay_;
   std::vector<std::unique_ptr<Exchange>> nearX_; // per level: near neighbours' cells (ghosts)
+  std::vector<std::unique_ptr<Exchange>> aboveX_; // per level, symmetric: the ghosts above my cells (their bases)
   std::vector<std::vector<int>> ghost_;          // per level: the ghost cells, ascending
   mutable UlvCommStats comm_stats_;
   const EntryEvaluator *ev_;

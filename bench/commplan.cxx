@@ -31,8 +31,8 @@ of a one-process factorization (UlvFactorization<double> on MPI_COMM_SELF).\n\
 //                     (planPartners; to each process the sum over its i of r_j r_i)
 //                  F3 skeleton + R of the bases (planPartners and planUp; r_k (1 + r_k) per side)
 //                  F4 ghost factor panels (planNear; B: sum_j p_k r_j, and for LU pivots also
-//                     D^{-1}B of the same size; nonsymmetric also C: sum_j r_k p_j) + MPI_Allreduce
-//                     of one int per cell (and the ranks' MPI_Allgatherv: 2 ints per cell)
+//                     D^{-1}B of the same size; nonsymmetric also C: sum_j r_k p_j) + the near
+//                     ghosts' LU flags (one int per cell, not counted) and the ranks' MPI_Allgatherv (2 ints per cell)
 //                  F5 merge rows to the parents' owners (planUp; r_c sum_{J near c/2} n_J)
 //   root           MPI_Allgatherv of the dense root rows (n0 x n0) and of the bases of level top+1
 //   solve          S1 up (planUp, levels > top+1; r_c), S2 ghost z (planNear; p_k),
@@ -397,7 +397,7 @@ Result Model(const ClusterTree &T, const Ranks &rk, int P, int nrhs)
       std::sort(owners.begin(), owners.end());
       row.idle = P - (int)(std::unique(owners.begin(), owners.end()) - owners.begin());
     }
-    row.collBytes = P > 1 ? 4.0 * nc + 4.0 * 2 * nc : 0; /* lu flags (Allreduce) + ranks (Allgatherv), about */
+    row.collBytes = P > 1 ? 4.0 * 2 * nc : 0; /* the ranks' Allgatherv (the LU flags go with the near ghosts: one int each), about */
     // symmetric: payload of cell j in X1 (withP: r_j p_i over near i > j owned elsewhere) or X2
     // (r_j r_i over near and far i > j owned elsewhere)
     const PairList &Fl = T.farList(l);

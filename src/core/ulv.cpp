@@ -586,7 +586,7 @@ void UlvFactorization<T>::uploadA(int l)
 //   Q        bases [U U_perp] of my cells; the near ghosts' Q in                     (nearX_)
 //   1.       transform my rows; symmetric: the sigma x rho parts of the blocks (j, i),
 //            i mine > j, that other processes computed, in (X1)                     (nearX_)
-//   2.       pivots (Cholesky / LU), failures agreed, LU flags of all cells (Allreduce)
+//   2.       pivots (Cholesky / LU), failures agreed; the near ghosts' LU flags in       (nearX_)
 //   3.       panels of my rows; the near ghosts' panels B, D^-1 B, C in               (nearX_)
 //   4.       Schur complements of my targets; symmetric: the targets (j, i) of other
 //            processes, transposed, in (X2)                                         (S.partners)
@@ -865,11 +865,11 @@ void UlvFactorization<T>::factorLevel(int l, bool hostNext)
     levels_[l] = std::move(lev);
     return;
   }
-  if (nprocs_ > 1) { // which cells are LU (the ghosts' kind decides the form of their panels)
-    std::vector<int> f(nc, 0), g(nc, 0);
+  if (nprocs_ > 1) { // which ghosts are LU (their kind decides the form of their panels): one int each
+    std::vector<int> f(nc, 0);
     for (int k : own) f[k] = Lv.lu[k];
-    MPI_Allreduce(f.data(), g.data(), nc, MPI_INT, MPI_MAX, comm_);
-    for (int k = 0; k < nc; k++) Lv.lu[k] = static_cast<char>(g[k]);
+    nearX_[l]->run([](int) { return 1; }, [&](int k) { return &f[k]; });
+    for (int k : gh) Lv.lu[k] = static_cast<char>(f[k]);
   }
   { // log |det| and sign from the pivots' diagonals (and LU's row interchanges)
     std::vector<FactorItem<T>> fi;

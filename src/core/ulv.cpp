@@ -254,22 +254,33 @@ template <typename SizeF, typename OffF>
 void UlvFactorization<T>::exchangeTo(const Exchange &x, Buffer<T> &buf, SizeF size, OffF off, bool solvePhase) const
 {
   if (nprocs_ == 1) return;
-  const double t0 = now();
-  if (opt_.onEvent) opt_.onEvent(solvePhase ? UlvEvent::SolveComm : UlvEvent::FactorComm, true);
   double bytes = 0;
   for (size_t q = 0; q < x.sendCells().size(); q++)
     for (int c : x.sendCells()[q]) bytes += static_cast<double>(size(c, x.neighbourRanks()[q])) * sizeof(T);
-  if (be_->hostAccessible()) x.runTo(size, [&](int c, int d) { return buf.get() + off(c, d); });
-  else {
-    std::vector<T> h(buf.size());
-    be_->download(h.data(), buf.get(), buf.size());
-    x.runTo(size, [&](int c, int d) { return h.data() + off(c, d); });
-    be_->upload(buf.get(), h.data(), buf.size());
-  }
-  if (opt_.onEvent) opt_.onEvent(solvePhase ? UlvEvent::SolveComm : UlvEvent::FactorComm, false);
+  communicate(solvePhase, bytes, x.neighbours(), [&]() {
+    if (be_->hostAccessible()) x.runTo(size, [&](int c, int d) { return buf.get() + off(c, d); });
+    else {
+      std::vector<T> h(buf.size());
+      be_->download(h.data(), buf.get(), buf.size());
+      x.runTo(size, [&](int c, int d) { return h.data() + off(c, d); });
+      be_->upload(buf.get(), h.data(), buf.size());
+    }
+  });
+}
+
+template <typename T>
+template <typename F>
+void UlvFactorization<T>::communicate(bool solvePhase, double bytes, long messages, F f) const
+{
+  const UlvEvent ev = solvePhase ? UlvEvent::SolveComm : UlvEvent::FactorComm;
+  if (opt_.onEvent) opt_.onEvent(ev, true);
+  const double t0 = now();
+  f();
   const double dt = now() - t0;
-  if (solvePhase) comm_stats_.solveBytes += bytes, comm_stats_.solveMessages += x.neighbours(), comm_stats_.solveTime += dt;
-  else comm_stats_.factorBytes += bytes, comm_stats_.factorMessages += x.neighbours(), comm_stats_.factorTime += dt;
+  if (opt_.onEvent) opt_.onEvent(ev, false);
+  (solvePhase ? comm_stats_.solveBytes : comm_stats_.factorBytes) += bytes;
+  (solvePhase ? comm_stats_.solveMessages : comm_stats_.factorMessages) += messages;
+  (solvePhase ? comm_stats_.solveTime : comm_stats_.factorTime) += dt;
 }
 
 // A failure on one process (a pivot that is not SPD, a singular one) stops every process, with
@@ -385,14 +396,10 @@ void UlvFactorization<T>::ghostRows(int l)
     for (int q = N.ptr[k]; q < N.ptr[k + 1]; q++)
       if (!sym || N.col[q] == k) buf[k].insert(buf[k].end(), A[q].data(), A[q].data() + A[q].size());
   for (int k : ghost_[l]) buf[k].assign(static_cast<size_t>(size(k)), 0.0);
-  const double t0 = now();
-  if (opt_.onEvent) opt_.onEvent(UlvEvent::FactorComm, true);
-  nearX_[l]->run(size, [&](int k) { return buf[k].data(); });
-  if (opt_.onEvent) opt_.onEvent(UlvEvent::FactorComm, false);
-  comm_stats_.factorTime += now() - t0;
-  comm_stats_.factorMessages += nearX_[l]->neighbours();
+  double bytes = 0;
   for (const auto &cells : nearX_[l]->sendCells())
-    for (int c : cells) comm_stats_.factorBytes += 8.0 * size(c);
+    for (int c : cells) bytes += 8.0 * size(c);
+  communicate(false, bytes, nearX_[l]->neighbours(), [&]() { nearX_[l]->run(size, [&](int k) { return buf[k].data(); }); });
   for (int k : ghost_[l]) {
     const double *p = buf[k].data();
     const int nk = blockSize(l, k);
@@ -692,16 +699,23 @@ void UlvFactorization<T>::factorLevel(int l, bool hostNext)
   // (symmetric, several processes) the blocks (j, i) with i > j owned by another process than j's:
   // near (X1) or near and far (X2), ascending in i, so each destination's blocks are contiguous
   // (owners grow with i) and each process receives only its own (Exchange::runTo)
-  auto crossList = [&](int j, bool far) {
-    std::vector<int> v;
-    for (const PairList *lst : {&N, &F}) {
-      if (lst == &F && !far) continue;
-      for (int q = lst->ptr[j]; q < lst->ptr[j + 1]; q++) {
-        const int i = lst->col[q];
-        if (i > j && lay.owner(l, i) != lay.owner(l, j)) v.push_back(i);
+  // (computed once per cell and kind: the sizes, offsets and lookups below read them many times)
+  std::vector<std::vector<int>> cross[2];
+  std::vector<char> crossDone[2];
+  auto crossList = [&](int j, bool far) -> const std::vector<int> & {
+    if (cross[far].empty()) cross[far].resize(nc), crossDone[far].assign(nc, 0);
+    std::vector<int> &v = cross[far][j];
+    if (!crossDone[far][j]) {
+      for (const PairList *lst : {&N, &F}) {
+        if (lst == &F && !far) continue;
+        for (int q = lst->ptr[j]; q < lst->ptr[j + 1]; q++) {
+          const int i = lst->col[q];
+          if (i > j && lay.owner(l, i) != lay.owner(l, j)) v.push_back(i);
+        }
       }
+      std::sort(v.begin(), v.end());
+      crossDone[far][j] = 1;
     }
-    std::sort(v.begin(), v.end());
     return v;
   };
   const int me = lay.rank();
@@ -1226,13 +1240,7 @@ void UlvFactorization<T>::factorRoot()
     if (nprocs_ == 1) R = std::move(Rl);
     else {
       R.resize(n0, n0);
-      if (opt_.onEvent) opt_.onEvent(UlvEvent::FactorComm, true);
-      const double t0 = now();
-      allgatherRows(comm_, n0, n0, Rl.rows(), Rl.data(), R.data());
-      comm_stats_.factorTime += now() - t0;
-      comm_stats_.factorBytes += static_cast<double>(Rl.size()) * sizeof(T) * (nprocs_ - 1);
-      comm_stats_.factorMessages += nprocs_ - 1;
-      if (opt_.onEvent) opt_.onEvent(UlvEvent::FactorComm, false);
+      communicate(false, static_cast<double>(Rl.size()) * sizeof(T) * (nprocs_ - 1), nprocs_ - 1, [&]() { allgatherRows(comm_, n0, n0, Rl.rows(), Rl.data(), R.data()); });
     }
   }
   if (opt_.onEvent) opt_.onEvent(UlvEvent::Root, true);
@@ -1449,15 +1457,7 @@ void UlvFactorization<T>::solve(bool transpose, int k, T *x, int ldx) const
       mine.assign(h.data(), h.data() + static_cast<size_t>(m) * k);
     }
     if (nprocs_ == 1) xrh = std::move(mine);
-    else {
-      const double t0 = now();
-      if (opt_.onEvent) opt_.onEvent(UlvEvent::SolveComm, true);
-      allgatherRows(comm_, n0, k, m, mine.data(), xrh.data());
-      if (opt_.onEvent) opt_.onEvent(UlvEvent::SolveComm, false);
-      comm_stats_.solveTime += now() - t0;
-      comm_stats_.solveBytes += static_cast<double>(m) * k * sizeof(T) * (nprocs_ - 1);
-      comm_stats_.solveMessages += nprocs_ - 1;
-    }
+    else communicate(true, static_cast<double>(m) * k * sizeof(T) * (nprocs_ - 1), nprocs_ - 1, [&]() { allgatherRows(comm_, n0, k, m, mine.data(), xrh.data()); });
   }
   Buffer<T> xr(be, std::max<size_t>(1, static_cast<size_t>(n0) * k));
   be.upload(xr.get(), xrh.data(), static_cast<size_t>(n0) * k);
@@ -1519,22 +1519,20 @@ void UlvFactorization<T>::solve(bool transpose, int k, T *x, int ldx) const
       cp.clear();
       // one buffer view for the exchange: sent cells read from Ds, received ones land in Sg
       if (nprocs_ > 1) {
-        const double t0 = now();
-        if (opt_.onEvent) opt_.onEvent(UlvEvent::SolveComm, true);
         auto size = [&](int i) { return r[i] * k; };
-        if (be.hostAccessible()) down.run(size, [&](int i) { return sendc[i] ? Ds.get() + dso.off[i] : Sg.get() + so.off[i]; });
-        else {
-          std::vector<T> hd(Ds.size()), hs(Sg.size());
-          be.download(hd.data(), Ds.get(), Ds.size());
-          be.download(hs.data(), Sg.get(), Sg.size());
-          down.run(size, [&](int i) { return sendc[i] ? hd.data() + dso.off[i] : hs.data() + so.off[i]; });
-          be.upload(Sg.get(), hs.data(), Sg.size());
-        }
-        if (opt_.onEvent) opt_.onEvent(UlvEvent::SolveComm, false);
-        comm_stats_.solveTime += now() - t0;
-        comm_stats_.solveMessages += down.neighbours();
+        double bytes = 0;
         for (const auto &w : down.sendCells())
-          for (int i : w) comm_stats_.solveBytes += static_cast<double>(size(i)) * sizeof(T);
+          for (int i : w) bytes += static_cast<double>(size(i)) * sizeof(T);
+        communicate(true, bytes, down.neighbours(), [&]() {
+          if (be.hostAccessible()) down.run(size, [&](int i) { return sendc[i] ? Ds.get() + dso.off[i] : Sg.get() + so.off[i]; });
+          else {
+            std::vector<T> hd(Ds.size()), hs(Sg.size());
+            be.download(hd.data(), Ds.get(), Ds.size());
+            be.download(hs.data(), Sg.get(), Sg.size());
+            down.run(size, [&](int i) { return sendc[i] ? hd.data() + dso.off[i] : hs.data() + so.off[i]; });
+            be.upload(Sg.get(), hs.data(), Sg.size());
+          }
+        });
       }
     }
     be.copy(T(1), cp);

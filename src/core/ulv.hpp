@@ -108,6 +108,8 @@ private:
   void reduceScalars();              // log|det|, sign, inertia summed over the processes (rank order)
   template <typename SizeF, typename OffF>
   void exchange(const Exchange &x, Buffer<T> &buf, SizeF size, OffF off, bool solvePhase) const;
+  template <typename F> // run the communication f inside its log event; count its time, bytes and messages
+  void communicate(bool solvePhase, double bytes, long messages, F f) const;
   template <typename SizeF, typename OffF> // payloads that depend on the destination: size(c, d), off(c, d)
   void exchangeTo(const Exchange &x, Buffer<T> &buf, SizeF size, OffF off, bool solvePhase) const;
   void uploadA(int l);               // host A^(l) -> backend

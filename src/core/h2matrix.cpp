@@ -18,6 +18,7 @@ void compressCell(Matrix<double> &G, const Matrix<double> *W, const std::vector<
   out.skel.clear();
   out.U.resize(n, 0);
   out.R.resize(0, 0);
+  out.capped = false;
   if (fullQ) { // rank 0: everything is redundant, Q = I
     out.U.resize(n, n);
     for (int i = 0; i < n; i++) out.U(i, i) = 1.0;
@@ -72,6 +73,7 @@ void compressCell(Matrix<double> &G, const Matrix<double> *W, const std::vector<
   int k = 0;
   if (d0 > 0 && std::isfinite(d0))
     while (k < kmax && std::fabs(M(k, k)) > rtol * d0) k++;
+  out.capped = k == kmax && kmax == maxrank && k < std::min(m, n) && std::fabs(M(k, k)) > rtol * d0;
   k = std::max(k, std::min({minrank, m, n}));
   if (k == 0) return;
   // E = R11^{-1} R12 : row ID  G(rest,:) ~ E^T G(skel,:)
@@ -190,7 +192,9 @@ H2Structure::H2Structure(MPI_Comm comm, std::shared_ptr<const ClusterTree> tree,
   colb_.resize(L + 1);
   rr_.resize(L + 1);
   rc_.resize(L + 1);
+  capped_.resize(L + 1);
   for (int l = 0; l <= L; l++) {
+    capped_[l].assign(T.ncells(l), 0);
     rowb_[l].resize(T.ncells(l));
     if (!opt_.symmetric) colb_[l].resize(T.ncells(l));
     rr_[l].assign(T.ncells(l), 0);
@@ -349,16 +353,18 @@ H2Structure::H2Structure(MPI_Comm comm, std::shared_ptr<const ClusterTree> tree,
     if (!go) break;
     for (auto &v : farSample[l]) std::vector<int>().swap(v);
 
-    // every process learns every rank of this level (sizes of all later messages)
+    // every process learns every rank of this level (sizes of all later messages) and whether the
+    // cap stopped it
     {
       std::vector<int> loc;
       for (int k : mine) {
         loc.push_back(rowb_[l][k].rank());
         loc.push_back(opt_.symmetric ? rowb_[l][k].rank() : colb_[l][k].rank());
+        loc.push_back(rowb_[l][k].capped || (!opt_.symmetric && colb_[l][k].capped));
       }
       const int P = layout_.size();
       std::vector<int> counts(P, 0), displs(P + 1, 0);
-      for (int k = 0; k < T.ncells(l); k++) counts[layout_.owner(l, k)] += 2;
+      for (int k = 0; k < T.ncells(l); k++) counts[layout_.owner(l, k)] += 3;
       for (int p = 0; p < P; p++) displs[p + 1] = displs[p] + counts[p];
       std::vector<int> all(displs[P]);
       MPI_Allgatherv(loc.data(), static_cast<int>(loc.size()), MPI_INT, all.data(), counts.data(), displs.data(), MPI_INT, comm);
@@ -367,7 +373,8 @@ H2Structure::H2Structure(MPI_Comm comm, std::shared_ptr<const ClusterTree> tree,
         int p = layout_.owner(l, k);
         rr_[l][k] = all[pos[p]];
         rc_[l][k] = all[pos[p] + 1];
-        pos[p] += 2;
+        capped_[l][k] = all[pos[p] + 2];
+        pos[p] += 3;
       }
     }
     // ghost bases (skeleton + R) for the couplings of this level and for the parents
@@ -422,12 +429,20 @@ std::vector<LevelStats> H2Structure::stats() const
       s.minrank = std::min(s.minrank, r);
       s.maxrank = std::max(s.maxrank, r);
       sum += r;
+      s.ncapped += capped_[l][k];
     }
     s.meanrank = static_cast<double>(sum) / T.ncells(l);
     s.nnear = static_cast<long long>(T.nearList(l).nnz());
     s.nfar = static_cast<long long>(T.farList(l).nnz());
   }
   return st;
+}
+
+int H2Structure::ncapped(int l) const
+{
+  int c = 0;
+  for (int v : capped_[l]) c += v;
+  return c;
 }
 
 size_t H2Structure::bytes() const

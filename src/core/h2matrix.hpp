@@ -32,6 +32,7 @@ struct CellBasis {
   std::vector<int> skel; // skeleton points (tree positions), r of them
   Matrix<double> U;      // n x r (or n x n [U U_perp] with fullQ), orthonormal: leaf basis, or transfer matrix
   Matrix<double> R;      // r x r upper triangular: interpolation operator = V R
+  bool capped = false;   // the rank cap stopped the compression before the tolerance was met
   int rank() const { return static_cast<int>(skel.size()); }
 };
 
@@ -62,6 +63,7 @@ struct LevelStats {
   int minrank = 0, maxrank = 0;
   double meanrank = 0;
   long long nnear = 0, nfar = 0;
+  int ncapped = 0; // cells whose rank the cap stopped before the tolerance was met
 };
 
 class H2Structure {
@@ -79,7 +81,8 @@ public:
   const Exchange &partners(int l) const { return *partner_[l]; }
   const Exchange &up(int l) const { return *up_[l]; }     // children on level l -> parents
   const Exchange &down(int l) const { return *down_[l]; } // parents -> children on level l
-  std::vector<LevelStats> stats() const;                   // collective
+  std::vector<LevelStats> stats() const;
+  int ncapped(int l) const;                                // cells of level l stopped by the rank cap
   size_t bytes() const;                                    // this process
 
 private:
@@ -88,7 +91,7 @@ private:
   Layout layout_;
   BuildOptions opt_;
   std::vector<std::vector<CellBasis>> rowb_, colb_;
-  std::vector<std::vector<int>> rr_, rc_;
+  std::vector<std::vector<int>> rr_, rc_, capped_;
   std::vector<std::unique_ptr<Exchange>> partner_, up_, down_;
 };
 

@@ -638,6 +638,7 @@ void UlvFactorization<T>::factorLevel(int l, bool hostNext)
     rsum += Lv.r[k];
   }
   st.meanrank = static_cast<double>(rsum) / nc;
+  st.ncapped = S.ncapped(l);
   Lv.qoff = qo.off;
   const auto &n = Lv.n, &r = Lv.r, &p = Lv.p;
   for (bool row : {true, false}) {

@@ -58,6 +58,7 @@ struct UlvLevelStats {
   double meanrank = 0;
   double dropped = 0;       // Frobenius norm of the 2-hop terms dropped (droppedNorms only)
   double flops = 0;
+  int ncapped = 0;          // cells whose basis the rank cap stopped before the tolerance
 };
 
 struct UlvStatus {

@@ -451,6 +451,9 @@ static PetscErrorCode MatH2Build_Private(Mat A)
     PetscCall(MatH2GetMemory_H2(A, &mem));
     PetscCall(PetscInfo(A, "MATH2 built: N %" PetscInt_FMT ", %d levels, leaf rank %d..%d, top rank %d, %.3g MB (%.3g%% of dense), tree %.3g s, bases %.3g s, values %.3g s\n", N, (int)st.size(), st.back().minrank, st.back().maxrank, st.size() > 1 ? st[1].maxrank : 0, mem / 1048576.0,
                         100.0 * mem / (8.0 * (double)N * (double)N), h->t_tree, h->t_basis, h->t_values));
+    int ncap = 0;
+    for (const auto &s : st) ncap += s.ncapped;
+    if (ncap) PetscCall(PetscInfo(A, "MATH2: %d cell(s) reached the rank cap %" PetscInt_FMT " before the tolerance %g: the approximation is less accurate than -mat_h2_rtol there (raise -mat_h2_max_rank)\n", ncap, h->maxrank, (double)h->rtol));
   }
   PetscFunctionReturn(0);
 }
@@ -1049,9 +1052,13 @@ static PetscErrorCode MatView_H2(Mat A, PetscViewer viewer)
   PetscCall(PetscViewerASCIIPrintf(viewer, "  N %" PetscInt_FMT ", dimension %" PetscInt_FMT ", tree depth %d (%d leaves), %d process(es)\n", A->rmap->N, h->dim, (int)st.size() - 1, 1 << ((int)st.size() - 1), h->structure->layout().size()));
   PetscCall(PetscViewerASCIIPrintf(viewer, "  memory %.4g MB, compression %.4g%% of dense (%.4g MB); build: tree %.3g s, bases %.3g s, values %.3g s\n", mem / 1048576.0, 100.0 * mem / dense, dense / 1048576.0, h->t_tree, h->t_basis, h->t_values));
   if (h->jit) PetscCall(PetscViewerASCIIPrintf(viewer, "  values: computed on the fly in every product (-mat_h2_storage %s); stored they would take %.4g MB on this process\n", MatH2StorageTypes[h->storage], (double)h2ulv::H2Values<double>::estimateBytes(*h->structure) / 1048576.0));
-  PetscCall(PetscViewerASCIIPrintf(viewer, "  level  cells  rank min/mean/max   near pairs  far pairs\n"));
-  for (size_t l = 0; l < st.size(); l++)
-    PetscCall(PetscViewerASCIIPrintf(viewer, "  %5d  %5d  %4d %7.1f %4d   %10lld  %9lld\n", (int)l, 1 << (int)l, st[l].minrank, st[l].meanrank, st[l].maxrank, st[l].nnear, st[l].nfar));
+  PetscCall(PetscViewerASCIIPrintf(viewer, "  level  cells  rank min/mean/max   near pairs  far pairs  capped\n"));
+  int ncap = 0;
+  for (size_t l = 0; l < st.size(); l++) {
+    PetscCall(PetscViewerASCIIPrintf(viewer, "  %5d  %5d  %4d %7.1f %4d   %10lld  %9lld  %6d\n", (int)l, 1 << (int)l, st[l].minrank, st[l].meanrank, st[l].maxrank, st[l].nnear, st[l].nfar, st[l].ncapped));
+    ncap += st[l].ncapped;
+  }
+  if (ncap) PetscCall(PetscViewerASCIIPrintf(viewer, "  WARNING: %d cell(s) reached the rank cap %" PetscInt_FMT " before the tolerance (capped): the error there exceeds rtol; raise -mat_h2_max_rank\n", ncap, h->maxrank));
   PetscFunctionReturn(0);
 }
 

@@ -219,6 +219,11 @@ static PetscErrorCode PCSetUp_H2ULV(PC pc)
       if (!said) PetscCall(PetscFPrintf(PETSC_COMM_SELF, PETSC_STDERR, "PCH2ULV: %s (-pc_h2ulv_backend_required to make this an error)\n", note.c_str()));
       said = true;
     }
+    {
+      int ncap = 0;
+      for (const auto &ls : p->fd ? p->fd->levelStats() : p->ff->levelStats()) ncap += ls.ncapped;
+      if (ncap) PetscCall(PetscInfo(pc, "PCH2ULV: %d cell(s) reached the rank cap before the tolerance: the factorization is less accurate than its rtol there (raise -pc_h2ulv_max_rank)\n", ncap));
+    }
     if (st.usedLU) PetscCall(PetscInfo(pc, "PCH2ULV: a pivot block was not positive definite: LU used there instead of Cholesky\n"));
     if (!st.ok) {
       PetscCall(PetscInfo(pc, "PCH2ULV: factorization failed: %s\n", st.message.c_str()));
@@ -451,8 +456,13 @@ static PetscErrorCode PCView_H2ULV(PC pc, PetscViewer viewer)
   }
   PetscCall(PetscViewerASCIIPrintf(viewer, "  backend: %s%s%s\n", (p->fd ? p->fd->backend().describe() : p->ff->backend().describe()).c_str(), (p->fd ? p->fd->backendNote() : p->ff->backendNote()).empty() ? "" : "; ", (p->fd ? p->fd->backendNote() : p->ff->backendNote()).c_str()));
   PetscCall(PetscViewerASCIIPrintf(viewer, "  status: %s%s\n", sta.ok ? "factored" : sta.message.c_str(), sta.usedLU ? " (LU used where Cholesky failed)" : ""));
-  PetscCall(PetscViewerASCIIPrintf(viewer, "  level  rank min/mean/max   Gflop   dropped-term norm\n"));
-  for (size_t l = (size_t)(p->fd ? p->fd->rootLevel() : p->ff->rootLevel()) + 1; l < st.size(); l++) PetscCall(PetscViewerASCIIPrintf(viewer, "  %5d  %4d %7.1f %4d  %7.3f   %s%.3e\n", (int)l, st[l].minrank, st[l].meanrank, st[l].maxrank, st[l].flops / 1e9, p->dropped ? "" : "(not measured) ", st[l].dropped));
+  PetscCall(PetscViewerASCIIPrintf(viewer, "  level  rank min/mean/max   Gflop  capped   dropped-term norm\n"));
+  int ncap = 0;
+  for (size_t l = (size_t)(p->fd ? p->fd->rootLevel() : p->ff->rootLevel()) + 1; l < st.size(); l++) {
+    PetscCall(PetscViewerASCIIPrintf(viewer, "  %5d  %4d %7.1f %4d  %7.3f  %6d   %s%.3e\n", (int)l, st[l].minrank, st[l].meanrank, st[l].maxrank, st[l].flops / 1e9, st[l].ncapped, p->dropped ? "" : "(not measured) ", st[l].dropped));
+    ncap += st[l].ncapped;
+  }
+  if (ncap) PetscCall(PetscViewerASCIIPrintf(viewer, "  WARNING: %d cell(s) reached the rank cap before the tolerance (capped): the factorization is less accurate than its rtol there; raise -pc_h2ulv_max_rank (or -mat_h2_max_rank)\n", ncap));
   PetscFunctionReturn(0);
 }
 

@@ -37,6 +37,7 @@ void dgetrf_(const int *, const int *, double *, const int *, int *, int *);
 void dsytrf_(const char *, const int *, double *, const int *, int *, double *, const int *, int *);
 void ssytrf_(const char *, const int *, float *, const int *, int *, float *, const int *, int *);
 void sgetrf_(const int *, const int *, float *, const int *, int *, int *);
+void dgetri_(const int *, double *, const int *, const int *, double *, const int *, int *);
 void dgetrs_(const char *, const int *, const int *, const double *, const int *, const int *, double *, const int *, int *);
 void sgetrs_(const char *, const int *, const int *, const float *, const int *, const int *, float *, const int *, int *);
 }
@@ -129,6 +130,12 @@ inline void syrkT(int m, int n, const double *a, int lda, double *c, int ldc)
   const double one = 1.0, zero = 0.0;
   const char u = 'U', t = 'T';
   dsyrk_(&u, &t, &n, &m, &one, a, &lda, &zero, c, &ldc);
+}
+// C = alpha op(A) op(A)^T + beta C (upper or lower triangle), op(A) n x k
+inline void syrk(char uplo, char trans, int n, int k, double alpha, const double *a, int lda, double beta, double *c, int ldc)
+{
+  if (n <= 0) return;
+  dsyrk_(&uplo, &trans, &n, &k, &alpha, a, &lda, &beta, c, &ldc);
 }
 // pivoted Cholesky P^T C P = U^T U (upper), piv 0-based on return; returns the computed rank
 inline int pstrf(int n, double *c, int ldc, std::vector<int> &piv, double tol)
@@ -245,6 +252,18 @@ int getrf(int n, T *a, int lda, int *ipiv)
   if (n <= 0) return 0;
   if constexpr (std::is_same<T, double>::value) dgetrf_(&n, &n, a, &lda, ipiv, &info);
   else sgetrf_(&n, &n, a, &lda, ipiv, &info);
+  return info;
+}
+// inverse from getrf's factors, in place; returns info
+inline int getri(int n, double *a, int lda, const int *ipiv)
+{
+  int info = 0, lw = -1;
+  if (n <= 0) return 0;
+  double q;
+  dgetri_(&n, a, &lda, ipiv, &q, &lw, &info);
+  lw = std::max(1, static_cast<int>(q));
+  std::vector<double> w(lw);
+  dgetri_(&n, a, &lda, ipiv, w.data(), &lw, &info);
   return info;
 }
 template <typename T>

@@ -12,7 +12,7 @@ namespace h2ulv {
 // ------------------------------------------------------------------------------------------------
 // One cell: sampled interpolative decomposition, then orthogonalisation (algorithm §3.2)
 // ------------------------------------------------------------------------------------------------
-void compressCell(Matrix<double> &G, const Matrix<double> *W, const std::vector<int> &cand, double rtol, int maxrank, CellBasis &out, bool fullQ, int minrank)
+void compressCell(Matrix<double> &G, const Matrix<double> *W, const std::vector<int> &cand, double rtol, int maxrank, CellBasis &out, bool fullQ, int minrank, const Matrix<double> *Egram)
 {
   const int n = G.rows(), s = G.cols();
   out.skel.clear();
@@ -23,7 +23,7 @@ void compressCell(Matrix<double> &G, const Matrix<double> *W, const std::vector<
     out.U.resize(n, n);
     for (int i = 0; i < n; i++) out.U(i, i) = 1.0;
   }
-  if (n == 0 || s == 0) return;
+  if (n == 0 || (s == 0 && !Egram)) return;
   // Row t of G reaches the cell's points through column t of W: scale it by that column's norm,
   // so the pivoting (and the rank) see the error as amplified by the children's interpolation.
   // Without this the error grows with the product of the interpolation norms up the tree.
@@ -34,21 +34,20 @@ void compressCell(Matrix<double> &G, const Matrix<double> *W, const std::vector<
       for (int i = 0; i < n; i++) c += (*W)(i, t) * (*W)(i, t);
       d[t] = std::sqrt(c);
     }
-  // M = (D G)^T (s x n); reduce to its n x n triangle when s > n
-  Matrix<double> M(s, n);
-  for (int j = 0; j < n; j++)
-    for (int i = 0; i < s; i++) M(i, j) = d[j] * G(j, i);
-  G = Matrix<double>();
+  Matrix<double> M;
   std::vector<double> tau;
   std::vector<int> piv;
   int m = s;
-  // Loose tolerances (>= 1e-6, above sqrt(eps) squared): the pivoted QR's triangle from the Gram
-  // matrix by pivoted Cholesky (level-3 SYRK instead of a tall Householder QR; same pivots and R in
-  // exact arithmetic).  Tighter tolerances take the Householder path below.
-  bool gram = rtol >= 1e-6 && s > n;
+  // Loose tolerances (>= 1e-6, above sqrt(eps) squared): the pivoted QR's triangle of (D G)^T from
+  // the Gram matrix D (G G^T + E) D by pivoted Cholesky (level-3 SYRK instead of a tall Householder
+  // QR; same pivots and R in exact arithmetic).  Tighter tolerances take the Householder path below.
+  bool gram = (rtol >= 1e-6 && s > n) || Egram;
   if (gram) {
     Matrix<double> C(n, n);
-    blas::syrkT(s, n, M.data(), M.ld(), C.data(), C.ld());
+    if (s > 0) blas::syrk('U', 'N', n, s, 1.0, G.data(), G.ld(), 0.0, C.data(), C.ld());
+    G = Matrix<double>();
+    for (int j = 0; j < n; j++)
+      for (int i = 0; i <= j; i++) C(i, j) = d[i] * d[j] * (C(i, j) + (Egram ? (*Egram)(i, j) : 0.0));
     double dmax = 0;
     for (int j = 0; j < n; j++) dmax = std::max(dmax, C(j, j));
     int rk = blas::pstrf(n, C.data(), C.ld(), piv, dmax * 1e-15);
@@ -58,6 +57,11 @@ void compressCell(Matrix<double> &G, const Matrix<double> *W, const std::vector<
         if (i > j || i >= rk) C(i, j) = 0.0;
     M = std::move(C);
     m = n;
+  } else { // M = (D G)^T (s x n); reduced to its n x n triangle below when s > n
+    M.resize(s, n);
+    for (int j = 0; j < n; j++)
+      for (int i = 0; i < s; i++) M(i, j) = d[j] * G(j, i);
+    G = Matrix<double>();
   }
   if (!gram && s > n) {
     blas::qrR(s, n, M.data(), M.ld());
@@ -182,7 +186,7 @@ Matrix<double> childWeight(const CellBasis &a, const CellBasis &b)
 // ------------------------------------------------------------------------------------------------
 // Structure: bases, level by level from the leaves up
 // ------------------------------------------------------------------------------------------------
-H2Structure::H2Structure(MPI_Comm comm, std::shared_ptr<const ClusterTree> tree, const EntryEvaluator &ev, const BuildOptions &opt, const ExtraSampleFn &extra, const LevelHookFn &before) :
+H2Structure::H2Structure(MPI_Comm comm, std::shared_ptr<const ClusterTree> tree, const EntryEvaluator &ev, const BuildOptions &opt, const ExtraSampleFn &extra, const LevelHookFn &before, const ExtraGramFn &extraGram) :
   tree_(std::move(tree)), layout_(comm, *tree_), opt_(opt)
 {
   const ClusterTree &T = *tree_;
@@ -331,7 +335,9 @@ H2Structure::H2Structure(MPI_Comm comm, std::shared_ptr<const ClusterTree> tree,
           for (int j = 0; j < Gt.cols(); j++)
             for (int i = 0; i < Gt.rows(); i++) G(j, i) = Gt(i, j);
         }
-        if (extra) {
+        Matrix<double> E;
+        const bool haveE = extraGram && opt_.rtol >= 1e-6 && extraGram(l, k, cand, row, E);
+        if (extra && !haveE) {
           Matrix<double> X = extra(l, k, cand, row);
           if (X.cols() > 0) {
             Matrix<double> GX(G.rows(), G.cols() + X.cols());
@@ -340,7 +346,7 @@ H2Structure::H2Structure(MPI_Comm comm, std::shared_ptr<const ClusterTree> tree,
             G = std::move(GX);
           }
         }
-        compressCell(G, l == L ? nullptr : &W, cand, opt_.rtol, opt_.maxrank, B, opt_.fullQ, minrank);
+        compressCell(G, l == L ? nullptr : &W, cand, opt_.rtol, opt_.maxrank, B, opt_.fullQ, minrank, haveE ? &E : nullptr);
         if (pass == 0) minrank = B.rank();
       }
       if (nsides == 3 && rowb_[l][k].rank() != colb_[l][k].rank())

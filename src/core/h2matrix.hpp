@@ -45,9 +45,15 @@ const double *unpackBasis(const double *p, int r, CellBasis &b);
 // sample before compression (e = 0 for none).
 using ExtraSampleFn = std::function<Matrix<double>(int level, int cell, const std::vector<int> &cand, bool rowside)>;
 
+// The same extra sample given as its Gram matrix E = X X^T (n x n, upper triangle), for the
+// loose tolerances (>= 1e-6) whose compression works on the Gram matrix anyway: the hook adds its
+// columns' products without ever forming the n x e block.  Returns false for none.
+using ExtraGramFn = std::function<bool(int level, int cell, const std::vector<int> &cand, bool rowside, Matrix<double> &E)>;
+
 // Compress one cell: G (n x s, rows = candidates) is consumed.  W is the n x n weight
-// diag(R_c1, R_c2) of the children (nullptr at a leaf).
-void compressCell(Matrix<double> &G, const Matrix<double> *W, const std::vector<int> &cand, double rtol, int maxrank, CellBasis &out, bool fullQ = false, int minrank = 0);
+// diag(R_c1, R_c2) of the children (nullptr at a leaf).  E: the Gram matrix of further sample
+// columns (upper triangle), added to G G^T (the Gram path is then taken whatever the tolerance).
+void compressCell(Matrix<double> &G, const Matrix<double> *W, const std::vector<int> &cand, double rtol, int maxrank, CellBasis &out, bool fullQ = false, int minrank = 0, const Matrix<double> *E = nullptr);
 
 // Called before the bases of a level are computed (levels L, L-1, ..., 1); lets the factorization
 // finish the level below first, so that its Schur complements can shape this level's bases.
@@ -68,7 +74,7 @@ struct LevelStats {
 
 class H2Structure {
 public:
-  H2Structure(MPI_Comm comm, std::shared_ptr<const ClusterTree> tree, const EntryEvaluator &ev, const BuildOptions &opt, const ExtraSampleFn &extra = nullptr, const LevelHookFn &before = nullptr);
+  H2Structure(MPI_Comm comm, std::shared_ptr<const ClusterTree> tree, const EntryEvaluator &ev, const BuildOptions &opt, const ExtraSampleFn &extra = nullptr, const LevelHookFn &before = nullptr, const ExtraGramFn &extraGram = nullptr);
   const ClusterTree &tree() const { return *tree_; }
   std::shared_ptr<const ClusterTree> treePtr() const { return tree_; }
   const Layout &layout() const { return layout_; }

@@ -216,10 +216,13 @@ UlvFactorization<T>::UlvFactorization(MPI_Comm comm, std::shared_ptr<const Clust
   if (opt_.fillin == FillIn::Generator) extra = [this](int l, int i, const std::vector<int> &cand, bool row) { return generators(l, i, cand, row); };
   else if (opt_.fillin == FillIn::NearField) extra = [this](int l, int i, const std::vector<int> &cand, bool row) { return nearSample(l, i, cand, row); };
   if (L == 0) leafBlocks();
-  structure_ = std::make_shared<H2Structure>(comm, tree_, ev, opt_.basis, extra, before);
+  ExtraGramFn extraGram = nullptr;
+  if (opt_.fillin == FillIn::Generator) extraGram = [this](int l, int i, const std::vector<int> &cand, bool row, Matrix<double> &E) { return generatorGram(l, i, cand, row, E); };
+  structure_ = std::make_shared<H2Structure>(comm, tree_, ev, opt_.basis, extra, before, extraGram);
   S_ = structure_.get();
   std::vector<Matrix<double>>().swap(selfLU_);
   std::vector<std::vector<int>>().swap(selfPiv_);
+  std::vector<Matrix<double>>().swap(selfInv_);
   std::vector<Matrix<double>>().swap(selfW_);
   std::vector<Matrix<double>>().swap(selfWt_);
   double a = now();
@@ -424,6 +427,10 @@ void UlvFactorization<T>::factorSelfBlocks(int l)
   const int nc = Tr.ncells(l);
   selfLU_.assign(nc, Matrix<double>());
   selfPiv_.assign(nc, std::vector<int>());
+  // the Gram generators (loose tolerances, no sketch) multiply by A_kk^{-1} once per neighbour:
+  // an explicit inverse makes those GEMMs instead of pairs of triangular solves
+  const bool inv = opt_.basis.rtol >= 1e-6 && !(opt_.fillinSketch > 0);
+  selfInv_.assign(nc, Matrix<double>());
   // sketch: Omega_k has as many columns as the widest sketch of the level (cell i uses the first
   // ceil(c n_i) of them: still Gaussian), so one solve per k serves all its neighbours
   int m = 0;
@@ -448,6 +455,10 @@ void UlvFactorization<T>::factorSelfBlocks(int l)
         selfWt_[k] = Om;
         if (ok && F.rows() > 0) blas::getrs('T', F.rows(), m, F.data(), F.ld(), ipiv.data(), selfWt_[k].data(), selfWt_[k].ld());
       }
+    }
+    if (ok && inv) {
+      selfInv_[k] = F;
+      if (blas::getri(F.rows(), selfInv_[k].data(), selfInv_[k].ld(), ipiv.data()) != 0) selfInv_[k] = Matrix<double>();
     }
     if (ok) {
       selfLU_[k] = std::move(F);
@@ -538,6 +549,81 @@ Matrix<double> UlvFactorization<T>::generators(int l, int i, const std::vector<i
     for (double &v : X.storage()) v *= s;
   }
   return X;
+}
+
+// The Gram matrix E = X X^T of the generators above (upper triangle), accumulated neighbour by
+// neighbour as E = s^2 sum_k Z_k^T Z_k with Z_k = X_k^T W^{-T} (n_k x n): the n x sum n_k block X
+// (tens of MB per cell on the upper levels) is never formed or transposed.
+template <typename T>
+bool UlvFactorization<T>::generatorGram(int l, int i, const std::vector<int> &cand, bool row, Matrix<double> &E)
+{
+  const ClusterTree &Tr = *tree_;
+  const PairList &N = Tr.nearList(l);
+  const int n = static_cast<int>(cand.size());
+  const auto &A = A_[l];
+  if (A.empty() || n == 0) return false;
+  int tot = 0;
+  for (int p = N.ptr[i]; p < N.ptr[i + 1]; p++)
+    if (N.col[p] != i) tot += A[p].cols();
+  if (tot == 0) return false;
+  const int m = opt_.fillinSketch > 0 ? std::max(1, static_cast<int>(std::ceil(opt_.fillinSketch * n))) : 0;
+  if (m > 0 && tot > m) { // sketched: X is only n x m
+    Matrix<double> X = generators(l, i, cand, row);
+    E.resize(n, n);
+    blas::syrk('U', 'N', n, X.cols(), 1.0, X.data(), X.ld(), 0.0, E.data(), E.ld());
+    return true;
+  }
+  const CellBasis *c1 = nullptr, *c2 = nullptr;
+  if (l < Tr.levels()) {
+    c1 = &S_->basis(l + 1, 2 * i, row);
+    c2 = &S_->basis(l + 1, 2 * i + 1, row);
+  }
+  E.resize(n, n);
+  Matrix<double> Z;
+  for (int p = N.ptr[i]; p < N.ptr[i + 1]; p++) {
+    const int k = N.col[p];
+    if (k == i) continue;
+    const int nk = A[N.find(k, k)].rows();
+    const Matrix<double> &F = selfLU_[k];
+    const std::vector<int> &ipiv = selfPiv_[k];
+    // Z = A_kk^{-T} A_ik^T (rows) or A_kk^{-1} A_ki (columns); a singular A_kk: the coupling itself
+    Z.resize(nk, n);
+    const Matrix<double> &Inv = selfInv_[k];
+    if (!ipiv.empty() && Inv.rows() == nk && nk > 0) { // one GEMM with the inverse
+      if (row) blas::gemm('T', 'T', nk, n, nk, 1.0, Inv.data(), Inv.ld(), A[p].data(), A[p].ld(), 0.0, Z.data(), Z.ld());
+      else {
+        const Matrix<double> &Aki = A[N.find(k, i)];
+        blas::gemm('N', 'N', nk, n, nk, 1.0, Inv.data(), Inv.ld(), Aki.data(), Aki.ld(), 0.0, Z.data(), Z.ld());
+      }
+    } else {
+      if (row) {
+        const Matrix<double> &Aik = A[p];
+        for (int t = 0; t < n; t++)
+          for (int j = 0; j < nk; j++) Z(j, t) = Aik(t, j);
+      } else {
+        const Matrix<double> &Aki = A[N.find(k, i)];
+        for (int t = 0; t < n; t++) std::copy(&Aki(0, t), &Aki(0, t) + nk, &Z(0, t));
+      }
+      if (!ipiv.empty()) blas::getrs(row ? 'T' : 'N', nk, n, F.data(), F.ld(), ipiv.data(), Z.data(), Z.ld());
+    }
+    // sigma coordinates -> candidate points: Z <- Z W^{-T}, W = diag(R_c1, R_c2)
+    if (c1) {
+      const int r1 = c1->rank(), r2 = c2->rank();
+      if (r1 > 0) blas::trsm('R', 'U', 'T', 'N', nk, r1, 1.0, c1->R.data(), c1->R.ld(), Z.data(), Z.ld());
+      if (r2 > 0) blas::trsm('R', 'U', 'T', 'N', nk, r2, 1.0, c2->R.data(), c2->R.ld(), Z.data() + static_cast<size_t>(r1) * Z.ld(), Z.ld());
+    }
+    blas::syrk('U', 'T', n, nk, 1.0, Z.data(), Z.ld(), 1.0, E.data(), E.ld());
+  }
+  // balance against the far field sample as generators() does: ||X||_F^2 = trace(E)
+  double fx = 0, fg = 0;
+  for (int t = 0; t < n; t++) fx += E(t, t);
+  const Matrix<double> &Aii = A[N.find(i, i)];
+  for (double v : Aii.storage()) fg += v * v;
+  if (fx > 0 && fg > 0) {
+    const double s2 = opt_.fillinWeight * opt_.fillinWeight * fg / fx;
+    for (double &v : E.storage()) v *= s2;
+  }
+  return true;
 }
 
 // Cheap mode: kernel values between the candidates and sample points of the near cells

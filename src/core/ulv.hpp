@@ -117,6 +117,7 @@ private:
   void factorLevel(int l, bool hostNext); // A^(l) -> factors of l, A^(l-1) (also on the host when hostNext)
   void factorRoot();
   Matrix<double> generators(int l, int i, const std::vector<int> &cand, bool row);
+  bool generatorGram(int l, int i, const std::vector<int> &cand, bool row, Matrix<double> &E); // the same as X X^T
   Matrix<double> nearSample(int l, int i, const std::vector<int> &cand, bool row);
 
   std::unique_ptr<Backend<T>> be_;   // first: the buffers below are released through it
@@ -142,6 +143,7 @@ private:
   Buffer<T> Acur_;                                  // the level matrix being factorized, in backend memory
   std::vector<size_t> Aoff_;                        // (near pair q: n_i x n_j, ld n_i, at Aoff_[q])
   std::vector<Matrix<double>> selfLU_;              // LU of the diagonal blocks A^(l)_kk of the level being built
+  std::vector<Matrix<double>> selfInv_;             // their inverses (Gram generators: one GEMM per neighbour; empty: use the LU)
   std::vector<std::vector<int>> selfPiv_;           // (for the fill-in generators); info > 0: empty
   std::vector<Matrix<double>> selfW_, selfWt_;      // sketch: A_kk^{-1} Omega_k and A_kk^{-T} Omega_k (nonsymmetric)
   void factorSelfBlocks(int l);

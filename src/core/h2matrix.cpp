@@ -59,8 +59,11 @@ void compressCell(Matrix<double> &G, const Matrix<double> *W, const std::vector<
     m = n;
   } else { // M = (D G)^T (s x n); reduced to its n x n triangle below when s > n
     M.resize(s, n);
-    for (int j = 0; j < n; j++)
-      for (int i = 0; i < s; i++) M(i, j) = d[j] * G(j, i);
+    constexpr int B = 32; // tiles: the strided reads of G were 7% of a whole setup
+    for (int j0 = 0; j0 < n; j0 += B)
+      for (int i0 = 0; i0 < s; i0 += B)
+        for (int j = j0; j < std::min(n, j0 + B); j++)
+          for (int i = i0; i < std::min(s, i0 + B); i++) M(i, j) = d[j] * G(j, i);
     G = Matrix<double>();
   }
   if (!gram && s > n) {

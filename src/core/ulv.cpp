@@ -742,15 +742,31 @@ void UlvFactorization<T>::factorLevel(int l, bool hostNext)
     exchange(sym ? *aboveX_[l] : *nearX_[l], Q, [&](int k) { return n[k] * n[k]; }, [&](int k) { return qo.off[k]; }, false);
     (row ? Lv.Qr : Lv.Qc) = std::move(Q);
   }
-  // couplings of my rows on this level (unscaled K, computed once), scaled to the far targets
+  // couplings of my rows on this level (unscaled K, computed once), scaled to the far targets.
+  // Symmetric: a block (i, j) below the diagonal is the transpose of (j, i), copied when that is
+  // mine and evaluated as (j, i) otherwise -- half the work, and the same numbers on any P.
   if (Kfar_[l].empty() && F.nnz() > 0) {
     Kfar_[l].resize(F.nnz());
     std::exception_ptr err = nullptr;
     try {
-      parallelFor(static_cast<int>(own.size()), threaded && ev_->threadSafe(), [&](int t) {
-        const int i = own[t];
-        for (int q = F.ptr[i]; q < F.ptr[i + 1]; q++) Kfar_[l][q] = couplingBlock(*ev_, Tr, S.basis(l, i, true), S.basis(l, F.col[q], false));
-      });
+      for (int pass = 0; pass < (sym ? 2 : 1); pass++)
+        parallelFor(static_cast<int>(own.size()), threaded && (pass == 1 || ev_->threadSafe()), [&](int t) {
+          const int i = own[t];
+          for (int q = F.ptr[i]; q < F.ptr[i + 1]; q++) {
+            const int j = F.col[q];
+            const bool lower = sym && j < i, copy = lower && lay.mine(l, j);
+            if (pass != (copy ? 1 : 0)) continue;
+            if (!lower) Kfar_[l][q] = couplingBlock(*ev_, Tr, S.basis(l, i, true), S.basis(l, j, false));
+            else {
+              const Matrix<double> U = copy ? Matrix<double>() : couplingBlock(*ev_, Tr, S.basis(l, j, true), S.basis(l, i, false));
+              const Matrix<double> &Kji = copy ? Kfar_[l][F.find(j, i)] : U;
+              Matrix<double> &K = Kfar_[l][q];
+              K.resize(Kji.cols(), Kji.rows());
+              for (int b = 0; b < Kji.cols(); b++)
+                for (int a = 0; a < Kji.rows(); a++) K(b, a) = Kji(a, b);
+            }
+          }
+        });
     } catch (...) {
       err = std::current_exception();
     }

@@ -38,7 +38,7 @@ static const char *const PCH2ULVBackendTypes[] = {"host", "cuda", "kokkos", "PCH
 struct PC_H2ULV {
   /* options */
   PetscReal         rtol      = 0; /* 0: the Pmat's tolerance */
-  PetscReal         theta     = 0.7; /* admissibility of the factorization's own tree (<0: the Pmat's tree) */
+  PetscReal         theta     = 1; /* admissibility of the factorization's own tree (<0: the Pmat's tree) */
   PetscInt          leafsize  = 0; /* 0: the Pmat's */
   PetscInt          maxrank   = 0; /* 0: the Pmat's cap */
   PetscInt          nsamples  = 0;

@@ -467,6 +467,50 @@ void UlvFactorization<T>::factorSelfBlocks(int l)
   });
 }
 
+// One neighbour's fill-in generator block, transposed: Z = A_kk^{-T} A_ik^T (rows) or
+// A_kk^{-1} A_ki (columns), n_k x n, by one GEMM with the explicit inverse when there is one, else
+// by the LU; a singular A_kk (no LU): the coupling itself.
+template <typename T>
+void UlvFactorization<T>::generatorBlock(int l, int i, int p, int k, int n, bool row, Matrix<double> &Z) const
+{
+  const PairList &N = tree_->nearList(l);
+  const auto &A = A_[l];
+  const int nk = A[N.find(k, k)].rows();
+  const std::vector<int> &ipiv = selfPiv_[k];
+  const Matrix<double> *inv = static_cast<size_t>(k) < selfInv_.size() ? &selfInv_[k] : nullptr;
+  Z.resize(nk, n);
+  if (!ipiv.empty() && inv && inv->rows() == nk && nk > 0) {
+    const Matrix<double> &Inv = *inv;
+    if (row) blas::gemm('T', 'T', nk, n, nk, 1.0, Inv.data(), Inv.ld(), A[p].data(), A[p].ld(), 0.0, Z.data(), Z.ld());
+    else {
+      const Matrix<double> &Aki = A[N.find(k, i)];
+      blas::gemm('N', 'N', nk, n, nk, 1.0, Inv.data(), Inv.ld(), Aki.data(), Aki.ld(), 0.0, Z.data(), Z.ld());
+    }
+    return;
+  }
+  if (row) {
+    const Matrix<double> &Aik = A[p];
+    for (int t = 0; t < n; t++)
+      for (int j = 0; j < nk; j++) Z(j, t) = Aik(t, j);
+  } else {
+    const Matrix<double> &Aki = A[N.find(k, i)];
+    for (int t = 0; t < n; t++) std::copy(&Aki(0, t), &Aki(0, t) + nk, &Z(0, t));
+  }
+  const Matrix<double> &F = selfLU_[k];
+  if (!ipiv.empty()) blas::getrs(row ? 'T' : 'N', nk, n, F.data(), F.ld(), ipiv.data(), Z.data(), Z.ld());
+}
+
+// The generators' weight against the far-field sample: fillinWeight ||A_ii||_F / ||X||_F (the far
+// sample's norm is not known here; the cell's own near block is the level's reference scale)
+template <typename T>
+double UlvFactorization<T>::generatorScale(int l, int i, double fx) const
+{
+  const PairList &N = tree_->nearList(l);
+  double fg = 0;
+  for (double v : A_[l][N.find(i, i)].storage()) fg += v * v;
+  return fx > 0 && fg > 0 ? opt_.fillinWeight * std::sqrt(fg / fx) : 1.0;
+}
+
 // Fill-in generators of cell i on level l: for each near k != i, the columns of
 // A_ik A_kk^{-1} (rows) or (A_kk^{-1} A_ki)^T (columns), mapped to the candidate points by W^{-1}
 // and scaled to the Frobenius norm of the far-field sample (h2ulv-algorithm.md §4.3b).
@@ -486,11 +530,12 @@ Matrix<double> UlvFactorization<T>::generators(int l, int i, const std::vector<i
   Matrix<double> X(n, sketch ? m : tot);
   if (tot == 0) return X;
   int off = 0;
-  if (sketch) // X = sum_k A_ik (A_kk^{-1} Omega_k) (rows) or A_ki^T (A_kk^{-T} Omega_k) (columns); a singular
-              // A_kk (no LU) contributes A_ik Omega_k
-    for (int p = N.ptr[i]; p < N.ptr[i + 1]; p++) {
-      const int k = N.col[p];
-      if (k == i) continue;
+  Matrix<double> Z;
+  for (int p = N.ptr[i]; p < N.ptr[i + 1]; p++) {
+    const int k = N.col[p];
+    if (k == i) continue;
+    if (sketch) { // X = sum_k A_ik (A_kk^{-1} Omega_k) (rows) or A_ki^T (A_kk^{-T} Omega_k) (columns); a
+                  // singular A_kk (no LU) contributes A_ik Omega_k
       const Matrix<double> &Wk = (row || opt_.basis.symmetric) ? selfW_[k] : selfWt_[k];
       const double sc = 1.0 / std::sqrt(static_cast<double>(m)); // entries N(0, 1/m): E ||X Omega||_F = ||X||_F
       if (row) blas::gemm('N', 'N', n, m, A[p].cols(), sc, A[p].data(), A[p].ld(), Wk.data(), Wk.ld(), 1.0, X.data(), X.ld());
@@ -498,35 +543,12 @@ Matrix<double> UlvFactorization<T>::generators(int l, int i, const std::vector<i
         const Matrix<double> &Aki = A[N.find(k, i)];
         blas::gemm('T', 'N', n, m, Aki.rows(), sc, Aki.data(), Aki.ld(), Wk.data(), Wk.ld(), 1.0, X.data(), X.ld());
       }
-    }
-  else
-  for (int p = N.ptr[i]; p < N.ptr[i + 1]; p++) {
-    const int k = N.col[p];
-    if (k == i) continue;
-    const int nk = A[N.find(k, k)].rows();
-    const Matrix<double> &F = selfLU_[k];
-    const std::vector<int> &ipiv = selfPiv_[k];
-    if (ipiv.empty()) { // singular neighbour block: fall back to the coupling itself
-      const Matrix<double> &Aik = row ? A[p] : A[N.find(k, i)];
-      for (int j = 0; j < nk; j++)
-        for (int t = 0; t < n; t++) X(t, off + j) = row ? Aik(t, j) : Aik(j, t);
-      off += nk;
       continue;
     }
-    // rows: Y = A_kk^{-T} A_ik^T = (A_ik A_kk^{-1})^T ; columns: Y = A_kk^{-1} A_ki
-    Matrix<double> Y(nk, n);
-    if (row) {
-      const Matrix<double> &Aik = A[p];
-      for (int j = 0; j < nk; j++)
-        for (int t = 0; t < n; t++) Y(j, t) = Aik(t, j);
-      blas::getrs('T', nk, n, F.data(), F.ld(), ipiv.data(), Y.data(), Y.ld());
-    } else {
-      Y = A[N.find(k, i)];
-      blas::getrs('N', nk, n, F.data(), F.ld(), ipiv.data(), Y.data(), Y.ld());
-    }
-    for (int j = 0; j < nk; j++)
-      for (int t = 0; t < n; t++) X(t, off + j) = Y(j, t);
-    off += nk;
+    generatorBlock(l, i, p, k, n, row, Z);
+    for (int j = 0; j < Z.rows(); j++)
+      for (int t = 0; t < n; t++) X(t, off + j) = Z(j, t);
+    off += Z.rows();
   }
   // sigma coordinates -> candidate points: X <- W^{-1} X, W = diag(R_c1, R_c2)
   if (l < Tr.levels()) {
@@ -535,19 +557,10 @@ Matrix<double> UlvFactorization<T>::generators(int l, int i, const std::vector<i
     if (r1 > 0) blas::trsm('L', 'U', 'N', 'N', r1, X.cols(), 1.0, c1.R.data(), c1.R.ld(), X.data(), X.ld());
     if (r2 > 0) blas::trsm('L', 'U', 'N', 'N', r2, X.cols(), 1.0, c2.R.data(), c2.R.ld(), X.data() + r1, X.ld());
   }
-  // balance against the far field sample: same Frobenius norm
-  double fx = 0, fg = 0;
+  double fx = 0;
   for (double v : X.storage()) fx += v * v;
-  {
-    // far sample norm estimated from the kernel on a few far points is not available here; use the
-    // magnitude of the near block of the cell itself as the reference scale of the level
-    const Matrix<double> &Aii = A[N.find(i, i)];
-    for (double v : Aii.storage()) fg += v * v;
-  }
-  if (fx > 0 && fg > 0) {
-    double s = opt_.fillinWeight * std::sqrt(fg / fx);
-    for (double &v : X.storage()) v *= s;
-  }
+  const double s = generatorScale(l, i, fx);
+  for (double &v : X.storage()) v *= s;
   return X;
 }
 
@@ -583,29 +596,8 @@ bool UlvFactorization<T>::generatorGram(int l, int i, const std::vector<int> &ca
   for (int p = N.ptr[i]; p < N.ptr[i + 1]; p++) {
     const int k = N.col[p];
     if (k == i) continue;
-    const int nk = A[N.find(k, k)].rows();
-    const Matrix<double> &F = selfLU_[k];
-    const std::vector<int> &ipiv = selfPiv_[k];
-    // Z = A_kk^{-T} A_ik^T (rows) or A_kk^{-1} A_ki (columns); a singular A_kk: the coupling itself
-    Z.resize(nk, n);
-    const Matrix<double> &Inv = selfInv_[k];
-    if (!ipiv.empty() && Inv.rows() == nk && nk > 0) { // one GEMM with the inverse
-      if (row) blas::gemm('T', 'T', nk, n, nk, 1.0, Inv.data(), Inv.ld(), A[p].data(), A[p].ld(), 0.0, Z.data(), Z.ld());
-      else {
-        const Matrix<double> &Aki = A[N.find(k, i)];
-        blas::gemm('N', 'N', nk, n, nk, 1.0, Inv.data(), Inv.ld(), Aki.data(), Aki.ld(), 0.0, Z.data(), Z.ld());
-      }
-    } else {
-      if (row) {
-        const Matrix<double> &Aik = A[p];
-        for (int t = 0; t < n; t++)
-          for (int j = 0; j < nk; j++) Z(j, t) = Aik(t, j);
-      } else {
-        const Matrix<double> &Aki = A[N.find(k, i)];
-        for (int t = 0; t < n; t++) std::copy(&Aki(0, t), &Aki(0, t) + nk, &Z(0, t));
-      }
-      if (!ipiv.empty()) blas::getrs(row ? 'T' : 'N', nk, n, F.data(), F.ld(), ipiv.data(), Z.data(), Z.ld());
-    }
+    generatorBlock(l, i, p, k, n, row, Z);
+    const int nk = Z.rows();
     // sigma coordinates -> candidate points: Z <- Z W^{-T}, W = diag(R_c1, R_c2)
     if (c1) {
       const int r1 = c1->rank(), r2 = c2->rank();
@@ -615,14 +607,10 @@ bool UlvFactorization<T>::generatorGram(int l, int i, const std::vector<int> &ca
     blas::syrk('U', 'T', n, nk, 1.0, Z.data(), Z.ld(), 1.0, E.data(), E.ld());
   }
   // balance against the far field sample as generators() does: ||X||_F^2 = trace(E)
-  double fx = 0, fg = 0;
+  double fx = 0;
   for (int t = 0; t < n; t++) fx += E(t, t);
-  const Matrix<double> &Aii = A[N.find(i, i)];
-  for (double v : Aii.storage()) fg += v * v;
-  if (fx > 0 && fg > 0) {
-    const double s2 = opt_.fillinWeight * opt_.fillinWeight * fg / fx;
-    for (double &v : E.storage()) v *= s2;
-  }
+  const double s = generatorScale(l, i, fx);
+  for (double &v : E.storage()) v *= s * s;
   return true;
 }
 

@@ -118,6 +118,8 @@ private:
   void factorRoot();
   Matrix<double> generators(int l, int i, const std::vector<int> &cand, bool row);
   bool generatorGram(int l, int i, const std::vector<int> &cand, bool row, Matrix<double> &E); // the same as X X^T
+  void generatorBlock(int l, int i, int p, int k, int n, bool row, Matrix<double> &Z) const; // one neighbour's, transposed
+  double generatorScale(int l, int i, double fx) const;
   Matrix<double> nearSample(int l, int i, const std::vector<int> &cand, bool row);
 
   std::unique_ptr<Backend<T>> be_;   // first: the buffers below are released through it

@@ -123,14 +123,6 @@ inline void trsm(char side, char uplo, char ta, char diag, int m, int n, float a
   strsm_(&side, &uplo, &ta, &diag, &m, &n, &alpha, a, &lda, b, &ldb);
 }
 
-// C = A^T A (upper triangle), A m x n
-inline void syrkT(int m, int n, const double *a, int lda, double *c, int ldc)
-{
-  if (n <= 0) return;
-  const double one = 1.0, zero = 0.0;
-  const char u = 'U', t = 'T';
-  dsyrk_(&u, &t, &n, &m, &one, a, &lda, &zero, c, &ldc);
-}
 // C = alpha op(A) op(A)^T + beta C (upper or lower triangle), op(A) n x k
 inline void syrk(char uplo, char trans, int n, int k, double alpha, const double *a, int lda, double beta, double *c, int ldc)
 {

@@ -51,6 +51,10 @@ inline double kernelValue(double r, double s, double p)
   } else return s / std::sqrt(r * r + p * p);
 }
 
+// out[i + j*ld] = K(|x_rows[i] - x_cols[j]|) for the points X (dim coordinates each, tree order):
+// self entries (rows[i] == cols[j]) are dself, distinct coincident points k0 (src/core/kernels.cpp)
+void kernelBlock(KernelKind K, int dim, const double *X, const int *rows, int m, const int *cols, int n, double *out, int ld, double s, double p, double dself, double k0);
+
 // Diagonal entries are A_ii = diag + nugget (rows[i] == cols[j]); coincident distinct points take
 // the same self value for singular kernels (documented: duplicate points are a regularised limit).
 class BuiltinKernel : public EntryEvaluator {
@@ -64,15 +68,9 @@ public:
   }
   void eval(const int *rows, int m, const int *cols, int n, double *out, int ld) const override
   {
-    switch (p_.kind) {
-    case KernelKind::Laplace: return run<KernelKind::Laplace>(rows, m, cols, n, out, ld);
-    case KernelKind::Yukawa: return run<KernelKind::Yukawa>(rows, m, cols, n, out, ld);
-    case KernelKind::Gaussian: return run<KernelKind::Gaussian>(rows, m, cols, n, out, ld);
-    case KernelKind::Exponential: return run<KernelKind::Exponential>(rows, m, cols, n, out, ld);
-    case KernelKind::Matern32: return run<KernelKind::Matern32>(rows, m, cols, n, out, ld);
-    case KernelKind::Matern52: return run<KernelKind::Matern52>(rows, m, cols, n, out, ld);
-    case KernelKind::IMQ: return run<KernelKind::IMQ>(rows, m, cols, n, out, ld);
-    }
+    // coincident distinct points: the self value of a singular kernel, kernel(0) otherwise
+    const double k0 = kernelSingular(p_.kind) ? p_.diag : evalr(0.0);
+    kernelBlock(p_.kind, tree_.dim(), tree_.coords().data(), rows, m, cols, n, out, ld, p_.scale, p_.param, p_.diag + p_.nugget, k0);
   }
   double evalr(double r) const
   {
@@ -90,28 +88,6 @@ public:
   const KernelParams &params() const { return p_; }
 
 private:
-  template <KernelKind K>
-  void run(const int *rows, int m, const int *cols, int n, double *out, int ld) const
-  {
-    const int dim = tree_.dim();
-    const double *X = tree_.coords().data();
-    const double s = p_.scale, p = p_.param, dg = p_.diag + p_.nugget;
-    for (int j = 0; j < n; j++) {
-      const double *y = X + static_cast<size_t>(cols[j]) * dim;
-      double *o = out + static_cast<size_t>(j) * ld;
-      for (int i = 0; i < m; i++) {
-        const double *x = X + static_cast<size_t>(rows[i]) * dim;
-        double r2 = 0;
-        for (int d = 0; d < dim; d++) {
-          double t = x[d] - y[d];
-          r2 += t * t;
-        }
-        if (rows[i] == cols[j]) o[i] = dg;
-        else if (kernelSingular(K) && r2 == 0) o[i] = p_.diag;
-        else o[i] = kernelValue<K>(std::sqrt(r2), s, p);
-      }
-    }
-  }
   const ClusterTree &tree_;
   KernelParams p_;
 };

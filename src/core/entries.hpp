@@ -33,21 +33,25 @@ struct KernelParams {
 
 inline bool kernelSingular(KernelKind k) { return k == KernelKind::Laplace || k == KernelKind::Yukawa; }
 
-// kernel value at distance r > 0 (or r = 0 for smooth kernels)
-template <KernelKind K>
-inline double kernelValue(double r, double s, double p)
+// kernel value at distance r > 0 (or r = 0 for smooth kernels); Exp computes exp (kernels.cpp
+// passes the vectorized one)
+struct StdExp {
+  double operator()(double x) const { return std::exp(x); }
+};
+template <KernelKind K, typename Exp = StdExp>
+inline double kernelValue(double r, double s, double p, Exp ex = Exp())
 {
   constexpr double inv4pi = 0.079577471545947667884;
   if constexpr (K == KernelKind::Laplace) return s * inv4pi / r;
-  else if constexpr (K == KernelKind::Yukawa) return s * inv4pi * std::exp(-p * r) / r;
-  else if constexpr (K == KernelKind::Gaussian) return s * std::exp(-(r * r) / (p * p));
-  else if constexpr (K == KernelKind::Exponential) return s * std::exp(-r / p);
+  else if constexpr (K == KernelKind::Yukawa) return s * inv4pi * ex(-p * r) / r;
+  else if constexpr (K == KernelKind::Gaussian) return s * ex(-(r * r) / (p * p));
+  else if constexpr (K == KernelKind::Exponential) return s * ex(-r / p);
   else if constexpr (K == KernelKind::Matern32) {
     double t = 1.7320508075688772 * r / p;
-    return s * (1.0 + t) * std::exp(-t);
+    return s * (1.0 + t) * ex(-t);
   } else if constexpr (K == KernelKind::Matern52) {
     double t = 2.2360679774997897 * r / p;
-    return s * (1.0 + t + t * t / 3.0) * std::exp(-t);
+    return s * (1.0 + t + t * t / 3.0) * ex(-t);
   } else return s / std::sqrt(r * r + p * p);
 }
 

@@ -1,18 +1,35 @@
 // Blocks of the built-in kernels: the loop that fills A(rows, cols) for every MATH2 built from
 // -mat_h2_kernel, called for each near block, coupling and sampled block of the construction and
-// of PCH2ULV's own bases.  It is a tenth of a whole setup when written as a plain double loop over
-// the rows' and columns' coordinates, so it is written for the vectorizer: the rows' coordinates
+// of PCH2ULV's own bases.  Written as a plain double loop over the rows' and columns' coordinates
+// it took a tenth of a whole setup (Laplace) to a quarter (exp) of a MATH2 construction (Matern,
+// most of it in scalar exp), so it is written for the vectorizer: the rows' coordinates
 // are gathered once per block into contiguous arrays, the dimension is a template parameter, the
 // loop has no branch (coincident points are fixed up afterwards, only in the columns that have
-// them), and the file is compiled with -O3 -fno-math-errno (see CMakeLists.txt) and in three
+// them), exp is glibc's vector exp, and the file is compiled with -O3 -fno-math-errno (see CMakeLists.txt) and in three
 // instruction-set variants chosen at load time (SSE4.2, AVX2, AVX-512), since the library itself is
 // built for a portable x86-64-v2 baseline.
 #include "entries.hpp"
 
 #include <vector>
 
+// glibc's vector exp (libmvec: _ZGV{b,c,d,e}N*v_exp, at most 4 ulp), declared under another C name
+// so that math.h's exp keeps its own declaration; the loop below calls it through omp simd
+#if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__)
+extern "C" {
+#pragma omp declare simd notinbranch
+double h2ulv_simd_exp(double) __asm__("exp");
+}
+#define H2ULV_SIMD_EXP h2ulv_simd_exp
+#else
+#define H2ULV_SIMD_EXP std::exp
+#endif
+
 namespace h2ulv {
 namespace {
+
+struct SimdExp {
+  double operator()(double x) const { return H2ULV_SIMD_EXP(x); }
+};
 
 // inlined into each instruction-set variant of kernelBlock
 #if defined(__GNUC__)
@@ -34,6 +51,7 @@ H2ULV_INLINE void kernelLoop(const double *X, const int *rows, int m, const int 
     const double y0 = y[0], y1 = D > 1 ? y[1] : 0.0, y2 = D > 2 ? y[2] : 0.0;
     double *__restrict o = out + static_cast<size_t>(j) * ld;
     int zeros = 0;
+#pragma omp simd reduction(| : zeros)
     for (int i = 0; i < m; i++) {
       double t = xs[i] - y0, r2 = t * t;
       if constexpr (D > 1) {
@@ -46,7 +64,7 @@ H2ULV_INLINE void kernelLoop(const double *X, const int *rows, int m, const int 
       }
       const int z = r2 == 0.0; // a quiet comparison: no branch, no trap
       zeros |= z;
-      o[i] = kernelValue<K>(std::sqrt(r2 + z), s, p);
+      o[i] = kernelValue<K>(std::sqrt(r2 + z), s, p, SimdExp());
     }
     if (zeros) { // the diagonal entry, or distinct points at the same place
       for (int i = 0; i < m; i++) {

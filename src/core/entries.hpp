@@ -59,6 +59,9 @@ inline double kernelValue(double r, double s, double p, Exp ex = Exp())
 // self entries (rows[i] == cols[j]) are dself, distinct coincident points k0 (src/core/kernels.cpp)
 void kernelBlock(KernelKind K, int dim, const double *X, const int *rows, int m, const int *cols, int n, double *out, int ld, double s, double p, double dself, double k0);
 
+// no Inf or NaN among a[0..n) (vectorized; src/core/kernels.cpp)
+bool allFinite(const double *a, size_t n);
+
 // Diagonal entries are A_ii = diag + nugget (rows[i] == cols[j]); coincident distinct points take
 // the same self value for singular kernels (documented: duplicate points are a regularised limit).
 class BuiltinKernel : public EntryEvaluator {

@@ -127,6 +127,7 @@ std::vector<int> subsample(const std::vector<int> &v, size_t s)
 
 void checkFinite(const Matrix<double> &B, const std::vector<int> &rows, const std::vector<int> &cols, const ClusterTree &tree)
 {
+  if (allFinite(B.data(), B.size())) return;
   for (int j = 0; j < B.cols(); j++)
     for (int i = 0; i < B.rows(); i++)
       if (!std::isfinite(B(i, j))) {

@@ -105,4 +105,15 @@ void kernelBlock(KernelKind K, int dim, const double *X, const int *rows, int m,
   }
 }
 
+#if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__) && !defined(__CUDACC__)
+__attribute__((target_clones("default", "arch=x86-64-v3", "arch=x86-64-v4")))
+#endif
+bool allFinite(const double *a, size_t n)
+{
+  int bad = 0;
+#pragma omp simd reduction(| : bad)
+  for (size_t t = 0; t < n; t++) bad |= (a[t] - a[t]) != 0.0; // NaN exactly for Inf and NaN
+  return !bad;
+}
+
 } // namespace h2ulv

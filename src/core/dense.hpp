@@ -38,6 +38,7 @@ void dsytrf_(const char *, const int *, double *, const int *, int *, double *, 
 void ssytrf_(const char *, const int *, float *, const int *, int *, float *, const int *, int *);
 void sgetrf_(const int *, const int *, float *, const int *, int *, int *);
 void dgetri_(const int *, double *, const int *, const int *, double *, const int *, int *);
+void dpotri_(const char *, const int *, double *, const int *, int *);
 void dgetrs_(const char *, const int *, const int *, const double *, const int *, const int *, double *, const int *, int *);
 void sgetrs_(const char *, const int *, const int *, const float *, const int *, const int *, float *, const int *, int *);
 }
@@ -244,6 +245,18 @@ int getrf(int n, T *a, int lda, int *ipiv)
   if (n <= 0) return 0;
   if constexpr (std::is_same<T, double>::value) dgetrf_(&n, &n, a, &lda, ipiv, &info);
   else sgetrf_(&n, &n, a, &lda, ipiv, &info);
+  return info;
+}
+// inverse of an SPD matrix from potrf's upper factor, in place, both triangles filled; returns info
+inline int potriFull(int n, double *a, int lda)
+{
+  int info = 0;
+  const char u = 'U';
+  if (n <= 0) return 0;
+  dpotri_(&u, &n, a, &lda, &info);
+  if (info == 0)
+    for (int j = 0; j < n; j++)
+      for (int i = j + 1; i < n; i++) a[i + static_cast<size_t>(j) * lda] = a[j + static_cast<size_t>(i) * lda];
   return info;
 }
 // inverse from getrf's factors, in place; returns info

@@ -444,6 +444,15 @@ void UlvFactorization<T>::factorSelfBlocks(int l)
   cells.insert(cells.end(), ghost_[l].begin(), ghost_[l].end());
   parallelFor(static_cast<int>(cells.size()), opt_.basis.threaded, [&](int t) {
     const int k = cells[t];
+    // symmetric, explicit inverse wanted: Cholesky and potri (half getrf + getri's flops) when the
+    // self block is SPD (it is the Schur complement of an SPD matrix); LU otherwise
+    if (inv && m == 0 && opt_.basis.symmetric) {
+      Matrix<double> C = A_[l][N.find(k, k)];
+      if (blas::potrf('U', C.rows(), C.data(), C.ld()) == 0 && blas::potriFull(C.rows(), C.data(), C.ld()) == 0) {
+        selfInv_[k] = std::move(C);
+        return;
+      }
+    }
     Matrix<double> F = A_[l][N.find(k, k)];
     std::vector<int> ipiv(std::max(1, F.rows()));
     const bool ok = blas::getrf(F.rows(), F.data(), F.ld(), ipiv.data()) == 0;
@@ -479,7 +488,7 @@ void UlvFactorization<T>::generatorBlock(int l, int i, int p, int k, int n, bool
   const std::vector<int> &ipiv = selfPiv_[k];
   const Matrix<double> *inv = static_cast<size_t>(k) < selfInv_.size() ? &selfInv_[k] : nullptr;
   Z.resize(nk, n);
-  if (!ipiv.empty() && inv && inv->rows() == nk && nk > 0) {
+  if (inv && inv->rows() == nk && nk > 0) { // the explicit inverse (from the LU or the Cholesky factor)
     const Matrix<double> &Inv = *inv;
     if (row) blas::gemm('T', 'T', nk, n, nk, 1.0, Inv.data(), Inv.ld(), A[p].data(), A[p].ld(), 0.0, Z.data(), Z.ld());
     else {

@@ -57,6 +57,9 @@ class Matrix {
 public:
   Matrix() = default;
   Matrix(int m, int n) : m_(m), n_(n), a_(static_cast<size_t>(m) * n, T(0)) { }
+  // m x n from the column-major entries src (ld m), converted to T: no zero fill first
+  template <typename U>
+  Matrix(int m, int n, const U *src) : m_(m), n_(n), a_(src, src + static_cast<size_t>(m) * n) { }
   void resize(int m, int n)
   {
     m_ = m;

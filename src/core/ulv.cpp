@@ -661,9 +661,10 @@ void UlvFactorization<T>::uploadA(int l)
     for (int q = N.ptr[i]; q < N.ptr[i + 1]; q++) ao.set(q, A[q].size());
   Acur_ = Buffer<T>(*be_, ao.total);
   HostFill<T> h(*be_, Acur_.get(), ao.total);
-  for (int i : lay_->owned(l))
-    for (int q = N.ptr[i]; q < N.ptr[i + 1]; q++)
-      for (size_t t = 0; t < A[q].size(); t++) h.data()[ao.off[q] + t] = static_cast<T>(A[q].data()[t]);
+  const std::vector<int> &own = lay_->owned(l);
+  parallelFor(static_cast<int>(own.size()), opt_.basis.threaded, [&](int u) {
+    for (int q = N.ptr[own[u]]; q < N.ptr[own[u] + 1]; q++) std::copy(A[q].data(), A[q].data() + A[q].size(), h.data() + ao.off[q]);
+  });
   h.commit();
   Aoff_ = std::move(ao.off);
 }
@@ -729,10 +730,10 @@ void UlvFactorization<T>::factorLevel(int l, bool hostNext)
     Buffer<T> Q(be, qo.total);
     {
       HostFill<T> h(be, Q.get(), qo.total);
-      for (int k : own) {
-        const Matrix<double> &U = S.basis(l, k, row).U;
-        for (size_t t = 0; t < U.size(); t++) h.data()[qo.off[k] + t] = static_cast<T>(U.data()[t]);
-      }
+      parallelFor(static_cast<int>(own.size()), threaded, [&](int u) {
+        const Matrix<double> &U = S.basis(l, own[u], row).U;
+        std::copy(U.data(), U.data() + U.size(), h.data() + qo.off[own[u]]);
+      });
       h.commit();
     }
     // the ghosts' bases: symmetric, only those above my cells (the blocks below the diagonal are not transformed here)
@@ -775,9 +776,15 @@ void UlvFactorization<T>::factorLevel(int l, bool hostNext)
   Buffer<T> Tf(be, fo.total);
   {
     HostFill<T> h(be, Tf.get(), fo.total);
-    for (int i : own)
-      for (int q = F.ptr[i]; q < F.ptr[i + 1]; q++)
-        for (size_t t = 0; t < Kfar_[l][q].size(); t++) h.data()[fo.off[q] + t] = static_cast<T>(alpha_ * Kfar_[l][q].data()[t]);
+    parallelFor(static_cast<int>(own.size()), threaded, [&](int u) {
+      for (int q = F.ptr[own[u]]; q < F.ptr[own[u] + 1]; q++) {
+        const Matrix<double> &K = Kfar_[l][q];
+        T *d = h.data() + fo.off[q];
+        if (alpha_ == 1.0) std::copy(K.data(), K.data() + K.size(), d);
+        else
+          for (size_t t = 0; t < K.size(); t++) d[t] = static_cast<T>(alpha_ * K.data()[t]);
+      }
+    });
     h.commit();
   }
   if (!keepKernel_) std::vector<Matrix<double>>().swap(Kfar_[l]);
@@ -1259,12 +1266,11 @@ void UlvFactorization<T>::factorLevel(int l, bool hostNext)
   A_[l - 1].assign(Np.nnz(), Matrix<double>());
   if (hostNext) {
     HostRead<T> h(be, Acur_.get(), mo.total);
-    for (int I : lay.owned(l - 1))
-      for (int q = Np.ptr[I]; q < Np.ptr[I + 1]; q++) {
-        Matrix<double> M(nI[I], nI[Np.col[q]]);
-        for (size_t t = 0; t < M.size(); t++) M.data()[t] = static_cast<double>(h.data()[mo.off[q] + t]);
-        A_[l - 1][q] = std::move(M);
-      }
+    const std::vector<int> &ownp = lay.owned(l - 1);
+    parallelFor(static_cast<int>(ownp.size()), threaded, [&](int u) {
+      const int I = ownp[u];
+      for (int q = Np.ptr[I]; q < Np.ptr[I + 1]; q++) A_[l - 1][q] = Matrix<double>(nI[I], nI[Np.col[q]], h.data() + mo.off[q]);
+    });
   }
   levels_[l] = std::move(lev);
 }

@@ -197,10 +197,26 @@ UlvFactorization<T>::UlvFactorization(MPI_Comm comm, std::shared_ptr<const Clust
     // them costs more than the dense factorization).  The ranks are known on every process, so
     // every process takes the same decision.
     if (l < L && opt_.maxRoot > 0) {
+      const Level &c = *levels_[l + 1];
       long n = 0;
-      for (int i = 0; i < Tr.ncells(l + 1); i++) n += levels_[l + 1]->r[i];
-      if (n <= opt_.maxRoot) {
+      for (int i = 0; i < Tr.ncells(l + 1); i++) n += c.r[i];
+      // Or (maxRootCapped, opt-in) when the bases of level l would reach the rank cap, if the block
+      // is not too big: capped bases at the top levels make the factorization inaccurate where it
+      // matters most (ball-matern 32768 at 1e-4: levels 3-5 capped at 512, a pivot is not SPD any
+      // more and GMRES does not converge in 300 iterations; with a dense block of 15838 instead: 23
+      // iterations).  Predicted: level l+1 compressed its cells' blocks by at most rho, so a cell
+      // of level l gets about rho (r_2k + r_2k+1); or level l+1 reached it.
+      bool capped = false;
+      if (n > opt_.maxRoot && n <= opt_.maxRootCapped) {
+        double rho = 0;
+        for (int i = 0; i < Tr.ncells(l + 1); i++)
+          if (c.n[i] > 0) rho = std::max(rho, static_cast<double>(c.r[i]) / c.n[i]);
+        capped = self.ncapped(l + 1) > 0;
+        for (int k = 0; k < Tr.ncells(l) && !capped; k++) capped = rho * (c.r[2 * k] + c.r[2 * k + 1]) > opt_.basis.maxrank;
+      }
+      if (n <= opt_.maxRoot || capped) {
         top_ = l;
+        rootForCap_ = capped;
         tf += now() - a;
         return false;
       }

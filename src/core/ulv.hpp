@@ -41,6 +41,8 @@ struct UlvOptions {
   bool droppedNorms = false;                // measure the Schur terms that fall outside the pattern
   int maxRoot = 4096;                       // factor the top levels as one dense block once the cells'
                                             // skeletons of a level add up to at most this (0: never)
+  int maxRootCapped = 0;                    // ... or up to this many, when the next level's bases would
+                                            // reach the rank cap (0: go on with capped bases)
   BackendRequest backend;                   // where the batched dense operations run
   size_t keepKernelBytes = size_t(2) << 30; // keep K's near blocks and couplings for refactorizations up to about this
   std::function<void(UlvEvent, bool begin)> onEvent; // optional: phase begin/end (logging)
@@ -94,6 +96,7 @@ public:
   double factorFlops() const;
   int rootSize() const { return rootN_; }
   int rootLevel() const { return top_; } // the cells of this level form the dense root block
+  bool rootForCap() const { return rootForCap_; } // ... chosen there because the bases would have reached the rank cap
   const H2Structure &structure() const { return *S_; }
   double timeBasis() const { return tbasis_; }
   const Backend<T> &backend() const { return *be_; }
@@ -151,6 +154,7 @@ private:
   void factorSelfBlocks(int l);
   std::vector<std::unique_ptr<Level>> levels_;
   int top_ = 0;                        // level of the dense root (0: the tree's root)
+  bool rootForCap_ = false;            // top_ chosen by UlvOptions::maxRootCapped
   Matrix<double> KrootFar_;            // root: my rows of the unscaled kernel couplings between non-near cells of level top_+1
   int rootN_ = 0;
   Buffer<T> root_;                     // the factored root block (backend memory)

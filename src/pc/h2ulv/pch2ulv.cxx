@@ -51,6 +51,7 @@ struct PC_H2ULV {
   PCH2ULVPrecision  precision = PCH2ULV_PRECISION_DOUBLE;
   PetscBool         dropped   = PETSC_FALSE;
   PetscInt          maxroot   = 4096; /* dense top block: levels whose skeletons add up to at most this */
+  PetscInt          maxrootcapped = 0; /* ... or at most this, where the next level's bases would reach the rank cap (0: never) */
   PCH2ULVBackendType backend  = PCH2ULV_BACKEND_HOST; /* where the batched dense operations run */
   PetscBool         backendRequired = PETSC_FALSE;   /* error instead of falling back to the host */
   PetscBool         tf32      = PETSC_FALSE;          /* cuda, single: TF32 tensor-core GEMMs */
@@ -165,6 +166,7 @@ static PetscErrorCode PCSetUp_H2ULV(PC pc)
     o.choleskyRequired = (PetscBool)(p->ftype == PCH2ULV_FACTOR_CHOLESKY);
     o.droppedNorms    = p->dropped;
     o.maxRoot         = (int)p->maxroot;
+    o.maxRootCapped   = (int)p->maxrootcapped;
     o.fillinWeight    = p->fillinWeight;
     o.fillinSketch    = p->fillinSketch;
     o.keepKernelBytes = (size_t)(p->keepKernelMB * 1048576.0);
@@ -223,6 +225,7 @@ static PetscErrorCode PCSetUp_H2ULV(PC pc)
       int ncap = 0;
       for (const auto &ls : p->fd ? p->fd->levelStats() : p->ff->levelStats()) ncap += ls.ncapped;
       if (ncap) PetscCall(PetscInfo(pc, "PCH2ULV: %d cell(s) reached the rank cap before the tolerance: the factorization is less accurate than its rtol there (raise -pc_h2ulv_max_rank)\n", ncap));
+      if (p->fd ? p->fd->rootForCap() : p->ff->rootForCap()) PetscCall(PetscInfo(pc, "PCH2ULV: the bases of level %d would have reached the rank cap: levels 0..%d factored as one dense block of %d (-pc_h2ulv_root_size_capped)\n", p->fd ? p->fd->rootLevel() : p->ff->rootLevel(), p->fd ? p->fd->rootLevel() : p->ff->rootLevel(), p->fd ? p->fd->rootSize() : p->ff->rootSize()));
     }
     if (st.usedLU) PetscCall(PetscInfo(pc, "PCH2ULV: a pivot block was not positive definite: LU used there instead of Cholesky\n"));
     if (!st.ok) {
@@ -391,6 +394,15 @@ static PetscErrorCode PCSetFromOptions_H2ULV(PC pc, PetscOptionItems *PetscOptio
       p->srctree.reset();
     }
     p->maxroot = mr2;
+    PetscInt mr3 = p->maxrootcapped;
+    PetscCall(PetscOptionsInt("-pc_h2ulv_root_size_capped", "Factor the top levels as one dense block of at most this many unknowns where the next level's bases would reach the rank cap (0: go on with capped bases)", "", mr3, &mr3, NULL));
+    PetscCheck(mr3 >= 0, PetscObjectComm((PetscObject)pc), PETSC_ERR_ARG_OUTOFRANGE, "-pc_h2ulv_root_size_capped must be non-negative, got %" PetscInt_FMT, mr3);
+    if (mr3 != p->maxrootcapped) {
+      p->fd.reset();
+      p->ff.reset();
+      p->srctree.reset();
+    }
+    p->maxrootcapped = mr3;
   }
   {
     PCH2ULVBackendType be  = p->backend;
@@ -436,7 +448,7 @@ static PetscErrorCode PCView_H2ULV(PC pc, PetscViewer viewer)
   const auto &sta = p->fd ? p->fd->status() : p->ff->status();
   double      mem = (double)(p->fd ? p->fd->bytes() : p->ff->bytes()), fl = p->fd ? p->fd->factorFlops() : p->ff->factorFlops();
   double      tb = p->fd ? p->fd->timeBasis() : p->ff->timeBasis(), tf = p->fd ? p->fd->timeFactor() : p->ff->timeFactor();
-  PetscCall(PetscViewerASCIIPrintf(viewer, "  memory %.4g MB, factorization %.4g Gflop, dense root block %d (the cells of level %d); setup %.3g s (bases %.3g s, factorization %.3g s); %" PetscInt_FMT " setups, %" PetscInt_FMT " refactorizations\n", mem / 1048576.0, fl / 1e9, p->fd ? p->fd->rootSize() : p->ff->rootSize(), p->fd ? p->fd->rootLevel() : p->ff->rootLevel(), p->t_setup, tb, tf, p->nsetups, p->nrefactor));
+  PetscCall(PetscViewerASCIIPrintf(viewer, "  memory %.4g MB, factorization %.4g Gflop, dense root block %d (the cells of level %d%s); setup %.3g s (bases %.3g s, factorization %.3g s); %" PetscInt_FMT " setups, %" PetscInt_FMT " refactorizations\n", mem / 1048576.0, fl / 1e9, p->fd ? p->fd->rootSize() : p->ff->rootSize(), p->fd ? p->fd->rootLevel() : p->ff->rootLevel(), (p->fd ? p->fd->rootForCap() : p->ff->rootForCap()) ? ", where the bases would have reached the rank cap" : "", p->t_setup, tb, tf, p->nsetups, p->nrefactor));
   {
     size_t fb, bb, kb;
     if (p->fd) p->fd->bytesSplit(fb, bb, kb);
@@ -462,7 +474,7 @@ static PetscErrorCode PCView_H2ULV(PC pc, PetscViewer viewer)
     PetscCall(PetscViewerASCIIPrintf(viewer, "  %5d  %4d %7.1f %4d  %7.3f  %6d   %s%.3e\n", (int)l, st[l].minrank, st[l].meanrank, st[l].maxrank, st[l].flops / 1e9, st[l].ncapped, p->dropped ? "" : "(not measured) ", st[l].dropped));
     ncap += st[l].ncapped;
   }
-  if (ncap) PetscCall(PetscViewerASCIIPrintf(viewer, "  WARNING: %d cell(s) reached the rank cap before the tolerance (capped): the factorization is less accurate than its rtol there; raise -pc_h2ulv_max_rank (or -mat_h2_max_rank)\n", ncap));
+  if (ncap) PetscCall(PetscViewerASCIIPrintf(viewer, "  WARNING: %d cell(s) reached the rank cap before the tolerance (capped): the factorization is less accurate than its rtol there; raise -pc_h2ulv_max_rank (or -mat_h2_max_rank), or factor the top levels densely with -pc_h2ulv_root_size_capped <n>\n", ncap));
   PetscFunctionReturn(0);
 }
 

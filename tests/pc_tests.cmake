@@ -36,6 +36,8 @@ h2ulv_test(pc_root_capped_off 1 test_pc -problem sphere-laplace -n 8192 -pc_h2ul
 set_tests_properties(pc_root_capped_off PROPERTIES PASS_REGULAR_EXPRESSION "WARNING: [0-9]+ cell\\(s\\) reached the rank cap.*FAILED")
 h2ulv_test(pc_root_capped 1 test_pc -problem sphere-laplace -n 8192 -pc_h2ulv_rtol 1e-6 -pc_h2ulv_max_rank 110 -pc_h2ulv_root_size_capped 7000 -ksp_type preonly -max_err 3e-5 -ksp_view)
 set_tests_properties(pc_root_capped PROPERTIES PASS_REGULAR_EXPRESSION "where the bases would have reached the rank cap.*PASS" FAIL_REGULAR_EXPRESSION "WARNING|FAILED")
+h2ulv_test(pc_root_capped_negative 1 test_pc -problem sphere-laplace -n 512 -pc_h2ulv_root_size_capped -3)
+set_tests_properties(pc_root_capped_negative PROPERTIES PASS_REGULAR_EXPRESSION "-pc_h2ulv_root_size_capped must be non-negative, got -3")
 # single-precision factors, double-precision refinement with FGMRES and with Richardson (true residual)
 h2ulv_test(pc_single_fgmres 1 test_pc -problem sphere-laplace -n 4096 -pc_h2ulv_precision single -ksp_type fgmres -ksp_rtol 1e-10 -max_its 10 -max_res 1e-8)
 h2ulv_test(pc_single_richardson 1 test_pc -problem cube-yukawa -n 4096 -pc_h2ulv_precision single -ksp_type richardson -ksp_norm_type unpreconditioned -ksp_rtol 1e-10 -max_its 10 -max_res 1e-8)

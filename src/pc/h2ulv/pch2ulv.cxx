@@ -384,25 +384,25 @@ static PetscErrorCode PCSetFromOptions_H2ULV(PC pc, PetscOptionItems *PetscOptio
   PetscCall(PetscOptionsReal("-pc_h2ulv_keep_kernel_mb", "Keep the kernel's leaf near blocks and couplings for refactorizations (MatShift ...) while they take at most about this many MB; larger: evaluated again by each refactorization", "", p->keepKernelMB, &p->keepKernelMB, NULL));
   PetscCall(PetscOptionsEnum("-pc_h2ulv_schur", "Skeleton Schur complement terms kept: twohop (exact for the block-diagonal-redundant model), near1, diag", "", PCH2ULVSchurs, (PetscEnum)p->schur, (PetscEnum *)&p->schur, NULL));
   PetscCall(PetscOptionsEnum("-pc_h2ulv_precision", "Precision of the factors and the solve (vectors stay double)", "", PCH2ULVPrecisions, (PetscEnum)p->precision, (PetscEnum *)&p->precision, NULL));
-  {
-    PetscInt mr2 = p->maxroot;
-    PetscCall(PetscOptionsInt("-pc_h2ulv_root_size", "Factor the top levels as one dense block once a level's skeletons add up to at most this many unknowns (0: go to the tree's root)", "", mr2, &mr2, NULL));
-    PetscCheck(mr2 >= 0, PetscObjectComm((PetscObject)pc), PETSC_ERR_ARG_OUTOFRANGE, "-pc_h2ulv_root_size must be non-negative, got %" PetscInt_FMT, mr2);
-    if (mr2 != p->maxroot) {
-      p->fd.reset();
-      p->ff.reset();
-      p->srctree.reset();
+  { /* the dense top block; a change needs a new factorization */
+    struct {
+      const char *name, *help;
+      PetscInt   *v;
+    } roots[] = {
+      {"-pc_h2ulv_root_size", "Factor the top levels as one dense block once a level's skeletons add up to at most this many unknowns (0: go to the tree's root)", &p->maxroot},
+      {"-pc_h2ulv_root_size_capped", "Factor the top levels as one dense block of at most this many unknowns where the next level's bases would reach the rank cap (0: go on with capped bases)", &p->maxrootcapped},
+    };
+    for (auto &o : roots) {
+      PetscInt v = *o.v;
+      PetscCall(PetscOptionsInt(o.name, o.help, "", v, &v, NULL));
+      PetscCheck(v >= 0, PetscObjectComm((PetscObject)pc), PETSC_ERR_ARG_OUTOFRANGE, "%s must be non-negative, got %" PetscInt_FMT, o.name, v);
+      if (v != *o.v) {
+        p->fd.reset();
+        p->ff.reset();
+        p->srctree.reset();
+      }
+      *o.v = v;
     }
-    p->maxroot = mr2;
-    PetscInt mr3 = p->maxrootcapped;
-    PetscCall(PetscOptionsInt("-pc_h2ulv_root_size_capped", "Factor the top levels as one dense block of at most this many unknowns where the next level's bases would reach the rank cap (0: go on with capped bases)", "", mr3, &mr3, NULL));
-    PetscCheck(mr3 >= 0, PetscObjectComm((PetscObject)pc), PETSC_ERR_ARG_OUTOFRANGE, "-pc_h2ulv_root_size_capped must be non-negative, got %" PetscInt_FMT, mr3);
-    if (mr3 != p->maxrootcapped) {
-      p->fd.reset();
-      p->ff.reset();
-      p->srctree.reset();
-    }
-    p->maxrootcapped = mr3;
   }
   {
     PCH2ULVBackendType be  = p->backend;

@@ -38,10 +38,10 @@ void compressCell(Matrix<double> &G, const Matrix<double> *W, const std::vector<
   std::vector<double> tau;
   std::vector<int> piv;
   int m = s;
-  // Loose tolerances (>= 1e-6, above sqrt(eps) squared): the pivoted QR's triangle of (D G)^T from
-  // the Gram matrix D (G G^T + E) D by pivoted Cholesky (level-3 SYRK instead of a tall Householder
-  // QR; same pivots and R in exact arithmetic).  Tighter tolerances take the Householder path below.
-  bool gram = (rtol >= 1e-6 && s > n) || Egram;
+  // Loose tolerances (gramTolerance): the pivoted QR's triangle of (D G)^T from the Gram matrix
+  // D (G G^T + E) D by pivoted Cholesky (level-3 SYRK instead of a tall Householder QR; same pivots
+  // and R in exact arithmetic).  Tighter tolerances take the Householder path below.
+  bool gram = (gramTolerance(rtol) && s > n) || Egram;
   if (gram) {
     Matrix<double> C(n, n);
     if (s > 0) blas::syrk('U', 'N', n, s, 1.0, G.data(), G.ld(), 0.0, C.data(), C.ld());
@@ -340,7 +340,7 @@ H2Structure::H2Structure(MPI_Comm comm, std::shared_ptr<const ClusterTree> tree,
             for (int i = 0; i < Gt.rows(); i++) G(j, i) = Gt(i, j);
         }
         Matrix<double> E;
-        const bool haveE = extraGram && opt_.rtol >= 1e-6 && extraGram(l, k, cand, row, E);
+        const bool haveE = extraGram && gramTolerance(opt_.rtol) && extraGram(l, k, cand, row, E);
         if (extra && !haveE) {
           Matrix<double> X = extra(l, k, cand, row);
           if (X.cols() > 0) {
@@ -439,8 +439,8 @@ std::vector<LevelStats> H2Structure::stats() const
       s.minrank = std::min(s.minrank, r);
       s.maxrank = std::max(s.maxrank, r);
       sum += r;
-      s.ncapped += capped_[l][k];
     }
+    s.ncapped = ncapped(l);
     s.meanrank = static_cast<double>(sum) / T.ncells(l);
     s.nnear = static_cast<long long>(T.nearList(l).nnz());
     s.nfar = static_cast<long long>(T.farList(l).nnz());

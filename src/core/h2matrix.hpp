@@ -45,6 +45,11 @@ const double *unpackBasis(const double *p, int r, CellBasis &b);
 // sample before compression (e = 0 for none).
 using ExtraSampleFn = std::function<Matrix<double>(int level, int cell, const std::vector<int> &cand, bool rowside)>;
 
+// Loose tolerances (>= 1e-6, above sqrt(eps) squared) can work on Gram matrices: the compression
+// (pivoted Cholesky of G G^T instead of a Householder QR of G), the fill-in generators as a Gram
+// matrix, their explicit self-block inverses.  Tighter ones keep the orthogonal factorizations.
+inline bool gramTolerance(double rtol) { return rtol >= 1e-6; }
+
 // The same extra sample given as its Gram matrix E = X X^T (n x n, upper triangle), for the
 // loose tolerances (>= 1e-6) whose compression works on the Gram matrix anyway: the hook adds its
 // columns' products without ever forming the n x e block.  Returns false for none.

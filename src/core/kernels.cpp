@@ -14,7 +14,12 @@
 
 // glibc's vector exp (libmvec: _ZGV{b,c,d,e}N*v_exp, at most 4 ulp), declared under another C name
 // so that math.h's exp keeps its own declaration; the loop below calls it through omp simd
-#if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__)
+// x86-64 with GCC (not nvcc): libmvec, target_clones and the AVX-512 intrinsics below
+#if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__) && !defined(__CUDACC__)
+#define H2ULV_X86_GCC 1
+#endif
+
+#ifdef H2ULV_X86_GCC
 extern "C" {
 #pragma omp declare simd notinbranch
 double h2ulv_simd_exp(double) __asm__("exp");
@@ -24,9 +29,8 @@ double h2ulv_simd_exp(double) __asm__("exp");
 #define H2ULV_SIMD_EXP std::exp
 #endif
 
-#if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__) && !defined(__CUDACC__)
+#ifdef H2ULV_X86_GCC
 #include <immintrin.h>
-#define H2ULV_AVX512_LAPLACE 1
 #endif
 
 #include <cfloat>
@@ -34,7 +38,7 @@ double h2ulv_simd_exp(double) __asm__("exp");
 namespace h2ulv {
 namespace {
 
-#ifdef H2ULV_AVX512_LAPLACE
+#ifdef H2ULV_X86_GCC
 // One column of the 3-D Laplace kernel c / r with AVX-512: 1/sqrt(r^2) from the 14-bit estimate
 // and two Newton steps (relative error about 1e-16: the division and the square root, not
 // pipelined, bound the vectorized loop otherwise; this is 4-5 times faster).  Returns nonzero when
@@ -116,10 +120,10 @@ H2ULV_INLINE void kernelLoop(const double *X, const int *rows, int m, const int 
     const double y0 = y[0], y1 = D > 1 ? y[1] : 0.0, y2 = D > 2 ? y[2] : 0.0;
     double *__restrict o = out + static_cast<size_t>(j) * ld;
     int zeros = 0;
-#ifdef H2ULV_AVX512_LAPLACE
+#ifdef H2ULV_X86_GCC
     if constexpr (K == KernelKind::Laplace && D == 3)
       if (haveAvx512) {
-        if (laplaceColumnAvx512(xs, m, y, s * 0.079577471545947667884, o)) fixColumn<K, D>(xs, m, y, rows, cols[j], o, s, p, dself, k0, true);
+        if (laplaceColumnAvx512(xs, m, y, kernelValue<K>(1.0, s, p), o)) fixColumn<K, D>(xs, m, y, rows, cols[j], o, s, p, dself, k0, true);
         continue;
       }
 #endif
@@ -152,7 +156,7 @@ H2ULV_INLINE void kernelDim(int dim, const double *X, const int *rows, int m, co
 
 } // namespace
 
-#if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__) && !defined(__CUDACC__)
+#ifdef H2ULV_X86_GCC
 __attribute__((target_clones("default", "arch=x86-64-v3", "arch=x86-64-v4")))
 #endif
 void kernelBlock(KernelKind K, int dim, const double *X, const int *rows, int m, const int *cols, int n, double *out, int ld, double s, double p, double dself, double k0)
@@ -168,7 +172,7 @@ void kernelBlock(KernelKind K, int dim, const double *X, const int *rows, int m,
   }
 }
 
-#if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__) && !defined(__CUDACC__)
+#ifdef H2ULV_X86_GCC
 __attribute__((target_clones("default", "arch=x86-64-v3", "arch=x86-64-v4")))
 #endif
 bool allFinite(const double *a, size_t n)

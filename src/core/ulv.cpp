@@ -445,7 +445,7 @@ void UlvFactorization<T>::factorSelfBlocks(int l)
   selfPiv_.assign(nc, std::vector<int>());
   // the Gram generators (loose tolerances, no sketch) multiply by A_kk^{-1} once per neighbour:
   // an explicit inverse makes those GEMMs instead of pairs of triangular solves
-  const bool inv = opt_.basis.rtol >= 1e-6 && !(opt_.fillinSketch > 0);
+  const bool inv = gramTolerance(opt_.basis.rtol) && !(opt_.fillinSketch > 0);
   selfInv_.assign(nc, Matrix<double>());
   // sketch: Omega_k has as many columns as the widest sketch of the level (cell i uses the first
   // ceil(c n_i) of them: still Gaussian), so one solve per k serves all its neighbours

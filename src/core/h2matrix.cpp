@@ -125,16 +125,34 @@ std::vector<int> subsample(const std::vector<int> &v, size_t s)
   return r;
 }
 
-void checkFinite(const Matrix<double> &B, const std::vector<int> &rows, const std::vector<int> &cols, const ClusterTree &tree)
+// an evaluated m x n block (leading dimension m) must be finite: name the first bad entry
+void checkFinite(const double *B, int m, int n, const int *rows, const int *cols, const ClusterTree &tree)
 {
-  if (allFinite(B.data(), B.size())) return;
-  for (int j = 0; j < B.cols(); j++)
-    for (int i = 0; i < B.rows(); i++)
-      if (!std::isfinite(B(i, j))) {
+  if (allFinite(B, static_cast<size_t>(m) * n)) return;
+  for (int j = 0; j < n; j++)
+    for (int i = 0; i < m; i++)
+      if (!std::isfinite(B[i + static_cast<size_t>(j) * m])) {
         std::ostringstream os;
-        os << "the matrix entries are not finite: A(" << tree.perm()[rows[i]] << ", " << tree.perm()[cols[j]] << ") = " << B(i, j) << " (check the kernel or entry function)";
+        os << "the matrix entries are not finite: A(" << tree.perm()[rows[i]] << ", " << tree.perm()[cols[j]] << ") = " << B[i + static_cast<size_t>(j) * m] << " (check the kernel or entry function)";
         throw Error(ERR_NUMERIC, os.str());
       }
+}
+void checkFinite(const Matrix<double> &B, const std::vector<int> &rows, const std::vector<int> &cols, const ClusterTree &tree)
+{
+  checkFinite(B.data(), B.rows(), B.cols(), rows.data(), cols.data(), tree);
+}
+
+// A(rows, cols) (m x n, leading dimension m) into this thread's scratch buffer, checked: the
+// on-the-fly products evaluate thousands of blocks per product, without allocating or zero
+// filling each one.  Valid until the thread's next call.
+const double *evalScratch(const EntryEvaluator &ev, const ClusterTree &tree, const int *rows, int m, const int *cols, int n)
+{
+  thread_local std::vector<double> buf;
+  const size_t sz = static_cast<size_t>(m) * n;
+  if (buf.size() < sz) buf.resize(sz);
+  if (sz) ev.eval(rows, m, cols, n, buf.data(), std::max(1, m));
+  checkFinite(buf.data(), m, n, rows, cols, tree);
+  return buf.data();
 }
 
 Matrix<double> evalBlock(const EntryEvaluator &ev, const ClusterTree &tree, const std::vector<int> &rows, const std::vector<int> &cols)
@@ -808,9 +826,70 @@ void h2Multiply(const H2Structure &s, const H2Values<T> &v, bool transpose, int 
   }
   for (int l = L; l >= 1; l--) exchange(s.partners(l), xh[l], [&](int c) { return s.rank(l, c, inRow) * k; });
 
+  // On the fly (-mat_h2_storage jit) the couplings S_ij = R_i A(skel_i, skel_j) R_j^T are never
+  // formed: the triangular factors go to the vectors instead (x~_j = R_j^T xhat_j once per cell,
+  // yhat_i = R_i y~_i), so a pair costs its r_i r_j entries and one product, and a pair of a
+  // symmetric matrix is evaluated once for both its cells (likewise the near blocks).  Every pair
+  // writes its own slot and each cell sums its slots in list order: the result does not depend on
+  // the thread schedule.  A pair (i, j) of owned cells with j < i is evaluated as (j, i).
+  const bool sym = s.symmetric(), tr = transpose && !sym;
+  auto mirrored = [&](int l, int i, int j) { return sym && lay.mine(l, j) && j < i; };
+  auto jitCouplings = [&](int l) {
+    const PairList &F = Tr.farList(l);
+    const auto &mine = lay.owned(l);
+    std::vector<char> need(Tr.ncells(l), 0);
+    for (int i : mine) {
+      need[i] = 1;
+      for (int p = F.ptr[i]; p < F.ptr[i + 1]; p++) need[F.col[p]] = 1;
+    }
+    std::vector<int> cells;
+    for (int c = 0; c < Tr.ncells(l); c++)
+      if (need[c] && s.rank(l, c, inRow) > 0) cells.push_back(c);
+    std::vector<Matrix<double>> xt(Tr.ncells(l));
+    parallelFor(static_cast<int>(cells.size()), threaded, [&](int t) {
+      const int c = cells[t];
+      const CellBasis &B = s.basis(l, c, inRow);
+      xt[c] = Matrix<double>(B.rank(), k, xh[l][c].data());
+      blas::trmm('L', 'U', 'T', 'N', B.rank(), k, 1.0, B.R.data(), B.R.ld(), xt[c].data(), xt[c].ld());
+    });
+    std::vector<Matrix<double>> a(F.nnz()), b(sym ? F.nnz() : 0);
+    parallelFor(static_cast<int>(mine.size()), threaded, [&](int t) {
+      const int i = mine[t], ri = s.rank(l, i, outRow);
+      for (int p = F.ptr[i]; p < F.ptr[i + 1]; p++) {
+        const int j = F.col[p], rj = s.rank(l, j, inRow);
+        if (ri == 0 || rj == 0 || mirrored(l, i, j)) continue;
+        const CellBasis &br = s.basis(l, tr ? j : i, true), &bc = s.basis(l, tr ? i : j, false);
+        const double *K = evalScratch(*v.ev_, Tr, br.skel.data(), br.rank(), bc.skel.data(), bc.rank());
+        a[p].resize(ri, k);
+        blas::gemm(tr ? 'T' : 'N', 'N', ri, k, rj, 1.0, K, std::max(1, br.rank()), xt[j].data(), xt[j].ld(), 0.0, a[p].data(), a[p].ld());
+        if (sym && lay.mine(l, j)) {
+          b[p].resize(rj, k);
+          blas::gemm('T', 'N', rj, k, ri, 1.0, K, std::max(1, ri), xt[i].data(), xt[i].ld(), 0.0, b[p].data(), b[p].ld());
+        }
+      }
+    });
+    parallelFor(static_cast<int>(mine.size()), threaded, [&](int t) {
+      const int i = mine[t], r = s.rank(l, i, outRow);
+      if (r == 0) return;
+      Matrix<double> acc(r, k);
+      for (int p = F.ptr[i]; p < F.ptr[i + 1]; p++) {
+        const int j = F.col[p];
+        const Matrix<double> &z = mirrored(l, i, j) ? b[F.find(j, i)] : a[p];
+        for (size_t q = 0; q < z.size(); q++) acc.data()[q] += z.data()[q];
+      }
+      const CellBasis &B = s.basis(l, i, outRow);
+      blas::trmm('L', 'U', 'N', 'N', r, k, static_cast<double>(v.alpha_), B.R.data(), B.R.ld(), acc.data(), acc.ld());
+      for (size_t q = 0; q < acc.size(); q++) yh[l][i].data()[q] = static_cast<T>(acc.data()[q]);
+    });
+  };
+
   // couplings: yhat_i = sum_j op(S)_ij xhat_j
   for (int l = 1; l <= L; l++) {
     for (int c = 0; c < Tr.ncells(l); c++) yh[l][c].resize(s.rank(l, c, outRow), k);
+    if (v.jit()) {
+      jitCouplings(l);
+      continue;
+    }
     const PairList &F = Tr.farList(l);
     const auto &mine = lay.owned(l);
     parallelFor(static_cast<int>(mine.size()), threaded, [&](int t) {
@@ -821,14 +900,6 @@ void h2Multiply(const H2Structure &s, const H2Values<T> &v, bool transpose, int 
         const Matrix<T> &xj = xh[l][j];
         const Matrix<T> *S;
         char op = 'T';
-        Matrix<T> Sj; // on the fly
-        if (v.jit()) {
-          if (yi.rows() == 0 || xj.rows() == 0) continue;
-          if (transpose && !s.symmetric()) v.block(s, l, j, i, false, Sj);
-          else v.block(s, l, i, j, false, Sj);
-          blas::gemm(transpose && !s.symmetric() ? 'T' : 'N', 'N', yi.rows(), k, xj.rows(), T(1), Sj.data(), Sj.ld(), xj.data(), xj.ld(), T(1), yi.data(), yi.ld());
-          continue;
-        }
         if (!transpose || s.symmetric()) { // S_ij, or S_ji^T when only (j,i) is stored
           const bool here = s.storedAtRow(l, i, j);
           S = here ? &v.far_[l][p] : &v.far_[l][F.find(j, i)];
@@ -879,6 +950,37 @@ void h2Multiply(const H2Structure &s, const H2Values<T> &v, bool transpose, int 
   // leaves: y_i = beta y_i + U_i yhat_i + sum_j op(A)_ij x_j
   const PairList &N = Tr.nearList(L);
   const auto &leaves = lay.owned(L);
+  // on the fly: each near pair's product in its own slot first (a: for row i, b: the mirrored
+  // product of a symmetric pair, for row j)
+  std::vector<Matrix<double>> na, nb;
+  if (v.jit()) {
+    std::vector<Matrix<double>> xd(Tr.ncells(L)); // x on the leaves, in double
+    for (int j = 0; j < Tr.ncells(L); j++)
+      if (!xl[j].empty()) xd[j] = Matrix<double>(xl[j].rows(), k, xl[j].data());
+    na.resize(N.nnz());
+    if (sym) nb.resize(N.nnz());
+    parallelFor(static_cast<int>(leaves.size()), threaded, [&](int t) {
+      const int i = leaves[t];
+      const Cell &ci = Tr.cell(L, i);
+      thread_local std::vector<int> rows, cols;
+      for (int p = N.ptr[i]; p < N.ptr[i + 1]; p++) {
+        const int j = N.col[p];
+        if (mirrored(L, i, j)) continue;
+        const Cell &cj = Tr.cell(L, j), &rc = tr ? cj : ci, &cc = tr ? ci : cj;
+        rows.resize(rc.size());
+        cols.resize(cc.size());
+        std::iota(rows.begin(), rows.end(), rc.begin);
+        std::iota(cols.begin(), cols.end(), cc.begin);
+        const double *K = evalScratch(*v.ev_, Tr, rows.data(), rc.size(), cols.data(), cc.size());
+        na[p].resize(ci.size(), k);
+        blas::gemm(tr ? 'T' : 'N', 'N', ci.size(), k, cj.size(), 1.0, K, std::max(1, rc.size()), xd[j].data(), xd[j].ld(), 0.0, na[p].data(), na[p].ld());
+        if (sym && j != i && lay.mine(L, j)) {
+          nb[p].resize(cj.size(), k);
+          blas::gemm('T', 'N', cj.size(), k, ci.size(), 1.0, K, std::max(1, ci.size()), xd[i].data(), xd[i].ld(), 0.0, nb[p].data(), nb[p].ld());
+        }
+      }
+    });
+  }
   parallelFor(static_cast<int>(leaves.size()), threaded, [&](int t) {
     const int i = leaves[t];
     const Cell &c = Tr.cell(L, i);
@@ -901,11 +1003,16 @@ void h2Multiply(const H2Structure &s, const H2Values<T> &v, bool transpose, int 
       const Matrix<T> &xj = xl[j];
       const Matrix<T> *A;
       char op = 'T';
-      if (v.jit()) {
-        Matrix<T> Aj;
-        if (transpose && !s.symmetric()) v.block(s, L, j, i, true, Aj);
-        else v.block(s, L, i, j, true, Aj);
-        blas::gemm(transpose && !s.symmetric() ? 'T' : 'N', 'N', n, k, xj.rows(), T(1), Aj.data(), Aj.ld(), xj.data(), xj.ld(), T(1), yi, ldy);
+      if (v.jit()) { // alpha A_ij x_j (+ diag(d) x_i on the diagonal block)
+        const Matrix<double> &z = mirrored(L, i, j) ? nb[N.find(j, i)] : na[p];
+        const double al = static_cast<double>(v.alpha_);
+        const int o = c.begin - off;
+        for (int q = 0; q < k; q++)
+          for (int t2 = 0; t2 < n; t2++) {
+            double add = al * z(t2, q);
+            if (j == i && !v.diag_.empty()) add += static_cast<double>(v.diag_[o + t2]) * static_cast<double>(xj(t2, q));
+            yi[t2 + static_cast<size_t>(q) * ldy] += static_cast<T>(add);
+          }
         continue;
       }
       if (!transpose || s.symmetric()) {

@@ -385,15 +385,34 @@ public:
     }
     unsigned char *dws = uploadStage();
 
-    if (tf32_) H2CK(cublasSetMathMode(blas_, CUBLAS_TF32_TENSOR_OP_MATH));
+    // TF32 tensor-core kernels read 16-byte vectors: cuBLAS checks the pointers of a single GEMM
+    // itself, but cannot see those of a batch (they are in device memory) and faults on a
+    // misaligned one ("misaligned address"), so a batch gets TF32 only when every pointer and
+    // every column start of its items is 16-byte aligned.
+    auto aligned16 = [&](size_t r) {
+      const auto &g0 = items[idx[runs[r].first]];
+      if ((g0.lda * sizeof(T)) % 16 || (g0.ldb * sizeof(T)) % 16 || (g0.ldc * sizeof(T)) % 16) return false;
+      for (size_t j = runs[r].first; j < runs[r].second; j++) {
+        const auto &g = items[idx[j]];
+        if ((reinterpret_cast<uintptr_t>(g.A) | reinterpret_cast<uintptr_t>(g.B) | reinterpret_cast<uintptr_t>(g.C)) % 16) return false;
+      }
+      return true;
+    };
+    bool tensorMath = false;
+    auto setMath = [&](bool on) {
+      if (on != tensorMath) H2CK(cublasSetMathMode(blas_, on ? CUBLAS_TF32_TENSOR_OP_MATH : CUBLAS_DEFAULT_MATH));
+      tensorMath = on;
+    };
     try {
       for (size_t r = 0; r < runs.size(); r++) {
         const size_t cnt = runs[r].second - runs[r].first;
         const auto &g = items[idx[runs[r].first]];
         if (cnt == 1) {
+          setMath(tf32_);
           H2CK(xgemm(blas_, op(g.ta), op(g.tb), g.m, g.n, g.k, &alpha, g.A, g.lda, g.B, g.ldb, &beta, g.C, g.ldc));
           continue;
         }
+        setMath(tf32_ && aligned16(r));
         void *const *p = reinterpret_cast<void *const *>(dws + off[r]);
         for (size_t c0 = 0; c0 < cnt; c0 += kMaxBatch) {
           const int c = static_cast<int>(std::min<size_t>(kMaxBatch, cnt - c0));
@@ -402,10 +421,10 @@ public:
         }
       }
     } catch (...) {
-      if (tf32_) (void)cublasSetMathMode(blas_, CUBLAS_DEFAULT_MATH);
+      if (tensorMath) (void)cublasSetMathMode(blas_, CUBLAS_DEFAULT_MATH);
       throw;
     }
-    if (tf32_) H2CK(cublasSetMathMode(blas_, CUBLAS_DEFAULT_MATH));
+    setMath(false);
     if (!scale.empty()) launchCopy(reinterpret_cast<const CopyDesc<T> *>(dws + scaleOff), scale.size(), scaleMax, beta, 1);
   }
 

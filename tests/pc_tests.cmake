@@ -38,6 +38,10 @@ h2ulv_test(pc_root_capped 1 test_pc -problem sphere-laplace -n 8192 -pc_h2ulv_rt
 set_tests_properties(pc_root_capped PROPERTIES PASS_REGULAR_EXPRESSION "where the bases would have reached the rank cap.*PASS" FAIL_REGULAR_EXPRESSION "WARNING|FAILED")
 h2ulv_test(pc_root_capped_negative 1 test_pc -problem sphere-laplace -n 512 -pc_h2ulv_root_size_capped -3)
 set_tests_properties(pc_root_capped_negative PROPERTIES PASS_REGULAR_EXPRESSION "-pc_h2ulv_root_size_capped must be non-negative, got -3")
+# -log_view: every kind of batched operation is an event with its flops (PCH2ULVBat*), and the
+# setup's flops are the batches' (not counted twice)
+h2ulv_test(pc_log_view 1 test_pc -problem sphere-laplace -n 2048 -ksp_type gmres -ksp_rtol 1e-10 -max_its 10 -max_res 1e-8 -log_view)
+set_tests_properties(pc_log_view PROPERTIES PASS_REGULAR_EXPRESSION "PASS.*PCH2ULVSetup +1 1\\.0 [0-9.e+-]+ 1\\.0 ([0-9.]+e\\+[0-9]+).*PCH2ULVBatGemm +[1-9][0-9]* 1\\.0 [0-9.e+-]+ 1\\.0 [1-9].*PCH2ULVBatPotrf +[1-9][0-9]* 1\\.0 [0-9.e+-]+ 1\\.0 [1-9]")
 # single-precision factors, double-precision refinement with FGMRES and with Richardson (true residual)
 h2ulv_test(pc_single_fgmres 1 test_pc -problem sphere-laplace -n 4096 -pc_h2ulv_precision single -ksp_type fgmres -ksp_rtol 1e-10 -max_its 10 -max_res 1e-8)
 h2ulv_test(pc_single_richardson 1 test_pc -problem cube-yukawa -n 4096 -pc_h2ulv_precision single -ksp_type richardson -ksp_norm_type unpreconditioned -ksp_rtol 1e-10 -max_its 10 -max_res 1e-8)

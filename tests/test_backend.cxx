@@ -527,10 +527,35 @@ int runAll(const BackendRequest &req)
   BackendRequest hreq;
   std::unique_ptr<Backend<T>> host = makeHostBackend<T>(hreq);
   std::printf("backend: %s; reference: %s; precision %s\n", be->describe().c_str(), host->describe().c_str(), std::is_same<T, double>::value ? "double" : "single");
-  Tester<T> t(*be, *host);
+  // every check through the profiling wrapper of -log_view (makeProfiledBackend): it must forward
+  // each operation unchanged, pair every begin with an end, and count a known batch's flops
+  double flops[6] = {0, 0, 0, 0, 0, 0};
+  int open = 0, batches = 0;
+  bool paired = true;
+  std::unique_ptr<Backend<T>> prof = makeProfiledBackend<T>(std::move(be), [&](BatchOp op, bool begin, double f) {
+    if (begin) paired = paired && open == 0, open++;
+    else paired = paired && open == 1, open--, flops[static_cast<int>(op)] += f, batches++;
+  }, true);
+  Tester<T> t(*prof, *host);
   t.run();
-  std::printf("RESULT: %s\n", t.ok() ? "PASS" : "FAIL");
-  return t.ok() ? 0 : 1;
+  bool profOk = paired && open == 0 && batches > 0 && flops[static_cast<int>(BatchOp::Gemm)] > 0 && flops[static_cast<int>(BatchOp::Potrf)] > 0;
+  { // two 3x4 products with k = 5 and one 2x2 Cholesky: 2*2*3*4*5 = 240 and 8/3 flops
+    const double g0 = flops[static_cast<int>(BatchOp::Gemm)], p0 = flops[static_cast<int>(BatchOp::Potrf)];
+    Buffer<T> A(*prof, 64), B(*prof, 64), C(*prof, 64);
+    const std::vector<T> z(64, T(0)), spd = {T(2), T(1), T(1), T(2)};
+    prof->upload(A.get(), z.data(), 64), prof->upload(B.get(), z.data(), 64), prof->upload(C.get(), z.data(), 64);
+    prof->gemm(T(1), T(0), {{'N', 'N', 3, 4, 5, A.get(), 3, B.get(), 5, C.get(), 3}, {'T', 'N', 3, 4, 5, A.get() + 32, 5, B.get() + 32, 5, C.get() + 32, 3}});
+    prof->upload(A.get(), spd.data(), 4);
+    std::vector<int> info;
+    prof->potrf({{2, A.get(), 2, nullptr}}, info);
+    const double dg = flops[static_cast<int>(BatchOp::Gemm)] - g0, dp = flops[static_cast<int>(BatchOp::Potrf)] - p0;
+    const bool known = std::fabs(dg - 240) <= 1e-12 * std::max(1.0, g0) && std::fabs(dp - 8.0 / 3) <= 1e-12 * std::max(1.0, p0) && info.size() == 1 && info[0] == 0;
+    std::printf("profiling wrapper: %d batches, begin/end %s, known batch flops gemm %g (240) potrf %.4f (2.6667) %s\n", batches, paired && open == 0 ? "paired" : "NOT PAIRED", dg, dp, known ? "ok" : "FAIL");
+    profOk = profOk && known;
+  }
+  const bool ok = t.ok() && profOk;
+  std::printf("RESULT: %s\n", ok ? "PASS" : "FAIL");
+  return ok ? 0 : 1;
 }
 
 } // namespace

@@ -110,7 +110,18 @@ public:
   virtual void copy(T alpha, const std::vector<CopyItem<T>> &items) = 0;
   // the diagonals of the items' blocks (n each), concatenated in item order, on the host
   virtual void diagonals(const std::vector<FactorItem<T>> &items, std::vector<double> &out) = 0;
+  // returns once every call made so far has finished (a device backend's queue drained)
+  virtual void synchronize() { }
 };
+
+// Per-operation profiling (the PETSc layer maps the operations to -log_view events): a backend
+// wrapped by makeProfiledBackend() calls hook(op, true, 0) before each batch and
+// hook(op, false, flops) after it, having waited for the device (synchronize()) when sync is set,
+// so that the time between the two calls is the batch's own.
+enum class BatchOp { Gemm, Trsm, Potrf, Getrf, Getrs, Copy };
+using BatchHook = std::function<void(BatchOp, bool begin, double flops)>;
+template <typename T>
+std::unique_ptr<Backend<T>> makeProfiledBackend(std::unique_ptr<Backend<T>> inner, BatchHook hook, bool sync);
 
 // Fill backend memory from the host: in place on a host-accessible backend, else through a staging
 // copy uploaded by commit() (HostRead: the same for reading).

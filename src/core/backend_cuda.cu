@@ -322,6 +322,7 @@ public:
   void release(T *p) override { rawFree(p); }
   int *allocInt(size_t n) override { return static_cast<int *>(rawAlloc(n * sizeof(int))); }
   void releaseInt(int *p) override { rawFree(p); }
+  void synchronize() override { H2CK(cudaStreamSynchronize(stream_)); }
   void upload(T *dst, const T *src, size_t n) override
   {
     if (!n) return;

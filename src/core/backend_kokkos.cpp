@@ -336,6 +336,7 @@ public:
     return os.str();
   }
 
+  void synchronize() override { Kokkos::fence(); }
   T *alloc(size_t n) override { return static_cast<T *>(kokkos_backend::allocBytes(n * sizeof(T))); }
   void release(T *p) override { kokkos_backend::freeBytes(p); }
   int *allocInt(size_t n) override { return static_cast<int *>(kokkos_backend::allocBytes(n * sizeof(int))); }

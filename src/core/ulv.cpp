@@ -148,6 +148,15 @@ UlvFactorization<T>::UlvFactorization(MPI_Comm comm, std::shared_ptr<const Clust
   BackendRequest req = opt_.backend;
   req.threaded = opt_.basis.threaded;
   be_ = makeBackend<T>(req, &backendNote_);
+  // every batch's flops are counted (the factorization's figures are the executed ones); with
+  // onBatch every batch is also reported (-log_view)
+  be_ = makeProfiledBackend<T>(
+    std::move(be_),
+    [count = batchFlops_, user = opt_.onBatch](BatchOp op, bool begin, double flops) {
+      if (!begin) *count += flops;
+      if (user) user(op, begin, flops);
+    },
+    opt_.onBatch && opt_.syncBatches);
   const ClusterTree &Tr = *tree_;
   const int L = Tr.levels();
   // ownership by subtrees and the near-neighbour exchange of every level (planned once)
@@ -726,6 +735,8 @@ void UlvFactorization<T>::factorLevel(int l, bool hostNext)
   UlvLevelStats &st = stats_[l];
   st = UlvLevelStats();
   st.minrank = 1 << 30;
+  const double flops0 = *batchFlops_;
+  double diagnosticFlops = 0; // the dropped-term measurement's products: not part of the factorization
   long long rsum = 0;
   COff qo(nc);
   for (int k = 0; k < nc; k++) {
@@ -1170,6 +1181,13 @@ void UlvFactorization<T>::factorLevel(int l, bool hostNext)
   }
   // optional: norm of the two-hop terms that fall outside the pattern (dropped)
   if (opt_.droppedNorms && var == SchurVariant::TwoHop) {
+    const double fd0 = *batchFlops_;
+    struct Count { // also when a branch below leaves early
+      const std::shared_ptr<double> &c;
+      double f0;
+      double &out;
+      ~Count() { out += *c - f0; }
+    } count{batchFlops_, fd0, diagnosticFlops};
     std::vector<std::array<int, 3>> trip;
     Offsets zo;
     for (int i : own)
@@ -1192,19 +1210,6 @@ void UlvFactorization<T>::factorLevel(int l, bool hostNext)
     for (size_t t = 0; t < zo.total; t++) dn += static_cast<double>(h.data()[t]) * h.data()[t];
     MPI_Allreduce(&dn, &dsum, 1, MPI_DOUBLE, MPI_SUM, comm_);
     st.dropped = std::sqrt(dsum);
-  }
-  // flops (model, my rows): transforms, pivots, panels, Schur
-  {
-    double f = 0;
-    for (int i : own) {
-      f += (sym ? 1.0 / 3.0 : 2.0 / 3.0) * std::pow(p[i], 3);
-      for (int q = N.ptr[i]; q < N.ptr[i + 1]; q++) {
-        const int j = N.col[q];
-        f += 2.0 * n[i] * n[i] * n[j] + 2.0 * n[i] * n[j] * n[j] + 2.0 * p[i] * p[i] * r[j];
-        f += 2.0 * r[i] * r[j] * p[j] * (var == SchurVariant::TwoHop ? N.count(i) : 1);
-      }
-    }
-    st.flops = f;
   }
   // 5. merge: A^(l-1)_IJ = [T_cd] for c in children(I), d in children(J).  A child row whose
   //    parent is another process' goes to it first (r_c x sum_J n_J, the blocks in the parent's order).
@@ -1289,6 +1294,7 @@ void UlvFactorization<T>::factorLevel(int l, bool hostNext)
     });
   }
   levels_[l] = std::move(lev);
+  st.flops = *batchFlops_ - flops0 - diagnosticFlops; // executed (my rows), transforms to merge
 }
 
 // The dense root: the cells of level top_+1 (their skeletons) as one block, assembled by rows (the
@@ -1299,6 +1305,12 @@ template <typename T>
 void UlvFactorization<T>::factorRoot()
 {
   if (!status_.ok) return;
+  struct Count { // the root's flops, whichever way it returns
+    const std::shared_ptr<double> &c;
+    double f0;
+    double &out;
+    ~Count() { out = *c - f0; }
+  } count{batchFlops_, *batchFlops_, rootFlops_};
   const bool sym = opt_.basis.symmetric;
   const ClusterTree &Tr = *tree_;
   const Layout &lay = *lay_;
@@ -1731,7 +1743,7 @@ size_t UlvFactorization<T>::bytes() const
 template <typename T>
 double UlvFactorization<T>::factorFlops() const
 {
-  double f = std::pow(static_cast<double>(rootN_), 3) / 3.0;
+  double f = rootFlops_; // executed flops (counted batch by batch), this process
   for (const auto &s : stats_) f += s.flops;
   return f;
 }

@@ -46,6 +46,8 @@ struct UlvOptions {
   BackendRequest backend;                   // where the batched dense operations run
   size_t keepKernelBytes = size_t(2) << 30; // keep K's near blocks and couplings for refactorizations up to about this
   std::function<void(UlvEvent, bool begin)> onEvent; // optional: phase begin/end (logging)
+  BatchHook onBatch;                        // optional: every batched operation, begin/end with its flops (logging)
+  bool syncBatches = true;                  // with onBatch: wait for the device after each batch (true times)
 };
 
 // What the distributed factorization and solve moved (this process; bytes sent, messages sent)
@@ -157,6 +159,8 @@ private:
   bool rootForCap_ = false;            // top_ chosen by UlvOptions::maxRootCapped
   Matrix<double> KrootFar_;            // root: my rows of the unscaled kernel couplings between non-near cells of level top_+1
   int rootN_ = 0;
+  std::shared_ptr<double> batchFlops_ = std::make_shared<double>(0.0); // flops of every batch run on be_ so far
+  double rootFlops_ = 0;               // of the root's factorization (the levels': stats_[l].flops)
   Buffer<T> root_;                     // the factored root block (backend memory)
   IntBuffer rootPiv_;
   bool rootChol_ = false;

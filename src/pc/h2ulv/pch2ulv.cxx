@@ -8,6 +8,8 @@
 #include "core/ulv.hpp"
 
 PetscLogEvent PCH2ULV_Setup = 0, PCH2ULV_Solve = 0, PCH2ULV_FactComm = 0, PCH2ULV_SolveComm = 0, PCH2ULV_Root = 0;
+/* one event per kind of batched dense operation (h2ulv::BatchOp order), logged only under -log_view */
+static PetscLogEvent PCH2ULV_Batch[6];
 
 typedef enum {
   PCH2ULV_FACTOR_AUTO,
@@ -178,6 +180,19 @@ static PetscErrorCode PCSetUp_H2ULV(PC pc)
       if (begin) (void)PetscLogEventBegin(ev, 0, 0, 0, 0);
       else (void)PetscLogEventEnd(ev, 0, 0, 0, 0);
     };
+    { /* -log_view: every batch as an event with its flops (a device backend waits for each batch) */
+      PetscBool logging = PETSC_FALSE;
+      PetscCall(PetscLogIsActive(&logging));
+      if (logging)
+        o.onBatch = [](h2ulv::BatchOp op, bool begin, double flops) {
+          const PetscLogEvent ev = PCH2ULV_Batch[(int)op];
+          if (begin) (void)PetscLogEventBegin(ev, 0, 0, 0, 0);
+          else {
+            (void)PetscLogFlops(flops);
+            (void)PetscLogEventEnd(ev, 0, 0, 0, 0);
+          }
+        };
+    }
     PetscCheck(!(p->ftype == PCH2ULV_FACTOR_CHOLESKY && !h->symmetric), PetscObjectComm((PetscObject)pc), PETSC_ERR_ARG_INCOMP, "-pc_h2ulv_factorization cholesky needs a symmetric matrix (MAT_SYMMETRIC, or a built-in kernel)");
     p->srctree = h->tree;
     p->srcev   = h->evaluator;
@@ -237,7 +252,11 @@ static PetscErrorCode PCSetUp_H2ULV(PC pc)
   p->t_setup = t1 - t0;
   if (!reuse) p->t_first = p->t_setup;
   p->nsetups++;
-  PetscCall(PetscLogFlops(p->fd ? p->fd->factorFlops() : p->ff->factorFlops()));
+  { /* under -log_view the batches have logged their flops already (PCH2ULVBat* events) */
+    PetscBool logging = PETSC_FALSE;
+    PetscCall(PetscLogIsActive(&logging));
+    if (!logging) PetscCall(PetscLogFlops(p->fd ? p->fd->factorFlops() : p->ff->factorFlops()));
+  }
   PetscCall(PetscLogEventEnd(PCH2ULV_Setup, pc, 0, 0, 0));
   PetscFunctionReturn(0);
 }
@@ -736,6 +755,10 @@ PetscErrorCode H2ULVRegisterPC_Private(void)
   PetscCall(PetscLogEventRegister("PCH2ULVFactComm", PC_CLASSID, &PCH2ULV_FactComm));
   PetscCall(PetscLogEventRegister("PCH2ULVSolveComm", PC_CLASSID, &PCH2ULV_SolveComm));
   PetscCall(PetscLogEventRegister("PCH2ULVRoot", PC_CLASSID, &PCH2ULV_Root));
+  {
+    const char *names[6] = {"PCH2ULVBatGemm", "PCH2ULVBatTrsm", "PCH2ULVBatPotrf", "PCH2ULVBatGetrf", "PCH2ULVBatGetrs", "PCH2ULVBatCopy"};
+    for (int i = 0; i < 6; i++) PetscCall(PetscLogEventRegister(names[i], PC_CLASSID, &PCH2ULV_Batch[i]));
+  }
   PetscCall(H2ULVRegisterSolverType_Private());
   PetscFunctionReturn(0);
 }

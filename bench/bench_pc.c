@@ -7,10 +7,42 @@ Cholesky/LU for comparison up to -densemax.\n\
   -method <label>             name of this configuration in the records (default: the PC type)\n\
   -ksp_type, -pc_type, -pc_h2ulv_*   the solver (default: GMRES preconditioned by PCH2ULV, rtol 1e-10,\n\
                               at most 500 iterations)\n\
+  -dgemm_rate                 first, the machine's DGEMM rate (n = 4096, best of 3; a RECORD with bench \"dgemm\"),\n\
+                              the reference for the factorization's GFLOP/s\n\
 Prints a table and one RECORD line (JSON) per size and method.\n";
 
 #include <h2ulv.h>
+#include <petscblaslapack.h>
 #include "record.h"
+
+/* the rate of one large DGEMM with the BLAS PETSc uses (OpenBLAS here), best of 3 */
+static PetscErrorCode DgemmRate(void)
+{
+  const PetscBLASInt n = 4096;
+  const PetscScalar  one = 1.0, zero = 0.0;
+  PetscScalar       *a, *b, *c;
+  PetscLogDouble     best = 1e30;
+  BenchRecord        rec;
+
+  PetscFunctionBegin;
+  PetscCall(PetscMalloc3((size_t)n * n, &a, (size_t)n * n, &b, (size_t)n * n, &c));
+  for (size_t i = 0; i < (size_t)n * n; i++) a[i] = 1.0 / (1.0 + (PetscReal)(i % 1000)), b[i] = 1.0 - a[i], c[i] = 0;
+  for (int rep = 0; rep < 3; rep++) {
+    PetscLogDouble t0, t1;
+    PetscCall(PetscTime(&t0));
+    PetscCallBLAS("BLASgemm", BLASgemm_("N", "N", &n, &n, &n, &one, a, &n, b, &n, &zero, c, &n));
+    PetscCall(PetscTime(&t1));
+    best = PetscMin(best, t1 - t0);
+  }
+  PetscCall(PetscFree3(a, b, c));
+  BenchRecordInit(&rec, "dgemm", "none", "dgemm", n);
+  rec.factor_s = best;
+  rec.flops    = 2.0 * n * n * (double)n;
+  rec.gflops   = rec.flops / best / 1e9;
+  PetscCall(PetscPrintf(PETSC_COMM_WORLD, "# DGEMM n = %d: %.3f s, %.1f GFLOP/s\n", (int)n, best, (double)rec.gflops));
+  PetscCall(BenchRecordPrint(PETSC_COMM_WORLD, &rec));
+  PetscFunctionReturn(0);
+}
 
 int main(int argc, char **argv)
 {
@@ -24,6 +56,11 @@ int main(int argc, char **argv)
   PetscCall(PetscOptionsGetInt(NULL, NULL, "-nmax", &nmax, NULL));
   PetscCall(PetscOptionsGetInt(NULL, NULL, "-densemax", &densemax, NULL));
   PetscCall(PetscOptionsGetString(NULL, NULL, "-method", method, sizeof(method), &hasmethod));
+  {
+    PetscBool rate = PETSC_FALSE;
+    PetscCall(PetscOptionsGetBool(NULL, NULL, "-dgemm_rate", &rate, NULL));
+    if (rate) PetscCall(DgemmRate());
+  }
   PetscCall(PetscPrintf(PETSC_COMM_WORLD, "# %s, OMP_NUM_THREADS=%d\n", name, BenchThreads()));
   PetscCall(PetscPrintf(PETSC_COMM_WORLD, "%9s %9s %9s %9s %8s %5s %10s %10s %9s %9s %9s %9s %s\n", "N", "build_s", "factor_s", "setup_us/N", "solve_s", "its", "residual", "err_dense", "fact_MB", "GFlop/s", "dense_s", "speedup", "reason"));
   for (PetscInt N = nmin; N <= nmax; N *= 2) {

@@ -159,6 +159,25 @@ for name, rs, key in [("H2 construction", mv, "build_s"), ("H2 matvec", mv, "mat
     xs, ys = series(rs, key)
     if len(xs) > 1:
         L.append(f"- slope of log time against log N ({name}, {P}, N >= 16384): {slope(xs, ys):.2f}")
+# the factorization's rate against the machine's DGEMM rate and dense Cholesky, one table
+dg = [r for r in R if r["bench"] == "dgemm"]
+if ours:
+    rate = dg[-1]["gflops"] if dg else -1
+    L += ["", f"## H2-ULV factorization: time, executed flops and rate ({P}, operator 1e-8, PC 1e-4)", "",
+          (f"DGEMM on this machine (n = 4096, {machine.get('threads', '?')} threads, best of 3): **{rate:.1f} GFLOP/s**. " if rate > 0 else "")
+          + "Flops are those executed by the batched operations (counted batch by batch; `-log_view` events `PCH2ULVBat*`); "
+          "'factorization s' is the whole PC setup, which also builds the PC's own fill-in-aware bases (not counted as flops), "
+          "so 'GFLOP/s' (executed flops / that time) understates the ULV's own rate (`-log_view` gives it per operation).", "",
+          "| N | H2 build s | factorization s | executed Gflop | GFLOP/s | % of DGEMM | dense Cholesky s | dense GFLOP/s | speed-up (setup / factorization) |",
+          "|---|---|---|---|---|---|---|---|---|"]
+    for N in sorted(ours):
+        o = ours[N]
+        d = [x for x in dn if x["N"] == N]
+        g = o["flops"] / 1e9 if o["flops"] > 0 else -1
+        pct = 100 * o["gflops"] / rate if rate > 0 and o["gflops"] > 0 else -1
+        sp = (f"{d[0]['factor_s'] / (o['build_s'] + o['factor_s']):.1f}x / {d[0]['factor_s'] / o['factor_s']:.1f}x") if d else ""
+        L.append(f"| {N} | {o['build_s']:.2f} | {o['factor_s']:.2f} | {g:.1f} | {o['gflops']:.1f} | {pct:.0f} % | {d[0]['factor_s']:.2f} | {d[0]['gflops']:.1f} | {sp} |" if d else
+                 f"| {N} | {o['build_s']:.2f} | {o['factor_s']:.2f} | {g:.1f} | {o['gflops']:.1f} | {pct:.0f} % | | | |")
 L += ["", "## All runs", "", "| run | method | problem | N | tol | build s | factor s | solve s | matvec s | its | residual | error | memory MB | GFlop/s |", "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
 
 

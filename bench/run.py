@@ -43,6 +43,8 @@ RUNS += [
     ("gmres-jacobi", [f"{B}/bench/bench_pc", "-problem", "sphere-laplace", "-nmin", "4096", "-nmax", "65536", "-densemax", "0", "-method", "gmres-jacobi", "-pc_type", "jacobi"]),
     ("gmres-bjacobi", [f"{B}/bench/bench_pc", "-problem", "sphere-laplace", "-nmin", "4096", "-nmax", "65536", "-densemax", "0", "-method", "gmres-bjacobi", "-pc_type", "bjacobi"]),
 ]
+# the machine's DGEMM rate (the reference for the factorization's GFLOP/s); no solve
+RUNS.append(("dgemm", [f"{B}/bench/bench_pc", "-dgemm_rate", "-nmin", "1", "-nmax", "0"]))
 # our own variants, sphere-laplace N = 16384, GMRES to 1e-10
 V = [f"{B}/bench/bench_pc", "-problem", "sphere-laplace", "-nmin", "16384", "-nmax", "16384", "-densemax", "0"] + PCH
 for v in ["diag", "near1", "twohop"]:

@@ -70,6 +70,21 @@ Matrix<double> gaussian(int m, int n, uint64_t seed, double scale)
   }
   return G;
 }
+// Adds to `out` the flops counted (in `counter`) between its construction and its end, however
+// the scope is left.
+class FlopSpan {
+public:
+  FlopSpan(const double &counter, double &out) : c_(counter), f0_(counter), out_(out) { }
+  FlopSpan(const FlopSpan &) = delete;
+  FlopSpan &operator=(const FlopSpan &) = delete;
+  ~FlopSpan() { out_ += c_ - f0_; }
+
+private:
+  const double &c_;
+  const double f0_;
+  double &out_;
+};
+
 // Sums into shared targets in rounds: round t adds the t-th term of every target that has one, so
 // no two items of a batch write one block and the order of the sums is fixed (deterministic on
 // every backend).  has(t, round): target t has a term in this round; add(t, round, items): append it.
@@ -1181,13 +1196,7 @@ void UlvFactorization<T>::factorLevel(int l, bool hostNext)
   }
   // optional: norm of the two-hop terms that fall outside the pattern (dropped)
   if (opt_.droppedNorms && var == SchurVariant::TwoHop) {
-    const double fd0 = *batchFlops_;
-    struct Count { // also when a branch below leaves early
-      const std::shared_ptr<double> &c;
-      double f0;
-      double &out;
-      ~Count() { out += *c - f0; }
-    } count{batchFlops_, fd0, diagnosticFlops};
+    FlopSpan span(*batchFlops_, diagnosticFlops);
     std::vector<std::array<int, 3>> trip;
     Offsets zo;
     for (int i : own)
@@ -1304,13 +1313,9 @@ void UlvFactorization<T>::factorLevel(int l, bool hostNext)
 template <typename T>
 void UlvFactorization<T>::factorRoot()
 {
+  rootFlops_ = 0;
   if (!status_.ok) return;
-  struct Count { // the root's flops, whichever way it returns
-    const std::shared_ptr<double> &c;
-    double f0;
-    double &out;
-    ~Count() { out = *c - f0; }
-  } count{batchFlops_, *batchFlops_, rootFlops_};
+  FlopSpan span(*batchFlops_, rootFlops_); // whichever way it returns
   const bool sym = opt_.basis.symmetric;
   const ClusterTree &Tr = *tree_;
   const Layout &lay = *lay_;

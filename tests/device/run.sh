@@ -364,6 +364,7 @@ run() {
   grep -q "Option left: name:-pc_h2ulv_tf32" "$log" && status="$status; -pc_h2ulv_tf32 NOT USED"
   grep -m1 -i "backend:" "$log" | sed 's/^ */  /'
   grep -i "PCH2ULV:" "$log" | head -3 | sed 's/^/  /'
+  grep -E "^PCH2ULV(Setup|Bat)" "$log" | awk '{printf "  %-16s count %6s  time %s s  flop %s  %s MFlop/s\n", $1, $2, $4, $6, $NF}' # -log_view: per kind of batch
   if [ $rc -ne 0 ]; then
     if grep -q "PETSC ERROR: [^-]" "$log"; then grep -m6 "PETSC ERROR: [^-]" "$log"; else tail -n 15 "$log"; fi | sed 's/^/  | /'
     if [[ "$mode" == cuda* ]] && grep -q "backend was demanded but is not usable" "$log"; then
@@ -406,8 +407,8 @@ PYEOF
 N0=65536
 rm -f "$OUTDIR"/x_host.bin* "$OUTDIR"/x_cuda.bin*
 say "host vs cuda, double, N=$N0"
-run compare $N0 host-double -ksp_type fgmres -pc_h2ulv_backend host -ksp_view
-run compare $N0 cuda-double -ksp_type fgmres "${CUDA[@]}" -ksp_view
+run compare $N0 host-double -ksp_type fgmres -pc_h2ulv_backend host -ksp_view -log_view
+run compare $N0 cuda-double -ksp_type fgmres "${CUDA[@]}" -ksp_view -log_view
 # the same factorization on both backends, applied to the same vectors (PCApply, PCMatApply),
 # log det and inertia compared: tests/test_pc_backend.c (bound 1e-10 in double)
 say "PC application, cuda vs host backend, double, N=$N0"

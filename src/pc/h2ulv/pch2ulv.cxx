@@ -69,6 +69,7 @@ struct PC_H2ULV {
   std::unique_ptr<h2ulv::UlvFactorization<float>>    ff;
   PetscLogDouble                                      t_setup = 0, t_first = 0;
   PetscInt                                            nsetups = 0, nrefactor = 0;
+  PetscBool                                           batchLog = PETSC_FALSE; /* the factorization logs its batches' flops (-log_view) */
 };
 
 static PC_H2ULV *Data(PC pc) { return static_cast<PC_H2ULV *>(pc->data); }
@@ -181,9 +182,8 @@ static PetscErrorCode PCSetUp_H2ULV(PC pc)
       else (void)PetscLogEventEnd(ev, 0, 0, 0, 0);
     };
     { /* -log_view: every batch as an event with its flops (a device backend waits for each batch) */
-      PetscBool logging = PETSC_FALSE;
-      PetscCall(PetscLogIsActive(&logging));
-      if (logging)
+      PetscCall(PetscLogIsActive(&p->batchLog));
+      if (p->batchLog)
         o.onBatch = [](h2ulv::BatchOp op, bool begin, double flops) {
           const PetscLogEvent ev = PCH2ULV_Batch[(int)op];
           if (begin) (void)PetscLogEventBegin(ev, 0, 0, 0, 0);
@@ -252,11 +252,8 @@ static PetscErrorCode PCSetUp_H2ULV(PC pc)
   p->t_setup = t1 - t0;
   if (!reuse) p->t_first = p->t_setup;
   p->nsetups++;
-  { /* under -log_view the batches have logged their flops already (PCH2ULVBat* events) */
-    PetscBool logging = PETSC_FALSE;
-    PetscCall(PetscLogIsActive(&logging));
-    if (!logging) PetscCall(PetscLogFlops(p->fd ? p->fd->factorFlops() : p->ff->factorFlops()));
-  }
+  /* a factorization made under -log_view has logged its flops batch by batch (PCH2ULVBat* events) */
+  if (!p->batchLog) PetscCall(PetscLogFlops(p->fd ? p->fd->factorFlops() : p->ff->factorFlops()));
   PetscCall(PetscLogEventEnd(PCH2ULV_Setup, pc, 0, 0, 0));
   PetscFunctionReturn(0);
 }

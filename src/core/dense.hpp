@@ -286,10 +286,12 @@ void getrs(char trans, int n, int nrhs, const T *a, int lda, const int *ipiv, T 
 
 // Inertia (negative, zero, positive eigenvalue counts) of the symmetric n x n matrix a (lower
 // triangle used), by Sylvester's law from the Bunch-Kaufman factorization P L D L^T P^T (sytrf):
-// the inertia of the 1x1 and 2x2 blocks of D.
+// the inertia of the 1x1 and 2x2 blocks of D; eigenvalues of D's blocks of magnitude at most tiny
+// count as zero.
 template <typename T>
-void inertia(int n, const T *a, int lda, int &neg, int &zero, int &pos)
+void inertia(int n, const T *a, int lda, int &neg, int &zero, int &pos, double tiny = 0)
 {
+  auto count = [&](double lambda) { (lambda > tiny ? pos : lambda < -tiny ? neg : zero)++; };
   neg = zero = pos = 0;
   if (n <= 0) return;
   std::vector<T> f(static_cast<size_t>(n) * n);
@@ -308,20 +310,12 @@ void inertia(int n, const T *a, int lda, int &neg, int &zero, int &pos)
   if (info < 0) throw Error(ERR_LIB, "LAPACK sytrf failed, info " + std::to_string(info));
   auto D = [&](int i, int j) { return static_cast<double>(f[i + static_cast<size_t>(j) * n]); };
   for (int k = 0; k < n; k++) {
-    if (ipiv[k] > 0) { // 1x1 block
-      const double d = D(k, k);
-      if (d > 0) pos++;
-      else if (d < 0) neg++;
-      else zero++;
-    } else { // 2x2 block (k, k+1): det < 0 always for Bunch-Kaufman; signs from det and trace
+    if (ipiv[k] > 0) count(D(k, k)); // 1x1 block
+    else {                             // 2x2 block (k, k+1): its two eigenvalues
       const double a11 = D(k, k), a21 = D(k + 1, k), a22 = D(k + 1, k + 1);
-      const double det = a11 * a22 - a21 * a21, tr = a11 + a22;
-      if (det < 0) neg++, pos++;
-      else if (det > 0) (tr > 0 ? pos : neg) += 2;
-      else {
-        zero++;
-        (tr > 0 ? pos : tr < 0 ? neg : zero)++;
-      }
+      const double m = 0.5 * (a11 + a22), r = std::hypot(0.5 * (a11 - a22), a21);
+      count(m + r);
+      count(m - r);
       k++;
     }
   }

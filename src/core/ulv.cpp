@@ -414,6 +414,30 @@ void UlvFactorization<T>::leafBlocks()
     }
   }
   if (!keepKernel_) std::vector<Matrix<double>>().swap(Knear_);
+  // the scale the pivots are measured against: the largest |A_ii| of the matrix
+  double amax = 0;
+  for (int i : own)
+    for (int p = N.ptr[i]; p < N.ptr[i + 1]; p++)
+      if (N.col[p] == i)
+        for (int t = 0; t < A_[L][p].rows(); t++) amax = std::max(amax, std::fabs(A_[L][p](t, t)));
+  MPI_Allreduce(&amax, &pivotScale_, 1, MPI_DOUBLE, MPI_MAX, comm_);
+}
+
+// A pivot block's factor diagonal u (Cholesky: L_tt, the pivot is u^2; LU: U_tt) with a pivot of
+// magnitude at most zeroPivotAbs() is numerically singular: the message that says so, or empty.
+template <typename T>
+std::string UlvFactorization<T>::zeroPivot(const double *u, int n, bool cholesky, const std::string &what) const
+{
+  const double tiny = zeroPivotAbs();
+  for (int t = 0; t < n; t++) {
+    const double piv = cholesky ? u[t] * u[t] : std::fabs(u[t]);
+    if (piv <= tiny) {
+      std::ostringstream os;
+      os << what << " has a zero pivot (" << piv << " at row " << t << ", at most " << opt_.zeroPivot << " times the largest |A_ii| " << pivotScale_ << "): the matrix, or its compressed form, is singular";
+      return os.str();
+    }
+  }
+  return std::string();
 }
 
 // The ghosts' rows of A^(l) that the fill-in generators of my cells read: the diagonal blocks
@@ -1003,7 +1027,7 @@ void UlvFactorization<T>::factorLevel(int l, bool hostNext)
     HostRead<T> h(be, Lv.D.get(), dof.total);
     for (int k : luc) {
       int ng, zr, ps;
-      blas::inertia(p[k], h.data() + dof.off[k], ld1(p[k]), ng, zr, ps);
+      blas::inertia(p[k], h.data() + dof.off[k], ld1(p[k]), ng, zr, ps, zeroPivotAbs());
       inertia_[0] += ng, inertia_[1] += zr, inertia_[2] += ps;
     }
   }
@@ -1017,6 +1041,17 @@ void UlvFactorization<T>::factorLevel(int l, bool hostNext)
         os << "the pivot block of cell " << luc[t] << " on level " << l << " is singular (zero pivot at " << info[t] << ")";
         fail[luc[t]] = os.str();
       }
+  }
+  std::vector<double> dg; // the factors' diagonals (Cholesky L, LU U), own cells in order
+  {
+    std::vector<FactorItem<T>> fi;
+    for (int k : own) fi.push_back(fitem(k));
+    be.diagonals(fi, dg);
+    size_t o = 0;
+    for (int k : own) {
+      if (fail[k].empty()) fail[k] = zeroPivot(dg.data() + o, p[k], !Lv.lu[k], "the pivot block of cell " + std::to_string(k) + " on level " + std::to_string(l));
+      o += p[k];
+    }
   }
   for (int k : own)
     if (!fail[k].empty() && status_.ok) {
@@ -1035,10 +1070,6 @@ void UlvFactorization<T>::factorLevel(int l, bool hostNext)
     for (int k : gh) Lv.lu[k] = static_cast<char>(f[k]);
   }
   { // log |det| and sign from the pivots' diagonals (and LU's row interchanges)
-    std::vector<FactorItem<T>> fi;
-    for (int k : own) fi.push_back(fitem(k));
-    std::vector<double> dg;
-    be.diagonals(fi, dg);
     std::vector<int> pv(std::max<size_t>(1, pvo.total));
     if (!luc.empty()) be.downloadInt(pv.data(), Lv.piv.get(), pvo.total);
     size_t o = 0;
@@ -1400,8 +1431,14 @@ void UlvFactorization<T>::factorRoot()
   };
   if (sym && opt_.cholesky) {
     be.potrf(fi, info);
+    if (info[0] == 0) be.diagonals(fi, dg);
+    const std::string zp = info[0] == 0 ? zeroPivot(dg.data(), n, true, "the root block") : std::string();
+    if (!zp.empty()) {
+      status_.ok = false;
+      status_.message = zp;
+      return done();
+    }
     if (info[0] == 0) {
-      be.diagonals(fi, dg);
       for (int t = 0; t < n; t++) logdet_ += 2.0 * std::log(dg[t]);
       inertia_[2] += n;
       rootChol_ = true;
@@ -1417,7 +1454,7 @@ void UlvFactorization<T>::factorRoot()
   if (!rootChol_) {
     if (sym) {
       int ng, zr, ps;
-      blas::inertia(n, R.data(), R.ld(), ng, zr, ps);
+      blas::inertia(n, R.data(), R.ld(), ng, zr, ps, zeroPivotAbs());
       inertia_[0] += ng, inertia_[1] += zr, inertia_[2] += ps;
     }
     be.getrf(fi, info);
@@ -1427,6 +1464,12 @@ void UlvFactorization<T>::factorRoot()
       return done();
     }
     be.diagonals(fi, dg);
+    const std::string zp = zeroPivot(dg.data(), n, false, "the root block");
+    if (!zp.empty()) {
+      status_.ok = false;
+      status_.message = zp;
+      return done();
+    }
     std::vector<int> pv(std::max(1, n));
     be.downloadInt(pv.data(), rootPiv_.get(), n);
     for (int t = 0; t < n; t++) {

@@ -38,6 +38,7 @@ struct UlvOptions {
   SchurVariant schur = SchurVariant::TwoHop;
   bool cholesky = true;                     // Cholesky pivots for symmetric matrices (LU otherwise)
   bool choleskyRequired = false;            // fail instead of falling back to LU
+  double zeroPivot = 0;                     // a pivot of magnitude <= zeroPivot * max |A_ii| is zero: the factorization fails
   bool droppedNorms = false;                // measure the Schur terms that fall outside the pattern
   int maxRoot = 4096;                       // factor the top levels as one dense block once the cells'
                                             // skeletons of a level add up to at most this (0: never)
@@ -111,6 +112,8 @@ private:
   void ghostRows(int l);             // neighbours' rows of A^(l) (their diagonal blocks; whole rows when nonsymmetric)
   int blockSize(int l, int k) const; // n_k on level l (known on every process)
   void agreeStatus();                // the same status on every process
+  std::string zeroPivot(const double *u, int n, bool cholesky, const std::string &what) const;
+  double zeroPivotAbs() const { return opt_.zeroPivot * pivotScale_; }
   void reduceScalars();              // log|det|, sign, inertia summed over the processes (rank order)
   template <typename SizeF, typename OffF>
   void exchange(const Exchange &x, Buffer<T> &buf, SizeF size, OffF off, bool solvePhase) const;
@@ -164,6 +167,7 @@ private:
   Buffer<T> root_;                     // the factored root block (backend memory)
   IntBuffer rootPiv_;
   bool rootChol_ = false;
+  double pivotScale_ = 0;              // max |A_ii| over the matrix (the zero-pivot test's scale)
   double logdet_ = 0;
   int sign_ = 1;
   long inertia_[3] = {0, 0, 0};

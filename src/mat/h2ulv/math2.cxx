@@ -105,9 +105,12 @@ static PetscErrorCode MatH2SetEntries_H2(Mat A, MatH2EntriesFn fn, void *ctx)
   PetscFunctionReturn(0);
 }
 
-static PetscErrorCode MatH2CheckKernelParams_Private(Mat A, MatH2KernelType k, PetscReal param)
+static PetscErrorCode MatH2CheckKernelParams_Private(Mat A, MatH2KernelType k, PetscReal scale, PetscReal param, PetscReal diag, PetscReal nugget)
 {
   PetscFunctionBegin;
+  PetscCheck(std::isfinite(scale), PetscObjectComm((PetscObject)A), PETSC_ERR_ARG_OUTOFRANGE, "-mat_h2_kernel_scale (the kernel's prefactor) must be finite, got %g", (double)scale);
+  PetscCheck(diag == PETSC_DEFAULT || std::isfinite(diag), PetscObjectComm((PetscObject)A), PETSC_ERR_ARG_OUTOFRANGE, "-mat_h2_kernel_diag (the diagonal value A_ii) must be finite, got %g", (double)diag);
+  PetscCheck(std::isfinite(nugget), PetscObjectComm((PetscObject)A), PETSC_ERR_ARG_OUTOFRANGE, "-mat_h2_kernel_nugget (added to A_ii) must be finite, got %g", (double)nugget);
   PetscCheck(k >= MATH2_KERNEL_NONE && k <= MATH2_KERNEL_IMQ, PetscObjectComm((PetscObject)A), PETSC_ERR_ARG_OUTOFRANGE, "Unknown MATH2 kernel type %d", (int)k);
   if (k != MATH2_KERNEL_NONE && k != MATH2_KERNEL_LAPLACE)
     PetscCheck(param > 0 || (k == MATH2_KERNEL_YUKAWA && param >= 0), PetscObjectComm((PetscObject)A), PETSC_ERR_ARG_OUTOFRANGE, "-mat_h2_kernel_length (the kernel's length scale or decay) must be positive, got %g", (double)param);
@@ -119,7 +122,7 @@ static PetscErrorCode MatH2SetBuiltinKernel_H2(Mat A, MatH2KernelType k, PetscRe
   Mat_H2 *h = H2(A);
 
   PetscFunctionBegin;
-  PetscCall(MatH2CheckKernelParams_Private(A, k, param));
+  PetscCall(MatH2CheckKernelParams_Private(A, k, scale, param, diag, nugget));
   PetscCall(MatH2ResetBuilt_Private(A));
   h->kernel    = k;
   h->kscale    = scale;
@@ -586,6 +589,7 @@ static PetscErrorCode MatShift_H2(Mat A, PetscScalar a)
   h->values.shiftDiagonal(*h->structure, nullptr, a);
   MatH2TrackShift_Private(h, nullptr, a);
   PetscCall(PetscInfo(A, "MATH2 shifted by %g (bases kept)\n", (double)PetscRealPart(a)));
+  PetscCall(PetscObjectStateIncrease((PetscObject)A)); /* the values changed: a PC built on this matrix must refactor */
   PetscFunctionReturn(0);
 }
 
@@ -609,6 +613,7 @@ static PetscErrorCode MatDiagonalSet_H2(Mat A, Vec D, InsertMode mode)
   }
   h->values.shiftDiagonal(*h->structure, dt.data(), 1.0);
   MatH2TrackShift_Private(h, dt.data(), 1.0);
+  PetscCall(PetscObjectStateIncrease((PetscObject)A)); /* the values changed: a PC built on this matrix must refactor */
   PetscFunctionReturn(0);
 }
 
@@ -619,6 +624,7 @@ static PetscErrorCode MatScale_H2(Mat A, PetscScalar a)
   H2(A)->values.scale(a);
   H2(A)->alpha *= a;
   for (double &d : H2(A)->dshift) d *= PetscRealPart(a);
+  PetscCall(PetscObjectStateIncrease((PetscObject)A)); /* the values changed: a PC built on this matrix must refactor */
   PetscFunctionReturn(0);
 }
 
@@ -637,6 +643,7 @@ static PetscErrorCode MatAXPY_H2(Mat Y, PetscScalar a, Mat X, MatStructure str)
   PetscCall(H2ULVCallCore(PetscObjectComm((PetscObject)Y), PETSC_FALSE, [&]() { y->values.axpy(a, H2(X)->values); }));
   y->alpha += a * H2(X)->alpha;
   if (!H2(X)->dshift.empty()) MatH2TrackShift_Private(y, H2(X)->dshift.data(), PetscRealPart(a));
+  PetscCall(PetscObjectStateIncrease((PetscObject)Y)); /* the values changed: a PC built on this matrix must refactor */
   PetscFunctionReturn(0);
 }
 
@@ -737,6 +744,7 @@ static PetscErrorCode MatZeroEntries_H2(Mat A)
   if (H2(A)->structure) H2(A)->values.scale(0.0);
   H2(A)->alpha = 0.0;
   H2(A)->dshift.clear();
+  PetscCall(PetscObjectStateIncrease((PetscObject)A)); /* the values changed: a PC built on this matrix must refactor */
   PetscFunctionReturn(0);
 }
 
@@ -992,7 +1000,7 @@ static PetscErrorCode MatSetFromOptions_H2(Mat A, PetscOptionItems *PetscOptions
     PetscCall(PetscOptionsReal("-mat_h2_kernel_length", "Kernel length scale l (gaussian, exponential, matern, imq) or decay alpha (yukawa)", "MatH2SetBuiltinKernel", kp, &kp, &f3));
     PetscCall(PetscOptionsReal("-mat_h2_kernel_diag", "Diagonal value A_ii (required for laplace and yukawa; default kernel(0))", "MatH2SetBuiltinKernel", kd, &kd, &f4));
     PetscCall(PetscOptionsReal("-mat_h2_kernel_nugget", "Added to every diagonal entry", "MatH2SetBuiltinKernel", kn, &kn, &f5));
-    PetscCall(MatH2CheckKernelParams_Private(A, kt, kp));
+    PetscCall(MatH2CheckKernelParams_Private(A, kt, ks, kp, f4 ? kd : PETSC_DEFAULT, kn));
     if (f1) {
       h->kfn = nullptr;
       h->efn = nullptr;
@@ -1011,6 +1019,7 @@ static PetscErrorCode MatSetFromOptions_H2(Mat A, PetscOptionItems *PetscOptions
   PetscCall(PetscOptionsBool("-mat_h2_symmetric", "Entries are symmetric: one shared basis for rows and columns (default: built-in kernels, or MAT_SYMMETRIC set)", "MatSetOption", h->symmetric_opt, &h->symmetric_opt, &h->symmetric_set));
   changed = (PetscBool)(changed || h->symmetric_set);
   PetscCall(PetscOptionsInt("-mat_h2_threads", "Threads for the batched work (0: OMP_NUM_THREADS)", "", h->threads, &h->threads, NULL));
+  PetscCheck(h->threads >= 0, PetscObjectComm((PetscObject)A), PETSC_ERR_ARG_OUTOFRANGE, "-mat_h2_threads must be non-negative (0: OMP_NUM_THREADS), got %" PetscInt_FMT, h->threads);
   {
     MatH2StorageType st = h->storage;
     PetscReal        ml = h->memlimit;

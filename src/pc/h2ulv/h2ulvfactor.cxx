@@ -33,7 +33,7 @@ static PetscErrorCode MatFactorNumeric_H2ULV(Mat F, Mat A, const MatFactorInfo *
   PCFailedReason   reason;
 
   PetscFunctionBegin;
-  (void)info;
+  if (info) PetscCall(PCH2ULVSetFactorZeroPivot_Private(f->pc, info->zeropivot));
   PetscCall(PCSetOperators(f->pc, A, A));
   PetscCall(PCSetUp(f->pc)); /* a shifted/scaled MATH2 with the same tree is refactorized, bases reused */
   PetscCall(PCGetFailedReason(f->pc, &reason));

@@ -57,6 +57,9 @@ struct PC_H2ULV {
   PCH2ULVBackendType backend  = PCH2ULV_BACKEND_HOST; /* where the batched dense operations run */
   PetscBool         backendRequired = PETSC_FALSE;   /* error instead of falling back to the host */
   PetscBool         tf32      = PETSC_FALSE;          /* cuda, single: TF32 tensor-core GEMMs */
+  PetscReal         zeropivot = PETSC_DEFAULT;        /* pivots below this times max |A_ii| are zero (default: 100 eps; 1e-6 for single factors) */
+  PetscBool         zeropivotSet = PETSC_FALSE;       /* given by -pc_h2ulv_zeropivot */
+  PetscBool         inFactor  = PETSC_FALSE;          /* the engine of MatSolverType h2ulv (PCCHOLESKY/PCLU outside) */
   /* coordinates from PCSetCoordinates (for a dense Pmat) */
   PetscInt               cdim = 0;
   std::vector<PetscReal> coords;
@@ -73,6 +76,18 @@ struct PC_H2ULV {
 };
 
 static PC_H2ULV *Data(PC pc) { return static_cast<PC_H2ULV *>(pc->data); }
+
+/* forget the factorization (a changed option): the next PCSetUp builds it anew */
+static PetscErrorCode PCH2ULVInvalidate_Private(PC pc)
+{
+  PC_H2ULV *p = Data(pc);
+
+  PetscFunctionBegin;
+  p->fd.reset();
+  p->ff.reset();
+  p->srctree.reset();
+  PetscFunctionReturn(0);
+}
 
 static PetscErrorCode PCReset_H2ULV(PC pc)
 {
@@ -114,6 +129,8 @@ static PetscErrorCode PCH2ULVGetH2_Private(PC pc, Mat *h2)
       PetscFunctionReturn(0);
     }
   }
+  PetscCheck(p->cdim > 0 || !p->inFactor, PetscObjectComm((PetscObject)pc), PETSC_ERR_ARG_WRONGSTATE,
+             "MatSolverType h2ulv with a dense matrix needs the points of its rows attached to the matrix: call MatH2SetCoordinates() on it (PCSetCoordinates() of -pc_type cholesky/lu does not reach the factorization), or use -pc_type h2ulv with PCSetCoordinates()");
   PetscCheck(p->cdim > 0, PetscObjectComm((PetscObject)pc), PETSC_ERR_ARG_WRONGSTATE, "PCH2ULV with a dense preconditioning matrix needs the points of its rows: call PCSetCoordinates() (or MatH2SetCoordinates() on the matrix) first");
   PetscCheck((PetscInt)p->coords.size() == P->rmap->n * p->cdim, PETSC_COMM_SELF, PETSC_ERR_ARG_SIZ, "PCSetCoordinates() gave %" PetscInt_FMT " points but the matrix has %" PetscInt_FMT " local rows", (PetscInt)p->coords.size() / p->cdim, P->rmap->n);
   PetscCall(MatH2SetCoordinates(P, p->cdim, p->coords.data()));
@@ -167,6 +184,7 @@ static PetscErrorCode PCSetUp_H2ULV(PC pc)
     o.schur           = p->schur == PCH2ULV_SCHUR_DIAG ? h2ulv::SchurVariant::Diag : p->schur == PCH2ULV_SCHUR_NEAR1 ? h2ulv::SchurVariant::Near1 : h2ulv::SchurVariant::TwoHop;
     o.cholesky        = (PetscBool)(h->symmetric && p->ftype != PCH2ULV_FACTOR_LU);
     o.choleskyRequired = (PetscBool)(p->ftype == PCH2ULV_FACTOR_CHOLESKY);
+    o.zeroPivot        = p->zeropivot != PETSC_DEFAULT ? p->zeropivot : p->precision == PCH2ULV_PRECISION_SINGLE ? 1e-6 : 100 * PETSC_MACHINE_EPSILON;
     o.droppedNorms    = p->dropped;
     o.maxRoot         = (int)p->maxroot;
     o.maxRootCapped   = (int)p->maxrootcapped;
@@ -359,12 +377,11 @@ static PetscErrorCode PCSetFromOptions_H2ULV(PC pc, PetscOptionItems *PetscOptio
     PetscReal th = p->theta;
     PetscInt  lf = p->leafsize;
     PetscCall(PetscOptionsReal("-pc_h2ulv_theta", "Admissibility theta of the factorization's own cluster tree (negative: use the matrix's tree)", "", th, &th, NULL));
+    PetscCheck(!PetscIsInfOrNanReal(th), PetscObjectComm((PetscObject)pc), PETSC_ERR_ARG_OUTOFRANGE, "-pc_h2ulv_theta must be a finite number (negative: the matrix's tree), got %g", (double)th);
     PetscCall(PetscOptionsInt("-pc_h2ulv_leaf_size", "Leaf size of the factorization's own tree (0: the matrix's)", "", lf, &lf, NULL));
     PetscCheck(lf >= 0, PetscObjectComm((PetscObject)pc), PETSC_ERR_ARG_OUTOFRANGE, "-pc_h2ulv_leaf_size must be non-negative, got %" PetscInt_FMT, lf);
     if (th != p->theta || lf != p->leafsize) {
-      p->fd.reset();
-      p->ff.reset();
-      p->srctree.reset();
+      PetscCall(PCH2ULVInvalidate_Private(pc));
     }
     p->theta    = th;
     p->leafsize = lf;
@@ -380,9 +397,7 @@ static PetscErrorCode PCSetFromOptions_H2ULV(PC pc, PetscOptionItems *PetscOptio
     PetscCall(PetscOptionsReal("-pc_h2ulv_fillin_weight", "Weight of the fill-in generators against the far field in the bases: they are scaled to this times the norm of the cell's own block (larger: more fill-in captured, higher ranks)", "", w, &w, NULL));
     PetscCheck(w > 0, PetscObjectComm((PetscObject)pc), PETSC_ERR_ARG_OUTOFRANGE, "-pc_h2ulv_fillin_weight must be positive, got %g", (double)w);
     if (w != p->fillinWeight) {
-      p->fd.reset();
-      p->ff.reset();
-      p->srctree.reset();
+      PetscCall(PCH2ULVInvalidate_Private(pc));
     }
     p->fillinWeight = w;
   }
@@ -391,13 +406,23 @@ static PetscErrorCode PCSetFromOptions_H2ULV(PC pc, PetscOptionItems *PetscOptio
     PetscCall(PetscOptionsReal("-pc_h2ulv_fillin_sketch", "Sketch each cell's fill-in generators to this times its block size Gaussian combinations (sum over the neighbours k of A_ik A_kk^-1 Omega_k) before the compression; 0: use all their columns", "", m, &m, NULL));
     PetscCheck(m >= 0, PetscObjectComm((PetscObject)pc), PETSC_ERR_ARG_OUTOFRANGE, "-pc_h2ulv_fillin_sketch must be non-negative, got %g", (double)m);
     if (m != p->fillinSketch) {
-      p->fd.reset();
-      p->ff.reset();
-      p->srctree.reset();
+      PetscCall(PCH2ULVInvalidate_Private(pc));
     }
     p->fillinSketch = m;
   }
   PetscCall(PetscOptionsReal("-pc_h2ulv_keep_kernel_mb", "Keep the kernel's leaf near blocks and couplings for refactorizations (MatShift ...) while they take at most about this many MB; larger: evaluated again by each refactorization", "", p->keepKernelMB, &p->keepKernelMB, NULL));
+  PetscCheck(p->keepKernelMB >= 0, PetscObjectComm((PetscObject)pc), PETSC_ERR_ARG_OUTOFRANGE, "-pc_h2ulv_keep_kernel_mb must be non-negative (0: keep nothing), got %g", (double)p->keepKernelMB);
+  {
+    PetscReal zp = p->zeropivot == PETSC_DEFAULT ? 100 * PETSC_MACHINE_EPSILON : p->zeropivot;
+    PetscBool set;
+    PetscCall(PetscOptionsReal("-pc_h2ulv_zeropivot", "Pivots of magnitude at most this times the largest |A_ii| are zero: the factorization fails (PC_FACTOR_NUMERIC_ZEROPIVOT); default 100 eps, 1e-6 with single-precision factors", "", zp, &zp, &set));
+    if (set) {
+      PetscCheck(zp >= 0 && zp < 1, PetscObjectComm((PetscObject)pc), PETSC_ERR_ARG_OUTOFRANGE, "-pc_h2ulv_zeropivot must lie in [0, 1), got %g", (double)zp);
+      if (zp != p->zeropivot) PetscCall(PCH2ULVInvalidate_Private(pc));
+      p->zeropivot    = zp;
+      p->zeropivotSet = PETSC_TRUE;
+    }
+  }
   PetscCall(PetscOptionsEnum("-pc_h2ulv_schur", "Skeleton Schur complement terms kept: twohop (exact for the block-diagonal-redundant model), near1, diag", "", PCH2ULVSchurs, (PetscEnum)p->schur, (PetscEnum *)&p->schur, NULL));
   PetscCall(PetscOptionsEnum("-pc_h2ulv_precision", "Precision of the factors and the solve (vectors stay double)", "", PCH2ULVPrecisions, (PetscEnum)p->precision, (PetscEnum *)&p->precision, NULL));
   { /* the dense top block; a change needs a new factorization */
@@ -413,9 +438,7 @@ static PetscErrorCode PCSetFromOptions_H2ULV(PC pc, PetscOptionItems *PetscOptio
       PetscCall(PetscOptionsInt(o.name, o.help, "", v, &v, NULL));
       PetscCheck(v >= 0, PetscObjectComm((PetscObject)pc), PETSC_ERR_ARG_OUTOFRANGE, "%s must be non-negative, got %" PetscInt_FMT, o.name, v);
       if (v != *o.v) {
-        p->fd.reset();
-        p->ff.reset();
-        p->srctree.reset();
+        PetscCall(PCH2ULVInvalidate_Private(pc));
       }
       *o.v = v;
     }
@@ -428,18 +451,14 @@ static PetscErrorCode PCSetFromOptions_H2ULV(PC pc, PetscOptionItems *PetscOptio
     PetscCall(PetscOptionsBool("-pc_h2ulv_tf32", "With -pc_h2ulv_backend cuda and -pc_h2ulv_precision single: TF32 tensor-core GEMMs", "", tf, &tf, NULL));
     PetscCall(PCH2ULVSetBackend(pc, be, req));
     if (tf != p->tf32) {
-      p->fd.reset();
-      p->ff.reset();
-      p->srctree.reset();
+      PetscCall(PCH2ULVInvalidate_Private(pc));
     }
     p->tf32 = tf;
   }
   PetscCall(PetscOptionsBool("-pc_h2ulv_dropped_norms", "Measure the Schur terms that fall outside the H2 pattern (diagnostic, costs extra)", "", p->dropped, &p->dropped, NULL));
   PetscOptionsHeadEnd();
   if (rtol != p->rtol || mr != p->maxrank || ns != p->nsamples) {
-    p->fd.reset();
-    p->ff.reset();
-    p->srctree.reset();
+    PetscCall(PCH2ULVInvalidate_Private(pc));
   }
   p->rtol     = rtol;
   p->maxrank  = mr;
@@ -533,9 +552,7 @@ static PetscErrorCode PCH2ULVSetTolerance_H2ULV(PC pc, PetscReal rtol, PetscInt 
   PetscCheck(maxrank >= 0 || maxrank == PETSC_DEFAULT, PetscObjectComm((PetscObject)pc), PETSC_ERR_ARG_OUTOFRANGE, "PCH2ULVSetTolerance: maxrank must be non-negative (0: the matrix's), got %" PetscInt_FMT, maxrank);
   if (maxrank == PETSC_DEFAULT) maxrank = 0;
   if (rtol != p->rtol || maxrank != p->maxrank) {
-    p->fd.reset();
-    p->ff.reset();
-    p->srctree.reset();
+    PetscCall(PCH2ULVInvalidate_Private(pc));
   }
   p->rtol    = rtol;
   p->maxrank = maxrank;
@@ -575,9 +592,7 @@ static PetscErrorCode PCH2ULVSetBackend_H2ULV(PC pc, PCH2ULVBackendType be, Pets
 
   PetscFunctionBegin;
   if (be != p->backend || required != p->backendRequired) { /* a new backend: factor again from scratch */
-    p->fd.reset();
-    p->ff.reset();
-    p->srctree.reset();
+    PetscCall(PCH2ULVInvalidate_Private(pc));
   }
   p->backend         = be;
   p->backendRequired = required;
@@ -739,6 +754,21 @@ PetscErrorCode PCH2ULVSetFactorization_Private(PC pc, PetscBool lu)
 {
   PetscFunctionBegin;
   Data(pc)->ftype = lu ? PCH2ULV_FACTOR_LU : PCH2ULV_FACTOR_AUTO;
+  Data(pc)->inFactor = PETSC_TRUE;
+  PetscFunctionReturn(0);
+}
+
+/* -pc_factor_zeropivot of PCCHOLESKY/PCLU around MatSolverType h2ulv: taken as the relative zero pivot
+   unless -pc_h2ulv_zeropivot was given (PETSc's default, 100 eps, keeps the PC's own default) */
+PetscErrorCode PCH2ULVSetFactorZeroPivot_Private(PC pc, PetscReal zp)
+{
+  PC_H2ULV *p = Data(pc);
+
+  PetscFunctionBegin;
+  if (p->zeropivotSet || zp == (PetscReal)(100 * PETSC_MACHINE_EPSILON) || zp == p->zeropivot) PetscFunctionReturn(0);
+  PetscCheck(zp >= 0 && zp < 1, PetscObjectComm((PetscObject)pc), PETSC_ERR_ARG_OUTOFRANGE, "-pc_factor_zeropivot must lie in [0, 1) for MatSolverType h2ulv (relative to the largest |A_ii|), got %g", (double)zp);
+  PetscCall(PCH2ULVInvalidate_Private(pc));
+  p->zeropivot = zp;
   PetscFunctionReturn(0);
 }
 

@@ -19,3 +19,14 @@ PETSC_INTERN PetscErrorCode PCH2ULVSetFactorZeroPivot_Private(PC, PetscReal zero
    process learns whether any process failed, so no process is left waiting in a collective. */
 PETSC_INTERN PetscErrorCode H2ULVCallCore(MPI_Comm comm, PetscBool collective, const std::function<void()> &f);
 
+
+/* A parameter that must have the same value on every process, by the option that sets it */
+typedef struct {
+  const char *name;
+  double      value;
+} H2ULVParam;
+/* Collective: an error naming the first parameter that differs between the processes, and where */
+PETSC_INTERN PetscErrorCode H2ULVCheckSame_Private(MPI_Comm comm, const char *what, PetscInt n, const H2ULVParam params[]);
+/* Collective: PETSC_ERR_MEM when some process needs more than the bytes it can still allocate
+   (need: this process's bytes; what: the object; advice: the options or steps that reduce it) */
+PETSC_INTERN PetscErrorCode H2ULVCheckMemory_Private(MPI_Comm comm, double need, const char *what, const char *advice);

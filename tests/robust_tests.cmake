@@ -8,3 +8,19 @@ h2ulv_test(robust_axpy_solvertype_np2 2 test_robust -case axpy -n 2048 -pc_type 
 # every point twice: a zero pivot, KSP_DIVERGED_PC_FAILED
 h2ulv_test(robust_duplicate_np1 1 test_robust -case duplicate -n 2000)
 h2ulv_test(robust_duplicate_np2 2 test_robust -case duplicate -n 2000)
+# processes given different options (an MPMD job, the second process with one option changed):
+# an error naming the option on every process, never a hang, a crash or a silently wrong answer
+set(_mismatch "pc_h2ulv_precision=single" "mat_h2_leaf_size=64" "mat_h2_storage=jit" "pc_h2ulv_root_size=0" "mat_h2_theta=1.5" "mat_h2_rtol=1e-6")
+foreach(m ${_mismatch})
+  string(REPLACE "=" ";" _kv ${m})
+  list(GET _kv 0 _opt)
+  list(GET _kv 1 _val)
+  add_test(NAME robust_mismatch_${_opt}
+           COMMAND ${MPIEXEC_EXECUTABLE} ${MPIEXEC_NUMPROC_FLAG} 1 $<TARGET_FILE:test_robust> -case mismatch -n 2000 -expect ${_opt}
+                   : ${MPIEXEC_NUMPROC_FLAG} 1 $<TARGET_FILE:test_robust> -case mismatch -n 2000 -expect ${_opt} -${_opt} ${_val})
+  set_tests_properties(robust_mismatch_${_opt} PROPERTIES ENVIRONMENT "${H2ULV_TEST_ENV}" PROCESSORS 2 TIMEOUT 120
+                       FAIL_REGULAR_EXPRESSION "FAILED")
+endforeach()
+# a problem that cannot fit under the address-space limit: PETSC_ERR_MEM, not an abort
+add_test(NAME robust_memory COMMAND sh -c "ulimit -v 3000000 && exec $<TARGET_FILE:test_robust> -case memory -n 100000000 -expect memory")
+set_tests_properties(robust_memory PROPERTIES ENVIRONMENT "${H2ULV_TEST_ENV}" PROCESSORS 1 TIMEOUT 120 FAIL_REGULAR_EXPRESSION "FAILED")

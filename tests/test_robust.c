@@ -3,7 +3,11 @@
               values. Reference: the dense matrix 3 D + 2 I (MATDENSE, LAPACK log-det on 1 process).
               Runs with -pc_type h2ulv or -pc_type cholesky -pc_factor_mat_solver_type h2ulv.
    duplicate  every point twice (N/2 zero eigenvalues): the factorization must fail with a zero
-              pivot (KSP_DIVERGED_PC_FAILED), never converge to a wrong answer. */
+              pivot (KSP_DIVERGED_PC_FAILED), never converge to a wrong answer.
+   mismatch   run as an MPMD job whose processes were given different options: building the
+              matrix or the factorization must stop with an error that names the option given in
+              -expect, without its leading dash (on every process: no hang, no crash).
+   memory     a problem far too large for the machine (-n): a PETSC_ERR_MEM error up front. */
 #include <h2ulv.h>
 
 /* ||D x - b|| / ||b|| for the dense reference D */
@@ -161,6 +165,60 @@ static PetscErrorCode CaseDuplicate(PetscInt N)
   PetscFunctionReturn(0);
 }
 
+static char lastmsg[4096];
+static PetscErrorCode Handler(MPI_Comm comm, int line, const char *fun, const char *file, PetscErrorCode n, PetscErrorType p, const char *mess, void *ctx)
+{
+  if (p == PETSC_ERROR_INITIAL && mess) PetscStrncpy(lastmsg, mess, sizeof(lastmsg));
+  return n;
+}
+
+/* build the matrix and solve with the options of this process; errors come back as the code */
+static PetscErrorCode BuildAndSolve(const char *problem, PetscInt N)
+{
+  H2ULVProblem prob;
+  Mat          A;
+  KSP          ksp;
+  PC           pc;
+  Vec          x, b;
+
+  PetscFunctionBeginUser;
+  PetscCall(H2ULVProblemCreate(problem, N, 0, &prob));
+  PetscCall(H2ULVProblemCreateH2(prob, PETSC_COMM_WORLD, PETSC_DECIDE, &A));
+  PetscCall(MatCreateVecs(A, &x, &b));
+  PetscCall(VecSet(b, 1.0));
+  PetscCall(KSPCreate(PETSC_COMM_WORLD, &ksp));
+  PetscCall(KSPSetOperators(ksp, A, A));
+  PetscCall(KSPSetType(ksp, KSPPREONLY));
+  PetscCall(KSPGetPC(ksp, &pc));
+  PetscCall(PCSetType(pc, PCH2ULV));
+  PetscCall(KSPSetFromOptions(ksp));
+  PetscCall(KSPSolve(ksp, b, x));
+  PetscCall(KSPDestroy(&ksp));
+  PetscCall(VecDestroy(&x));
+  PetscCall(VecDestroy(&b));
+  PetscCall(MatDestroy(&A));
+  PetscCall(H2ULVProblemDestroy(&prob));
+  PetscFunctionReturn(0);
+}
+
+/* the run must fail with error class code (0: any) and a message that contains needle */
+static PetscErrorCode CaseExpectError(const char *problem, PetscInt N, PetscErrorCode want)
+{
+  char           needle[256] = "";
+  PetscErrorCode code;
+
+  PetscFunctionBeginUser;
+  PetscCall(PetscOptionsGetString(NULL, NULL, "-expect", needle, sizeof(needle), NULL));
+  PetscCall(PetscPushErrorHandler(Handler, NULL));
+  code = BuildAndSolve(problem, N);
+  PetscCall(PetscPopErrorHandler());
+  PetscCheck(code != 0, PETSC_COMM_SELF, PETSC_ERR_PLIB, "FAILED: no error (expected one naming '%s')", needle);
+  PetscCheck(!want || code == want, PETSC_COMM_SELF, PETSC_ERR_PLIB, "FAILED: error code %d, expected %d: %s", (int)code, (int)want, lastmsg);
+  PetscCheck(strstr(lastmsg, needle), PETSC_COMM_SELF, PETSC_ERR_PLIB, "FAILED: the error does not name '%s': %s", needle, lastmsg);
+  PetscCall(PetscPrintf(PETSC_COMM_SELF, "ok: error \"%s\"\n", lastmsg));
+  PetscFunctionReturn(0);
+}
+
 int main(int argc, char **argv)
 {
   char      cs[32] = "axpy";
@@ -173,11 +231,10 @@ int main(int argc, char **argv)
   PetscCall(PetscOptionsGetInt(NULL, NULL, "-n", &N, NULL));
   PetscCall(PetscStrcmp(cs, "axpy", &flg));
   if (flg) PetscCall(CaseAxpy(N));
-  else {
-    PetscCall(PetscStrcmp(cs, "duplicate", &flg));
-    PetscCheck(flg, PETSC_COMM_WORLD, PETSC_ERR_ARG_WRONG, "-case must be axpy or duplicate, got %s", cs);
-    PetscCall(CaseDuplicate(N));
-  }
+  else if (PetscStrcmp(cs, "duplicate", &flg) == 0 && flg) PetscCall(CaseDuplicate(N));
+  else if (PetscStrcmp(cs, "mismatch", &flg) == 0 && flg) PetscCall(CaseExpectError("ball-matern", N, PETSC_ERR_ARG_INCOMP));
+  else if (PetscStrcmp(cs, "memory", &flg) == 0 && flg) PetscCall(CaseExpectError("ball-matern", N, PETSC_ERR_MEM));
+  else SETERRQ(PETSC_COMM_WORLD, PETSC_ERR_ARG_WRONG, "-case must be axpy, duplicate, mismatch or memory, got %s", cs);
   PetscCall(PetscPrintf(PETSC_COMM_WORLD, "RESULT: PASS\n"));
   PetscCall(PetscFinalize());
   return 0;

@@ -1,5 +1,6 @@
 #include "h2ulvimpl.h"
 
+#include <stdexcept>
 #include <string>
 
 static PetscErrorCode MapError(int code)
@@ -24,7 +25,10 @@ PetscErrorCode H2ULVCallCore(MPI_Comm comm, PetscBool collective, const std::fun
     msg  = e.what();
     code = MapError(e.code);
   } catch (const std::bad_alloc &) {
-    msg  = "out of memory in the h2ulv numerical core";
+    msg  = "out of memory in the h2ulv numerical core (a smaller problem, more processes, or a looser tolerance)";
+    code = PETSC_ERR_MEM;
+  } catch (const std::length_error &e) { /* a std::vector larger than it can be */
+    msg  = std::string("an allocation too large for this machine in the h2ulv numerical core (") + e.what() + ")";
     code = PETSC_ERR_MEM;
   } catch (const std::exception &e) {
     msg  = e.what();

@@ -3,7 +3,7 @@
    benchmarks.  Points are deterministic: the same N and seed give the same points on every machine
    and for any process layout (a counter-based generator gives point k independently of the others).
 */
-#include "h2ulv.h"
+#include "h2ulvimpl.h"
 
 #include <cmath>
 #include <cstdint>
@@ -160,10 +160,12 @@ PetscErrorCode H2ULVProblemEntry(H2ULVProblem p, PetscInt i, PetscInt j, PetscSc
 {
   PetscFunctionBegin;
   PetscCheck(i >= 0 && i < p->N && j >= 0 && j < p->N, PETSC_COMM_SELF, PETSC_ERR_ARG_OUTOFRANGE, "H2ULVProblemEntry: (%" PetscInt_FMT ", %" PetscInt_FMT ") outside the %" PetscInt_FMT " x %" PetscInt_FMT " matrix", i, j, p->N, p->N);
-  std::call_once(p->once, [p]() {
-    p->pts.resize(3 * (size_t)p->N);
-    for (PetscInt k = 0; k < p->N; k++) ProblemPoint(p, k, &p->pts[3 * (size_t)k]);
-  });
+  PetscCall(H2ULVCallCore(PETSC_COMM_SELF, PETSC_FALSE, [p]() {
+    std::call_once(p->once, [p]() {
+      p->pts.resize(3 * (size_t)p->N);
+      for (PetscInt k = 0; k < p->N; k++) ProblemPoint(p, k, &p->pts[3 * (size_t)k]);
+    });
+  }));
   *a = ProblemEntry(p, i, j, &p->pts[3 * (size_t)i], &p->pts[3 * (size_t)j]);
   PetscFunctionReturn(0);
 }
@@ -177,7 +179,7 @@ PetscErrorCode H2ULVProblemSetUpMat(H2ULVProblem p, Mat A)
   PetscFunctionBegin;
   PetscCall(MatSetUp(A));
   PetscCall(MatGetOwnershipRange(A, &rstart, &rend));
-  c.resize(3 * (size_t)(rend - rstart));
+  PetscCall(H2ULVCallCore(PetscObjectComm((PetscObject)A), PETSC_TRUE, [&]() { c.resize(3 * (size_t)(rend - rstart)); }));
   PetscCall(H2ULVProblemGetCoordinates(p, rstart, rend, c.data()));
   PetscCall(MatH2SetCoordinates(A, 3, c.data()));
   switch (p->kind) {
@@ -205,7 +207,8 @@ PetscErrorCode H2ULVProblemCreateDense(H2ULVProblem p, MPI_Comm comm, PetscInt m
   PetscCall(MatGetOwnershipRange(*D, &rstart, &rend));
   PetscCall(MatDenseGetArrayWrite(*D, &a));
   PetscCall(MatDenseGetLDA(*D, &lda));
-  std::vector<double> X(3 * (size_t)p->N);
+  std::vector<double> X;
+  PetscCall(H2ULVCallCore(comm, PETSC_TRUE, [&]() { X.resize(3 * (size_t)p->N); }));
   for (PetscInt k = 0; k < p->N; k++) ProblemPoint(p, k, &X[3 * (size_t)k]);
   for (PetscInt j = 0; j < p->N; j++)
     for (PetscInt i = rstart; i < rend; i++) a[(i - rstart) + (size_t)j * lda] = ProblemEntry(p, i, j, &X[3 * (size_t)i], &X[3 * (size_t)j]);

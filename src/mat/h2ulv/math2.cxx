@@ -67,7 +67,7 @@ static PetscErrorCode MatH2SetCoordinates_H2(Mat A, PetscInt dim, const PetscRea
   PetscCheck(gbad < 0, PETSC_COMM_SELF, PETSC_ERR_ARG_OUTOFRANGE, "MatH2SetCoordinates: another process was given a coordinate that is NaN or Inf");
   PetscCall(MatH2ResetBuilt_Private(A));
   h->dim = dim;
-  h->coords.assign(coords, coords + n * dim);
+  PetscCall(H2ULVCallCore(PetscObjectComm((PetscObject)A), PETSC_TRUE, [&]() { h->coords.assign(coords, coords + n * dim); }));
   h->coords_set  = PETSC_TRUE;
   A->preallocated = PETSC_TRUE;
   PetscFunctionReturn(0);
@@ -313,6 +313,48 @@ PetscErrorCode MatH2GetStructure_Private(Mat A, Mat_H2 **h)
 /* ------------------------------------------------------------------------------------------------
    Construction (MatAssemblyEnd)
    ------------------------------------------------------------------------------------------------ */
+/* what shapes the tree, the bases and the storage must be the same on every process */
+static PetscErrorCode MatH2CheckSame_Private(Mat A)
+{
+  Mat_H2          *h   = H2(A);
+  const H2ULVParam p[] = {
+    {"the point dimension of MatH2SetCoordinates()", (double)h->dim},
+    {"the source of the entries (built-in kernel, MatH2SetKernel, MatH2SetEntries, dense)", (double)(h->kernel != MATH2_KERNEL_NONE ? 0 : h->kfn ? 1 : h->efn ? 2 : 3)},
+    {"-mat_h2_kernel", (double)h->kernel},
+    {"-mat_h2_kernel_scale", h->kscale},
+    {"-mat_h2_kernel_length", h->kparam},
+    {"-mat_h2_kernel_diag", h->kdiag_set ? h->kdiag : -PETSC_MAX_REAL},
+    {"-mat_h2_kernel_nugget", h->knugget},
+    {"MAT_SYMMETRIC or -mat_h2_symmetric", (double)h->symmetric},
+    {"-mat_h2_leaf_size", (double)h->leafsize},
+    {"-mat_h2_rtol", h->rtol},
+    {"-mat_h2_max_rank", (double)h->maxrank},
+    {"-mat_h2_samples", (double)h->nsamples},
+    {"-mat_h2_admissibility", (double)h->adm},
+    {"-mat_h2_theta", h->theta},
+    {"-mat_h2_eta", h->eta},
+    {"-mat_h2_storage", (double)h->storage},
+    {"-mat_h2_memory_limit", h->memlimit},
+  };
+
+  PetscFunctionBegin;
+  PetscCall(H2ULVCheckSame_Private(PetscObjectComm((PetscObject)A), "MATH2", (PetscInt)(sizeof(p) / sizeof(p[0])), p));
+  PetscFunctionReturn(0);
+}
+
+/* the points gathered on every process and the cluster tree over them: refuse up front what cannot fit */
+static PetscErrorCode MatH2CheckMemory_Private(Mat A)
+{
+  Mat_H2      *h = H2(A);
+  const double N = (double)A->rmap->N;
+  char         what[128];
+
+  PetscFunctionBegin;
+  PetscCall(PetscSNPrintf(what, sizeof(what), "MATH2 with %.0f points in %" PetscInt_FMT " dimensions (the points on every process and their cluster tree)", N, h->dim));
+  PetscCall(H2ULVCheckMemory_Private(PetscObjectComm((PetscObject)A), N * (16.0 * h->dim + 16.0), what, "a smaller problem, or nodes with more memory (every process holds all the points)"));
+  PetscFunctionReturn(0);
+}
+
 static PetscErrorCode MatH2Build_Private(Mat A)
 {
   Mat_H2        *h    = H2(A);
@@ -332,10 +374,15 @@ static PetscErrorCode MatH2Build_Private(Mat A)
   PetscCallMPI(MPI_Comm_size(comm, &size));
   PetscCall(MatH2ResetBuilt_Private(A));
   if (h->threads > 0) h2ulv::setDefaultThreads((int)h->threads);
+  h->symmetric = (PetscBool)(h->kernel != MATH2_KERNEL_NONE || A->symmetric == PETSC_BOOL3_TRUE || A->spd == PETSC_BOOL3_TRUE || (h->symmetric_set && h->symmetric_opt));
+  if (h->symmetric_set && !h->symmetric_opt) h->symmetric = PETSC_FALSE;
+  PetscCall(MatH2CheckSame_Private(A));
+  PetscCall(MatH2CheckMemory_Private(A));
 
   /* all points on every process (the tree and the far samples need them) */
   const PetscInt      N = A->rmap->N, dim = h->dim;
-  std::vector<double> all((size_t)N * dim);
+  std::vector<double> all;
+  PetscCall(H2ULVCallCore(comm, PETSC_TRUE, [&]() { all.resize((size_t)N * dim); }));
   {
     std::vector<PetscMPIInt> counts(size), displs(size);
     for (PetscMPIInt p = 0; p < size; p++) {
@@ -344,8 +391,6 @@ static PetscErrorCode MatH2Build_Private(Mat A)
     }
     PetscCallMPI(MPI_Allgatherv(h->coords.data(), (PetscMPIInt)h->coords.size(), MPIU_REAL, all.data(), counts.data(), displs.data(), MPIU_REAL, comm));
   }
-  h->symmetric = (PetscBool)(h->kernel != MATH2_KERNEL_NONE || A->symmetric == PETSC_BOOL3_TRUE || A->spd == PETSC_BOOL3_TRUE || (h->symmetric_set && h->symmetric_opt));
-  if (h->symmetric_set && !h->symmetric_opt) h->symmetric = PETSC_FALSE;
 
   PetscCall(PetscLogEventBegin(MATH2_Tree, A, 0, 0, 0));
   PetscCall(PetscTime(&t0));
@@ -410,6 +455,7 @@ static PetscErrorCode MatH2Build_Private(Mat A)
     PetscCallMPI(MPI_Comm_size(comm, &size));
     PetscCall(MPIU_Allreduce(&est, &gest, 1, MPIU_PETSCLOGDOUBLE, MPI_MAX, comm));
     if (limit <= 0) limit = 0.5 * (PetscLogDouble)sysconf(_SC_PHYS_PAGES) * (PetscLogDouble)sysconf(_SC_PAGE_SIZE) / size;
+    PetscCall(MPIU_Allreduce(MPI_IN_PLACE, &limit, 1, MPIU_PETSCLOGDOUBLE, MPI_MIN, comm)); /* one decision for all processes */
     h->jit = (PetscBool)(h->storage == MATH2_STORAGE_JIT || (h->storage == MATH2_STORAGE_AUTO && gest > limit));
     if (h->jit && h->storage == MATH2_STORAGE_AUTO)
       PetscCall(PetscInfo(A, "MATH2: the near blocks and couplings would take %.4g MB on a process (limit %.4g MB, -mat_h2_memory_limit): computing them on the fly in every product instead\n", gest / 1048576.0, limit / 1048576.0));

@@ -121,20 +121,82 @@ static PetscErrorCode PCH2ULVGetH2_Private(PC pc, Mat *h2)
   }
   PetscCall(PetscObjectTypeCompareAny((PetscObject)P, &isdense, MATSEQDENSE, MATMPIDENSE, MATDENSE, ""));
   PetscCheck(isdense, PetscObjectComm((PetscObject)pc), PETSC_ERR_SUP, "PCH2ULV factors a MATH2 preconditioning matrix, or a dense one whose points are given with PCSetCoordinates(); got a matrix of type %s", ((PetscObject)P)->type_name);
-  if (p->cdim == 0) { /* points attached to the dense matrix itself with MatH2SetCoordinates() */
-    Vec cvec = NULL;
-    PetscCall(PetscObjectQuery((PetscObject)P, "MatH2Coordinates", (PetscObject *)&cvec));
-    if (cvec) {
-      PetscCall(MatConvert(P, MATH2, MAT_INITIAL_MATRIX, h2));
-      PetscFunctionReturn(0);
-    }
+  Vec cvec = NULL; /* points attached to the dense matrix itself with MatH2SetCoordinates() */
+  PetscCall(PetscObjectQuery((PetscObject)P, "MatH2Coordinates", (PetscObject *)&cvec));
+  { /* where the points come from, the same on every process */
+    const H2ULVParam src[] = {{"the dimension of PCSetCoordinates() (0: not called)", (double)p->cdim}, {"MatH2SetCoordinates() on the dense matrix (1: called)", cvec ? 1.0 : 0.0}};
+    PetscCall(H2ULVCheckSame_Private(PetscObjectComm((PetscObject)pc), "PCH2ULV", 2, src));
+  }
+  if (p->cdim == 0 && cvec) {
+    PetscCall(MatConvert(P, MATH2, MAT_INITIAL_MATRIX, h2));
+    PetscFunctionReturn(0);
   }
   PetscCheck(p->cdim > 0 || !p->inFactor, PetscObjectComm((PetscObject)pc), PETSC_ERR_ARG_WRONGSTATE,
              "MatSolverType h2ulv with a dense matrix needs the points of its rows attached to the matrix: call MatH2SetCoordinates() on it (PCSetCoordinates() of -pc_type cholesky/lu does not reach the factorization), or use -pc_type h2ulv with PCSetCoordinates()");
   PetscCheck(p->cdim > 0, PetscObjectComm((PetscObject)pc), PETSC_ERR_ARG_WRONGSTATE, "PCH2ULV with a dense preconditioning matrix needs the points of its rows: call PCSetCoordinates() (or MatH2SetCoordinates() on the matrix) first");
-  PetscCheck((PetscInt)p->coords.size() == P->rmap->n * p->cdim, PETSC_COMM_SELF, PETSC_ERR_ARG_SIZ, "PCSetCoordinates() gave %" PetscInt_FMT " points but the matrix has %" PetscInt_FMT " local rows", (PetscInt)p->coords.size() / p->cdim, P->rmap->n);
+  { /* the number of points on every process, checked together (no process left waiting) */
+    PetscMPIInt rank, first;
+    const bool  bad = (PetscInt)p->coords.size() != P->rmap->n * p->cdim;
+    PetscCallMPI(MPI_Comm_rank(PetscObjectComm((PetscObject)pc), &rank));
+    PetscMPIInt mine = bad ? rank : PETSC_MPI_INT_MAX;
+    PetscCallMPI(MPI_Allreduce(&mine, &first, 1, MPI_INT, MPI_MIN, PetscObjectComm((PetscObject)pc)));
+    PetscCheck(!bad, PETSC_COMM_SELF, PETSC_ERR_ARG_SIZ, "PCSetCoordinates() gave %" PetscInt_FMT " points but the matrix has %" PetscInt_FMT " local rows on this process", (PetscInt)p->coords.size() / p->cdim, P->rmap->n);
+    PetscCheck(first == PETSC_MPI_INT_MAX, PETSC_COMM_SELF, PETSC_ERR_ARG_SIZ, "PCSetCoordinates() gave a number of points different from the local rows of the matrix on rank %d", first);
+  }
   PetscCall(MatH2SetCoordinates(P, p->cdim, p->coords.data()));
   PetscCall(MatConvert(P, MATH2, MAT_INITIAL_MATRIX, h2));
+  PetscFunctionReturn(0);
+}
+
+/* the factorization holds at least its leaf near blocks (a share of them on each process):
+   refuse up front when they cannot fit */
+static PetscErrorCode PCH2ULVCheckMemory_Private(PC pc, const h2ulv::ClusterTree &T)
+{
+  PC_H2ULV   *p = Data(pc);
+  const int   L = T.levels();
+  const auto &N = T.nearList(L);
+  double      entries = 0;
+  PetscMPIInt size;
+  char        what[160];
+
+  PetscFunctionBegin;
+  PetscCallMPI(MPI_Comm_size(PetscObjectComm((PetscObject)pc), &size));
+  for (int i = 0; i < T.ncells(L); i++)
+    for (int q = N.ptr[i]; q < N.ptr[i + 1]; q++) entries += (double)T.cell(L, i).size() * (double)T.cell(L, N.col[q]).size();
+  const double bytes = entries / size * (p->precision == PCH2ULV_PRECISION_SINGLE ? 4.0 : 8.0);
+  PetscCall(PetscInfo(pc, "PCH2ULV: the leaf near blocks take %.4g MB per process (a lower bound of the factorization's memory)\n", bytes / 1048576.0));
+  PetscCall(PetscSNPrintf(what, sizeof(what), "The H2-ULV factorization of %d unknowns (its leaf near blocks alone)", T.size()));
+  PetscCall(H2ULVCheckMemory_Private(PetscObjectComm((PetscObject)pc), bytes, what, "use more processes or nodes, -pc_h2ulv_precision single, or a smaller leaf size (-mat_h2_leaf_size)"));
+  PetscFunctionReturn(0);
+}
+
+/* the options that shape the factorization must be the same on every process */
+static PetscErrorCode PCH2ULVCheckSame_Private(PC pc)
+{
+  PC_H2ULV        *p   = Data(pc);
+  const H2ULVParam o[] = {
+    {"-pc_h2ulv_precision", (double)p->precision},
+    {"-pc_h2ulv_factorization", (double)p->ftype},
+    {"-pc_h2ulv_rtol", p->rtol},
+    {"-pc_h2ulv_max_rank", (double)p->maxrank},
+    {"-pc_h2ulv_samples", (double)p->nsamples},
+    {"-pc_h2ulv_theta", p->theta},
+    {"-pc_h2ulv_leaf_size", (double)p->leafsize},
+    {"-pc_h2ulv_fillin", (double)p->fillin},
+    {"-pc_h2ulv_fillin_weight", p->fillinWeight},
+    {"-pc_h2ulv_fillin_sketch", p->fillinSketch},
+    {"-pc_h2ulv_schur", (double)p->schur},
+    {"-pc_h2ulv_zeropivot", p->zeropivot},
+    {"-pc_h2ulv_root_size", (double)p->maxroot},
+    {"-pc_h2ulv_root_size_capped", (double)p->maxrootcapped},
+    {"-pc_h2ulv_keep_kernel_mb", p->keepKernelMB},
+    {"-pc_h2ulv_backend", (double)p->backend},
+    {"-pc_h2ulv_tf32", (double)p->tf32},
+    {"-pc_h2ulv_dropped_norms", (double)p->dropped},
+  };
+
+  PetscFunctionBegin;
+  PetscCall(H2ULVCheckSame_Private(PetscObjectComm((PetscObject)pc), "PCH2ULV", (PetscInt)(sizeof(o) / sizeof(o[0])), o));
   PetscFunctionReturn(0);
 }
 
@@ -149,6 +211,7 @@ static PetscErrorCode PCSetUp_H2ULV(PC pc)
   PetscFunctionBegin;
   PetscCallMPI(MPI_Comm_size(PetscObjectComm((PetscObject)pc), &size));
   PetscCheck(pc->pmat->rmap->N > 0, PetscObjectComm((PetscObject)pc), PETSC_ERR_ARG_SIZ, "PCH2ULV: the system has size 0");
+  PetscCall(PCH2ULVCheckSame_Private(pc));
   PetscCall(PetscLogEventBegin(PCH2ULV_Setup, pc, 0, 0, 0));
   PetscCall(PetscTime(&t0));
   PetscCall(PCH2ULVGetH2_Private(pc, &h2));
@@ -237,6 +300,7 @@ static PetscErrorCode PCSetUp_H2ULV(PC pc)
         p->evaluator = std::make_shared<h2ulv::PermutedEntries>(h->evaluator, p->map);
       }));
     }
+    PetscCall(PCH2ULVCheckMemory_Private(pc, *p->tree));
     dshift = shiftInOrder();
     PetscCall(H2ULVCallCore(comm, PETSC_TRUE, [&]() {
       if (p->precision == PCH2ULV_PRECISION_SINGLE) p->ff = std::make_unique<h2ulv::UlvFactorization<float>>(comm, p->tree, *p->evaluator, o, alpha, dshift);
@@ -359,7 +423,7 @@ static PetscErrorCode PCSetCoordinates_H2ULV(PC pc, PetscInt dim, PetscInt nloc,
   PetscFunctionBegin;
   PetscCheck(dim >= 1 && dim <= 3, PetscObjectComm((PetscObject)pc), PETSC_ERR_ARG_OUTOFRANGE, "PCSetCoordinates: dim = %" PetscInt_FMT " but it must be 1, 2 or 3", dim);
   p->cdim = dim;
-  p->coords.assign(coords, coords + nloc * dim);
+  PetscCall(H2ULVCallCore(PetscObjectComm((PetscObject)pc), PETSC_TRUE, [&]() { p->coords.assign(coords, coords + nloc * dim); }));
   PetscFunctionReturn(0);
 }
 

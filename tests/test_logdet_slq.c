@@ -8,7 +8,7 @@
        meaningful where the factors' error is well above the standard error)
      - the halves of the solve: y^T S x = x^T S y for S = F^-1 A F^-T (PCApplySymmetricLeft/Right),
        and PCApplySymmetricRight(PCApplySymmetricLeft(x)) = PCApply(x), to 1e-10 relative.
-   -probes <k>: probes (default: -pc_h2ulv_logdet_probes). */
+   -probes <k>: probes (default: -pc_h2ulv_logdet_probes); -view: PCView (shows the estimate). */
 #include <h2ulv.h>
 #include <petscblaslapack.h>
 
@@ -97,7 +97,7 @@ int main(int argc, char **argv)
   PetscInt       N = 8192, probes = PETSC_DEFAULT;
   PetscReal      ldP, corr, se, ldd, errP, errC, rtol = 0;
   PetscMPIInt    size;
-  PetscBool      closer = PETSC_FALSE;
+  PetscBool      closer = PETSC_FALSE, view = PETSC_FALSE;
   H2ULVProblem   prob;
   Mat            A;
   KSP            ksp;
@@ -109,6 +109,7 @@ int main(int argc, char **argv)
   PetscCall(PetscOptionsGetInt(NULL, NULL, "-n", &N, NULL));
   PetscCall(PetscOptionsGetInt(NULL, NULL, "-probes", &probes, NULL));
   PetscCall(PetscOptionsGetBool(NULL, NULL, "-closer", &closer, NULL));
+  PetscCall(PetscOptionsGetBool(NULL, NULL, "-view", &view, NULL));
   PetscCall(PetscOptionsGetReal(NULL, NULL, "-pc_h2ulv_rtol", &rtol, NULL));
   PetscCallMPI(MPI_Comm_size(PETSC_COMM_WORLD, &size));
   PetscCall(H2ULVProblemCreate(name, N, 0, &prob));
@@ -124,6 +125,7 @@ int main(int argc, char **argv)
   PetscCall(PCH2ULVGetLogDeterminant(pc, &ldP));
   PetscCall(PCH2ULVGetLogDeterminantCorrection(pc, probes, PETSC_DEFAULT, &corr, &se));
   PetscCall(PetscTime(&t2));
+  if (view) PetscCall(PCView(pc, PETSC_VIEWER_STDOUT_WORLD));
   PetscCall(CheckHalves(pc, A));
   PetscCall(DenseLogDet(prob, &ldd));
   PetscCall(PetscTime(&t3));

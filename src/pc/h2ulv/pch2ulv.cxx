@@ -428,7 +428,8 @@ PetscErrorCode PCH2ULVApplySymmetricHalf_Private(PC pc, PetscBool right, PetscIn
   PetscFunctionReturn(0);
 }
 
-static PetscErrorCode PCApplySymmetricHalf_H2ULV(PC pc, Vec x, Vec y, PetscBool right)
+/* kind: 0 PCApply, 1 PCApplyTranspose, 2 PCApplySymmetricLeft, 3 PCApplySymmetricRight */
+static PetscErrorCode PCApplyKernel_H2ULV(PC pc, Vec x, Vec y, int kind)
 {
   const PetscScalar *xa;
   PetscScalar       *ya;
@@ -436,29 +437,16 @@ static PetscErrorCode PCApplySymmetricHalf_H2ULV(PC pc, Vec x, Vec y, PetscBool 
   PetscFunctionBegin;
   PetscCall(VecGetArrayRead(x, &xa));
   PetscCall(VecGetArrayWrite(y, &ya));
-  PetscCall(PCH2ULVApplySymmetricHalf_Private(pc, right, 1, xa, ya));
+  if (kind < 2) PetscCall(PCH2ULVApply_Private(pc, (PetscBool)(kind == 1), 1, xa, pc->pmat->rmap->n, ya, pc->pmat->rmap->n));
+  else PetscCall(PCH2ULVApplySymmetricHalf_Private(pc, (PetscBool)(kind == 3), 1, xa, ya));
   PetscCall(VecRestoreArrayRead(x, &xa));
   PetscCall(VecRestoreArrayWrite(y, &ya));
   PetscFunctionReturn(0);
 }
-static PetscErrorCode PCApplySymmetricLeft_H2ULV(PC pc, Vec x, Vec y) { return PCApplySymmetricHalf_H2ULV(pc, x, y, PETSC_FALSE); }
-static PetscErrorCode PCApplySymmetricRight_H2ULV(PC pc, Vec x, Vec y) { return PCApplySymmetricHalf_H2ULV(pc, x, y, PETSC_TRUE); }
-
-static PetscErrorCode PCApplyKernel_H2ULV(PC pc, Vec x, Vec y, PetscBool trans)
-{
-  const PetscScalar *xa;
-  PetscScalar       *ya;
-
-  PetscFunctionBegin;
-  PetscCall(VecGetArrayRead(x, &xa));
-  PetscCall(VecGetArrayWrite(y, &ya));
-  PetscCall(PCH2ULVApply_Private(pc, trans, 1, xa, pc->pmat->rmap->n, ya, pc->pmat->rmap->n));
-  PetscCall(VecRestoreArrayRead(x, &xa));
-  PetscCall(VecRestoreArrayWrite(y, &ya));
-  PetscFunctionReturn(0);
-}
-static PetscErrorCode PCApply_H2ULV(PC pc, Vec x, Vec y) { return PCApplyKernel_H2ULV(pc, x, y, PETSC_FALSE); }
-static PetscErrorCode PCApplyTranspose_H2ULV(PC pc, Vec x, Vec y) { return PCApplyKernel_H2ULV(pc, x, y, PETSC_TRUE); }
+static PetscErrorCode PCApply_H2ULV(PC pc, Vec x, Vec y) { return PCApplyKernel_H2ULV(pc, x, y, 0); }
+static PetscErrorCode PCApplyTranspose_H2ULV(PC pc, Vec x, Vec y) { return PCApplyKernel_H2ULV(pc, x, y, 1); }
+static PetscErrorCode PCApplySymmetricLeft_H2ULV(PC pc, Vec x, Vec y) { return PCApplyKernel_H2ULV(pc, x, y, 2); }
+static PetscErrorCode PCApplySymmetricRight_H2ULV(PC pc, Vec x, Vec y) { return PCApplyKernel_H2ULV(pc, x, y, 3); }
 
 static PetscErrorCode PCMatApply_H2ULV(PC pc, Mat X, Mat Y)
 {
@@ -812,7 +800,10 @@ PetscErrorCode PCH2ULVSetBackend(PC pc, PCH2ULVBackendType backend, PetscBool re
    Options: -pc_h2ulv_rtol, -pc_h2ulv_theta, -pc_h2ulv_leaf_size, -pc_h2ulv_max_rank, -pc_h2ulv_samples, -pc_h2ulv_factorization
    auto|cholesky|lu, -pc_h2ulv_fillin generator|nearfield|none, -pc_h2ulv_schur twohop|near1|diag,
    -pc_h2ulv_precision double|single, -pc_h2ulv_dropped_norms, -pc_h2ulv_backend host|cuda|kokkos,
-   -pc_h2ulv_backend_required, -pc_h2ulv_tf32
+   -pc_h2ulv_backend_required, -pc_h2ulv_tf32, -pc_h2ulv_logdet_probes, -pc_h2ulv_logdet_view
+
+   PCApplySymmetricLeft/Right apply the halves F^{-1}, F^{-T} of a Cholesky factorization M = F F^T
+   (PCH2ULVGetLogDeterminantCorrection() uses them).
 M*/
 PETSC_INTERN PetscErrorCode PCCreate_H2ULV(PC pc)
 {

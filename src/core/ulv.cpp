@@ -1642,7 +1642,7 @@ void UlvFactorization<T>::sweep(Sweep part, bool transpose, int k, T *x, int ldx
   {
     int m = 0;
     std::vector<T> mine;
-    if (part == Sweep::Backward) { // my rows of L_r^{-1} (...) from the half space
+    if (part == Sweep::Backward) { // my rows of the root's forward solution, from the half space
       m = hm;
       mine.resize(static_cast<size_t>(m) * k);
       for (int j = 0; j < k; j++)
@@ -1678,7 +1678,7 @@ void UlvFactorization<T>::sweep(Sweep part, bool transpose, int k, T *x, int ldx
       if (part != Sweep::Forward) be.trsm('L', 'T', 'N', T(1), ti);
     } else be.getrs(tr ? 'T' : 'N', {{n0, k, root_.get(), n0, rootPiv_.get(), xr.get(), n0}});
   }
-  if (part == Sweep::Forward) { // the half space: my cells' z, my rows of L_r^{-1} (...)
+  if (part == Sweep::Forward) { // the half space: my cells' z, my rows of the root's forward solution
     cp.clear();
     for (int l = L; l > top_; l--)
       for (int i : lay.owned(l)) cp.push_back({'N', levels_[l]->p[i], k, z[l].get() + zoff[l][i], ld1(levels_[l]->p[i]), H.get() + hoff[l][i], ld1(hn)});

@@ -177,12 +177,50 @@ static PetscErrorCode LanczosLogBlock(PC pc, Mat A, PetscInt b, PetscInt maxits,
   PetscFunctionReturn(0);
 }
 
+/* the probes' values z_j^T log(S) z_j, j < nprobes, in blocks of up to 32; products: the Lanczos steps */
+static PetscErrorCode RunProbes(PC pc, Mat A, PetscInt nprobes, PetscInt maxits, std::vector<PetscReal> &vals, PetscInt *products)
+{
+  PetscInt    n, N, rstart, bmax, bcur = 0;
+  Mat         V = NULL, Vp = NULL, W = NULL, U = NULL, T = NULL;
+  PetscRandom rnd;
+
+  PetscFunctionBegin;
+  PetscCall(MatGetLocalSize(pc->pmat, &n, NULL));
+  PetscCall(MatGetSize(pc->pmat, &N, NULL));
+  PetscCall(MatGetOwnershipRange(pc->pmat, &rstart, NULL));
+  bmax = PetscMax(1, PetscMin(32, (PetscInt)(4e6 / (double)N))); /* probes per block: at most about 32 MB a block */
+  PetscCall(PetscRandomCreate(PETSC_COMM_SELF, &rnd));
+  *products = 0;
+  for (PetscInt j0 = 0; j0 < nprobes; j0 += bmax) {
+    const PetscInt        b = PetscMin(bmax, nprobes - j0);
+    std::vector<PetscInt> steps(b);
+    PetscScalar          *v;
+    if (b != bcur) { /* the first block, or a smaller last one */
+      for (Mat *m : {&V, &Vp, &W, &U, &T}) PetscCall(MatDestroy(m));
+      PetscCall(MatCreateDense(PetscObjectComm((PetscObject)pc), n, PETSC_DECIDE, N, b, NULL, &V));
+      for (Mat *m : {&Vp, &W, &U}) PetscCall(MatDuplicate(V, MAT_DO_NOT_COPY_VALUES, m));
+      bcur = b;
+    }
+    PetscCall(MatDenseGetArrayWrite(V, &v));
+    for (PetscInt c = 0; c < b; c++) PetscCall(Probe(rnd, j0 + c, rstart, n, v + c * n));
+    PetscCall(MatDenseRestoreArrayWrite(V, &v));
+    PetscCall(LanczosLogBlock(pc, A, b, maxits, V, Vp, W, U, &T, &vals[j0], steps.data()));
+    for (PetscInt c = 0; c < b; c++) {
+      PetscCall(PetscInfo(pc, "PCH2ULV log det correction: probe %" PetscInt_FMT ": z^T log(F^-1 A F^-T) z = %g after %" PetscInt_FMT " Lanczos steps\n", j0 + c, (double)vals[j0 + c], steps[c]));
+      *products += steps[c];
+    }
+  }
+  for (Mat *m : {&V, &Vp, &W, &U, &T}) PetscCall(MatDestroy(m));
+  PetscCall(PetscRandomDestroy(&rnd));
+  PetscFunctionReturn(0);
+}
+
 PetscErrorCode PCH2ULVLogDetSLQ_Private(PC pc, PetscInt nprobes, PetscInt maxits, PetscReal *corr, PetscReal *se)
 {
   Mat            A;
-  PetscRandom    rnd;
-  PetscReal      ldP, sum = 0, sum2 = 0;
-  PetscInt       products = 0, sign;
+  PetscReal              ldP, mean = 0, var = 0;
+  PetscInt               products = 0, sign;
+  std::vector<PetscReal> vals(nprobes > 0 ? nprobes : 0);
   PetscBool      symknown, sym;
   LogDetSLQ     *last;
   PetscLogDouble t0, t1;
@@ -215,41 +253,7 @@ PetscErrorCode PCH2ULVLogDetSLQ_Private(PC pc, PetscInt nprobes, PetscInt maxits
   if (!PCH2ULV_LogDet) PetscCall(PetscLogEventRegister("PCH2ULVLogDet", PC_CLASSID, &PCH2ULV_LogDet));
   PetscCall(PetscLogEventBegin(PCH2ULV_LogDet, pc, A, 0, 0));
   PetscCall(PetscTime(&t0));
-  {
-    PetscInt n, N, rstart, bmax;
-    Mat      V = NULL, Vp, W, U, T = NULL;
-    PetscCall(MatGetLocalSize(pc->pmat, &n, NULL));
-    PetscCall(MatGetSize(pc->pmat, &N, NULL));
-    bmax = PetscMax(1, PetscMin(32, (PetscInt)(4e6 / (double)N))); /* probes per block: at most about 32 MB a block */
-    PetscCall(MatGetOwnershipRange(pc->pmat, &rstart, NULL));
-    PetscCall(PetscRandomCreate(PETSC_COMM_SELF, &rnd));
-    for (PetscInt j0 = 0; j0 < nprobes; j0 += bmax) {
-      const PetscInt         b = PetscMin(bmax, nprobes - j0);
-      std::vector<PetscReal> val(b);
-      std::vector<PetscInt>  steps(b);
-      PetscScalar           *v;
-      if (!V || b < bmax) { /* the first block, or a smaller last one */
-        PetscCall(MatDestroy(&V));
-        PetscCall(MatDestroy(&T));
-        PetscCall(MatCreateDense(PetscObjectComm((PetscObject)pc), n, PETSC_DECIDE, N, b, NULL, &V));
-        for (Mat *m : {&Vp, &W, &U}) PetscCall(MatDuplicate(V, MAT_DO_NOT_COPY_VALUES, m));
-      }
-      PetscCall(MatDenseGetArrayWrite(V, &v));
-      for (PetscInt c = 0; c < b; c++) PetscCall(Probe(rnd, j0 + c, rstart, n, v + c * n));
-      PetscCall(MatDenseRestoreArrayWrite(V, &v));
-      PetscCall(LanczosLogBlock(pc, A, b, maxits, V, Vp, W, U, &T, val.data(), steps.data()));
-      for (PetscInt c = 0; c < b; c++) {
-        PetscCall(PetscInfo(pc, "PCH2ULV log det correction: probe %" PetscInt_FMT ": z^T log(F^-1 A F^-T) z = %g after %" PetscInt_FMT " Lanczos steps\n", j0 + c, (double)val[c], steps[c]));
-        sum += val[c];
-        sum2 += val[c] * val[c];
-        products += steps[c];
-      }
-      if (b < bmax || j0 + b >= nprobes) for (Mat *m : {&Vp, &W, &U}) PetscCall(MatDestroy(m));
-    }
-    PetscCall(MatDestroy(&V));
-    PetscCall(MatDestroy(&T));
-    PetscCall(PetscRandomDestroy(&rnd));
-  }
+  PetscCall(RunProbes(pc, A, nprobes, maxits, vals, &products));
   PetscCall(PetscTime(&t1));
   PetscCall(PetscLogEventEnd(PCH2ULV_LogDet, pc, A, 0, 0));
   { /* keep it with the PC until the next setup */
@@ -259,8 +263,10 @@ PetscErrorCode PCH2ULVLogDetSLQ_Private(PC pc, PetscInt nprobes, PetscInt maxits
     last->nprobes  = nprobes;
     last->maxits   = maxits;
     last->products = products;
-    last->corr     = sum / nprobes;
-    last->se       = PetscSqrtReal(PetscMax(0, sum2 - sum * sum / nprobes) / (nprobes - 1) / nprobes);
+    for (PetscReal v : vals) mean += v / nprobes;
+    for (PetscReal v : vals) var += (v - mean) * (v - mean) / (nprobes - 1);
+    last->corr     = mean;
+    last->se       = PetscSqrtReal(var / nprobes);
     last->ldP      = ldP;
     last->time     = t1 - t0;
     PetscCall(PetscObjectStateGet((PetscObject)A, &last->state));

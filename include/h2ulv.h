@@ -120,6 +120,9 @@ PETSC_EXTERN PetscErrorCode PCH2ULVGetInfo(PC, PetscLogDouble *bytes, PetscLogDo
 PETSC_EXTERN PetscErrorCode PCH2ULVGetLogDeterminant(PC, PetscReal *logdet);
 /* log |det| and the sign (+1/-1) of the determinant (LU case) */
 PETSC_EXTERN PetscErrorCode PCH2ULVGetLogAbsDeterminant(PC, PetscReal *logabsdet, PetscInt *sign);
+/* log det A - log det P (A the operator, P the factorization) by stochastic Lanczos quadrature, with
+   its standard error; nprobes, maxits: PETSC_DEFAULT for -pc_h2ulv_logdet_probes (32) and 50 */
+PETSC_EXTERN PetscErrorCode PCH2ULVGetLogDeterminantCorrection(PC, PetscInt nprobes, PetscInt maxits, PetscReal *corr, PetscReal *stderr_);
 /* inertia (negative, zero, positive eigenvalue counts) of the factored symmetric matrix; also
    MatGetInertia() on the factor of -pc_factor_mat_solver_type h2ulv */
 PETSC_EXTERN PetscErrorCode PCH2ULVGetInertia(PC, PetscInt *neg, PetscInt *zero, PetscInt *pos);

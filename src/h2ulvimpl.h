@@ -14,6 +14,13 @@ PETSC_INTERN PetscErrorCode H2ULVRegisterSolverType_Private(void);
 /* the factor Mat's PCH2ULV: lu = LU pivots everywhere, else auto (Cholesky, LU where not SPD) */
 PETSC_INTERN PetscErrorCode PCH2ULVSetFactorization_Private(PC, PetscBool lu);
 PETSC_INTERN PetscErrorCode PCH2ULVSetFactorZeroPivot_Private(PC, PetscReal zeropivot);
+/* stochastic Lanczos estimate of log det A - log det P (h2ulvlogdet.cxx); after a setup: forget the
+   last one, and with view estimate it with nprobes probes and print it; PCView: the last one */
+PETSC_INTERN PetscErrorCode PCH2ULVLogDetSLQ_Private(PC, PetscInt nprobes, PetscInt maxits, PetscReal *corr, PetscReal *se);
+PETSC_INTERN PetscErrorCode PCH2ULVLogDetSetUp_Private(PC, PetscBool view, PetscInt nprobes);
+PETSC_INTERN PetscErrorCode PCH2ULVLogDetView_Private(PC, PetscViewer);
+/* PCApplySymmetricRight (right) or PCApplySymmetricLeft of PCH2ULV on k columns, user layout (ld: local rows) */
+PETSC_INTERN PetscErrorCode PCH2ULVApplySymmetricHalf_Private(PC, PetscBool right, PetscInt k, const PetscScalar *x, PetscScalar *y);
 
 /* Run a piece of the C++ core; turn its exceptions into PETSc errors.  Collective variant: every
    process learns whether any process failed, so no process is left waiting in a collective. */

@@ -1508,8 +1508,10 @@ void UlvFactorization<T>::refactor(double alpha, const std::vector<double> &dshi
 // solutions (forward) and skeleton solutions (backward) come in through nearX_, the children's
 // skeleton parts go up to the parents' owners (S.up) and come back down (S.down); the root's
 // right-hand side is gathered on every process and solved there redundantly.
+// Sweep::Forward stops after the root's L^{-1} and writes the half space (the pivot solutions z of
+// my cells, my rows of the root) to `half`; Sweep::Backward starts from `half` there (hasHalves()).
 template <typename T>
-void UlvFactorization<T>::solve(bool transpose, int k, T *x, int ldx) const
+void UlvFactorization<T>::sweep(Sweep part, bool transpose, int k, T *x, int ldx, T *half, int ldhalf) const
 {
   if (!status_.ok) throw Error(ERR_NUMERIC, "the factorization failed: " + status_.message);
   const ClusterTree &Tr = *tree_;
@@ -1524,7 +1526,7 @@ void UlvFactorization<T>::solve(bool transpose, int k, T *x, int ldx) const
   Backend<T> &be = *be_;
   // right-hand sides on the backend (Nn x k, ld Nn)
   Buffer<T> X(be, static_cast<size_t>(Nn) * k);
-  {
+  if (part != Sweep::Backward) {
     HostFill<T> h(be, X.get(), static_cast<size_t>(Nn) * k);
     for (int j = 0; j < k; j++)
       for (int t = 0; t < Nn; t++) h.data()[t + static_cast<size_t>(j) * Nn] = x[t + static_cast<size_t>(j) * ldx];
@@ -1535,7 +1537,7 @@ void UlvFactorization<T>::solve(bool transpose, int k, T *x, int ldx) const
   std::vector<std::vector<size_t>> coff(L + 1), zoff(L + 1);
   std::vector<CopyItem<T>> cp;
   std::vector<GemmItem<T>> gi;
-  for (int l = L; l > top_; l--) {
+  for (int l = L; l > top_ && part != Sweep::Backward; l--) {
     const Level &Lv = *levels_[l];
     const PairList &N = Tr.nearList(l);
     const int nc = Tr.ncells(l);
@@ -1612,6 +1614,27 @@ void UlvFactorization<T>::solve(bool transpose, int k, T *x, int ldx) const
       else g.push_back({'N', 'N', r[i], k, p[kk], Lv.Cp(q), ld1(r[i]), zp(kk), ld1(p[kk]), cp_(i), n[i]});
     }, T(-1));
   }
+  // the half space (halfSolve) on the backend; the backward half takes my cells' z from it
+  std::vector<std::vector<int>> hoff;
+  int hrow = 0, hm = 0;
+  const int hn = part == Sweep::Full ? 0 : halfOffsets(hoff, hrow, hm);
+  Buffer<T> H(be, std::max<size_t>(1, static_cast<size_t>(hn) * k));
+  if (part == Sweep::Backward) {
+    HostFill<T> hf(be, H.get(), static_cast<size_t>(hn) * k);
+    for (int j = 0; j < k; j++)
+      for (int t = 0; t < hn; t++) hf.data()[t + static_cast<size_t>(j) * hn] = half[t + static_cast<size_t>(j) * ldhalf];
+    hf.commit();
+    for (int l = L; l > top_; l--) {
+      const std::vector<int> &p = levels_[l]->p;
+      COff zo(Tr.ncells(l));
+      for (int i : lay.owned(l)) zo.set(i, static_cast<size_t>(p[i]) * k);
+      z[l] = Buffer<T>(be, zo.total);
+      zoff[l] = zo.off;
+      cp.clear();
+      for (int i : lay.owned(l)) cp.push_back({'N', p[i], k, H.get() + hoff[l][i], ld1(hn), z[l].get() + zo.off[i], ld1(p[i])});
+      be.copy(T(1), cp);
+    }
+  }
   // root: its right-hand side gathered on every process (my rows: the skeleton parts of my cells
   // of level top_+1, or my points when the tree is a single leaf), solved redundantly
   const int n0 = rootN_;
@@ -1619,7 +1642,12 @@ void UlvFactorization<T>::solve(bool transpose, int k, T *x, int ldx) const
   {
     int m = 0;
     std::vector<T> mine;
-    if (L == 0) {
+    if (part == Sweep::Backward) { // my rows of the root's forward solution, from the half space
+      m = hm;
+      mine.resize(static_cast<size_t>(m) * k);
+      for (int j = 0; j < k; j++)
+        for (int t = 0; t < m; t++) mine[t + static_cast<size_t>(j) * m] = half[hn - hm + t + static_cast<size_t>(j) * ldhalf];
+    } else if (L == 0) {
       m = Nn;
       HostRead<T> h(be, X.get(), static_cast<size_t>(Nn) * k);
       mine.assign(h.data(), h.data() + static_cast<size_t>(Nn) * k);
@@ -1646,9 +1674,20 @@ void UlvFactorization<T>::solve(bool transpose, int k, T *x, int ldx) const
   if (n0 > 0) {
     if (rootChol_) {
       const std::vector<TrsmItem<T>> ti{{n0, k, root_.get(), n0, xr.get(), n0}};
-      be.trsm('L', 'N', 'N', T(1), ti);
-      be.trsm('L', 'T', 'N', T(1), ti);
+      if (part != Sweep::Backward) be.trsm('L', 'N', 'N', T(1), ti);
+      if (part != Sweep::Forward) be.trsm('L', 'T', 'N', T(1), ti);
     } else be.getrs(tr ? 'T' : 'N', {{n0, k, root_.get(), n0, rootPiv_.get(), xr.get(), n0}});
+  }
+  if (part == Sweep::Forward) { // the half space: my cells' z, my rows of the root's forward solution
+    cp.clear();
+    for (int l = L; l > top_; l--)
+      for (int i : lay.owned(l)) cp.push_back({'N', levels_[l]->p[i], k, z[l].get() + zoff[l][i], ld1(levels_[l]->p[i]), H.get() + hoff[l][i], ld1(hn)});
+    if (hm > 0) cp.push_back({'N', hm, k, xr.get() + hrow, ld1(n0), H.get() + (hn - hm), ld1(hn)});
+    be.copy(T(1), cp);
+    HostRead<T> hr(be, H.get(), static_cast<size_t>(hn) * k);
+    for (int j = 0; j < k; j++)
+      for (int t = 0; t < hn; t++) half[t + static_cast<size_t>(j) * ldhalf] = hr.data()[t + static_cast<size_t>(j) * hn];
+    return;
   }
   // backward: the sigma part of cell i of level l sits in its parent's solution (level l-1's
   // output, n_I x k; another process' parent sends it down), or in the root's solution for the
@@ -1765,6 +1804,76 @@ void UlvFactorization<T>::solve(bool transpose, int k, T *x, int ldx) const
   HostRead<T> h(be, X.get(), static_cast<size_t>(Nn) * k);
   for (int j = 0; j < k; j++)
     for (int t = 0; t < Nn; t++) x[t + static_cast<size_t>(j) * ldx] = h.data()[t + static_cast<size_t>(j) * Nn];
+}
+
+template <typename T>
+void UlvFactorization<T>::solve(bool transpose, int k, T *x, int ldx) const
+{
+  sweep(Sweep::Full, transpose, k, x, ldx, nullptr, 0);
+}
+
+template <typename T>
+void UlvFactorization<T>::halfSolve(bool backward, int k, T *x, int ldx, T *h, int ldh) const
+{
+  if (!hasHalves()) throw Error(ERR_NUMERIC, "the halves of the solve need a symmetric factorization with Cholesky pivots everywhere");
+  sweep(backward ? Sweep::Backward : Sweep::Forward, false, k, x, ldx, h, ldh);
+}
+
+// my half space: off[l][i] = the first row of my cell i of level l, then my rootRows rows of the
+// root block (its rows rootRow ...); returns its size
+template <typename T>
+int UlvFactorization<T>::halfOffsets(std::vector<std::vector<int>> &off, int &rootRow, int &rootRows) const
+{
+  const int L = tree_->levels();
+  int o = 0;
+  off.assign(L + 1, {});
+  for (int l = L; l > top_; l--) {
+    off[l].assign(tree_->ncells(l), 0);
+    for (int i : lay_->owned(l)) {
+      off[l][i] = o;
+      o += levels_[l]->p[i];
+    }
+  }
+  rootRow = rootRows = 0;
+  if (L == 0) {
+    rootRow  = lay_->pointBegin();
+    rootRows = lay_->pointEnd() - lay_->pointBegin();
+  } else {
+    const std::vector<int> &own = lay_->owned(top_ + 1);
+    const std::vector<int> &r = levels_[top_ + 1]->r;
+    for (int a = 0; a < (own.empty() ? 0 : own.front()); a++) rootRow += r[a];
+    for (int a : own) rootRows += r[a];
+  }
+  return o + rootRows;
+}
+
+template <typename T>
+int UlvFactorization<T>::halfSize() const
+{
+  std::vector<std::vector<int>> off;
+  int r0, m;
+  return halfOffsets(off, r0, m);
+}
+
+// the global position of each of my half-space rows: level by level from the leaves, cells in
+// order, p_i rows each, then the root's rows (every process knows every cell's p_i)
+template <typename T>
+std::vector<int> UlvFactorization<T>::halfIndex() const
+{
+  std::vector<std::vector<int>> off;
+  int r0, m;
+  std::vector<int> idx(halfOffsets(off, r0, m));
+  int base = 0;
+  for (int l = tree_->levels(); l > top_; l--) {
+    const std::vector<int> &p = levels_[l]->p;
+    std::vector<int> first(p.size() + 1, 0);
+    for (size_t i = 0; i < p.size(); i++) first[i + 1] = first[i] + p[i];
+    for (int i : lay_->owned(l))
+      for (int t = 0; t < p[i]; t++) idx[off[l][i] + t] = base + first[i] + t;
+    base += first.back();
+  }
+  for (int t = 0; t < m; t++) idx[idx.size() - m + t] = base + r0 + t;
+  return idx;
 }
 
 template <typename T>

@@ -82,6 +82,19 @@ public:
   void refactor(double alpha, const std::vector<double> &dshift);
   // x <- M^{-1} x (or M^{-T} x), k vectors in local tree order, leading dimension ldx; collective
   void solve(bool transpose, int k, T *x, int ldx) const;
+  // The halves of the solve of a symmetric factorization with Cholesky pivots everywhere
+  // (hasHalves()): M = F F^T, where F^{-1} is the forward sweeps (each level's orthogonal
+  // transform, pivot L_i^{-1} and skeleton update) followed by the root's L_r^{-1}, and F^{-T} is the
+  // root's L_r^{-T} followed by the backward sweeps; solve() is their composition.  The half space
+  // holds the eliminated unknowns: this process' halfSize() of them are [for l = L .. top+1: the p_i
+  // of my cells i, ascending] [my rows of the root block], and halfIndex() numbers them in one global
+  // order that does not depend on the number of processes (levels from the leaves, cells, root last).
+  // forward: h (halfSize() x k, ld ldh) <- F^{-1} x (x: my points in tree order, as solve());
+  // backward: x <- F^{-T} h.  Collective.
+  bool hasHalves() const { return opt_.basis.symmetric && opt_.cholesky && status_.ok && !status_.usedLU && (rootChol_ || rootN_ == 0); }
+  int halfSize() const;
+  std::vector<int> halfIndex() const;
+  void halfSolve(bool backward, int k, T *x, int ldx, T *h, int ldh) const;
   const Layout &layout() const { return *lay_; }
   const UlvCommStats &commStats() const { return comm_stats_; }
   const UlvStatus &status() const { return status_; }
@@ -124,6 +137,9 @@ private:
   void uploadA(int l);               // host A^(l) -> backend
   void factorLevel(int l, bool hostNext); // A^(l) -> factors of l, A^(l-1) (also on the host when hostNext)
   void factorRoot();
+  enum class Sweep { Full, Forward, Backward }; // solve(), or one of its halves (halfSolve)
+  void sweep(Sweep part, bool transpose, int k, T *x, int ldx, T *h, int ldh) const;
+  int halfOffsets(std::vector<std::vector<int>> &off, int &rootRow, int &rootRows) const; // my half space's layout
   Matrix<double> generators(int l, int i, const std::vector<int> &cand, bool row);
   bool generatorGram(int l, int i, const std::vector<int> &cand, bool row, Matrix<double> &E); // the same as X X^T
   void generatorBlock(int l, int i, int p, int k, int n, bool row, Matrix<double> &Z) const; // one neighbour's, transposed

@@ -73,6 +73,11 @@ struct PC_H2ULV {
   PetscLogDouble                                      t_setup = 0, t_first = 0;
   PetscInt                                            nsetups = 0, nrefactor = 0;
   PetscBool                                           batchLog = PETSC_FALSE; /* the factorization logs its batches' flops (-log_view) */
+  /* PCApplySymmetricLeft/Right: my rows of the half space, and the scatter to the global order */
+  Vec        halfv  = NULL, halfu = NULL; /* (arrays placed column by column) */
+  VecScatter halfsc = NULL;
+  PetscInt   ldProbes = 32;          /* -pc_h2ulv_logdet_probes */
+  PetscBool  ldView   = PETSC_FALSE; /* -pc_h2ulv_logdet_view */
 };
 
 static PC_H2ULV *Data(PC pc) { return static_cast<PC_H2ULV *>(pc->data); }
@@ -102,6 +107,9 @@ static PetscErrorCode PCReset_H2ULV(PC pc)
   p->srcev.reset();
   p->map.clear();
   PetscCall(MatDestroy(&p->h2));
+  PetscCall(VecDestroy(&p->halfv));
+  PetscCall(VecDestroy(&p->halfu));
+  PetscCall(VecScatterDestroy(&p->halfsc));
   PetscFunctionReturn(0);
 }
 
@@ -216,6 +224,9 @@ static PetscErrorCode PCSetUp_H2ULV(PC pc)
   PetscCall(PetscTime(&t0));
   PetscCall(PCH2ULVGetH2_Private(pc, &h2));
   PetscCall(MatH2GetStructure_Private(h2, &h));
+  PetscCall(VecDestroy(&p->halfv)); /* the half space follows the factorization's ranks */
+  PetscCall(VecDestroy(&p->halfu));
+  PetscCall(VecScatterDestroy(&p->halfsc));
   const PetscBool reuse = (PetscBool)(p->srctree && p->srctree == h->tree && p->srcev == h->evaluator && (p->fd || p->ff));
   std::vector<double> dshift;
   const double        alpha = PetscRealPart(h->alpha);
@@ -337,14 +348,71 @@ static PetscErrorCode PCSetUp_H2ULV(PC pc)
   /* a factorization made under -log_view has logged its flops batch by batch (PCH2ULVBat* events) */
   if (!p->batchLog) PetscCall(PetscLogFlops(p->fd ? p->fd->factorFlops() : p->ff->factorFlops()));
   PetscCall(PetscLogEventEnd(PCH2ULV_Setup, pc, 0, 0, 0));
+  PetscCall(PCH2ULVLogDetSetUp_Private(pc, p->ldView, p->ldProbes));
+  PetscFunctionReturn(0);
+}
+
+/* k columns: user layout -> my points in the factorization's tree order (t: nt x k) and back */
+static PetscErrorCode PCH2ULVToTree_Private(PC pc, PetscInt k, const PetscScalar *x, PetscInt ldx, std::vector<PetscScalar> &t)
+{
+  PC_H2ULV            *p   = Data(pc);
+  const h2ulv::Layout &lay = p->fd ? p->fd->layout() : p->ff->layout();
+  const PetscInt       nt  = lay.pointEnd() - lay.pointBegin(); /* on several processes not the same count as my rows */
+
+  PetscFunctionBegin;
+  t.resize((size_t)nt * k);
+  PetscCall(MatH2ToTree_Private(p->h2, x, t.data(), k, ldx));
+  if (!p->map.empty()) { /* Pmat tree order -> factorization tree order (one process) */
+    const std::vector<PetscScalar> t1(t);
+    for (PetscInt j = 0; j < k; j++)
+      for (PetscInt i = 0; i < nt; i++) t[i + j * nt] = t1[p->map[i] + j * nt];
+  }
+  PetscFunctionReturn(0);
+}
+
+static PetscErrorCode PCH2ULVFromTree_Private(PC pc, PetscInt k, std::vector<PetscScalar> &t, PetscScalar *y, PetscInt ldy)
+{
+  PC_H2ULV      *p  = Data(pc);
+  const PetscInt nt = (PetscInt)(k > 0 ? t.size() / k : 0);
+
+  PetscFunctionBegin;
+  if (!p->map.empty()) {
+    std::vector<PetscScalar> t1(t.size());
+    for (PetscInt j = 0; j < k; j++)
+      for (PetscInt i = 0; i < nt; i++) t1[p->map[i] + j * nt] = t[i + j * nt];
+    t.swap(t1);
+  }
+  PetscCall(MatH2FromTree_Private(p->h2, t.data(), y, k, ldy));
+  PetscFunctionReturn(0);
+}
+
+/* the core's solve (half < 0), forward half (0) or backward half (1) on k columns t (tree order, nt
+   x k) and h (half space, nh x k); single-precision factors work on float copies */
+static PetscErrorCode PCH2ULVCoreSolve_Private(PC pc, PetscBool trans, int half, PetscInt k, std::vector<PetscScalar> &t, PetscScalar *h, PetscInt nh)
+{
+  PC_H2ULV *p  = Data(pc);
+  const int nt = (int)(k > 0 ? t.size() / k : 0);
+
+  PetscFunctionBegin;
+  PetscCall(H2ULVCallCore(PetscObjectComm((PetscObject)pc), PETSC_TRUE, [&]() {
+    if (p->fd) {
+      if (half < 0) p->fd->solve(trans, (int)k, t.data(), std::max(nt, 1));
+      else p->fd->halfSolve(half == 1, (int)k, t.data(), std::max(nt, 1), h, (int)PetscMax(nh, 1));
+      return;
+    }
+    std::vector<float> tf(t.begin(), t.end()), hf(h, h + (half < 0 ? 0 : nh * k));
+    if (half < 0) p->ff->solve(trans, (int)k, tf.data(), std::max(nt, 1));
+    else p->ff->halfSolve(half == 1, (int)k, tf.data(), std::max(nt, 1), hf.data(), (int)PetscMax(nh, 1));
+    std::copy(tf.begin(), tf.end(), t.begin());
+    std::copy(hf.begin(), hf.end(), h);
+  }));
   PetscFunctionReturn(0);
 }
 
 /* Y = M^{-1} X (or M^{-T} X), k columns in the user's layout */
 static PetscErrorCode PCH2ULVApply_Private(PC pc, PetscBool trans, PetscInt k, const PetscScalar *x, PetscInt ldx, PetscScalar *y, PetscInt ldy)
 {
-  PC_H2ULV *p = Data(pc);
-  PetscInt  n = pc->pmat->rmap->n;
+  PetscInt n = pc->pmat->rmap->n;
 
   PetscFunctionBegin;
   if (pc->failedreason) { /* KSP reports DIVERGED_PC_FAILED; never return silent garbage */
@@ -353,36 +421,79 @@ static PetscErrorCode PCH2ULVApply_Private(PC pc, PetscBool trans, PetscInt k, c
     PetscFunctionReturn(0);
   }
   PetscCall(PetscLogEventBegin(PCH2ULV_Solve, pc, 0, 0, 0));
-  /* my points in tree order (on several processes not the same count as my rows) */
-  const h2ulv::Layout &lay = p->fd ? p->fd->layout() : p->ff->layout();
-  const PetscInt       nt  = lay.pointEnd() - lay.pointBegin();
-  std::vector<PetscScalar> t((size_t)nt * k);
-  PetscCall(MatH2ToTree_Private(p->h2, x, t.data(), k, ldx));
-  std::vector<PetscScalar> t1;
-  if (!p->map.empty()) { /* Pmat tree order -> factorization tree order (one process) */
-    t1 = t;
-    for (PetscInt j = 0; j < k; j++)
-      for (PetscInt i = 0; i < nt; i++) t[i + j * nt] = t1[p->map[i] + j * nt];
-  }
-  PetscCall(H2ULVCallCore(PetscObjectComm((PetscObject)pc), PETSC_TRUE, [&]() {
-    if (p->fd) p->fd->solve(trans, (int)k, t.data(), (int)PetscMax(nt, 1));
-    else {
-      std::vector<float> tf(t.begin(), t.end());
-      p->ff->solve(trans, (int)k, tf.data(), (int)PetscMax(nt, 1));
-      std::copy(tf.begin(), tf.end(), t.begin());
-    }
-  }));
-  if (!p->map.empty()) {
-    for (PetscInt j = 0; j < k; j++)
-      for (PetscInt i = 0; i < nt; i++) t1[p->map[i] + j * nt] = t[i + j * nt];
-    t.swap(t1);
-  }
-  PetscCall(MatH2FromTree_Private(p->h2, t.data(), y, k, ldy));
+  std::vector<PetscScalar> t;
+  PetscCall(PCH2ULVToTree_Private(pc, k, x, ldx, t));
+  PetscCall(PCH2ULVCoreSolve_Private(pc, trans, -1, k, t, NULL, 0));
+  PetscCall(PCH2ULVFromTree_Private(pc, k, t, y, ldy));
   PetscCall(PetscLogEventEnd(PCH2ULV_Solve, pc, 0, 0, 0));
   PetscFunctionReturn(0);
 }
 
-static PetscErrorCode PCApplyKernel_H2ULV(PC pc, Vec x, Vec y, PetscBool trans)
+/* PCApplySymmetricLeft (y = F^{-1} x) and PCApplySymmetricRight (y = F^{-T} x) for M = F F^T: the
+   halves of the solve of a Cholesky factorization, on k columns in the user's layout (ld: the local
+   rows).  The half space (the unknowns each level eliminates, then the root's) is numbered in the
+   core's process-independent order (halfIndex) and scattered into the user's layout in that order. */
+/* one column: half space h -> user layout (forward), or user -> h (right: reverse) */
+static PetscErrorCode PCH2ULVHalfScatter_Private(PC_H2ULV *p, PetscBool right, PetscScalar *h, PetscScalar *user)
+{
+  PetscFunctionBegin;
+  PetscCall(VecPlaceArray(p->halfv, h));
+  PetscCall(VecPlaceArray(p->halfu, user));
+  if (right) {
+    PetscCall(VecScatterBegin(p->halfsc, p->halfu, p->halfv, INSERT_VALUES, SCATTER_REVERSE));
+    PetscCall(VecScatterEnd(p->halfsc, p->halfu, p->halfv, INSERT_VALUES, SCATTER_REVERSE));
+  } else {
+    PetscCall(VecScatterBegin(p->halfsc, p->halfv, p->halfu, INSERT_VALUES, SCATTER_FORWARD));
+    PetscCall(VecScatterEnd(p->halfsc, p->halfv, p->halfu, INSERT_VALUES, SCATTER_FORWARD));
+  }
+  PetscCall(VecResetArray(p->halfv));
+  PetscCall(VecResetArray(p->halfu));
+  PetscFunctionReturn(0);
+}
+
+PetscErrorCode PCH2ULVApplySymmetricHalf_Private(PC pc, PetscBool right, PetscInt k, const PetscScalar *x, PetscScalar *y)
+{
+  PC_H2ULV      *p = Data(pc);
+  const PetscInt n = pc->pmat->rmap->n;
+  PetscInt       nh;
+
+  PetscFunctionBegin;
+  if (pc->failedreason) {
+    for (PetscInt i = 0; i < n * k; i++) y[i] = PETSC_MAX_REAL;
+    PetscFunctionReturn(0);
+  }
+  PetscCheck(p->fd ? p->fd->hasHalves() : p->ff->hasHalves(), PetscObjectComm((PetscObject)pc), PETSC_ERR_SUP, "PCApplySymmetricLeft/Right of PCH2ULV need M = F F^T: a symmetric matrix factored with Cholesky pivots everywhere (not -pc_h2ulv_factorization lu, and no pivot block may have fallen back to LU)");
+  if (!p->halfsc) {
+    std::vector<int> idx;
+    IS               is;
+    PetscCall(H2ULVCallCore(PETSC_COMM_SELF, PETSC_FALSE, [&]() { idx = p->fd ? p->fd->halfIndex() : p->ff->halfIndex(); }));
+    std::vector<PetscInt> pidx(idx.begin(), idx.end());
+    PetscCall(ISCreateGeneral(PETSC_COMM_SELF, (PetscInt)pidx.size(), pidx.data(), PETSC_COPY_VALUES, &is));
+    PetscCall(VecCreateSeqWithArray(PETSC_COMM_SELF, 1, (PetscInt)pidx.size(), NULL, &p->halfv));
+    PetscCall(VecCreateMPIWithArray(PetscObjectComm((PetscObject)pc), 1, n, pc->pmat->rmap->N, NULL, &p->halfu));
+    PetscCall(VecScatterCreate(p->halfv, NULL, p->halfu, is, &p->halfsc));
+    PetscCall(ISDestroy(&is));
+  }
+  PetscCall(PetscLogEventBegin(PCH2ULV_Solve, pc, 0, 0, 0));
+  PetscCall(VecGetLocalSize(p->halfv, &nh));
+  std::vector<PetscScalar> t, h((size_t)nh * k);
+  if (!right) {
+    PetscCall(PCH2ULVToTree_Private(pc, k, x, n, t));
+    PetscCall(PCH2ULVCoreSolve_Private(pc, PETSC_FALSE, 0, k, t, h.data(), nh));
+    for (PetscInt j = 0; j < k; j++) PetscCall(PCH2ULVHalfScatter_Private(p, PETSC_FALSE, h.data() + j * nh, y + j * n));
+  } else {
+    const h2ulv::Layout &lay = p->fd ? p->fd->layout() : p->ff->layout();
+    for (PetscInt j = 0; j < k; j++) PetscCall(PCH2ULVHalfScatter_Private(p, PETSC_TRUE, h.data() + j * nh, const_cast<PetscScalar *>(x) + j * n)); /* x: read only */
+    t.resize((size_t)(lay.pointEnd() - lay.pointBegin()) * k);
+    PetscCall(PCH2ULVCoreSolve_Private(pc, PETSC_FALSE, 1, k, t, h.data(), nh));
+    PetscCall(PCH2ULVFromTree_Private(pc, k, t, y, n));
+  }
+  PetscCall(PetscLogEventEnd(PCH2ULV_Solve, pc, 0, 0, 0));
+  PetscFunctionReturn(0);
+}
+
+/* kind: 0 PCApply, 1 PCApplyTranspose, 2 PCApplySymmetricLeft, 3 PCApplySymmetricRight */
+static PetscErrorCode PCApplyKernel_H2ULV(PC pc, Vec x, Vec y, int kind)
 {
   const PetscScalar *xa;
   PetscScalar       *ya;
@@ -390,13 +501,16 @@ static PetscErrorCode PCApplyKernel_H2ULV(PC pc, Vec x, Vec y, PetscBool trans)
   PetscFunctionBegin;
   PetscCall(VecGetArrayRead(x, &xa));
   PetscCall(VecGetArrayWrite(y, &ya));
-  PetscCall(PCH2ULVApply_Private(pc, trans, 1, xa, pc->pmat->rmap->n, ya, pc->pmat->rmap->n));
+  if (kind < 2) PetscCall(PCH2ULVApply_Private(pc, (PetscBool)(kind == 1), 1, xa, pc->pmat->rmap->n, ya, pc->pmat->rmap->n));
+  else PetscCall(PCH2ULVApplySymmetricHalf_Private(pc, (PetscBool)(kind == 3), 1, xa, ya));
   PetscCall(VecRestoreArrayRead(x, &xa));
   PetscCall(VecRestoreArrayWrite(y, &ya));
   PetscFunctionReturn(0);
 }
-static PetscErrorCode PCApply_H2ULV(PC pc, Vec x, Vec y) { return PCApplyKernel_H2ULV(pc, x, y, PETSC_FALSE); }
-static PetscErrorCode PCApplyTranspose_H2ULV(PC pc, Vec x, Vec y) { return PCApplyKernel_H2ULV(pc, x, y, PETSC_TRUE); }
+static PetscErrorCode PCApply_H2ULV(PC pc, Vec x, Vec y) { return PCApplyKernel_H2ULV(pc, x, y, 0); }
+static PetscErrorCode PCApplyTranspose_H2ULV(PC pc, Vec x, Vec y) { return PCApplyKernel_H2ULV(pc, x, y, 1); }
+static PetscErrorCode PCApplySymmetricLeft_H2ULV(PC pc, Vec x, Vec y) { return PCApplyKernel_H2ULV(pc, x, y, 2); }
+static PetscErrorCode PCApplySymmetricRight_H2ULV(PC pc, Vec x, Vec y) { return PCApplyKernel_H2ULV(pc, x, y, 3); }
 
 static PetscErrorCode PCMatApply_H2ULV(PC pc, Mat X, Mat Y)
 {
@@ -520,6 +634,9 @@ static PetscErrorCode PCSetFromOptions_H2ULV(PC pc, PetscOptionItems *PetscOptio
     p->tf32 = tf;
   }
   PetscCall(PetscOptionsBool("-pc_h2ulv_dropped_norms", "Measure the Schur terms that fall outside the H2 pattern (diagnostic, costs extra)", "", p->dropped, &p->dropped, NULL));
+  PetscCall(PetscOptionsInt("-pc_h2ulv_logdet_probes", "Random probes of the stochastic Lanczos estimate of log det A - log det P (PCH2ULVGetLogDeterminantCorrection with PETSC_DEFAULT)", "PCH2ULVGetLogDeterminantCorrection", p->ldProbes, &p->ldProbes, NULL));
+  PetscCheck(p->ldProbes >= 2, PetscObjectComm((PetscObject)pc), PETSC_ERR_ARG_OUTOFRANGE, "-pc_h2ulv_logdet_probes must be at least 2 (the standard error needs two), got %" PetscInt_FMT, p->ldProbes);
+  PetscCall(PetscOptionsBool("-pc_h2ulv_logdet_view", "After each setup: estimate log det A - log det P (A the operator) and print log det P, the correction with its standard error and their sum", "PCH2ULVGetLogDeterminantCorrection", p->ldView, &p->ldView, NULL));
   PetscOptionsHeadEnd();
   if (rtol != p->rtol || mr != p->maxrank || ns != p->nsamples) {
     PetscCall(PCH2ULVInvalidate_Private(pc));
@@ -573,6 +690,7 @@ static PetscErrorCode PCView_H2ULV(PC pc, PetscViewer viewer)
     PetscCall(PetscViewerASCIIPrintf(viewer, "  %5d  %4d %7.1f %4d  %7.3f  %6d   %s%.3e\n", (int)l, st[l].minrank, st[l].meanrank, st[l].maxrank, st[l].flops / 1e9, st[l].ncapped, p->dropped ? "" : "(not measured) ", st[l].dropped));
     ncap += st[l].ncapped;
   }
+  PetscCall(PCH2ULVLogDetView_Private(pc, viewer));
   if (ncap) PetscCall(PetscViewerASCIIPrintf(viewer, "  WARNING: %d cell(s) reached the rank cap before the tolerance (capped): the factorization is less accurate than its rtol there; raise -pc_h2ulv_max_rank (or -mat_h2_max_rank), or factor the top levels densely with -pc_h2ulv_root_size_capped <n>\n", ncap));
   PetscFunctionReturn(0);
 }
@@ -586,6 +704,14 @@ static PetscErrorCode PCH2ULVGetLogDeterminant_H2ULV(PC pc, PetscReal *logdet, P
   PetscCheck(!pc->failedreason, PetscObjectComm((PetscObject)pc), PETSC_ERR_ARG_WRONGSTATE, "PCH2ULV: the factorization failed, there is no determinant");
   *logdet = p->fd ? p->fd->logAbsDet() : p->ff->logAbsDet();
   if (sign) *sign = p->fd ? p->fd->detSign() : p->ff->detSign();
+  PetscFunctionReturn(0);
+}
+
+/* PCH2ULVGetLogDeterminantCorrection: PETSC_DEFAULT probes are -pc_h2ulv_logdet_probes (h2ulvlogdet.cxx) */
+static PetscErrorCode PCH2ULVLogDetCorrection_H2ULV(PC pc, PetscInt nprobes, PetscInt maxits, PetscReal *corr, PetscReal *se)
+{
+  PetscFunctionBegin;
+  PetscCall(PCH2ULVLogDetSLQ_Private(pc, nprobes == PETSC_DEFAULT ? Data(pc)->ldProbes : nprobes, maxits, corr, se));
   PetscFunctionReturn(0);
 }
 
@@ -647,6 +773,7 @@ static PetscErrorCode PCDestroy_H2ULV(PC pc)
   PetscCall(PetscObjectComposeFunction((PetscObject)pc, "PCH2ULVGetInfo_C", NULL));
   PetscCall(PetscObjectComposeFunction((PetscObject)pc, "PCH2ULVSetBackend_C", NULL));
   PetscCall(PetscObjectComposeFunction((PetscObject)pc, "PCH2ULVGetBackend_C", NULL));
+  PetscCall(PetscObjectComposeFunction((PetscObject)pc, "PCH2ULVGetLogDeterminantCorrection_C", NULL));
   PetscFunctionReturn(0);
 }
 
@@ -737,7 +864,10 @@ PetscErrorCode PCH2ULVSetBackend(PC pc, PCH2ULVBackendType backend, PetscBool re
    Options: -pc_h2ulv_rtol, -pc_h2ulv_theta, -pc_h2ulv_leaf_size, -pc_h2ulv_max_rank, -pc_h2ulv_samples, -pc_h2ulv_factorization
    auto|cholesky|lu, -pc_h2ulv_fillin generator|nearfield|none, -pc_h2ulv_schur twohop|near1|diag,
    -pc_h2ulv_precision double|single, -pc_h2ulv_dropped_norms, -pc_h2ulv_backend host|cuda|kokkos,
-   -pc_h2ulv_backend_required, -pc_h2ulv_tf32
+   -pc_h2ulv_backend_required, -pc_h2ulv_tf32, -pc_h2ulv_logdet_probes, -pc_h2ulv_logdet_view
+
+   PCApplySymmetricLeft/Right apply the halves F^{-1}, F^{-T} of a Cholesky factorization M = F F^T
+   (PCH2ULVGetLogDeterminantCorrection() uses them).
 M*/
 PETSC_INTERN PetscErrorCode PCCreate_H2ULV(PC pc)
 {
@@ -747,6 +877,8 @@ PETSC_INTERN PetscErrorCode PCCreate_H2ULV(PC pc)
   pc->ops->apply           = PCApply_H2ULV;
   pc->ops->applytranspose  = PCApplyTranspose_H2ULV;
   pc->ops->matapply        = PCMatApply_H2ULV;
+  pc->ops->applysymmetricleft  = PCApplySymmetricLeft_H2ULV;
+  pc->ops->applysymmetricright = PCApplySymmetricRight_H2ULV;
   pc->ops->reset           = PCReset_H2ULV;
   pc->ops->destroy         = PCDestroy_H2ULV;
   pc->ops->setfromoptions  = PCSetFromOptions_H2ULV;
@@ -758,6 +890,7 @@ PETSC_INTERN PetscErrorCode PCCreate_H2ULV(PC pc)
   PetscCall(PetscObjectComposeFunction((PetscObject)pc, "PCH2ULVGetInfo_C", PCH2ULVGetInfo_H2ULV));
   PetscCall(PetscObjectComposeFunction((PetscObject)pc, "PCH2ULVSetBackend_C", PCH2ULVSetBackend_H2ULV));
   PetscCall(PetscObjectComposeFunction((PetscObject)pc, "PCH2ULVGetBackend_C", PCH2ULVGetBackend_H2ULV));
+  PetscCall(PetscObjectComposeFunction((PetscObject)pc, "PCH2ULVGetLogDeterminantCorrection_C", PCH2ULVLogDetCorrection_H2ULV));
   PetscFunctionReturn(0);
 }
 

@@ -24,3 +24,7 @@ endforeach()
 # a problem that cannot fit under the address-space limit: PETSC_ERR_MEM, not an abort
 add_test(NAME robust_memory COMMAND sh -c "ulimit -v 3000000 && exec $<TARGET_FILE:test_robust> -case memory -n 100000000 -expect memory")
 set_tests_properties(robust_memory PROPERTIES ENVIRONMENT "${H2ULV_TEST_ENV}" PROCESSORS 1 TIMEOUT 120 FAIL_REGULAR_EXPRESSION "FAILED")
+# MATH2 declared symmetric on a nonsymmetric kernel: an error at assembly (1 and 2 processes)
+add_test(NAME robust_symmetric COMMAND $<TARGET_FILE:test_robust> -case symmetric -n 2048 -mat_h2_symmetric 1 -expect "not symmetric")
+add_test(NAME robust_symmetric_np2 COMMAND ${MPIEXEC_EXECUTABLE} ${MPIEXEC_NUMPROC_FLAG} 2 $<TARGET_FILE:test_robust> -case symmetric -n 2048 -mat_h2_symmetric 1 -expect "not symmetric")
+set_tests_properties(robust_symmetric robust_symmetric_np2 PROPERTIES ENVIRONMENT "${H2ULV_TEST_ENV}" PROCESSORS 2 TIMEOUT 120 FAIL_REGULAR_EXPRESSION "FAILED")

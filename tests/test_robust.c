@@ -7,6 +7,7 @@
    mismatch   run as an MPMD job whose processes were given different options: building the
               matrix or the factorization must stop with an error that names the option given in
               -expect, without its leading dash (on every process: no hang, no crash).
+   symmetric  -mat_h2_symmetric on the nonsymmetric sphere-laplace-ns: an error at assembly.
    memory     a problem far too large for the machine (-n): a PETSC_ERR_MEM error up front. */
 #include <h2ulv.h>
 
@@ -233,8 +234,9 @@ int main(int argc, char **argv)
   if (flg) PetscCall(CaseAxpy(N));
   else if (PetscStrcmp(cs, "duplicate", &flg) == 0 && flg) PetscCall(CaseDuplicate(N));
   else if (PetscStrcmp(cs, "mismatch", &flg) == 0 && flg) PetscCall(CaseExpectError("ball-matern", N, PETSC_ERR_ARG_INCOMP));
+  else if (PetscStrcmp(cs, "symmetric", &flg) == 0 && flg) PetscCall(CaseExpectError("sphere-laplace-ns", N, PETSC_ERR_ARG_WRONG));
   else if (PetscStrcmp(cs, "memory", &flg) == 0 && flg) PetscCall(CaseExpectError("ball-matern", N, PETSC_ERR_MEM));
-  else SETERRQ(PETSC_COMM_WORLD, PETSC_ERR_ARG_WRONG, "-case must be axpy, duplicate, mismatch or memory, got %s", cs);
+  else SETERRQ(PETSC_COMM_WORLD, PETSC_ERR_ARG_WRONG, "-case must be axpy, duplicate, mismatch, symmetric or memory, got %s", cs);
   PetscCall(PetscPrintf(PETSC_COMM_WORLD, "RESULT: PASS\n"));
   PetscCall(PetscFinalize());
   return 0;

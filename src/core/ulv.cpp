@@ -423,6 +423,18 @@ void UlvFactorization<T>::leafBlocks()
   MPI_Allreduce(&amax, &pivotScale_, 1, MPI_DOUBLE, MPI_MAX, comm_);
 }
 
+// Why a Cholesky pivot failed, and what to change
+template <typename T>
+std::string UlvFactorization<T>::notSpd() const
+{
+  if (!opt_.spdKnown) return "the matrix, or its compressed form, is not SPD";
+  std::string s = "the matrix is symmetric positive definite but its compressed form is not: the compression is too coarse for the matrix's condition number";
+  int ncap = 0;
+  for (const auto &ls : stats_) ncap += ls.ncapped;
+  if (ncap) s += " (" + std::to_string(ncap) + " cells reached the rank cap)";
+  return s + "; tighten -pc_h2ulv_rtol, raise -pc_h2ulv_max_rank, regularize (a larger nugget, -mat_h2_kernel_nugget), or use it as an indefinite preconditioner with -pc_h2ulv_factorization lu (its log-determinant and inertia are then not those of the matrix)";
+}
+
 // A pivot block's factor diagonal u (Cholesky: L_tt, the pivot is u^2; LU: U_tt) with a pivot of
 // magnitude at most zeroPivotAbs() is numerically singular: the message that says so, or empty.
 template <typename T>
@@ -1010,7 +1022,7 @@ void UlvFactorization<T>::factorLevel(int l, bool hostNext)
       if (info[t] == 0) continue;
       if (opt_.choleskyRequired) {
         std::ostringstream os;
-        os << "the pivot block of cell " << k << " on level " << l << " is not positive definite (Cholesky failed at column " << info[t] << "): the matrix, or its compressed form, is not SPD";
+        os << "the pivot block of cell " << k << " on level " << l << " is not positive definite (Cholesky failed at column " << info[t] << "): " << notSpd();
         fail[k] = os.str();
         continue;
       }
@@ -1444,7 +1456,7 @@ void UlvFactorization<T>::factorRoot()
       rootChol_ = true;
     } else if (opt_.choleskyRequired) {
       status_.ok = false;
-      status_.message = "the root block is not positive definite (Cholesky failed): the matrix, or its compressed form, is not SPD";
+      status_.message = "the root block is not positive definite (Cholesky failed): " + notSpd();
       return done();
     } else {
       status_.usedLU = true;

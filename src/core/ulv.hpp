@@ -38,6 +38,7 @@ struct UlvOptions {
   SchurVariant schur = SchurVariant::TwoHop;
   bool cholesky = true;                     // Cholesky pivots for symmetric matrices (LU otherwise)
   bool choleskyRequired = false;            // fail instead of falling back to LU
+  bool spdKnown = false;                    // the matrix is known SPD (a failed Cholesky pivot is the compression's)
   double zeroPivot = 0;                     // a pivot of magnitude <= zeroPivot * max |A_ii| is zero: the factorization fails
   bool droppedNorms = false;                // measure the Schur terms that fall outside the pattern
   int maxRoot = 4096;                       // factor the top levels as one dense block once the cells'
@@ -126,6 +127,7 @@ private:
   int blockSize(int l, int k) const; // n_k on level l (known on every process)
   void agreeStatus();                // the same status on every process
   std::string zeroPivot(const double *u, int n, bool cholesky, const std::string &what) const;
+  std::string notSpd() const; // the message of a failed Cholesky pivot
   double zeroPivotAbs() const { return opt_.zeroPivot * pivotScale_; }
   void reduceScalars();              // log|det|, sign, inertia summed over the processes (rank order)
   template <typename SizeF, typename OffF>

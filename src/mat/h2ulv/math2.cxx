@@ -302,6 +302,14 @@ PetscErrorCode MatH2FromTree_Private(Mat A, const PetscScalar *tree, PetscScalar
   PetscFunctionReturn(0);
 }
 
+/* the built-in kernels that are positive definite for distinct points, with a positive scale, no
+   diagonal of their own and a non-negative nugget */
+PetscBool MatH2KernelIsSPD_Private(const Mat_H2 *h)
+{
+  const bool pd = h->kernel == MATH2_KERNEL_GAUSSIAN || h->kernel == MATH2_KERNEL_EXPONENTIAL || h->kernel == MATH2_KERNEL_MATERN32 || h->kernel == MATH2_KERNEL_MATERN52 || h->kernel == MATH2_KERNEL_IMQ;
+  return (PetscBool)(pd && h->kscale > 0 && !h->kdiag_set && h->knugget >= 0 && PetscRealPart(h->alpha) > 0 && h->dshift.empty());
+}
+
 PetscErrorCode MatH2GetStructure_Private(Mat A, Mat_H2 **h)
 {
   PetscFunctionBegin;
@@ -339,6 +347,44 @@ static PetscErrorCode MatH2CheckSame_Private(Mat A)
 
   PetscFunctionBegin;
   PetscCall(H2ULVCheckSame_Private(PetscObjectComm((PetscObject)A), "MATH2", (PetscInt)(sizeof(p) / sizeof(p[0])), p));
+  PetscFunctionReturn(0);
+}
+
+/* A matrix declared symmetric (MAT_SYMMETRIC, MAT_SPD, -mat_h2_symmetric) whose entries are not:
+   the bases of one side would serve both and the products would be silently wrong.  The entries of
+   a few rows and columns (random, and their tree neighbours) against their transposes. */
+static PetscErrorCode MatH2CheckSymmetric_Private(Mat A)
+{
+  Mat_H2             *h = H2(A);
+  const int           N = h->tree->size(), m = PetscMin(N, 64);
+  std::vector<int>    idx;
+  std::vector<double> S((size_t)m * m);
+  double              worst = 0, gworst;
+  int                 wi = 0, wj = 0;
+
+  PetscFunctionBegin;
+  if (!h->symmetric || h->kernel != MATH2_KERNEL_NONE) PetscFunctionReturn(0);
+  for (unsigned long k = 0, r = 12345; (int)idx.size() < m; k++) { /* the same pseudo-random rows on every process */
+    r      = (r * 6364136223846793005ul + 1442695040888963407ul);
+    int i  = (int)((r >> 17) % (unsigned long)N);
+    idx.push_back(i);
+    if ((int)idx.size() < m) idx.push_back((i + 1) % N);
+  }
+  PetscCall(H2ULVCallCore(PetscObjectComm((PetscObject)A), PETSC_TRUE, [&]() { h->evaluator->eval(idx.data(), m, idx.data(), m, S.data(), m); }));
+  double amax = 0;
+  for (double v : S) amax = PetscMax(amax, PetscAbsReal(v));
+  for (int j = 0; j < m; j++)
+    for (int i = 0; i < m; i++) {
+      const double a = S[i + (size_t)j * m], b = S[j + (size_t)i * m];
+      const double d = PetscAbsReal(a - b) / (PetscMax(PetscAbsReal(a), PetscAbsReal(b)) + 1e-14 * amax + 1e-300);
+      if (d > worst) worst = d, wi = idx[i], wj = idx[j];
+    }
+  PetscCall(MPIU_Allreduce(&worst, &gworst, 1, MPI_DOUBLE, MPI_MAX, PetscObjectComm((PetscObject)A)));
+  if (gworst > PETSC_SQRT_MACHINE_EPSILON) {
+    const auto &perm = h->tree->perm();
+    PetscCheck(worst <= PETSC_SQRT_MACHINE_EPSILON, PETSC_COMM_SELF, PETSC_ERR_ARG_WRONG, "MATH2 was declared symmetric (MAT_SYMMETRIC, MAT_SPD or -mat_h2_symmetric) but its entries are not symmetric: A(%d, %d) and A(%d, %d) differ by %.3g relative; do not set the option (or give -mat_h2_symmetric 0)", (int)perm[wi], (int)perm[wj], (int)perm[wj], (int)perm[wi], worst);
+    SETERRQ(PETSC_COMM_SELF, PETSC_ERR_ARG_WRONG, "MATH2 was declared symmetric (MAT_SYMMETRIC, MAT_SPD or -mat_h2_symmetric) but its entries are not symmetric (found on another process); do not set the option (or give -mat_h2_symmetric 0)");
+  }
   PetscFunctionReturn(0);
 }
 
@@ -434,6 +480,8 @@ static PetscErrorCode MatH2Build_Private(Mat A)
   PetscCall(PetscTime(&t1));
   h->t_tree = t1 - t0;
   PetscCall(PetscLogEventEnd(MATH2_Tree, A, 0, 0, 0));
+
+  PetscCall(MatH2CheckSymmetric_Private(A));
 
   /* bases, level by level */
   PetscCall(PetscLogEventBegin(MATH2_Basis, A, 0, 0, 0));

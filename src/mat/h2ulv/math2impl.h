@@ -58,5 +58,6 @@ struct Mat_H2 {
 
 /* the pieces the PC reuses */
 PETSC_INTERN PetscErrorCode MatH2GetStructure_Private(Mat, Mat_H2 **);
+PETSC_INTERN PetscBool      MatH2KernelIsSPD_Private(const Mat_H2 *);
 PETSC_INTERN PetscErrorCode MatH2ToTree_Private(Mat, const PetscScalar *user, PetscScalar *tree, PetscInt k, PetscInt ldu);
 PETSC_INTERN PetscErrorCode MatH2FromTree_Private(Mat, const PetscScalar *tree, PetscScalar *user, PetscInt k, PetscInt ldu);

@@ -257,7 +257,10 @@ static PetscErrorCode PCSetUp_H2ULV(PC pc)
     o.fillin          = p->fillin == PCH2ULV_FILLIN_NONE ? h2ulv::FillIn::None : p->fillin == PCH2ULV_FILLIN_NEARFIELD ? h2ulv::FillIn::NearField : h2ulv::FillIn::Generator;
     o.schur           = p->schur == PCH2ULV_SCHUR_DIAG ? h2ulv::SchurVariant::Diag : p->schur == PCH2ULV_SCHUR_NEAR1 ? h2ulv::SchurVariant::Near1 : h2ulv::SchurVariant::TwoHop;
     o.cholesky        = (PetscBool)(h->symmetric && p->ftype != PCH2ULV_FACTOR_LU);
-    o.choleskyRequired = (PetscBool)(p->ftype == PCH2ULV_FACTOR_CHOLESKY);
+    /* a matrix known SPD: a pivot block that is not is the compression's failure; LU would hide it
+       (and give a log-determinant of the wrong sign), so automatic pivots stay Cholesky */
+    o.spdKnown         = (bool)(h->symmetric && (pc->pmat->spd == PETSC_BOOL3_TRUE || MatH2KernelIsSPD_Private(h)));
+    o.choleskyRequired = (PetscBool)(p->ftype == PCH2ULV_FACTOR_CHOLESKY || (p->ftype == PCH2ULV_FACTOR_AUTO && o.spdKnown));
     o.zeroPivot        = p->zeropivot != PETSC_DEFAULT ? p->zeropivot : p->precision == PCH2ULV_PRECISION_SINGLE ? 1e-6 : 100 * PETSC_MACHINE_EPSILON;
     o.droppedNorms    = p->dropped;
     o.maxRoot         = (int)p->maxroot;

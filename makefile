@@ -1,6 +1,7 @@
 # h2ulv top-level makefile.  The two commands of the README:
 #   make demo    install missing Debian packages, build, run the main example
 #   make check   build and run the whole test suite (serial and MPI)
+#   make check-asan   the same with AddressSanitizer + UBSan on a subset of the tests (build-asan/)
 # Other targets: make (build), make bench (+ make bench-plots), make install PREFIX=..., make clean
 
 BUILD   ?= build
@@ -16,7 +17,7 @@ export OMPI_ALLOW_RUN_AS_ROOT_CONFIRM = 1
 export OMPI_MCA_rmaps_base_oversubscribe = 1
 export OPENBLAS_NUM_THREADS ?= 1
 
-.PHONY: all deps bench-deps configure build check demo bench bench-plots install clean
+.PHONY: all deps bench-deps configure build check check-asan demo bench bench-plots install clean
 
 all: build
 
@@ -36,6 +37,15 @@ build: configure
 
 check: build
 	cd $(BUILD) && OMP_NUM_THREADS=1 ctest -j $(JOBS) --output-on-failure --timeout 900
+
+# AddressSanitizer (with leak checks) + UndefinedBehaviorSanitizer: its own build directory, the
+# tests labelled asan (tests/CMakeLists.txt); the sanitizer options are in the tests' environment
+ASAN_BUILD ?= build-asan
+check-asan: deps
+	@test -f $(ASAN_BUILD)/CMakeCache.txt || cmake -S . -B $(ASAN_BUILD) -DCMAKE_BUILD_TYPE=RelWithDebInfo \
+	  -DH2ULV_SANITIZE=ON -DH2ULV_ENABLE_CUDA=OFF
+	cmake --build $(ASAN_BUILD) -j $(JOBS)
+	cd $(ASAN_BUILD) && ctest -L asan -j $(JOBS) --output-on-failure --timeout 900
 
 DEMO_N ?= 8192
 demo: build

@@ -223,6 +223,8 @@ static PetscErrorCode PCSetUp_H2ULV(PC pc)
   PetscCall(PetscLogEventBegin(PCH2ULV_Setup, pc, 0, 0, 0));
   PetscCall(PetscTime(&t0));
   PetscCall(PCH2ULVGetH2_Private(pc, &h2));
+  PetscCall(MatDestroy(&p->h2));
+  p->h2 = h2; /* the PC's reference from here on, so that an error below does not leak it */
   PetscCall(MatH2GetStructure_Private(h2, &h));
   PetscCall(VecDestroy(&p->halfv)); /* the half space follows the factorization's ranks */
   PetscCall(VecDestroy(&p->halfu));
@@ -321,8 +323,6 @@ static PetscErrorCode PCSetUp_H2ULV(PC pc)
       else p->fd = std::make_unique<h2ulv::UlvFactorization<double>>(comm, p->tree, *p->evaluator, o, alpha, dshift);
     }));
   }
-  PetscCall(MatDestroy(&p->h2));
-  p->h2 = h2;
   {
     const h2ulv::UlvStatus &st   = p->fd ? p->fd->status() : p->ff->status();
     const std::string      &note = p->fd ? p->fd->backendNote() : p->ff->backendNote();

@@ -92,6 +92,7 @@ typedef struct {
   PetscLogDouble time_tree, time_basis, time_values; /* seconds, this process */
   PetscLogDouble mult_flops;                         /* flops of one MatMult, all processes */
   PetscReal      rtol;                               /* the compression tolerance it was built with */
+  PetscReal      checkerr;                           /* relative error of the product on -mat_h2_check_rows rows against the exact entries (-1: not checked) */
 } MatH2Info;
 PETSC_EXTERN PetscErrorCode MatH2GetInfo(Mat, MatH2Info *);
 

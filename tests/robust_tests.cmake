@@ -28,3 +28,16 @@ set_tests_properties(robust_memory PROPERTIES ENVIRONMENT "${H2ULV_TEST_ENV}" PR
 add_test(NAME robust_symmetric COMMAND $<TARGET_FILE:test_robust> -case symmetric -n 2048 -mat_h2_symmetric 1 -expect "not symmetric")
 add_test(NAME robust_symmetric_np2 COMMAND ${MPIEXEC_EXECUTABLE} ${MPIEXEC_NUMPROC_FLAG} 2 $<TARGET_FILE:test_robust> -case symmetric -n 2048 -mat_h2_symmetric 1 -expect "not symmetric")
 set_tests_properties(robust_symmetric robust_symmetric_np2 PROPERTIES ENVIRONMENT "${H2ULV_TEST_ENV}" PROCESSORS 2 TIMEOUT 120 FAIL_REGULAR_EXPRESSION "FAILED")
+# too few far-field samples: the build's check of the product on 16 rows reports it (1 and 10
+# samples, 1 and 2 processes), and the automatic count passes the same check
+h2ulv_test(robust_samples_1 1 test_robust -case samples -n 4096 -mat_h2_samples 1)
+h2ulv_test(robust_samples_10_np2 2 test_robust -case samples -n 4096 -mat_h2_samples 10)
+h2ulv_test(robust_samples_auto 1 test_robust -case samples -n 4096 -mat_h2_check_rows 16)
+# PC option values that are refused with the option's name
+foreach(o "pc_h2ulv_theta=nan" "pc_h2ulv_keep_kernel_mb=-1" "pc_h2ulv_zeropivot=2")
+  string(REPLACE "=" ";" _kv ${o})
+  list(GET _kv 0 _opt)
+  list(GET _kv 1 _val)
+  add_test(NAME robust_option_${_opt} COMMAND $<TARGET_FILE:test_robust> -case options -n 1024 -expect ${_opt} -${_opt} ${_val})
+  set_tests_properties(robust_option_${_opt} PROPERTIES ENVIRONMENT "${H2ULV_TEST_ENV}" PROCESSORS 1 TIMEOUT 120 FAIL_REGULAR_EXPRESSION "FAILED")
+endforeach()

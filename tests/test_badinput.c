@@ -271,6 +271,8 @@ static PetscErrorCode OptionCases(void)
       {"-mat_h2_theta", "-1", "-mat_h2_theta", "-mat_h2_theta -1"},
       {"-mat_h2_eta", "0", "-mat_h2_eta", "-mat_h2_eta 0"},
       {"-mat_h2_admissibility", "bogus", "bogus", "-mat_h2_admissibility bogus"},
+      {"-mat_h2_threads", "-2", "-mat_h2_threads", "-mat_h2_threads -2"},
+      {"-mat_h2_check_rows", "-5", "-mat_h2_check_rows", "-mat_h2_check_rows -5"},
     };
     for (size_t c = 0; c < sizeof(opts) / sizeof(opts[0]); c++) {
       PetscCall(NewMat(&A));
@@ -282,6 +284,12 @@ static PetscErrorCode OptionCases(void)
   PetscCall(NewMat(&A));
   PetscCall(PetscOptionsSetValue(NULL, "-mat_h2_kernel", "gaussian"));
   MUST_FAIL(SetFromOptionsWith(A, "-mat_h2_kernel_length", "-2"), "-mat_h2_kernel_length", "-mat_h2_kernel gaussian -mat_h2_kernel_length -2");
+  PetscCall(PetscOptionsClearValue(NULL, "-mat_h2_kernel"));
+  PetscCall(MatDestroy(&A));
+
+  PetscCall(NewMat(&A));
+  PetscCall(PetscOptionsSetValue(NULL, "-mat_h2_kernel", "gaussian"));
+  MUST_FAIL(SetFromOptionsWith(A, "-mat_h2_kernel_diag", "nan"), "-mat_h2_kernel_diag", "-mat_h2_kernel gaussian -mat_h2_kernel_diag nan");
   PetscCall(PetscOptionsClearValue(NULL, "-mat_h2_kernel"));
   PetscCall(MatDestroy(&A));
 

@@ -8,6 +8,10 @@
               matrix or the factorization must stop with an error that names the option given in
               -expect, without its leading dash (on every process: no hang, no crash).
    symmetric  -mat_h2_symmetric on the nonsymmetric sphere-laplace-ns: an error at assembly.
+   options    a PC option with a value it refuses (given on the command line): the error names it.
+   samples    the build's check of the product on a few rows against the exact entries: with
+              too few far-field samples (-mat_h2_samples) it must report an error above 10 x rtol
+              where the whole product's error against MATDENSE is, and below where it is not.
    memory     a problem far too large for the machine (-n): a PETSC_ERR_MEM error up front. */
 #include <h2ulv.h>
 
@@ -166,6 +170,40 @@ static PetscErrorCode CaseDuplicate(PetscInt N)
   PetscFunctionReturn(0);
 }
 
+static PetscErrorCode CaseSamples(PetscInt N)
+{
+  H2ULVProblem prob;
+  Mat          A, D;
+  Vec          x, y, z;
+  MatH2Info    info;
+  PetscReal    err, nz;
+
+  PetscFunctionBeginUser;
+  PetscCall(H2ULVProblemCreate("ball-matern", N, 0, &prob));
+  PetscCall(H2ULVProblemCreateH2(prob, PETSC_COMM_WORLD, PETSC_DECIDE, &A));
+  PetscCall(H2ULVProblemCreateDense(prob, PETSC_COMM_WORLD, PETSC_DECIDE, &D));
+  PetscCall(MatCreateVecs(A, &x, &y));
+  PetscCall(VecDuplicate(y, &z));
+  PetscCall(VecSetRandom(x, NULL));
+  PetscCall(MatMult(A, x, y));
+  PetscCall(MatMult(D, x, z));
+  PetscCall(VecAXPY(y, -1.0, z));
+  PetscCall(VecNorm(y, NORM_2, &err));
+  PetscCall(VecNorm(z, NORM_2, &nz));
+  err /= nz;
+  PetscCall(MatH2GetInfo(A, &info));
+  PetscCall(PetscPrintf(PETSC_COMM_WORLD, "product error against dense %.3e, the build's check %.3e, rtol %g\n", (double)err, (double)info.checkerr, (double)info.rtol));
+  PetscCheck(info.checkerr >= 0, PETSC_COMM_WORLD, PETSC_ERR_PLIB, "FAILED: the build did not check its product");
+  PetscCheck((err > 10 * info.rtol) == (info.checkerr > 10 * info.rtol), PETSC_COMM_WORLD, PETSC_ERR_PLIB, "FAILED: the check (%g) and the dense comparison (%g) disagree on whether the error is above 10 x rtol", (double)info.checkerr, (double)err);
+  PetscCall(VecDestroy(&x));
+  PetscCall(VecDestroy(&y));
+  PetscCall(VecDestroy(&z));
+  PetscCall(MatDestroy(&A));
+  PetscCall(MatDestroy(&D));
+  PetscCall(H2ULVProblemDestroy(&prob));
+  PetscFunctionReturn(0);
+}
+
 static char lastmsg[4096];
 static PetscErrorCode Handler(MPI_Comm comm, int line, const char *fun, const char *file, PetscErrorCode n, PetscErrorType p, const char *mess, void *ctx)
 {
@@ -235,8 +273,10 @@ int main(int argc, char **argv)
   else if (PetscStrcmp(cs, "duplicate", &flg) == 0 && flg) PetscCall(CaseDuplicate(N));
   else if (PetscStrcmp(cs, "mismatch", &flg) == 0 && flg) PetscCall(CaseExpectError("ball-matern", N, PETSC_ERR_ARG_INCOMP));
   else if (PetscStrcmp(cs, "symmetric", &flg) == 0 && flg) PetscCall(CaseExpectError("sphere-laplace-ns", N, PETSC_ERR_ARG_WRONG));
+  else if (PetscStrcmp(cs, "options", &flg) == 0 && flg) PetscCall(CaseExpectError("ball-matern", N, PETSC_ERR_ARG_OUTOFRANGE));
+  else if (PetscStrcmp(cs, "samples", &flg) == 0 && flg) PetscCall(CaseSamples(N));
   else if (PetscStrcmp(cs, "memory", &flg) == 0 && flg) PetscCall(CaseExpectError("ball-matern", N, PETSC_ERR_MEM));
-  else SETERRQ(PETSC_COMM_WORLD, PETSC_ERR_ARG_WRONG, "-case must be axpy, duplicate, mismatch, symmetric or memory, got %s", cs);
+  else SETERRQ(PETSC_COMM_WORLD, PETSC_ERR_ARG_WRONG, "-case must be axpy, duplicate, mismatch, symmetric, options, samples or memory, got %s", cs);
   PetscCall(PetscPrintf(PETSC_COMM_WORLD, "RESULT: PASS\n"));
   PetscCall(PetscFinalize());
   return 0;

@@ -13,6 +13,7 @@
 #include <unistd.h>
 
 static PetscErrorCode MatSetFromOptions_H2(Mat, PetscOptionItems *);
+static PetscErrorCode MatH2Apply_Private(Mat, PetscBool, PetscInt, const PetscScalar *, PetscInt, PetscScalar *, PetscInt, PetscBool);
 
 static Mat_H2 *H2(Mat A) { return static_cast<Mat_H2 *>(A->data); }
 
@@ -268,6 +269,7 @@ static PetscErrorCode MatH2GetInfo_H2(Mat A, MatH2Info *info)
   info->time_basis  = h->t_basis;
   info->time_values = h->t_values;
   info->rtol        = h->rtol;
+  info->checkerr    = h->checkerr;
   PetscCall(MatH2GetMemory_H2(A, &info->bytes));
   PetscCall(MPIU_Allreduce(&h->multflops, &info->mult_flops, 1, MPIU_PETSCLOGDOUBLE, MPI_SUM, PetscObjectComm((PetscObject)A)));
   PetscFunctionReturn(0);
@@ -343,6 +345,7 @@ static PetscErrorCode MatH2CheckSame_Private(Mat A)
     {"-mat_h2_eta", h->eta},
     {"-mat_h2_storage", (double)h->storage},
     {"-mat_h2_memory_limit", h->memlimit},
+    {"-mat_h2_check_rows", (double)h->checkrows},
   };
 
   PetscFunctionBegin;
@@ -555,6 +558,55 @@ static PetscErrorCode MatH2Build_Private(Mat A)
   PetscFunctionReturn(0);
 }
 
+/* The product of a random vector on a few rows against the same rows of the exact entries: the
+   relative error the compression actually reached, where too few far-field samples (or an entry
+   function that is not smooth where the bases assume it) can leave it far above -mat_h2_rtol. */
+static PetscErrorCode MatH2CheckAccuracy_Private(Mat A, PetscInt nrows)
+{
+  Mat_H2            *h    = H2(A);
+  MPI_Comm           comm = PetscObjectComm((PetscObject)A);
+  const PetscInt     N = A->rmap->N, n = A->rmap->n, r0 = A->rmap->rstart;
+  const auto        &perm = h->tree->perm();
+  std::vector<double> x(n), y(n), xall, krow;
+  std::vector<int>    cols(N);
+  PetscRandom         rnd;
+  double              e[2] = {0, 0}, ge[2];
+
+  PetscFunctionBegin;
+  PetscCall(PetscRandomCreate(PETSC_COMM_SELF, &rnd));
+  PetscCall(PetscRandomSetSeed(rnd, 271828 + (unsigned long)r0));
+  PetscCall(PetscRandomSeed(rnd));
+  for (auto &v : x) PetscCall(PetscRandomGetValueReal(rnd, &v));
+  PetscCall(PetscRandomDestroy(&rnd));
+  PetscCall(MatH2Apply_Private(A, PETSC_FALSE, 1, x.data(), n, y.data(), n, PETSC_FALSE));
+  {
+    std::vector<PetscMPIInt> counts, displs;
+    PetscMPIInt              size;
+    PetscCallMPI(MPI_Comm_size(comm, &size));
+    for (PetscMPIInt q = 0; q < size; q++) counts.push_back((PetscMPIInt)(A->rmap->range[q + 1] - A->rmap->range[q])), displs.push_back((PetscMPIInt)A->rmap->range[q]);
+    PetscCall(H2ULVCallCore(comm, PETSC_TRUE, [&]() { xall.resize(N), krow.resize(N); }));
+    PetscCallMPI(MPI_Allgatherv(x.data(), (PetscMPIInt)n, MPI_DOUBLE, xall.data(), counts.data(), displs.data(), MPI_DOUBLE, comm));
+  }
+  std::vector<int> tpos(N); /* user index -> tree position */
+  for (PetscInt t = 0; t < N; t++) tpos[perm[t]] = (int)t, cols[t] = (int)t;
+  PetscCall(H2ULVCallCore(comm, PETSC_TRUE, [&]() {
+    for (PetscInt k = 0; k < nrows; k++) { /* rows spread over the user numbering; this process's own */
+      const PetscInt g = (PetscInt)((2 * k + 1) * (double)N / (2 * nrows));
+      if (g < r0 || g >= r0 + n) continue;
+      const int row = tpos[g];
+      h->evaluator->eval(&row, 1, cols.data(), (int)N, krow.data(), 1);
+      double ex = 0;
+      for (PetscInt t = 0; t < N; t++) ex += krow[t] * xall[perm[t]];
+      e[0] += (y[g - r0] - ex) * (y[g - r0] - ex), e[1] += ex * ex;
+    }
+  }));
+  PetscCall(MPIU_Allreduce(e, ge, 2, MPI_DOUBLE, MPI_SUM, comm));
+  h->checkerr = ge[1] > 0 ? std::sqrt(ge[0] / ge[1]) : 0;
+  PetscCall(PetscInfo(A, "MATH2: the product on %" PetscInt_FMT " rows against the exact entries: relative error %.3g (-mat_h2_rtol %g)\n", nrows, (double)h->checkerr, (double)h->rtol));
+  if (h->checkerr > 10 * h->rtol) PetscCall(PetscPrintf(comm, "MATH2 warning: the product on %" PetscInt_FMT " rows has relative error %.3g against the exact entries, above 10 x -mat_h2_rtol %g: raise -mat_h2_samples (%" PetscInt_FMT "; 0 is automatic)\n", nrows, (double)h->checkerr, (double)h->rtol, h->nsamples));
+  PetscFunctionReturn(0);
+}
+
 static PetscErrorCode MatAssemblyEnd_H2(Mat A, MatAssemblyType type)
 {
   PetscFunctionBegin;
@@ -562,6 +614,13 @@ static PetscErrorCode MatAssemblyEnd_H2(Mat A, MatAssemblyType type)
   /* already built and nothing changed since (every setter and changed option drops the build) */
   if (H2(A)->structure) PetscFunctionReturn(0);
   PetscCall(MatH2Build_Private(A));
+  {
+    Mat_H2        *h    = H2(A);
+    const PetscInt auto_ = PetscMax(1000, (PetscInt)(500 * PetscCeilReal(-PetscLog10Real(h->rtol))));
+    const PetscInt rows  = h->checkrows >= 0 ? h->checkrows : (h->nsamples > 0 && h->nsamples < auto_ ? 16 : 0);
+    h->checkerr          = -1;
+    if (rows > 0) PetscCall(MatH2CheckAccuracy_Private(A, PetscMin(rows, A->rmap->N)));
+  }
   PetscFunctionReturn(0);
 }
 
@@ -750,6 +809,8 @@ static void MatH2CopySettings_Private(const Mat_H2 *a, Mat_H2 *b)
   b->rtol          = a->rtol;
   b->maxrank       = a->maxrank;
   b->nsamples      = a->nsamples;
+  b->checkrows     = a->checkrows;
+  b->checkerr      = a->checkerr;
   b->adm           = a->adm;
   b->theta         = a->theta;
   b->eta           = a->eta;
@@ -1065,6 +1126,8 @@ static PetscErrorCode MatSetFromOptions_H2(Mat A, PetscOptionItems *PetscOptions
     PetscCall(MatH2CheckTolerance_Private(A, rtol, maxrank));
     PetscCall(PetscOptionsInt("-mat_h2_samples", "Cap on the far-field sample points per cluster (0: automatic, 500 per digit of -mat_h2_rtol)", "MatH2SetSampleSize", ns, &ns, &f4));
     PetscCheck(ns >= 0, PetscObjectComm((PetscObject)A), PETSC_ERR_ARG_OUTOFRANGE, "-mat_h2_samples must be non-negative (0 = automatic), got %" PetscInt_FMT, ns);
+    PetscCall(PetscOptionsInt("-mat_h2_check_rows", "After the build, check the product on this many rows against the exact entries and warn when the error exceeds 10 x -mat_h2_rtol (costs rows x N entries; default: 16 when -mat_h2_samples is below the automatic count, else 0)", "", h->checkrows, &h->checkrows, NULL));
+    PetscCheck(h->checkrows >= -1, PetscObjectComm((PetscObject)A), PETSC_ERR_ARG_OUTOFRANGE, "-mat_h2_check_rows must be non-negative, got %" PetscInt_FMT, h->checkrows);
     h->leafsize = leaf;
     h->rtol     = rtol;
     h->maxrank  = maxrank;
@@ -1154,6 +1217,7 @@ static PetscErrorCode MatView_H2(Mat A, PetscViewer viewer)
   PetscCall(MatH2GetMemory_H2(A, &mem));
   PetscCall(PetscViewerASCIIPrintf(viewer, "  N %" PetscInt_FMT ", dimension %" PetscInt_FMT ", tree depth %d (%d leaves), %d process(es)\n", A->rmap->N, h->dim, (int)st.size() - 1, 1 << ((int)st.size() - 1), h->structure->layout().size()));
   PetscCall(PetscViewerASCIIPrintf(viewer, "  memory %.4g MB, compression %.4g%% of dense (%.4g MB); build: tree %.3g s, bases %.3g s, values %.3g s\n", mem / 1048576.0, 100.0 * mem / dense, dense / 1048576.0, h->t_tree, h->t_basis, h->t_values));
+  if (h->checkerr >= 0) PetscCall(PetscViewerASCIIPrintf(viewer, "  checked against the exact entries on %" PetscInt_FMT " rows: relative error %.3g%s\n", h->checkrows >= 0 ? h->checkrows : 16, (double)h->checkerr, h->checkerr > 10 * h->rtol ? " (ABOVE 10 x rtol: raise -mat_h2_samples)" : ""));
   if (h->jit) PetscCall(PetscViewerASCIIPrintf(viewer, "  values: computed on the fly in every product (-mat_h2_storage %s); stored they would take %.4g MB on this process\n", MatH2StorageTypes[h->storage], (double)h2ulv::H2Values<double>::estimateBytes(*h->structure) / 1048576.0));
   PetscCall(PetscViewerASCIIPrintf(viewer, "  level  cells  rank min/mean/max   near pairs  far pairs  capped\n"));
   int ncap = 0;
@@ -1196,7 +1260,16 @@ static PetscErrorCode MatSetUp_H2(Mat A)
    Options: -mat_h2_leaf_size, -mat_h2_rtol, -mat_h2_max_rank, -mat_h2_samples,
    -mat_h2_admissibility theta|eta, -mat_h2_theta, -mat_h2_eta, -mat_h2_kernel <name>,
    -mat_h2_kernel_scale, -mat_h2_kernel_length, -mat_h2_kernel_diag, -mat_h2_kernel_nugget,
-   -mat_h2_symmetric, -mat_h2_threads, -mat_h2_callback_threadsafe
+   -mat_h2_symmetric, -mat_h2_threads, -mat_h2_callback_threadsafe, -mat_h2_storage auto|stored|jit,
+   -mat_h2_memory_limit, -mat_h2_check_rows
+
+   Checks at assembly: the construction parameters must be the same on every process (an error names
+   the first that differs); a matrix declared symmetric (MAT_SYMMETRIC, MAT_SPD, -mat_h2_symmetric)
+   has its entries compared with their transposes on 64 sampled rows and columns (an error when they
+   differ by more than sqrt(eps) relative); the points and tree are checked against the memory a
+   process can allocate; with -mat_h2_samples below the automatic count (or -mat_h2_check_rows k)
+   the product on k rows is compared with the exact entries, shown by MatView and MatH2GetInfo(), and
+   a warning is printed when its error exceeds 10 x -mat_h2_rtol.
 M*/
 PetscErrorCode MatCreate_H2(Mat A)
 {

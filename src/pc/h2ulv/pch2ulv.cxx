@@ -867,7 +867,17 @@ PetscErrorCode PCH2ULVSetBackend(PC pc, PCH2ULVBackendType backend, PetscBool re
    Options: -pc_h2ulv_rtol, -pc_h2ulv_theta, -pc_h2ulv_leaf_size, -pc_h2ulv_max_rank, -pc_h2ulv_samples, -pc_h2ulv_factorization
    auto|cholesky|lu, -pc_h2ulv_fillin generator|nearfield|none, -pc_h2ulv_schur twohop|near1|diag,
    -pc_h2ulv_precision double|single, -pc_h2ulv_dropped_norms, -pc_h2ulv_backend host|cuda|kokkos,
-   -pc_h2ulv_backend_required, -pc_h2ulv_tf32, -pc_h2ulv_logdet_probes, -pc_h2ulv_logdet_view
+   -pc_h2ulv_backend_required, -pc_h2ulv_tf32, -pc_h2ulv_logdet_probes, -pc_h2ulv_logdet_view,
+   -pc_h2ulv_zeropivot, -pc_h2ulv_root_size, -pc_h2ulv_root_size_capped, -pc_h2ulv_keep_kernel_mb
+
+   Failures: a pivot of magnitude at most -pc_h2ulv_zeropivot (default 100 eps, 1e-6 with single
+   factors) times the largest |A_ii| is zero, and a matrix known SPD (MAT_SPD, or a positive definite
+   built-in kernel) whose compressed pivot block is not positive definite keeps Cholesky: both fail
+   the factorization (PC_FACTOR_NUMERIC_ZEROPIVOT, KSP_DIVERGED_PC_FAILED; -info and PCView say
+   where and what to change) instead of giving a wrong solution or a log-determinant of the wrong
+   sign.  Options that shape the factorization must be the same on every process: PCSetUp() stops
+   with an error naming the first one that differs.  The leaf near blocks the factorization needs
+   are checked against the memory a process can allocate before any is made.
 
    PCApplySymmetricLeft/Right apply the halves F^{-1}, F^{-T} of a Cholesky factorization M = F F^T
    (PCH2ULVGetLogDeterminantCorrection() uses them).

@@ -1,5 +1,5 @@
 /*
-   The standard problems of shared/design/benchmarks.md, in one place for tests, examples and
+   The standard problems (docs/reference.md, "Standard problems"), in one place for tests, examples and
    benchmarks.  Points are deterministic: the same N and seed give the same points on every machine
    and for any process layout (a counter-based generator gives point k independently of the others).
 */

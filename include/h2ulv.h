@@ -129,7 +129,7 @@ PETSC_EXTERN PetscErrorCode PCH2ULVGetLogDeterminantCorrection(PC, PetscInt npro
 PETSC_EXTERN PetscErrorCode PCH2ULVGetInertia(PC, PetscInt *neg, PetscInt *zero, PetscInt *pos);
 
 /* ------------------------------------------------------------------------------------------------
-   Standard problems of the project (shared/design/benchmarks.md), used by tests, examples and
+   Standard problems of the project (docs/reference.md), used by tests, examples and
    benchmarks: sphere-laplace, cube-yukawa, ball-matern, cube-gaussian, sc22-sphere, sphere-laplace-ns
    ------------------------------------------------------------------------------------------------ */
 typedef struct _n_H2ULVProblem *H2ULVProblem;

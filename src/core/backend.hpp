@@ -1,6 +1,6 @@
 // The batched dense-operation backend: the only place where the factorization and the
 // substitution touch numbers.  Every per-level step of the H2-ULV factorization and solve is one
-// call here with a batch of independent items (h2ulv-algorithm.md §5-7): the host backend runs the
+// call here with a batch of independent items (docs/algorithm.md, "The per-level ULV factorization"): the host backend runs the
 // items over threads with OpenBLAS/LAPACK, the CUDA backend with cuBLAS/cuSOLVER batched kernels,
 // the Kokkos backend with KokkosBatched kernels over Kokkos' default execution space.
 //

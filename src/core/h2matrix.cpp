@@ -10,7 +10,7 @@
 namespace h2ulv {
 
 // ------------------------------------------------------------------------------------------------
-// One cell: sampled interpolative decomposition, then orthogonalisation (algorithm §3.2)
+// One cell: sampled interpolative decomposition, then orthogonalisation (docs/algorithm.md, "Shared nested bases")
 // ------------------------------------------------------------------------------------------------
 void compressCell(Matrix<double> &G, const Matrix<double> *W, const std::vector<int> &cand, double rtol, int maxrank, CellBasis &out, bool fullQ, int minrank, const Matrix<double> *Egram)
 {

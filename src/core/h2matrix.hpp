@@ -1,4 +1,4 @@
-// Stage 2 of the pipeline: the H^2 matrix with shared nested bases (h2ulv-algorithm.md §3).
+// Stage 2 of the pipeline: the H^2 matrix with shared nested bases (docs/algorithm.md, "Shared nested bases").
 //
 //   A ~ sum_{(i,j) near, leaves} A_ij  +  sum_l sum_{(i,j) far on l} V_i S_ij W_j^T
 //

@@ -1,5 +1,5 @@
 // Stage 1 of the pipeline: the cluster tree, admissibility, and the per-level near/far lists.
-// The tree is a complete binary tree built by median bisection (h2ulv-algorithm.md §2); cells are
+// The tree is a complete binary tree built by median bisection (docs/algorithm.md, "Cluster tree"); cells are
 // numbered in heap order (level l, k-th cell: 2^l - 1 + k).  Every process builds the same tree.
 #pragma once
 

@@ -598,7 +598,7 @@ double UlvFactorization<T>::generatorScale(int l, int i, double fx) const
 
 // Fill-in generators of cell i on level l: for each near k != i, the columns of
 // A_ik A_kk^{-1} (rows) or (A_kk^{-1} A_ki)^T (columns), mapped to the candidate points by W^{-1}
-// and scaled to the Frobenius norm of the far-field sample (h2ulv-algorithm.md §4.3b).
+// and scaled to the Frobenius norm of the far-field sample (docs/algorithm.md, "Fill-in-aware bases").
 template <typename T>
 Matrix<double> UlvFactorization<T>::generators(int l, int i, const std::vector<int> &cand, bool row)
 {

@@ -1,5 +1,5 @@
 // Stages 3 and 4 of the pipeline: the fill-in-aware H^2-ULV factorization and the dependency-free
-// substitution (h2ulv-algorithm.md §4-6).
+// substitution (docs/algorithm.md, "The per-level ULV factorization").
 //
 // The factorization owns its own H^2 representation of the kernel (bases with fill-in rows, built
 // level by level interleaved with the elimination) and factorizes

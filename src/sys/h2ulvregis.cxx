@@ -10,6 +10,18 @@ const char *const MatH2KernelTypes[]        = {"none", "laplace", "yukawa", "gau
 const char *const MatH2StorageTypes[]        = {"auto", "stored", "jit", "MatH2StorageType", "MATH2_STORAGE_", NULL};
 const char *const MatH2AdmissibilityTypes[] = {"theta", "eta", "MatH2AdmissibilityType", "MATH2_ADMISSIBILITY_", NULL};
 
+/*@C
+   H2ULVFinalizePackage - resets the h2ulv package, so that it is registered again after a new PetscInitialize()
+
+   Not Collective
+
+   Notes:
+   Registered with PetscRegisterFinalize() by H2ULVInitializePackage(); users do not call it.
+
+   Level: developer
+
+.seealso: H2ULVInitializePackage()
+@*/
 PetscErrorCode H2ULVFinalizePackage(void)
 {
   PetscFunctionBegin;
@@ -18,9 +30,18 @@ PetscErrorCode H2ULVFinalizePackage(void)
 }
 
 /*@C
-  H2ULVInitializePackage - registers MATH2 ("h2"), PCH2ULV ("h2ulv") and the log events of h2ulv.
-  Called by every public constructor of the library, and by PETSc when the library is loaded with
-  -dll_append <path>/libh2ulv.so.  Calling it more than once is harmless.
+   H2ULVInitializePackage - registers MATH2 ("h2"), PCH2ULV ("h2ulv"), the MatSolverType h2ulv and the log events of h2ulv
+
+   Not Collective
+
+   Notes:
+   Called by every public constructor of the library, and by PETSc when the library is loaded with
+   -dll_append <path>/libh2ulv.so. A program whose first h2ulv call is MatSetType(A, MATH2) or
+   PCSetType(pc, PCH2ULV) calls it after PetscInitialize(). Calling it more than once is harmless.
+
+   Level: beginner
+
+.seealso: H2ULVFinalizePackage(), PetscDLLibraryRegister_h2ulv()
 @*/
 PetscErrorCode H2ULVInitializePackage(void)
 {
@@ -38,7 +59,18 @@ PetscErrorCode H2ULVInitializePackage(void)
   PetscFunctionReturn(0);
 }
 
-/* found by PETSc for -dll_append <path>/libh2ulv.so */
+/*@C
+   PetscDLLibraryRegister_h2ulv - the entry point PETSc calls when it loads libh2ulv.so with -dll_append
+
+   Not Collective
+
+   Notes:
+   Calls H2ULVInitializePackage(). The path given to -dll_append must contain a '/'.
+
+   Level: developer
+
+.seealso: H2ULVInitializePackage()
+@*/
 PETSC_EXTERN PetscErrorCode PetscDLLibraryRegister_h2ulv(void)
 {
   PetscFunctionBegin;

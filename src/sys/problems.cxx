@@ -1,5 +1,5 @@
 /*
-   The standard problems of shared/design/benchmarks.md, in one place for tests, examples and
+   The standard problems (docs/reference.md, "Standard problems"), in one place for tests, examples and
    benchmarks.  Points are deterministic: the same N and seed give the same points on every machine
    and for any process layout (a counter-based generator gives point k independently of the others).
 */
@@ -105,6 +105,23 @@ static PetscScalar KernelLaplaceNS(PetscInt dim, const PetscReal x[], const Pets
   return pi4 / N * (1.0 + y[2] / 2.0) / (pi4 * std::sqrt(r2));
 }
 
+/*@C
+   H2ULVProblemCreate - creates one of the standard test problems
+
+   Not Collective
+
+   Input Parameters:
++  name - sphere-laplace, cube-yukawa, ball-matern, cube-gaussian, sc22-sphere or sphere-laplace-ns (H2ULVProblemNames)
+.  N    - the number of points (at least 1)
+-  seed - seed of the random point sets (the same N and seed give the same points on every machine and process layout)
+
+   Output Parameter:
+.  p - the problem; destroy with H2ULVProblemDestroy()
+
+   Level: intermediate
+
+.seealso: H2ULVProblemDestroy(), H2ULVProblemCreateH2(), H2ULVProblemCreateDense(), H2ULVProblemSetUpMat()
+@*/
 PetscErrorCode H2ULVProblemCreate(const char name[], PetscInt N, PetscInt seed, H2ULVProblem *prob)
 {
   PetscInt k = -1;
@@ -126,6 +143,18 @@ PetscErrorCode H2ULVProblemCreate(const char name[], PetscInt N, PetscInt seed, 
   PetscFunctionReturn(0);
 }
 
+/*@
+   H2ULVProblemDestroy - destroys a standard problem
+
+   Not Collective
+
+   Input Parameter:
+.  p - the problem; set to NULL
+
+   Level: intermediate
+
+.seealso: H2ULVProblemCreate()
+@*/
 PetscErrorCode H2ULVProblemDestroy(H2ULVProblem *prob)
 {
   PetscFunctionBegin;
@@ -134,6 +163,24 @@ PetscErrorCode H2ULVProblemDestroy(H2ULVProblem *prob)
   PetscFunctionReturn(0);
 }
 
+/*@C
+   H2ULVProblemGetInfo - the name, size, dimension and symmetry of a standard problem
+
+   Not Collective
+
+   Input Parameter:
+.  p - the problem
+
+   Output Parameters:
++  name      - its name (or NULL)
+.  N         - the number of points (or NULL)
+.  dim       - the spatial dimension, 3 (or NULL)
+-  symmetric - whether the matrix is symmetric (or NULL)
+
+   Level: intermediate
+
+.seealso: H2ULVProblemCreate()
+@*/
 PetscErrorCode H2ULVProblemGetInfo(H2ULVProblem p, const char **name, PetscInt *N, PetscInt *dim, PetscBool *symmetric)
 {
   PetscFunctionBegin;
@@ -144,6 +191,23 @@ PetscErrorCode H2ULVProblemGetInfo(H2ULVProblem p, const char **name, PetscInt *
   PetscFunctionReturn(0);
 }
 
+/*@
+   H2ULVProblemGetCoordinates - coordinates of a range of the problem's points
+
+   Not Collective
+
+   Input Parameters:
++  p      - the problem
+.  rstart - the first global point
+-  rend   - one past the last global point
+
+   Output Parameter:
+.  coords - the coordinates, interleaved, 3 per point (room for 3 (rend - rstart) numbers)
+
+   Level: intermediate
+
+.seealso: H2ULVProblemCreate(), H2ULVProblemSetUpMat()
+@*/
 PetscErrorCode H2ULVProblemGetCoordinates(H2ULVProblem p, PetscInt rstart, PetscInt rend, PetscReal coords[])
 {
   PetscFunctionBegin;
@@ -156,6 +220,26 @@ PetscErrorCode H2ULVProblemGetCoordinates(H2ULVProblem p, PetscInt rstart, Petsc
   PetscFunctionReturn(0);
 }
 
+/*@
+   H2ULVProblemEntry - the exact entry A_ij of a standard problem
+
+   Not Collective
+
+   Input Parameters:
++  p - the problem
+.  i - the global row
+-  j - the global column
+
+   Output Parameter:
+.  a - the entry
+
+   Notes:
+   The first call computes all points of the problem (O(N) memory); later calls are cheap.
+
+   Level: intermediate
+
+.seealso: H2ULVProblemCreate(), H2ULVProblemCreateDense()
+@*/
 PetscErrorCode H2ULVProblemEntry(H2ULVProblem p, PetscInt i, PetscInt j, PetscScalar *a)
 {
   PetscFunctionBegin;
@@ -170,6 +254,23 @@ PetscErrorCode H2ULVProblemEntry(H2ULVProblem p, PetscInt i, PetscInt j, PetscSc
   PetscFunctionReturn(0);
 }
 
+/*@
+   H2ULVProblemSetUpMat - gives a MATH2 the problem's local coordinates and kernel
+
+   Collective on Mat
+
+   Input Parameters:
++  p - the problem
+-  A - a MATH2 matrix whose sizes are set (global size N)
+
+   Notes:
+   A built-in kernel where the problem has one (a user kernel for sphere-laplace-ns), and
+   MAT_SYMMETRIC for the symmetric problems. The matrix is not assembled.
+
+   Level: intermediate
+
+.seealso: H2ULVProblemCreate(), H2ULVProblemCreateH2(), MatH2SetCoordinates()
+@*/
 PetscErrorCode H2ULVProblemSetUpMat(H2ULVProblem p, Mat A)
 {
   PetscInt               rstart, rend;
@@ -197,6 +298,23 @@ PetscErrorCode H2ULVProblemSetUpMat(H2ULVProblem p, Mat A)
   PetscFunctionReturn(0);
 }
 
+/*@
+   H2ULVProblemCreateDense - the exact dense matrix of a standard problem
+
+   Collective
+
+   Input Parameters:
++  p    - the problem
+.  comm - the communicator
+-  m    - the number of local rows (the layout of the matrix to compare with), or PETSC_DECIDE
+
+   Output Parameter:
+.  D - the assembled MATDENSE matrix (MAT_SYMMETRIC set for the symmetric problems)
+
+   Level: intermediate
+
+.seealso: H2ULVProblemCreate(), H2ULVProblemCreateH2(), H2ULVProblemEntry()
+@*/
 PetscErrorCode H2ULVProblemCreateDense(H2ULVProblem p, MPI_Comm comm, PetscInt m, Mat *D)
 {
   PetscInt     rstart, rend, lda;
@@ -219,6 +337,26 @@ PetscErrorCode H2ULVProblemCreateDense(H2ULVProblem p, MPI_Comm comm, PetscInt m
   PetscFunctionReturn(0);
 }
 
+/*@
+   H2ULVProblemCreateH2 - a MATH2 of a standard problem, the options applied, assembled
+
+   Collective
+
+   Input Parameters:
++  p    - the problem
+.  comm - the communicator
+-  m    - the number of local rows, or PETSC_DECIDE
+
+   Output Parameter:
+.  A - the assembled MATH2 matrix
+
+   Notes:
+   The -mat_h2_* options apply (MatSetFromOptions()).
+
+   Level: intermediate
+
+.seealso: H2ULVProblemCreate(), H2ULVProblemSetUpMat(), H2ULVProblemCreateDense()
+@*/
 PetscErrorCode H2ULVProblemCreateH2(H2ULVProblem p, MPI_Comm comm, PetscInt m, Mat *A)
 {
   PetscFunctionBegin;

@@ -907,6 +907,25 @@ PETSC_INTERN PetscErrorCode PCCreate_H2ULV(PC pc)
   PetscFunctionReturn(0);
 }
 
+/*@
+   PCH2ULVGetLogDeterminant - log det of the factored operator
+
+   Collective on PC
+
+   Input Parameter:
+.  pc - the PCH2ULV preconditioner, set up
+
+   Output Parameter:
+.  logdet - log det P of the H^2-ULV factorization P
+
+   Notes:
+   An error if the determinant is negative; PCH2ULVGetLogAbsDeterminant() gives log|det P| and the
+   sign. PCH2ULVGetLogDeterminantCorrection() estimates log det A - log det P for the operator A.
+
+   Level: intermediate
+
+.seealso: PCH2ULV, PCH2ULVGetLogAbsDeterminant(), PCH2ULVGetLogDeterminantCorrection(), PCH2ULVGetInertia()
+@*/
 PetscErrorCode PCH2ULVGetLogDeterminant(PC pc, PetscReal *logdet)
 {
   PetscInt sign = 1;
@@ -917,6 +936,22 @@ PetscErrorCode PCH2ULVGetLogDeterminant(PC pc, PetscReal *logdet)
   PetscFunctionReturn(0);
 }
 
+/*@
+   PCH2ULVGetLogAbsDeterminant - log |det| and the sign of the determinant of the factored operator
+
+   Collective on PC
+
+   Input Parameter:
+.  pc - the PCH2ULV preconditioner, set up
+
+   Output Parameters:
++  logabsdet - log |det P|
+-  sign      - +1 or -1, the sign of det P
+
+   Level: intermediate
+
+.seealso: PCH2ULV, PCH2ULVGetLogDeterminant(), PCH2ULVGetInertia()
+@*/
 PetscErrorCode PCH2ULVGetLogAbsDeterminant(PC pc, PetscReal *logabsdet, PetscInt *sign)
 {
   PetscFunctionBegin;
@@ -925,8 +960,20 @@ PetscErrorCode PCH2ULVGetLogAbsDeterminant(PC pc, PetscReal *logabsdet, PetscInt
 }
 
 /*@
-  PCH2ULVGetInfo - memory of the factorization (its own H^2 and the factors, bytes) and the flops
-  of the last factorization.  Either output may be NULL.
+   PCH2ULVGetInfo - memory of the factorization and the flops of the last factorization
+
+   Not Collective
+
+   Input Parameter:
+.  pc - the PCH2ULV preconditioner, set up
+
+   Output Parameters:
++  bytes - memory of the factorization (its own H^2 and the factors), in bytes (or NULL)
+-  flops - the flops executed by the last factorization (or NULL)
+
+   Level: intermediate
+
+.seealso: PCH2ULV, PCH2ULVSetTolerance(), MatH2GetInfo()
 @*/
 PetscErrorCode PCH2ULVGetInfo(PC pc, PetscLogDouble *bytes, PetscLogDouble *flops)
 {
@@ -936,9 +983,26 @@ PetscErrorCode PCH2ULVGetInfo(PC pc, PetscLogDouble *bytes, PetscLogDouble *flop
 }
 
 /*@
-  PCH2ULVSetTolerance - compression tolerance and rank cap of the factorization's own fill-in-aware
-  H^2 (options -pc_h2ulv_rtol, -pc_h2ulv_max_rank).  0 means: the matrix's.  A loose tolerance
-  (1e-3 .. 1e-5) makes a cheap preconditioner for GMRES/FGMRES; a tight one a direct solver.
+   PCH2ULVSetTolerance - compression tolerance and rank cap of the factorization's own fill-in-aware H^2
+
+   Logically Collective on PC
+
+   Input Parameters:
++  pc      - the PCH2ULV preconditioner
+.  rtol    - the relative tolerance; 0: the matrix's -mat_h2_rtol
+-  maxrank - the rank cap; 0: the matrix's -mat_h2_max_rank
+
+   Options Database Keys:
++  -pc_h2ulv_rtol <0> - the tolerance
+-  -pc_h2ulv_max_rank <0> - the rank cap
+
+   Notes:
+   A loose tolerance (1e-3 .. 1e-6) makes a cheap preconditioner for GMRES/FGMRES; a tight one,
+   below 1/cond(A), a direct solver.
+
+   Level: beginner
+
+.seealso: PCH2ULV, MatH2SetTolerance(), PCH2ULVGetInfo()
 @*/
 PetscErrorCode PCH2ULVSetTolerance(PC pc, PetscReal rtol, PetscInt maxrank)
 {
@@ -948,10 +1012,27 @@ PetscErrorCode PCH2ULVSetTolerance(PC pc, PetscReal rtol, PetscInt maxrank)
 }
 
 /*@
-  PCH2ULVGetInertia - numbers of negative, zero and positive eigenvalues of the factored symmetric
-  matrix (Sylvester's law applied to the pivot blocks of the ULV congruence).  It is the inertia of
-  the H^2-ULV approximation of the preconditioning matrix; see the README for when it equals that
-  of the exact matrix.  Any output may be NULL.
+   PCH2ULVGetInertia - numbers of negative, zero and positive eigenvalues of the factored symmetric matrix
+
+   Collective on PC
+
+   Input Parameter:
+.  pc - the PCH2ULV preconditioner, set up on a symmetric matrix
+
+   Output Parameters:
++  neg  - the number of negative eigenvalues (or NULL)
+.  zero - the number of zero eigenvalues (or NULL)
+-  pos  - the number of positive eigenvalues (or NULL)
+
+   Notes:
+   Sylvester's law applied to the pivot blocks of the ULV congruence: the inertia of the H^2-ULV
+   approximation of the preconditioning matrix. It equals that of the exact matrix for every
+   eigenvalue farther than the approximation error from zero (docs/accuracy.md, "Inertia").
+   MatGetInertia() on the factor of -pc_factor_mat_solver_type h2ulv gives the same.
+
+   Level: intermediate
+
+.seealso: PCH2ULV, PCH2ULVGetLogAbsDeterminant(), MatGetInertia()
 @*/
 PetscErrorCode PCH2ULVGetInertia(PC pc, PetscInt *neg, PetscInt *zero, PetscInt *pos)
 {

@@ -15,6 +15,21 @@
    memory     a problem far too large for the machine (-n): a PETSC_ERR_MEM error up front. */
 #include <h2ulv.h>
 
+/* a preonly KSP with PCH2ULV on A, then the options database (-pc_type etc. may change the PC) */
+static PetscErrorCode PreonlyKSP(Mat A, KSP *ksp)
+{
+  PC pc;
+
+  PetscFunctionBeginUser;
+  PetscCall(KSPCreate(PETSC_COMM_WORLD, ksp));
+  PetscCall(KSPSetOperators(*ksp, A, A));
+  PetscCall(KSPSetType(*ksp, KSPPREONLY));
+  PetscCall(KSPGetPC(*ksp, &pc));
+  PetscCall(PCSetType(pc, PCH2ULV));
+  PetscCall(KSPSetFromOptions(*ksp));
+  PetscFunctionReturn(0);
+}
+
 /* ||D x - b|| / ||b|| for the dense reference D */
 static PetscErrorCode Residual(Mat D, Vec x, Vec b, PetscReal *res)
 {
@@ -72,12 +87,8 @@ static PetscErrorCode CaseAxpy(PetscInt N)
   PetscCall(H2ULVProblemCreateDense(prob, PETSC_COMM_WORLD, PETSC_DECIDE, &D));
   PetscCall(MatCreateVecs(A, &x, &b));
   PetscCall(VecSetRandom(b, NULL));
-  PetscCall(KSPCreate(PETSC_COMM_WORLD, &ksp));
-  PetscCall(KSPSetOperators(ksp, A, A));
-  PetscCall(KSPSetType(ksp, KSPPREONLY));
+  PetscCall(PreonlyKSP(A, &ksp));
   PetscCall(KSPGetPC(ksp, &pc));
-  PetscCall(PCSetType(pc, PCH2ULV));
-  PetscCall(KSPSetFromOptions(ksp));
   PetscCall(PetscObjectTypeCompare((PetscObject)pc, PCH2ULV, &ish2ulv));
   PetscCall(KSPSolve(ksp, b, x));
   PetscCall(Residual(D, x, b, &res));
@@ -121,7 +132,6 @@ static PetscErrorCode CaseDuplicate(PetscInt N)
 {
   Mat                A;
   KSP                ksp;
-  PC                 pc;
   Vec                x, b;
   KSPConvergedReason reason;
   PetscInt           m, rstart;
@@ -151,12 +161,7 @@ static PetscErrorCode CaseDuplicate(PetscInt N)
   PetscCall(MatAssemblyEnd(A, MAT_FINAL_ASSEMBLY));
   PetscCall(MatCreateVecs(A, &x, &b));
   PetscCall(VecSet(b, 1.0));
-  PetscCall(KSPCreate(PETSC_COMM_WORLD, &ksp));
-  PetscCall(KSPSetOperators(ksp, A, A));
-  PetscCall(KSPSetType(ksp, KSPPREONLY));
-  PetscCall(KSPGetPC(ksp, &pc));
-  PetscCall(PCSetType(pc, PCH2ULV));
-  PetscCall(KSPSetFromOptions(ksp));
+  PetscCall(PreonlyKSP(A, &ksp));
   PetscCall(KSPSolve(ksp, b, x));
   PetscCall(KSPGetConvergedReason(ksp, &reason));
   PetscCheck(reason == KSP_DIVERGED_PC_FAILED, PETSC_COMM_WORLD, PETSC_ERR_PLIB, "FAILED: a matrix with %" PetscInt_FMT " zero eigenvalues gave %s", N / 2, KSPConvergedReasons[reason]);
@@ -217,7 +222,6 @@ static PetscErrorCode BuildAndSolve(const char *problem, PetscInt N)
   H2ULVProblem prob;
   Mat          A;
   KSP          ksp;
-  PC           pc;
   Vec          x, b;
 
   PetscFunctionBeginUser;
@@ -225,12 +229,7 @@ static PetscErrorCode BuildAndSolve(const char *problem, PetscInt N)
   PetscCall(H2ULVProblemCreateH2(prob, PETSC_COMM_WORLD, PETSC_DECIDE, &A));
   PetscCall(MatCreateVecs(A, &x, &b));
   PetscCall(VecSet(b, 1.0));
-  PetscCall(KSPCreate(PETSC_COMM_WORLD, &ksp));
-  PetscCall(KSPSetOperators(ksp, A, A));
-  PetscCall(KSPSetType(ksp, KSPPREONLY));
-  PetscCall(KSPGetPC(ksp, &pc));
-  PetscCall(PCSetType(pc, PCH2ULV));
-  PetscCall(KSPSetFromOptions(ksp));
+  PetscCall(PreonlyKSP(A, &ksp));
   PetscCall(KSPSolve(ksp, b, x));
   PetscCall(KSPDestroy(&ksp));
   PetscCall(VecDestroy(&x));

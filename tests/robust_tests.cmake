@@ -41,3 +41,6 @@ foreach(o "pc_h2ulv_theta=nan" "pc_h2ulv_keep_kernel_mb=-1" "pc_h2ulv_zeropivot=
   add_test(NAME robust_option_${_opt} COMMAND $<TARGET_FILE:test_robust> -case options -n 1024 -expect ${_opt} -${_opt} ${_val})
   set_tests_properties(robust_option_${_opt} PROPERTIES ENVIRONMENT "${H2ULV_TEST_ENV}" PROCESSORS 1 TIMEOUT 120 FAIL_REGULAR_EXPRESSION "FAILED")
 endforeach()
+# PCSetCoordinates() with one point too few on one of two processes: an error on both (no hang)
+add_test(NAME robust_coordcount_np2 COMMAND ${MPIEXEC_EXECUTABLE} ${MPIEXEC_NUMPROC_FLAG} 2 $<TARGET_FILE:test_robust> -case coordcount -n 1024 -expect "PCSetCoordinates() gave")
+set_tests_properties(robust_coordcount_np2 PROPERTIES ENVIRONMENT "${H2ULV_TEST_ENV}" PROCESSORS 2 TIMEOUT 120 FAIL_REGULAR_EXPRESSION "FAILED")

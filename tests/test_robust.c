@@ -8,6 +8,8 @@
               matrix or the factorization must stop with an error that names the option given in
               -expect, without its leading dash (on every process: no hang, no crash).
    symmetric  -mat_h2_symmetric on the nonsymmetric sphere-laplace-ns: an error at assembly.
+   coordcount a dense Pmat whose PCSetCoordinates() on the last process gives one point too few:
+              an error on every process (no process left waiting).
    options    a PC option with a value it refuses (given on the command line): the error names it.
    samples    the build's check of the product on a few rows against the exact entries: with
               too few far-field samples (-mat_h2_samples) it must report an error above 10 x rtol
@@ -239,8 +241,46 @@ static PetscErrorCode BuildAndSolve(const char *problem, PetscInt N)
   PetscFunctionReturn(0);
 }
 
+/* a dense Pmat and PCSetCoordinates() with one point too few on the last process */
+static PetscErrorCode DenseWrongCount(PetscInt N)
+{
+  H2ULVProblem prob;
+  Mat          D;
+  KSP          ksp;
+  PC           pc;
+  Vec          x, b;
+  PetscInt     rstart, rend;
+  PetscMPIInt  rank, size;
+  PetscReal   *c;
+
+  PetscFunctionBeginUser;
+  PetscCallMPI(MPI_Comm_rank(PETSC_COMM_WORLD, &rank));
+  PetscCallMPI(MPI_Comm_size(PETSC_COMM_WORLD, &size));
+  PetscCall(H2ULVProblemCreate("ball-matern", N, 0, &prob));
+  PetscCall(H2ULVProblemCreateDense(prob, PETSC_COMM_WORLD, PETSC_DECIDE, &D));
+  PetscCall(MatGetOwnershipRange(D, &rstart, &rend));
+  PetscCall(PetscMalloc1(3 * (rend - rstart), &c));
+  PetscCall(H2ULVProblemGetCoordinates(prob, rstart, rend, c));
+  PetscCall(MatCreateVecs(D, &x, &b));
+  PetscCall(VecSet(b, 1.0));
+  PetscCall(KSPCreate(PETSC_COMM_WORLD, &ksp));
+  PetscCall(KSPSetOperators(ksp, D, D));
+  PetscCall(KSPSetType(ksp, KSPPREONLY));
+  PetscCall(KSPGetPC(ksp, &pc));
+  PetscCall(PCSetType(pc, PCH2ULV));
+  PetscCall(PCSetCoordinates(pc, 3, rend - rstart - (rank == size - 1 ? 1 : 0), c));
+  PetscCall(KSPSolve(ksp, b, x));
+  PetscCall(KSPDestroy(&ksp));
+  PetscCall(PetscFree(c));
+  PetscCall(VecDestroy(&x));
+  PetscCall(VecDestroy(&b));
+  PetscCall(MatDestroy(&D));
+  PetscCall(H2ULVProblemDestroy(&prob));
+  PetscFunctionReturn(0);
+}
+
 /* the run must fail with error class code (0: any) and a message that contains needle */
-static PetscErrorCode CaseExpectError(const char *problem, PetscInt N, PetscErrorCode want)
+static PetscErrorCode CaseExpectError(const char *problem, PetscInt N, PetscErrorCode want, PetscErrorCode (*run)(const char *, PetscInt))
 {
   char           needle[256] = "";
   PetscErrorCode code;
@@ -248,7 +288,7 @@ static PetscErrorCode CaseExpectError(const char *problem, PetscInt N, PetscErro
   PetscFunctionBeginUser;
   PetscCall(PetscOptionsGetString(NULL, NULL, "-expect", needle, sizeof(needle), NULL));
   PetscCall(PetscPushErrorHandler(Handler, NULL));
-  code = BuildAndSolve(problem, N);
+  code = run ? run(problem, N) : DenseWrongCount(N);
   PetscCall(PetscPopErrorHandler());
   PetscCheck(code != 0, PETSC_COMM_SELF, PETSC_ERR_PLIB, "FAILED: no error (expected one naming '%s')", needle);
   PetscCheck(!want || code == want, PETSC_COMM_SELF, PETSC_ERR_PLIB, "FAILED: error code %d, expected %d: %s", (int)code, (int)want, lastmsg);
@@ -270,12 +310,13 @@ int main(int argc, char **argv)
   PetscCall(PetscStrcmp(cs, "axpy", &flg));
   if (flg) PetscCall(CaseAxpy(N));
   else if (PetscStrcmp(cs, "duplicate", &flg) == 0 && flg) PetscCall(CaseDuplicate(N));
-  else if (PetscStrcmp(cs, "mismatch", &flg) == 0 && flg) PetscCall(CaseExpectError("ball-matern", N, PETSC_ERR_ARG_INCOMP));
-  else if (PetscStrcmp(cs, "symmetric", &flg) == 0 && flg) PetscCall(CaseExpectError("sphere-laplace-ns", N, PETSC_ERR_ARG_WRONG));
-  else if (PetscStrcmp(cs, "options", &flg) == 0 && flg) PetscCall(CaseExpectError("ball-matern", N, PETSC_ERR_ARG_OUTOFRANGE));
+  else if (PetscStrcmp(cs, "mismatch", &flg) == 0 && flg) PetscCall(CaseExpectError("ball-matern", N, PETSC_ERR_ARG_INCOMP, BuildAndSolve));
+  else if (PetscStrcmp(cs, "symmetric", &flg) == 0 && flg) PetscCall(CaseExpectError("sphere-laplace-ns", N, PETSC_ERR_ARG_WRONG, BuildAndSolve));
+  else if (PetscStrcmp(cs, "options", &flg) == 0 && flg) PetscCall(CaseExpectError("ball-matern", N, PETSC_ERR_ARG_OUTOFRANGE, BuildAndSolve));
+  else if (PetscStrcmp(cs, "coordcount", &flg) == 0 && flg) PetscCall(CaseExpectError(NULL, N, PETSC_ERR_ARG_SIZ, NULL));
   else if (PetscStrcmp(cs, "samples", &flg) == 0 && flg) PetscCall(CaseSamples(N));
-  else if (PetscStrcmp(cs, "memory", &flg) == 0 && flg) PetscCall(CaseExpectError("ball-matern", N, PETSC_ERR_MEM));
-  else SETERRQ(PETSC_COMM_WORLD, PETSC_ERR_ARG_WRONG, "-case must be axpy, duplicate, mismatch, symmetric, options, samples or memory, got %s", cs);
+  else if (PetscStrcmp(cs, "memory", &flg) == 0 && flg) PetscCall(CaseExpectError("ball-matern", N, PETSC_ERR_MEM, BuildAndSolve));
+  else SETERRQ(PETSC_COMM_WORLD, PETSC_ERR_ARG_WRONG, "-case must be axpy, duplicate, mismatch, symmetric, coordcount, options, samples or memory, got %s", cs);
   PetscCall(PetscPrintf(PETSC_COMM_WORLD, "RESULT: PASS\n"));
   PetscCall(PetscFinalize());
   return 0;

@@ -1441,23 +1441,22 @@ void UlvFactorization<T>::factorRoot()
   auto done = [&]() {
     if (opt_.onEvent) opt_.onEvent(UlvEvent::Root, false);
   };
+  auto fail = [&](const std::string &why) {
+    status_.ok      = false;
+    status_.message = why;
+    done();
+  };
   if (sym && opt_.cholesky) {
     be.potrf(fi, info);
-    if (info[0] == 0) be.diagonals(fi, dg);
-    const std::string zp = info[0] == 0 ? zeroPivot(dg.data(), n, true, "the root block") : std::string();
-    if (!zp.empty()) {
-      status_.ok = false;
-      status_.message = zp;
-      return done();
-    }
     if (info[0] == 0) {
+      be.diagonals(fi, dg);
+      const std::string zp = zeroPivot(dg.data(), n, true, "the root block");
+      if (!zp.empty()) return fail(zp);
       for (int t = 0; t < n; t++) logdet_ += 2.0 * std::log(dg[t]);
       inertia_[2] += n;
       rootChol_ = true;
     } else if (opt_.choleskyRequired) {
-      status_.ok = false;
-      status_.message = "the root block is not positive definite (Cholesky failed): " + notSpd();
-      return done();
+      return fail("the root block is not positive definite (Cholesky failed): " + notSpd());
     } else {
       status_.usedLU = true;
       be.upload(root_.get(), R.data(), R.size());
@@ -1470,18 +1469,10 @@ void UlvFactorization<T>::factorRoot()
       inertia_[0] += ng, inertia_[1] += zr, inertia_[2] += ps;
     }
     be.getrf(fi, info);
-    if (info[0] > 0) {
-      status_.ok = false;
-      status_.message = "the root block is singular (zero pivot at " + std::to_string(info[0]) + ")";
-      return done();
-    }
+    if (info[0] > 0) return fail("the root block is singular (zero pivot at " + std::to_string(info[0]) + ")");
     be.diagonals(fi, dg);
     const std::string zp = zeroPivot(dg.data(), n, false, "the root block");
-    if (!zp.empty()) {
-      status_.ok = false;
-      status_.message = zp;
-      return done();
-    }
+    if (!zp.empty()) return fail(zp);
     std::vector<int> pv(std::max(1, n));
     be.downloadInt(pv.data(), rootPiv_.get(), n);
     for (int t = 0; t < n; t++) {

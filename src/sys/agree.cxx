@@ -69,17 +69,13 @@ static PetscErrorCode H2ULVAvailableBytes_Private(MPI_Comm comm, double *bytes)
 
 PetscErrorCode H2ULVCheckMemory_Private(MPI_Comm comm, double need, const char *what, const char *advice)
 {
-  double   avail = 0, worst[2], mine[2];
-  PetscInt i;
+  double avail = 0, mine[3], worst[3];
 
   PetscFunctionBegin;
   PetscCall(H2ULVAvailableBytes_Private(comm, &avail));
-  mine[0] = need, mine[1] = -avail; /* the largest need and the smallest availability */
-  PetscCallMPI(MPI_Allreduce(mine, worst, 2, MPI_DOUBLE, MPI_MAX, comm));
-  /* refuse only when some process certainly cannot fit its share */
-  PetscMPIInt bad = need > avail, anybad;
-  PetscCallMPI(MPI_Allreduce(&bad, &anybad, 1, MPI_INT, MPI_MAX, comm));
-  i = anybad;
-  PetscCheck(!i, comm, PETSC_ERR_MEM, "%s needs at least %.4g GB on a process but a process can get only %.4g GB (its memory limit, or the node's available memory shared by its processes): %s", what, worst[0] / 1e9, -worst[1] / 1e9, advice);
+  /* the largest need, the smallest availability, and whether some process cannot fit its share */
+  mine[0] = need, mine[1] = -avail, mine[2] = need > avail ? 1 : 0;
+  PetscCallMPI(MPI_Allreduce(mine, worst, 3, MPI_DOUBLE, MPI_MAX, comm));
+  PetscCheck(worst[2] == 0, comm, PETSC_ERR_MEM, "%s needs at least %.4g GB on a process but a process can get only %.4g GB (its memory limit, or the node's available memory shared by its processes): %s", what, worst[0] / 1e9, -worst[1] / 1e9, advice);
   PetscFunctionReturn(0);
 }

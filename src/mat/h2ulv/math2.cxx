@@ -491,7 +491,7 @@ static PetscErrorCode MatH2Build_Private(Mat A)
   h2ulv::BuildOptions bopt;
   bopt.rtol      = h->rtol;
   bopt.maxrank   = (int)h->maxrank;
-  bopt.nsamples  = (int)(h->nsamples > 0 ? h->nsamples : PetscMax(1000, (PetscInt)(500 * PetscCeilReal(-PetscLog10Real(h->rtol)))));
+  bopt.nsamples  = (int)(h->nsamples > 0 ? h->nsamples : MatH2AutoSamples_Private(h->rtol));
   bopt.symmetric = h->symmetric;
   PetscCall(H2ULVCallCore(comm, PETSC_TRUE, [&]() { h->structure = std::make_shared<const h2ulv::H2Structure>(comm, h->tree, *h->evaluator, bopt); }));
   PetscCall(PetscTime(&t0));
@@ -616,7 +616,7 @@ static PetscErrorCode MatAssemblyEnd_H2(Mat A, MatAssemblyType type)
   PetscCall(MatH2Build_Private(A));
   {
     Mat_H2        *h    = H2(A);
-    const PetscInt auto_ = PetscMax(1000, (PetscInt)(500 * PetscCeilReal(-PetscLog10Real(h->rtol))));
+    const PetscInt auto_ = MatH2AutoSamples_Private(h->rtol);
     const PetscInt rows  = h->checkrows >= 0 ? h->checkrows : (h->nsamples > 0 && h->nsamples < auto_ ? 16 : 0);
     h->checkerr          = -1;
     if (rows > 0) PetscCall(MatH2CheckAccuracy_Private(A, PetscMin(rows, A->rmap->N)));

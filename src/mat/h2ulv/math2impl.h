@@ -58,6 +58,9 @@ struct Mat_H2 {
   PetscLogDouble                                t_tree = 0, t_basis = 0, t_values = 0;
 };
 
+/* the far-field sample cap when none is given: 500 per digit of the tolerance, at least 1000 */
+static inline PetscInt MatH2AutoSamples_Private(PetscReal rtol) { return PetscMax(1000, (PetscInt)(500 * PetscCeilReal(-PetscLog10Real(rtol)))); }
+
 /* the pieces the PC reuses */
 PETSC_INTERN PetscErrorCode MatH2GetStructure_Private(Mat, Mat_H2 **);
 PETSC_INTERN PetscBool      MatH2KernelIsSPD_Private(const Mat_H2 *);

@@ -254,7 +254,7 @@ static PetscErrorCode PCSetUp_H2ULV(PC pc)
     h2ulv::UlvOptions o;
     o.basis.rtol      = p->rtol > 0 ? p->rtol : h->rtol;
     o.basis.maxrank   = (int)(p->maxrank > 0 ? p->maxrank : h->maxrank);
-    o.basis.nsamples  = (int)(p->nsamples > 0 ? p->nsamples : PetscMax(1000, (PetscInt)(500 * PetscCeilReal(-PetscLog10Real(o.basis.rtol)))));
+    o.basis.nsamples  = (int)(p->nsamples > 0 ? p->nsamples : MatH2AutoSamples_Private(o.basis.rtol));
     o.basis.symmetric = h->symmetric;
     o.fillin          = p->fillin == PCH2ULV_FILLIN_NONE ? h2ulv::FillIn::None : p->fillin == PCH2ULV_FILLIN_NEARFIELD ? h2ulv::FillIn::NearField : h2ulv::FillIn::Generator;
     o.schur           = p->schur == PCH2ULV_SCHUR_DIAG ? h2ulv::SchurVariant::Diag : p->schur == PCH2ULV_SCHUR_NEAR1 ? h2ulv::SchurVariant::Near1 : h2ulv::SchurVariant::TwoHop;

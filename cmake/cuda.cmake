@@ -1,4 +1,4 @@
-# CUDA backend of the batched dense operations (src/core/backend_cuda.cu: cuBLAS + cuSOLVER).
+# CUDA backend of the batched dense operations (src/core/backend/cuda.cu: cuBLAS + cuSOLVER).
 # Optional: built when a CUDA compiler is found (nvcc on PATH, CUDACXX, or CMAKE_CUDA_COMPILER) and
 # H2ULV_ENABLE_CUDA is ON.  The build never needs a GPU; whether a device is usable is decided at
 # run time (cudaBackendAvailable), and without one the factory falls back to the host backend.
@@ -19,7 +19,7 @@ if(H2ULV_ENABLE_CUDA)
     enable_language(CUDA)
     find_package(CUDAToolkit)
     if(CUDAToolkit_FOUND AND TARGET CUDA::cudart AND TARGET CUDA::cublas AND TARGET CUDA::cusolver)
-      target_sources(h2ulv PRIVATE ${CMAKE_SOURCE_DIR}/src/core/backend_cuda.cu)
+      target_sources(h2ulv PRIVATE ${CMAKE_SOURCE_DIR}/src/core/backend/cuda.cu)
       # h2ulv was created before CUDA was enabled, so its CUDA_ARCHITECTURES is not initialized
       set_target_properties(h2ulv PROPERTIES CUDA_ARCHITECTURES "${CMAKE_CUDA_ARCHITECTURES}"
                             CUDA_STANDARD 17 CUDA_STANDARD_REQUIRED ON CUDA_EXTENSIONS OFF

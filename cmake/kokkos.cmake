@@ -1,4 +1,4 @@
-# Kokkos backend of the batched dense operations (src/core/backend_kokkos.cpp): KokkosBatched
+# Kokkos backend of the batched dense operations (src/core/backend/kokkos.cpp): KokkosBatched
 # serial kernels over Kokkos' default execution space.  Built when Kokkos and Kokkos Kernels are
 # found; a missing Kokkos just leaves the backend out.
 #
@@ -52,7 +52,7 @@ if(H2ULV_ENABLE_KOKKOS)
       endif()
     endforeach()
     if(_h2ulv_kokkos_libs)
-      target_sources(h2ulv PRIVATE ${CMAKE_SOURCE_DIR}/src/core/backend_kokkos.cpp)
+      target_sources(h2ulv PRIVATE ${CMAKE_SOURCE_DIR}/src/core/backend/kokkos.cpp)
       target_include_directories(h2ulv SYSTEM PRIVATE ${_h2ulv_kokkos_inc_dirs})
       target_link_libraries(h2ulv PRIVATE ${_h2ulv_kokkos_libs})
       target_compile_definitions(h2ulv PRIVATE H2ULV_HAVE_KOKKOS)

@@ -1,4 +1,4 @@
-// Test of a batched dense-operation backend (src/core/backend.hpp): random batches of every
+// Test of a batched dense-operation backend (src/core/backend/backend.hpp): random batches of every
 // operation (about 50 items each, sizes 0..70, some with ld > rows, mixed transposes) run on the
 // chosen backend and on the host backend, and the results must agree to rounding (max relative
 // difference per array <= 1e-12 in double, 1e-4 in single) with equal info values and pivots.
@@ -10,7 +10,7 @@
 //
 // Without -required, a backend that is not usable prints "SKIP: ..." and exits 0.  Output: one
 // line per operation, then "RESULT: PASS" or "RESULT: FAIL" (exit code 1).
-#include "core/backend.hpp"
+#include "core/backend/backend.hpp"
 #include "core/dense.hpp"
 
 #include <algorithm>

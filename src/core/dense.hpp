@@ -2,6 +2,8 @@
 // over the Fortran BLAS/LAPACK (OpenBLAS on the host).  Templates cover float and double.
 #pragma once
 
+#include "error.hpp"
+
 #include <algorithm>
 #include <cmath>
 #include <cstddef>
@@ -44,13 +46,6 @@ void sgetrs_(const char *, const int *, const int *, const float *, const int *,
 }
 
 namespace h2ulv {
-
-// Error raised inside the core; the PETSc layer turns it into a PETSc error with the message.
-struct Error : std::runtime_error {
-  int code;
-  Error(int c, const std::string &m) : std::runtime_error(m), code(c) { }
-};
-enum ErrorKind { ERR_SUPPORT = 56, ERR_ARG = 62, ERR_NUMERIC = 72, ERR_LIB = 76, ERR_INTERNAL = 77, ERR_USER = 83 }; // the PETSc error codes
 
 template <typename T>
 class Matrix {

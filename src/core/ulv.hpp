@@ -11,7 +11,7 @@
 // refactor() changes alpha and d and reuses the tree and the bases.
 #pragma once
 
-#include "backend.hpp"
+#include "backend/backend.hpp"
 #include "dense.hpp"
 #include "entries.hpp"
 #include "h2matrix.hpp"

@@ -3,14 +3,19 @@
 #include <stdexcept>
 #include <string>
 
-static PetscErrorCode MapError(int code)
+/* the PETSc error code of each kind of core error (src/core/error.hpp) */
+static PetscErrorCode MapError(h2ulv::ErrorKind kind)
 {
-  switch (code) {
+  switch (kind) {
+  case h2ulv::ERR_MEMORY: return PETSC_ERR_MEM;
+  case h2ulv::ERR_SUPPORT: return PETSC_ERR_SUP;
   case h2ulv::ERR_ARG: return PETSC_ERR_ARG_WRONG;
   case h2ulv::ERR_NUMERIC: return PETSC_ERR_FP;
+  case h2ulv::ERR_LIB: return PETSC_ERR_LIB;
+  case h2ulv::ERR_INTERNAL: return PETSC_ERR_PLIB;
   case h2ulv::ERR_USER: return PETSC_ERR_USER;
-  default: return PETSC_ERR_LIB;
   }
+  return PETSC_ERR_PLIB;
 }
 
 PetscErrorCode H2ULVCallCore(MPI_Comm comm, PetscBool collective, const std::function<void()> &f)
@@ -23,7 +28,7 @@ PetscErrorCode H2ULVCallCore(MPI_Comm comm, PetscBool collective, const std::fun
     f();
   } catch (const h2ulv::Error &e) {
     msg  = e.what();
-    code = MapError(e.code);
+    code = MapError(e.kind);
   } catch (const std::bad_alloc &) {
     msg  = "out of memory in the h2ulv numerical core (a smaller problem, more processes, or a looser tolerance)";
     code = PETSC_ERR_MEM;

@@ -85,7 +85,7 @@ cat >"$OUTDIR/uniform_batch.cpp" <<'CPPEOF'
 // (groups of many items with one shape, > 65535 items, scattered and contiguous pivots, the
 // upper triangle kept by potrf, blocks above the batched-factorization size) that random-size
 // batches rarely reach.  usage: uniform_batch cuda|host|kokkos
-#include "core/backend.hpp"
+#include "core/backend/backend.hpp"
 #include "core/dense.hpp"
 
 #include <cmath>

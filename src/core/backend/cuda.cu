@@ -16,7 +16,7 @@
 // This file includes no PETSc header (PETSc's pkg-config Cflags are not for nvcc).
 #include "backend.hpp"
 
-#include "dense.hpp" // Error, ERR_*
+#include "../dense.hpp" // Error, ERR_*
 
 #include <cublas_v2.h>
 #include <cuda_runtime.h>

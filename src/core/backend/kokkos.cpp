@@ -6,7 +6,7 @@
 // the same file serves a CUDA/HIP build of Kokkos; the Debian Kokkos 3.4 has the Serial space only.
 #include "backend.hpp"
 
-#include "dense.hpp"
+#include "../dense.hpp"
 
 #include <Kokkos_Core.hpp>
 #include <Kokkos_ArithTraits.hpp>

@@ -8,9 +8,14 @@
 #include <functional>
 #include <new>
 
+/* what H2ULVInitializePackage() registers (src/sys/h2ulvregis.cxx) */
 PETSC_INTERN PetscErrorCode MatCreate_H2(Mat);
-PETSC_INTERN PetscErrorCode H2ULVRegisterPC_Private(void);
-PETSC_INTERN PetscErrorCode H2ULVRegisterSolverType_Private(void);
+PETSC_INTERN PetscErrorCode PCCreate_H2ULV(PC);
+PETSC_INTERN PetscErrorCode MatGetFactor_H2ULV(Mat, MatFactorType, Mat *);
+/* the private log events (MATH2_* and PCH2ULV_Setup/Solve are public, in h2ulv.h): the core's
+   communication and dense root, each kind of batched operation (h2ulv::BatchOp order), the
+   stochastic Lanczos log-determinant correction */
+PETSC_INTERN PetscLogEvent PCH2ULV_FactComm, PCH2ULV_SolveComm, PCH2ULV_Root, PCH2ULV_Batch[6], PCH2ULV_LogDet;
 /* the factor Mat's PCH2ULV: lu = LU pivots everywhere, else auto (Cholesky, LU where not SPD) */
 PETSC_INTERN PetscErrorCode PCH2ULVSetFactorization_Private(PC, PetscBool lu);
 PETSC_INTERN PetscErrorCode PCH2ULVSetFactorZeroPivot_Private(PC, PetscReal zeropivot);

@@ -1,8 +1,10 @@
-// Package registration: types, log events, and the dynamic-library entry point.
+// Package registration, all of it: the types MATH2 and PCH2ULV, the MatSolverType h2ulv, the log
+// events, and the dynamic-library entry point.
 #include "h2ulv.h"
 #include "h2ulvimpl.h"
 
 PetscLogEvent MATH2_Tree = 0, MATH2_Basis = 0, MATH2_Values = 0, MATH2_Mult = 0;
+PetscLogEvent PCH2ULV_Setup = 0, PCH2ULV_Solve = 0, PCH2ULV_FactComm = 0, PCH2ULV_SolveComm = 0, PCH2ULV_Root = 0, PCH2ULV_Batch[6], PCH2ULV_LogDet = 0;
 
 static PetscBool H2ULVPackageInitialized = PETSC_FALSE;
 
@@ -49,12 +51,38 @@ PetscErrorCode H2ULVInitializePackage(void)
   if (H2ULVPackageInitialized) PetscFunctionReturn(0);
   H2ULVPackageInitialized = PETSC_TRUE;
   PetscCall(MatInitializePackage());
+  PetscCall(PCInitializePackage());
   PetscCall(MatRegister(MATH2, MatCreate_H2));
-  PetscCall(PetscLogEventRegister("MatH2Tree", MAT_CLASSID, &MATH2_Tree));
-  PetscCall(PetscLogEventRegister("MatH2Basis", MAT_CLASSID, &MATH2_Basis));
-  PetscCall(PetscLogEventRegister("MatH2Values", MAT_CLASSID, &MATH2_Values));
-  PetscCall(PetscLogEventRegister("MatH2Mult", MAT_CLASSID, &MATH2_Mult));
-  PetscCall(H2ULVRegisterPC_Private());
+  PetscCall(PCRegister(PCH2ULV, PCCreate_H2ULV));
+  for (MatType t : {MATH2, MATSEQDENSE, MATMPIDENSE}) {
+    PetscCall(MatSolverTypeRegister(MATSOLVERH2ULV, t, MAT_FACTOR_CHOLESKY, MatGetFactor_H2ULV));
+    PetscCall(MatSolverTypeRegister(MATSOLVERH2ULV, t, MAT_FACTOR_LU, MatGetFactor_H2ULV));
+  }
+  {
+    const struct {
+      const char    *name;
+      PetscClassId   cls;
+      PetscLogEvent *ev;
+    } events[] = {
+      {"MatH2Tree", MAT_CLASSID, &MATH2_Tree},
+      {"MatH2Basis", MAT_CLASSID, &MATH2_Basis},
+      {"MatH2Values", MAT_CLASSID, &MATH2_Values},
+      {"MatH2Mult", MAT_CLASSID, &MATH2_Mult},
+      {"PCH2ULVSetup", PC_CLASSID, &PCH2ULV_Setup},
+      {"PCH2ULVSolve", PC_CLASSID, &PCH2ULV_Solve},
+      {"PCH2ULVFactComm", PC_CLASSID, &PCH2ULV_FactComm},
+      {"PCH2ULVSolveComm", PC_CLASSID, &PCH2ULV_SolveComm},
+      {"PCH2ULVRoot", PC_CLASSID, &PCH2ULV_Root},
+      {"PCH2ULVBatGemm", PC_CLASSID, &PCH2ULV_Batch[0]},
+      {"PCH2ULVBatTrsm", PC_CLASSID, &PCH2ULV_Batch[1]},
+      {"PCH2ULVBatPotrf", PC_CLASSID, &PCH2ULV_Batch[2]},
+      {"PCH2ULVBatGetrf", PC_CLASSID, &PCH2ULV_Batch[3]},
+      {"PCH2ULVBatGetrs", PC_CLASSID, &PCH2ULV_Batch[4]},
+      {"PCH2ULVBatCopy", PC_CLASSID, &PCH2ULV_Batch[5]},
+      {"PCH2ULVLogDet", PC_CLASSID, &PCH2ULV_LogDet},
+    };
+    for (const auto &e : events) PetscCall(PetscLogEventRegister(e.name, e.cls, e.ev));
+  }
   PetscCall(PetscRegisterFinalize(H2ULVFinalizePackage));
   PetscFunctionReturn(0);
 }

@@ -7,8 +7,8 @@
        -st_pc_type cholesky -st_pc_factor_mat_solver_type h2ulv  (SLEPc, with -eps_interval slicing)
 
    The factor matrix owns a PCH2ULV that does the work (same options, under the factor's prefix),
-   and adds MatGetInertia(), which SLEPc's spectrum slicing calls.  Registered for MATH2 and for
-   dense matrices whose points were attached with MatH2SetCoordinates().
+   and adds MatGetInertia(), which SLEPc's spectrum slicing calls.  Registered (src/sys/h2ulvregis.cxx)
+   for MATH2 and for dense matrices whose points were attached with MatH2SetCoordinates().
 */
 #include <petsc/private/matimpl.h>
 #include <petsc/private/pcimpl.h>
@@ -129,7 +129,7 @@ static PetscErrorCode MatDestroy_H2ULV(Mat F)
   PetscFunctionReturn(0);
 }
 
-static PetscErrorCode MatGetFactor_H2ULV(Mat A, MatFactorType ftype, Mat *F)
+PetscErrorCode MatGetFactor_H2ULV(Mat A, MatFactorType ftype, Mat *F)
 {
   Mat B;
 
@@ -164,15 +164,5 @@ static PetscErrorCode MatGetFactor_H2ULV(Mat A, MatFactorType ftype, Mat *F)
   B->ops->destroy                = MatDestroy_H2ULV;
   PetscCall(PetscObjectComposeFunction((PetscObject)B, "MatFactorGetSolverType_C", MatFactorGetSolverType_H2ULV));
   *F = B;
-  PetscFunctionReturn(0);
-}
-
-PetscErrorCode H2ULVRegisterSolverType_Private(void)
-{
-  PetscFunctionBegin;
-  for (MatType t : {MATH2, MATSEQDENSE, MATMPIDENSE}) {
-    PetscCall(MatSolverTypeRegister(MATSOLVERH2ULV, t, MAT_FACTOR_CHOLESKY, MatGetFactor_H2ULV));
-    PetscCall(MatSolverTypeRegister(MATSOLVERH2ULV, t, MAT_FACTOR_LU, MatGetFactor_H2ULV));
-  }
   PetscFunctionReturn(0);
 }

@@ -10,7 +10,6 @@
 
 extern "C" void dsteqr_(const char *, const int *, double *, double *, double *, const int *, double *, int *); /* LAPACK, as the core's (core/dense.hpp) */
 
-static PetscLogEvent PCH2ULV_LogDet = 0;
 static const char    CacheName[]    = "PCH2ULVLogDetSLQ";
 
 /* the last estimate, composed with the PC until its next setup */
@@ -250,7 +249,6 @@ PetscErrorCode PCH2ULVLogDetSLQ_Private(PC pc, PetscInt nprobes, PetscInt maxits
       PetscFunctionReturn(0);
     }
   }
-  if (!PCH2ULV_LogDet) PetscCall(PetscLogEventRegister("PCH2ULVLogDet", PC_CLASSID, &PCH2ULV_LogDet));
   PetscCall(PetscLogEventBegin(PCH2ULV_LogDet, pc, A, 0, 0));
   PetscCall(PetscTime(&t0));
   PetscCall(RunProbes(pc, A, nprobes, maxits, vals, &products));

@@ -98,6 +98,11 @@ public:
 
 private:
   void planExchanges();
+  // the construction's steps for one level (src/core/h2_basis.cpp)
+  void compressLevel(int l, const EntryEvaluator &ev, const std::vector<std::vector<int>> &Z, bool threaded, const ExtraSampleFn &extra, const ExtraGramFn &extraGram);
+  void compressSides(int l, int k, const EntryEvaluator &ev, const std::vector<int> &Z, const ExtraSampleFn &extra, const ExtraGramFn &extraGram);
+  void shareRanks(int l);
+  void shareGhostBases(int l);
   std::shared_ptr<const ClusterTree> tree_;
   Layout layout_;
   BuildOptions opt_;

@@ -1,5 +1,5 @@
 // Stage 2 of the pipeline, the product of an H^2 matrix (src/core/h2matrix.hpp) with k vectors:
-// upward pass, couplings, downward pass, leaves (leaf bases and near field).
+// upward pass, couplings, downward pass, leaves (leaf bases and near field), and its flop count.
 #include "h2_impl.hpp"
 #include "parallel.hpp"
 
@@ -371,6 +371,25 @@ void h2Multiply(const H2Structure &s, const H2Values<T> &v, bool transpose, int 
   std::vector<Matrix<double>> na, nb;
   if (v.jit()) P.nearJit(na, nb);
   P.leaves(beta, y, ldy, na, nb);
+}
+
+double h2MultiplyFlops(const H2Structure &s)
+{
+  const ClusterTree &T = s.tree();
+  const int L = T.levels();
+  double flops = 0;
+  const auto &N = T.nearList(L);
+  for (int i : s.layout().owned(L))
+    for (int p = N.ptr[i]; p < N.ptr[i + 1]; p++) flops += 2.0 * T.cell(L, i).size() * T.cell(L, N.col[p]).size();
+  for (int l = 1; l <= L; l++) {
+    const auto &F = T.farList(l);
+    for (int i : s.layout().owned(l)) {
+      const auto &B = s.basis(l, i, true);
+      flops += 4.0 * B.U.rows() * B.rank();
+      for (int p = F.ptr[i]; p < F.ptr[i + 1]; p++) flops += 2.0 * s.rank(l, i, true) * s.rank(l, F.col[p], false);
+    }
+  }
+  return flops;
 }
 
 template void h2Multiply<double>(const H2Structure &, const H2Values<double> &, bool, int, const double *, int, double, double *, int);

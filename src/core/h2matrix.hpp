@@ -151,4 +151,8 @@ public:
 template <typename T>
 void h2Multiply(const H2Structure &s, const H2Values<T> &v, bool transpose, int k, const T *x, int ldx, T beta, T *y, int ldy);
 
+// flops of one product with one vector on this process: near blocks, bases up and down (counted
+// with the row bases), couplings; one figure for both storages and for the transpose
+double h2MultiplyFlops(const H2Structure &s);
+
 } // namespace h2ulv

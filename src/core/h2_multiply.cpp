@@ -260,14 +260,14 @@ template <typename T>
 void Product<T>::nearJit(std::vector<Matrix<double>> &na, std::vector<Matrix<double>> &nb) const
 {
   const PairList &N = Tr.nearList(L);
-  const auto &leaves = lay.owned(L);
+  const auto &mine = lay.owned(L);
   std::vector<Matrix<double>> xd(Tr.ncells(L)); // x on the leaves, in double
   for (int j = 0; j < Tr.ncells(L); j++)
     if (!xl[j].empty()) xd[j] = Matrix<double>(xl[j].rows(), k, xl[j].data());
   na.resize(N.nnz());
   if (sym) nb.resize(N.nnz());
-  parallelFor(static_cast<int>(leaves.size()), threaded, [&](int t) {
-    const int i = leaves[t];
+  parallelFor(static_cast<int>(mine.size()), threaded, [&](int t) {
+    const int i = mine[t];
     const Cell &ci = Tr.cell(L, i);
     thread_local std::vector<int> rows, cols;
     for (int p = N.ptr[i]; p < N.ptr[i + 1]; p++) {
@@ -293,9 +293,9 @@ void Product<T>::nearJit(std::vector<Matrix<double>> &na, std::vector<Matrix<dou
 template <typename T>
 void Product<T>::leaves(T beta, T *y, int ldy, const std::vector<Matrix<double>> &na, const std::vector<Matrix<double>> &nb) const
 {
-  const auto &leaves = lay.owned(L);
-  parallelFor(static_cast<int>(leaves.size()), threaded, [&](int t) {
-    const int i = leaves[t];
+  const auto &mine = lay.owned(L);
+  parallelFor(static_cast<int>(mine.size()), threaded, [&](int t) {
+    const int i = mine[t];
     const Cell &c = Tr.cell(L, i);
     const int n = c.size();
     T *yi = y + (c.begin - off);

@@ -98,6 +98,11 @@ public:
 
 private:
   void planExchanges();
+  // the construction's steps for one level (src/core/h2_basis.cpp)
+  void compressLevel(int l, const EntryEvaluator &ev, const std::vector<std::vector<int>> &Z, bool threaded, const ExtraSampleFn &extra, const ExtraGramFn &extraGram);
+  void compressSides(int l, int k, const EntryEvaluator &ev, const std::vector<int> &Z, const ExtraSampleFn &extra, const ExtraGramFn &extraGram);
+  void shareRanks(int l);
+  void shareGhostBases(int l);
   std::shared_ptr<const ClusterTree> tree_;
   Layout layout_;
   BuildOptions opt_;
@@ -145,5 +150,9 @@ public:
 // Collective.  beta: y = A x + beta y.
 template <typename T>
 void h2Multiply(const H2Structure &s, const H2Values<T> &v, bool transpose, int k, const T *x, int ldx, T beta, T *y, int ldy);
+
+// flops of one product with one vector on this process: near blocks, bases up and down (counted
+// with the row bases), couplings; one figure for both storages and for the transpose
+double h2MultiplyFlops(const H2Structure &s);
 
 } // namespace h2ulv

@@ -529,22 +529,7 @@ static PetscErrorCode MatH2Build_Private(Mat A)
   }
 
   /* flops of one product with one vector */
-  {
-    const int L     = T.levels();
-    double    flops = 0;
-    const auto &N  = T.nearList(L);
-    for (int i : h->structure->layout().owned(L))
-      for (int p = N.ptr[i]; p < N.ptr[i + 1]; p++) flops += 2.0 * T.cell(L, i).size() * T.cell(L, N.col[p]).size();
-    for (int l = 1; l <= L; l++) {
-      const auto &F = T.farList(l);
-      for (int i : h->structure->layout().owned(l)) {
-        const auto &B = h->structure->basis(l, i, true);
-        flops += 4.0 * B.U.rows() * B.rank();
-        for (int p = F.ptr[i]; p < F.ptr[i + 1]; p++) flops += 2.0 * h->structure->rank(l, i, true) * h->structure->rank(l, F.col[p], false);
-      }
-    }
-    h->multflops = flops;
-  }
+  h->multflops = h2ulv::h2MultiplyFlops(*h->structure);
   {
     auto           st = h->structure->stats();
     PetscLogDouble mem;

@@ -216,8 +216,9 @@ static PetscErrorCode MatH2GetIndexMap_H2(Mat A, IS *is)
 
   PetscFunctionBegin;
   PetscCall(MatH2CheckBuilt_Private(A));
-  const h2ulv::Layout &lay = h->structure->layout();
-  std::vector<PetscInt> idx(h->tree->perm().begin() + lay.pointBegin(), h->tree->perm().begin() + lay.pointEnd());
+  const h2ulv::Layout  &lay = h->structure->layout();
+  std::vector<PetscInt> idx;
+  PetscCall(H2ULVCallCore(PETSC_COMM_SELF, PETSC_FALSE, [&]() { idx.assign(h->tree->perm().begin() + lay.pointBegin(), h->tree->perm().begin() + lay.pointEnd()); }));
   PetscCall(ISCreateGeneral(PetscObjectComm((PetscObject)A), (PetscInt)idx.size(), idx.data(), PETSC_COPY_VALUES, is));
   PetscFunctionReturn(0);
 }
@@ -228,7 +229,8 @@ static PetscErrorCode MatH2GetRanks_H2(Mat A, PetscInt *nlevels, PetscInt minr[]
 
   PetscFunctionBegin;
   PetscCall(MatH2CheckBuilt_Private(A));
-  auto st = h->structure->stats();
+  std::vector<h2ulv::LevelStats> st;
+  PetscCall(H2ULVCallCore(PETSC_COMM_SELF, PETSC_FALSE, [&]() { st = h->structure->stats(); }));
   if (nlevels) *nlevels = (PetscInt)st.size();
   for (size_t l = 0; l < st.size(); l++) {
     if (minr) minr[l] = st[l].minrank;
@@ -245,7 +247,7 @@ static PetscErrorCode MatH2GetMemory_H2(Mat A, PetscLogDouble *bytes)
 
   PetscFunctionBegin;
   PetscCall(MatH2CheckBuilt_Private(A));
-  b = (PetscLogDouble)(h->structure->bytes() + h->values.bytes());
+  PetscCall(H2ULVCallCore(PETSC_COMM_SELF, PETSC_FALSE, [&]() { b = (PetscLogDouble)(h->structure->bytes() + h->values.bytes()); }));
   PetscCall(MPIU_Allreduce(&b, bytes, 1, MPIU_PETSCLOGDOUBLE, MPI_SUM, PetscObjectComm((PetscObject)A)));
   PetscFunctionReturn(0);
 }
@@ -256,7 +258,8 @@ static PetscErrorCode MatH2GetInfo_H2(Mat A, MatH2Info *info)
 
   PetscFunctionBegin;
   PetscCall(MatH2CheckBuilt_Private(A));
-  auto st = h->structure->stats();
+  std::vector<h2ulv::LevelStats> st;
+  PetscCall(H2ULVCallCore(PETSC_COMM_SELF, PETSC_FALSE, [&]() { st = h->structure->stats(); }));
   PetscCall(PetscMemzero(info, sizeof(*info)));
   info->levels   = (PetscInt)st.size();
   info->leafrank = st.back().meanrank;
@@ -404,6 +407,14 @@ static PetscErrorCode MatH2CheckMemory_Private(Mat A)
   PetscFunctionReturn(0);
 }
 
+/* A user kernel reports that it cannot compute an entry by returning NaN or Inf (its only channel):
+   an error naming the entry, from every operation that evaluates it (x and y are points of the tree) */
+[[noreturn]] static void MatH2KernelNotFinite_Private(const h2ulv::ClusterTree &T, const double *x, const double *y, double v)
+{
+  const int d = T.dim(), i = T.perm()[(int)((x - T.point(0)) / d)], j = T.perm()[(int)((y - T.point(0)) / d)];
+  throw h2ulv::Error(h2ulv::ERR_NUMERIC, "the matrix entries are not finite: the MatH2SetKernel callback returned " + std::to_string(v) + " for A(" + std::to_string(i) + ", " + std::to_string(j) + ") (check the kernel)");
+}
+
 static PetscErrorCode MatH2Build_Private(Mat A)
 {
   Mat_H2        *h    = H2(A);
@@ -422,7 +433,7 @@ static PetscErrorCode MatH2Build_Private(Mat A)
   if (h->kernel == MATH2_KERNEL_LAPLACE || h->kernel == MATH2_KERNEL_YUKAWA) PetscCheck(h->kdiag_set, comm, PETSC_ERR_ARG_WRONG, "The %s kernel is singular at r = 0: give its diagonal value with -mat_h2_kernel_diag (or MatH2SetBuiltinKernel)", MatH2KernelTypes[h->kernel]);
   PetscCallMPI(MPI_Comm_size(comm, &size));
   PetscCall(MatH2ResetBuilt_Private(A));
-  if (h->threads > 0) h2ulv::setDefaultThreads((int)h->threads);
+  if (h->threads > 0) PetscCall(H2ULVCallCore(comm, PETSC_FALSE, [&]() { h2ulv::setDefaultThreads((int)h->threads); }));
   h->symmetric = (PetscBool)(h->kernel != MATH2_KERNEL_NONE || A->symmetric == PETSC_BOOL3_TRUE || A->spd == PETSC_BOOL3_TRUE || (h->symmetric_set && h->symmetric_opt));
   if (h->symmetric_set && !h->symmetric_opt) h->symmetric = PETSC_FALSE;
   PetscCall(MatH2CheckSame_Private(A));
@@ -465,10 +476,17 @@ static PetscErrorCode MatH2Build_Private(Mat A)
       kp.nugget       = h->knugget;
       h->evaluator    = std::make_shared<h2ulv::BuiltinKernel>(T, kp);
     } else if (h->kfn) {
-      MatH2KernelFn fn = h->kfn;
-      void         *cx = h->kctx;
-      PetscInt      d  = dim;
-      h->evaluator     = std::make_shared<h2ulv::FunctionKernel>(T, [fn, cx, d](const double *x, const double *y) { return (double)fn(d, x, y, cx); }, cbthreads);
+      MatH2KernelFn             fn = h->kfn;
+      void                     *cx = h->kctx;
+      PetscInt                  d  = dim;
+      const h2ulv::ClusterTree *tp = &T;
+      h->evaluator                 = std::make_shared<h2ulv::FunctionKernel>(T,
+                                                             [fn, cx, d, tp](const double *x, const double *y) {
+                                                               const double v = (double)fn(d, x, y, cx);
+                                                               if (!std::isfinite(v)) MatH2KernelNotFinite_Private(*tp, x, y, v);
+                                                               return v;
+                                                             },
+                                                             cbthreads);
     } else if (h->efn) {
       MatH2EntriesFn fn = h->efn;
       void          *cx = h->ectx;
@@ -502,7 +520,8 @@ static PetscErrorCode MatH2Build_Private(Mat A)
   PetscCall(PetscLogEventBegin(MATH2_Values, A, 0, 0, 0));
   {
     PetscMPIInt    size;
-    PetscLogDouble est = (PetscLogDouble)h2ulv::H2Values<double>::estimateBytes(*h->structure), gest, limit = h->memlimit * 1048576.0;
+    PetscLogDouble est = 0, gest, limit = h->memlimit * 1048576.0;
+    PetscCall(H2ULVCallCore(comm, PETSC_FALSE, [&]() { est = (PetscLogDouble)h2ulv::H2Values<double>::estimateBytes(*h->structure); }));
     PetscCallMPI(MPI_Comm_size(comm, &size));
     PetscCall(MPIU_Allreduce(&est, &gest, 1, MPIU_PETSCLOGDOUBLE, MPI_MAX, comm));
     if (limit <= 0) limit = 0.5 * (PetscLogDouble)sysconf(_SC_PHYS_PAGES) * (PetscLogDouble)sysconf(_SC_PAGE_SIZE) / size;
@@ -522,7 +541,8 @@ static PetscErrorCode MatH2Build_Private(Mat A)
   /* user layout <-> tree order */
   {
     const h2ulv::Layout  &lay = h->structure->layout();
-    std::vector<PetscInt> gidx(T.perm().begin() + lay.pointBegin(), T.perm().begin() + lay.pointEnd());
+    std::vector<PetscInt> gidx;
+    PetscCall(H2ULVCallCore(comm, PETSC_TRUE, [&]() { gidx.assign(T.perm().begin() + lay.pointBegin(), T.perm().begin() + lay.pointEnd()); }));
     PetscCall(PetscSFCreate(comm, &h->sf));
     PetscCall(PetscSFSetGraphLayout(h->sf, A->rmap, (PetscInt)gidx.size(), NULL, PETSC_COPY_VALUES, gidx.data()));
     PetscCall(PetscSFSetUp(h->sf));
@@ -546,8 +566,9 @@ static PetscErrorCode MatH2Build_Private(Mat A)
     h->multflops = flops;
   }
   {
-    auto           st = h->structure->stats();
-    PetscLogDouble mem;
+    std::vector<h2ulv::LevelStats> st;
+    PetscLogDouble                 mem;
+    PetscCall(H2ULVCallCore(comm, PETSC_FALSE, [&]() { st = h->structure->stats(); }));
     PetscCall(MatH2GetMemory_H2(A, &mem));
     PetscCall(PetscInfo(A, "MATH2 built: N %" PetscInt_FMT ", %d levels, leaf rank %d..%d, top rank %d, %.3g MB (%.3g%% of dense), tree %.3g s, bases %.3g s, values %.3g s\n", N, (int)st.size(), st.back().minrank, st.back().maxrank, st.size() > 1 ? st[1].maxrank : 0, mem / 1048576.0,
                         100.0 * mem / (8.0 * (double)N * (double)N), h->t_tree, h->t_basis, h->t_values));
@@ -567,12 +588,13 @@ static PetscErrorCode MatH2CheckAccuracy_Private(Mat A, PetscInt nrows)
   MPI_Comm           comm = PetscObjectComm((PetscObject)A);
   const PetscInt     N = A->rmap->N, n = A->rmap->n, r0 = A->rmap->rstart;
   const auto        &perm = h->tree->perm();
-  std::vector<double> x(n), y(n), xall, krow;
-  std::vector<int>    cols(N);
+  std::vector<double> x, y, xall, krow;
+  std::vector<int>    cols, tpos; /* tpos: user index -> tree position */
   PetscRandom         rnd;
   double              e[2] = {0, 0}, ge[2];
 
   PetscFunctionBegin;
+  PetscCall(H2ULVCallCore(comm, PETSC_TRUE, [&]() { x.resize(n), y.resize(n), xall.resize(N), krow.resize(N), cols.resize(N), tpos.resize(N); }));
   PetscCall(PetscRandomCreate(PETSC_COMM_SELF, &rnd));
   PetscCall(PetscRandomSetSeed(rnd, 271828 + (unsigned long)r0));
   PetscCall(PetscRandomSeed(rnd));
@@ -584,10 +606,8 @@ static PetscErrorCode MatH2CheckAccuracy_Private(Mat A, PetscInt nrows)
     PetscMPIInt              size;
     PetscCallMPI(MPI_Comm_size(comm, &size));
     for (PetscMPIInt q = 0; q < size; q++) counts.push_back((PetscMPIInt)(A->rmap->range[q + 1] - A->rmap->range[q])), displs.push_back((PetscMPIInt)A->rmap->range[q]);
-    PetscCall(H2ULVCallCore(comm, PETSC_TRUE, [&]() { xall.resize(N), krow.resize(N); }));
     PetscCallMPI(MPI_Allgatherv(x.data(), (PetscMPIInt)n, MPI_DOUBLE, xall.data(), counts.data(), displs.data(), MPI_DOUBLE, comm));
   }
-  std::vector<int> tpos(N); /* user index -> tree position */
   for (PetscInt t = 0; t < N; t++) tpos[perm[t]] = (int)t, cols[t] = (int)t;
   PetscCall(H2ULVCallCore(comm, PETSC_TRUE, [&]() {
     for (PetscInt k = 0; k < nrows; k++) { /* rows spread over the user numbering; this process's own */
@@ -637,7 +657,8 @@ static PetscErrorCode MatH2Apply_Private(Mat A, PetscBool trans, PetscInt k, con
   PetscCall(MatH2CheckBuilt_Private(A));
   nt = h->structure->layout().pointEnd() - h->structure->layout().pointBegin();
   PetscCall(PetscLogEventBegin(MATH2_Mult, A, 0, 0, 0));
-  std::vector<PetscScalar> xt((size_t)nt * k), yt((size_t)nt * k);
+  std::vector<PetscScalar> xt, yt;
+  PetscCall(H2ULVCallCore(PetscObjectComm((PetscObject)A), h->jit, [&]() { xt.resize((size_t)nt * k), yt.resize((size_t)nt * k); }));
   PetscCall(MatH2ToTree_Private(A, x, xt.data(), k, ldx));
   /* on-the-fly values evaluate entries (which may fail) inside the product: agree on errors then */
   PetscCall(H2ULVCallCore(PetscObjectComm((PetscObject)A), h->jit, [&]() { h2ulv::h2Multiply<double>(*h->structure, h->values, trans, (int)k, xt.data(), (int)std::max<PetscInt>(nt, 1), 0.0, yt.data(), (int)std::max<PetscInt>(nt, 1)); }));
@@ -725,8 +746,12 @@ static PetscErrorCode MatGetDiagonal_H2(Mat A, Vec d)
   PetscFunctionBegin;
   PetscCall(MatH2CheckBuilt_Private(A));
   const h2ulv::Layout     &lay = h->structure->layout();
-  std::vector<PetscScalar> dt(lay.pointEnd() - lay.pointBegin());
-  h->values.getDiagonal(*h->structure, dt.data());
+  std::vector<PetscScalar> dt;
+  /* on-the-fly values evaluate the diagonal entries (which may fail on one process) */
+  PetscCall(H2ULVCallCore(PetscObjectComm((PetscObject)A), PETSC_TRUE, [&]() {
+    dt.resize(lay.pointEnd() - lay.pointBegin());
+    h->values.getDiagonal(*h->structure, dt.data());
+  }));
   PetscCall(VecGetArrayWrite(d, &da));
   PetscCall(MatH2FromTree_Private(A, dt.data(), da, 1, A->rmap->n));
   PetscCall(VecRestoreArrayWrite(d, &da));
@@ -739,8 +764,10 @@ static PetscErrorCode MatShift_H2(Mat A, PetscScalar a)
 
   PetscFunctionBegin;
   PetscCall(MatH2CheckBuilt_Private(A));
-  h->values.shiftDiagonal(*h->structure, nullptr, a);
-  MatH2TrackShift_Private(h, nullptr, a);
+  PetscCall(H2ULVCallCore(PetscObjectComm((PetscObject)A), PETSC_TRUE, [&]() {
+    h->values.shiftDiagonal(*h->structure, nullptr, a);
+    MatH2TrackShift_Private(h, nullptr, a);
+  }));
   PetscCall(PetscInfo(A, "MATH2 shifted by %g (bases kept)\n", (double)PetscRealPart(a)));
   PetscCall(PetscObjectStateIncrease((PetscObject)A)); /* the values changed: a PC built on this matrix must refactor */
   PetscFunctionReturn(0);
@@ -755,28 +782,34 @@ static PetscErrorCode MatDiagonalSet_H2(Mat A, Vec D, InsertMode mode)
   PetscCall(MatH2CheckBuilt_Private(A));
   PetscCheck(mode == INSERT_VALUES || mode == ADD_VALUES, PetscObjectComm((PetscObject)A), PETSC_ERR_SUP, "MatDiagonalSet on MATH2 supports INSERT_VALUES and ADD_VALUES");
   const h2ulv::Layout     &lay = h->structure->layout();
-  std::vector<PetscScalar> dt(lay.pointEnd() - lay.pointBegin());
+  std::vector<PetscScalar> dt;
+  PetscCall(H2ULVCallCore(PetscObjectComm((PetscObject)A), PETSC_TRUE, [&]() { dt.resize(lay.pointEnd() - lay.pointBegin()); }));
   PetscCall(VecGetArrayRead(D, &da));
   PetscCall(MatH2ToTree_Private(A, da, dt.data(), 1, A->rmap->n));
   PetscCall(VecRestoreArrayRead(D, &da));
-  if (mode == INSERT_VALUES) {
-    std::vector<PetscScalar> cur(dt.size());
-    h->values.getDiagonal(*h->structure, cur.data());
-    for (size_t i = 0; i < dt.size(); i++) dt[i] -= cur[i];
-  }
-  h->values.shiftDiagonal(*h->structure, dt.data(), 1.0);
-  MatH2TrackShift_Private(h, dt.data(), 1.0);
+  /* INSERT_VALUES with on-the-fly values evaluates the current diagonal (which may fail on one process) */
+  PetscCall(H2ULVCallCore(PetscObjectComm((PetscObject)A), PETSC_TRUE, [&]() {
+    if (mode == INSERT_VALUES) {
+      std::vector<PetscScalar> cur(dt.size());
+      h->values.getDiagonal(*h->structure, cur.data());
+      for (size_t i = 0; i < dt.size(); i++) dt[i] -= cur[i];
+    }
+    h->values.shiftDiagonal(*h->structure, dt.data(), 1.0);
+    MatH2TrackShift_Private(h, dt.data(), 1.0);
+  }));
   PetscCall(PetscObjectStateIncrease((PetscObject)A)); /* the values changed: a PC built on this matrix must refactor */
   PetscFunctionReturn(0);
 }
 
 static PetscErrorCode MatScale_H2(Mat A, PetscScalar a)
 {
+  Mat_H2 *h = H2(A);
+
   PetscFunctionBegin;
   PetscCall(MatH2CheckBuilt_Private(A));
-  H2(A)->values.scale(a);
-  H2(A)->alpha *= a;
-  for (double &d : H2(A)->dshift) d *= PetscRealPart(a);
+  PetscCall(H2ULVCallCore(PetscObjectComm((PetscObject)A), PETSC_FALSE, [&]() { h->values.scale(a); }));
+  h->alpha *= a;
+  for (double &d : h->dshift) d *= PetscRealPart(a);
   PetscCall(PetscObjectStateIncrease((PetscObject)A)); /* the values changed: a PC built on this matrix must refactor */
   PetscFunctionReturn(0);
 }
@@ -793,9 +826,11 @@ static PetscErrorCode MatAXPY_H2(Mat Y, PetscScalar a, Mat X, MatStructure str)
   PetscCall(MatH2CheckBuilt_Private(X));
   PetscCheck(y->structure == H2(X)->structure, PetscObjectComm((PetscObject)Y), PETSC_ERR_ARG_INCOMP,
              "MatAXPY between MATH2 matrices needs the same H2 structure (shared cluster tree and bases, e.g. from MatDuplicate() or MatCopy()); these two were built separately");
-  PetscCall(H2ULVCallCore(PetscObjectComm((PetscObject)Y), PETSC_FALSE, [&]() { y->values.axpy(a, H2(X)->values); }));
+  PetscCall(H2ULVCallCore(PetscObjectComm((PetscObject)Y), PETSC_TRUE, [&]() {
+    y->values.axpy(a, H2(X)->values);
+    if (!H2(X)->dshift.empty()) MatH2TrackShift_Private(y, H2(X)->dshift.data(), PetscRealPart(a));
+  }));
   y->alpha += a * H2(X)->alpha;
-  if (!H2(X)->dshift.empty()) MatH2TrackShift_Private(y, H2(X)->dshift.data(), PetscRealPart(a));
   PetscCall(PetscObjectStateIncrease((PetscObject)Y)); /* the values changed: a PC built on this matrix must refactor */
   PetscFunctionReturn(0);
 }
@@ -847,12 +882,15 @@ static PetscErrorCode MatH2CopyBuilt_Private(Mat A, Mat B, PetscBool values)
   b->t_tree    = a->t_tree;
   b->t_basis   = a->t_basis;
   b->t_values  = a->t_values;
-  b->values    = a->values;
   b->jit       = a->jit;
   b->storage   = a->storage;
   b->alpha     = values ? a->alpha : 0.0;
-  b->dshift    = values ? a->dshift : std::vector<double>();
-  if (!values) b->values.scale(0.0);
+  /* the stored values are copied (as much memory as A's): an allocation that may fail on one process */
+  PetscCall(H2ULVCallCore(PetscObjectComm((PetscObject)A), PETSC_TRUE, [&]() {
+    b->values = a->values;
+    b->dshift = values ? a->dshift : std::vector<double>();
+    if (!values) b->values.scale(0.0);
+  }));
   if (a->sf) PetscCall(PetscObjectReference((PetscObject)a->sf));
   PetscCall(PetscSFDestroy(&b->sf));
   b->sf          = a->sf;
@@ -869,7 +907,7 @@ static PetscErrorCode MatDuplicate_H2(Mat A, MatDuplicateOption op, Mat *B)
   PetscCall(MatSetType(*B, MATH2));
   PetscCall(PetscLayoutSetUp((*B)->rmap));
   PetscCall(PetscLayoutSetUp((*B)->cmap));
-  MatH2CopySettings_Private(H2(A), H2(*B));
+  PetscCall(H2ULVCallCore(PetscObjectComm((PetscObject)A), PETSC_TRUE, [&]() { MatH2CopySettings_Private(H2(A), H2(*B)); }));
   if (H2(A)->structure) PetscCall(MatH2CopyBuilt_Private(A, *B, (PetscBool)(op == MAT_COPY_VALUES)));
   PetscCall(MatPropagateSymmetryOptions(A, *B));
   PetscFunctionReturn(0);
@@ -885,7 +923,7 @@ static PetscErrorCode MatCopy_H2(Mat A, Mat B, MatStructure str)
   PetscCheck(A->rmap->N == B->rmap->N && A->rmap->n == B->rmap->n, PetscObjectComm((PetscObject)A), PETSC_ERR_ARG_SIZ, "MatCopy: the two MATH2 matrices have different layouts");
   PetscCall(MatH2CheckBuilt_Private(A));
   if (H2(B)->structure != H2(A)->structure) {
-    MatH2CopySettings_Private(H2(A), H2(B));
+    PetscCall(H2ULVCallCore(PetscObjectComm((PetscObject)A), PETSC_TRUE, [&]() { MatH2CopySettings_Private(H2(A), H2(B)); }));
     B->nonzerostate++;
   }
   PetscCall(MatH2CopyBuilt_Private(A, B, PETSC_TRUE));
@@ -895,10 +933,12 @@ static PetscErrorCode MatCopy_H2(Mat A, Mat B, MatStructure str)
 
 static PetscErrorCode MatZeroEntries_H2(Mat A)
 {
+  Mat_H2 *h = H2(A);
+
   PetscFunctionBegin;
-  if (H2(A)->structure) H2(A)->values.scale(0.0);
-  H2(A)->alpha = 0.0;
-  H2(A)->dshift.clear();
+  if (h->structure) PetscCall(H2ULVCallCore(PetscObjectComm((PetscObject)A), PETSC_FALSE, [&]() { h->values.scale(0.0); }));
+  h->alpha = 0.0;
+  h->dshift.clear();
   PetscCall(PetscObjectStateIncrease((PetscObject)A)); /* the values changed: a PC built on this matrix must refactor */
   PetscFunctionReturn(0);
 }
@@ -1007,7 +1047,8 @@ static PetscErrorCode MatConvert_H2_Dense(Mat A, MatType newtype, MatReuse reuse
   PetscCall(MatCreateDense(PetscObjectComm((PetscObject)A), n, A->cmap->n, N, N, NULL, &D));
   PetscCall(MatDenseGetArrayWrite(D, &d));
   PetscCall(MatDenseGetLDA(D, &lda));
-  std::vector<PetscScalar> e((size_t)std::max<PetscInt>(n, 1) * bs);
+  std::vector<PetscScalar> e;
+  PetscCall(H2ULVCallCore(PetscObjectComm((PetscObject)A), PETSC_TRUE, [&]() { e.resize((size_t)std::max<PetscInt>(n, 1) * bs); }));
   for (PetscInt j0 = 0; j0 < N; j0 += bs) {
     PetscInt nb = std::min(bs, N - j0);
     std::fill(e.begin(), e.end(), 0.0);
@@ -1055,11 +1096,16 @@ static PetscErrorCode MatConvert_Dense_H2(Mat D, MatType newtype, MatReuse reuse
   PetscCheck(D->rmap->N == D->cmap->N, comm, PETSC_ERR_ARG_SIZ, "MatConvert(dense, MATH2) needs a square matrix");
   PetscCallMPI(MPI_Comm_size(comm, &size));
   /* the whole matrix on every process (documented: the conversion replicates the dense matrix) */
-  auto full = std::make_shared<std::vector<double>>((size_t)N * N);
+  std::shared_ptr<std::vector<double>> full;
+  std::vector<double>                  loc, chunks;
+  PetscCall(H2ULVCallCore(comm, PETSC_TRUE, [&]() {
+    full = std::make_shared<std::vector<double>>((size_t)N * N);
+    loc.resize((size_t)n * N);
+    chunks.resize((size_t)N * N);
+  }));
   PetscCall(MatDenseGetArrayRead(D, &a));
   PetscCall(MatDenseGetLDA(D, &lda));
   {
-    std::vector<double> loc((size_t)n * N);
     for (PetscInt j = 0; j < N; j++)
       for (PetscInt i = 0; i < n; i++) loc[i + (size_t)j * n] = a[i + (size_t)j * lda];
     std::vector<PetscMPIInt> counts(size), displs(size);
@@ -1067,7 +1113,6 @@ static PetscErrorCode MatConvert_Dense_H2(Mat D, MatType newtype, MatReuse reuse
       counts[p] = (PetscMPIInt)((D->rmap->range[p + 1] - D->rmap->range[p]) * N);
       displs[p] = (PetscMPIInt)(D->rmap->range[p] * N);
     }
-    std::vector<double> chunks((size_t)N * N);
     PetscCallMPI(MPI_Allgatherv(loc.data(), (PetscMPIInt)loc.size(), MPI_DOUBLE, chunks.data(), counts.data(), displs.data(), MPI_DOUBLE, comm));
     for (PetscMPIInt p = 0; p < size; p++) {
       PetscInt r0 = D->rmap->range[p], np = D->rmap->range[p + 1] - r0;
@@ -1075,6 +1120,8 @@ static PetscErrorCode MatConvert_Dense_H2(Mat D, MatType newtype, MatReuse reuse
         for (PetscInt i = 0; i < np; i++) (*full)[(r0 + i) + (size_t)j * N] = chunks[displs[p] + i + (size_t)j * np];
     }
   }
+  loc    = std::vector<double>();
+  chunks = std::vector<double>();
   PetscCall(MatDenseRestoreArrayRead(D, &a));
   PetscCall(MatCreate(comm, &B));
   PetscCall(MatSetSizes(B, n, D->cmap->n, N, N));
@@ -1212,13 +1259,17 @@ static PetscErrorCode MatView_H2(Mat A, PetscViewer viewer)
     PetscCall(PetscViewerASCIIPrintf(viewer, "  (not assembled)\n"));
     PetscFunctionReturn(0);
   }
-  auto           st = h->structure->stats();
-  PetscLogDouble mem, dense = 8.0 * (double)A->rmap->N * (double)A->rmap->N;
+  std::vector<h2ulv::LevelStats> st;
+  PetscLogDouble                 mem, dense = 8.0 * (double)A->rmap->N * (double)A->rmap->N, stored = 0;
+  PetscCall(H2ULVCallCore(PETSC_COMM_SELF, PETSC_FALSE, [&]() {
+    st     = h->structure->stats();
+    stored = (PetscLogDouble)h2ulv::H2Values<double>::estimateBytes(*h->structure);
+  }));
   PetscCall(MatH2GetMemory_H2(A, &mem));
   PetscCall(PetscViewerASCIIPrintf(viewer, "  N %" PetscInt_FMT ", dimension %" PetscInt_FMT ", tree depth %d (%d leaves), %d process(es)\n", A->rmap->N, h->dim, (int)st.size() - 1, 1 << ((int)st.size() - 1), h->structure->layout().size()));
   PetscCall(PetscViewerASCIIPrintf(viewer, "  memory %.4g MB, compression %.4g%% of dense (%.4g MB); build: tree %.3g s, bases %.3g s, values %.3g s\n", mem / 1048576.0, 100.0 * mem / dense, dense / 1048576.0, h->t_tree, h->t_basis, h->t_values));
   if (h->checkerr >= 0) PetscCall(PetscViewerASCIIPrintf(viewer, "  checked against the exact entries on %" PetscInt_FMT " rows: relative error %.3g%s\n", h->checkrows >= 0 ? h->checkrows : 16, (double)h->checkerr, h->checkerr > 10 * h->rtol ? " (ABOVE 10 x rtol: raise -mat_h2_samples)" : ""));
-  if (h->jit) PetscCall(PetscViewerASCIIPrintf(viewer, "  values: computed on the fly in every product (-mat_h2_storage %s); stored they would take %.4g MB on this process\n", MatH2StorageTypes[h->storage], (double)h2ulv::H2Values<double>::estimateBytes(*h->structure) / 1048576.0));
+  if (h->jit) PetscCall(PetscViewerASCIIPrintf(viewer, "  values: computed on the fly in every product (-mat_h2_storage %s); stored they would take %.4g MB on this process\n", MatH2StorageTypes[h->storage], (double)stored / 1048576.0));
   PetscCall(PetscViewerASCIIPrintf(viewer, "  level  cells  rank min/mean/max   near pairs  far pairs  capped\n"));
   int ncap = 0;
   for (size_t l = 0; l < st.size(); l++) {
@@ -1274,7 +1325,7 @@ M*/
 PetscErrorCode MatCreate_H2(Mat A)
 {
   PetscFunctionBegin;
-  A->data = static_cast<void *>(new Mat_H2()); /* owned by the Mat: deleted in MatDestroy_H2 */
+  PetscCall(H2ULVCallCore(PETSC_COMM_SELF, PETSC_FALSE, [&]() { A->data = static_cast<void *>(new Mat_H2()); })); /* owned by the Mat: deleted in MatDestroy_H2 */
   PetscCall(PetscMemzero(A->ops, sizeof(struct _MatOps)));
   A->ops->mult                  = MatMult_H2;
   A->ops->multadd               = MatMultAdd_H2;
@@ -1382,7 +1433,9 @@ PetscErrorCode MatH2SetCoordinates(Mat A, PetscInt dim, const PetscReal coords[]
    Notes:
    Replaces an entry callback or a built-in kernel set before. fn is called from one thread unless
    -mat_h2_callback_threadsafe is given; with several processes it may be asked for any pair of
-   points. The H^2 matrix is built in MatAssemblyEnd().
+   points. The H^2 matrix is built in MatAssemblyEnd(). A kernel that cannot compute an entry
+   returns NaN (or Inf): the operation that evaluates it (the assembly, and with
+   -mat_h2_storage jit the products and the diagonal) fails with PETSC_ERR_FP naming the entry.
 
    Level: beginner
 
@@ -1412,6 +1465,8 @@ PetscErrorCode MatH2SetKernel(Mat A, MatH2KernelFn fn, void *ctx)
    Notes:
    For matrices that are not a function of two points; the points (MatH2SetCoordinates()) still
    define the cluster tree. Replaces a kernel set before. Any index may be asked for on any process.
+   A nonzero error code returned by fn makes the operation that asked for the entries (the
+   assembly, and with -mat_h2_storage jit the products and the diagonal) fail with PETSC_ERR_USER.
 
    Level: intermediate
 

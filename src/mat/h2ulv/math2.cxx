@@ -421,6 +421,7 @@ static PetscErrorCode MatH2Build_Private(Mat A)
   MPI_Comm       comm = PetscObjectComm((PetscObject)A);
   PetscMPIInt    size;
   PetscLogDouble t0, t1;
+  PetscErrorCode ierr;
 
   PetscFunctionBegin;
   PetscCall(PetscLayoutSetUp(A->rmap));
@@ -458,14 +459,16 @@ static PetscErrorCode MatH2Build_Private(Mat A)
   topt.leafsize = (int)h->leafsize;
   topt.adm      = h->adm == MATH2_ADMISSIBILITY_THETA ? h2ulv::Admissibility::Theta : h2ulv::Admissibility::Eta;
   topt.admparam = h->adm == MATH2_ADMISSIBILITY_THETA ? h->theta : h->eta;
-  PetscCall(H2ULVCallCore(comm, PETSC_FALSE, [&]() { h->tree = std::make_shared<h2ulv::ClusterTree>((int)dim, (int)N, all.data(), topt); }));
+  ierr = H2ULVCallCore(comm, PETSC_FALSE, [&]() { h->tree = std::make_shared<h2ulv::ClusterTree>((int)dim, (int)N, all.data(), topt); });
+  if (ierr) PetscCall(PetscLogEventEnd(MATH2_Tree, A, 0, 0, 0)); /* the events stay balanced when the build fails */
+  PetscCall(ierr);
   all.clear();
   all.shrink_to_fit();
 
   /* the entries */
   const h2ulv::ClusterTree &T = *h->tree;
   PetscBool cbthreads = h->cbthreads;
-  PetscCall(H2ULVCallCore(comm, PETSC_FALSE, [&]() {
+  ierr = H2ULVCallCore(comm, PETSC_FALSE, [&]() {
     if (h->kernel != MATH2_KERNEL_NONE) {
       h2ulv::KernelParams kp;
       const h2ulv::KernelKind kinds[] = {h2ulv::KernelKind::Laplace, h2ulv::KernelKind::Laplace, h2ulv::KernelKind::Yukawa, h2ulv::KernelKind::Gaussian, h2ulv::KernelKind::Exponential, h2ulv::KernelKind::Matern32, h2ulv::KernelKind::Matern52, h2ulv::KernelKind::IMQ};
@@ -497,10 +500,11 @@ static PetscErrorCode MatH2Build_Private(Mat A)
                                                             },
                                                             cbthreads);
     } else h->evaluator = std::make_shared<h2ulv::DenseEntries>(T, *h->dense);
-  }));
+  });
   PetscCall(PetscTime(&t1));
   h->t_tree = t1 - t0;
   PetscCall(PetscLogEventEnd(MATH2_Tree, A, 0, 0, 0));
+  PetscCall(ierr);
 
   PetscCall(MatH2CheckSymmetric_Private(A));
 
@@ -511,10 +515,11 @@ static PetscErrorCode MatH2Build_Private(Mat A)
   bopt.maxrank   = (int)h->maxrank;
   bopt.nsamples  = (int)(h->nsamples > 0 ? h->nsamples : MatH2AutoSamples_Private(h->rtol));
   bopt.symmetric = h->symmetric;
-  PetscCall(H2ULVCallCore(comm, PETSC_TRUE, [&]() { h->structure = std::make_shared<const h2ulv::H2Structure>(comm, h->tree, *h->evaluator, bopt); }));
+  ierr = H2ULVCallCore(comm, PETSC_TRUE, [&]() { h->structure = std::make_shared<const h2ulv::H2Structure>(comm, h->tree, *h->evaluator, bopt); });
   PetscCall(PetscTime(&t0));
   h->t_basis = t0 - t1;
   PetscCall(PetscLogEventEnd(MATH2_Basis, A, 0, 0, 0));
+  PetscCall(ierr);
 
   /* near blocks and couplings: stored, or computed on the fly when they would not fit */
   PetscCall(PetscLogEventBegin(MATH2_Values, A, 0, 0, 0));
@@ -530,13 +535,14 @@ static PetscErrorCode MatH2Build_Private(Mat A)
     if (h->jit && h->storage == MATH2_STORAGE_AUTO)
       PetscCall(PetscInfo(A, "MATH2: the near blocks and couplings would take %.4g MB on a process (limit %.4g MB, -mat_h2_memory_limit): computing them on the fly in every product instead\n", gest / 1048576.0, limit / 1048576.0));
   }
-  PetscCall(H2ULVCallCore(comm, PETSC_TRUE, [&]() {
+  ierr = H2ULVCallCore(comm, PETSC_TRUE, [&]() {
     if (h->jit) h->values.buildJit(*h->structure, h->evaluator);
     else h->values.build(*h->structure, *h->evaluator);
-  }));
+  });
   PetscCall(PetscTime(&t1));
   h->t_values = t1 - t0;
   PetscCall(PetscLogEventEnd(MATH2_Values, A, 0, 0, 0));
+  PetscCall(ierr);
 
   /* user layout <-> tree order */
   {
@@ -629,18 +635,23 @@ static PetscErrorCode MatH2CheckAccuracy_Private(Mat A, PetscInt nrows)
 
 static PetscErrorCode MatAssemblyEnd_H2(Mat A, MatAssemblyType type)
 {
+  PetscErrorCode ierr;
+
   PetscFunctionBegin;
   if (type == MAT_FLUSH_ASSEMBLY) PetscFunctionReturn(0);
   /* already built and nothing changed since (every setter and changed option drops the build) */
   if (H2(A)->structure) PetscFunctionReturn(0);
-  PetscCall(MatH2Build_Private(A));
-  {
+  ierr = MatH2Build_Private(A);
+  if (!ierr) {
     Mat_H2        *h    = H2(A);
     const PetscInt auto_ = MatH2AutoSamples_Private(h->rtol);
     const PetscInt rows  = h->checkrows >= 0 ? h->checkrows : (h->nsamples > 0 && h->nsamples < auto_ ? 16 : 0);
     h->checkerr          = -1;
-    if (rows > 0) PetscCall(MatH2CheckAccuracy_Private(A, PetscMin(rows, A->rmap->N)));
+    if (rows > 0) ierr = MatH2CheckAccuracy_Private(A, PetscMin(rows, A->rmap->N));
   }
+  /* a failed build (a callback's error, memory) leaves nothing half built: the next MatAssemblyEnd builds again */
+  if (ierr) PetscCall(MatH2ResetBuilt_Private(A));
+  PetscCall(ierr);
   PetscFunctionReturn(0);
 }
 
@@ -650,8 +661,9 @@ static PetscErrorCode MatAssemblyEnd_H2(Mat A, MatAssemblyType type)
 /* Y(:, 0:k) = op(A) X(:, 0:k) (+ Y if add), user layout, leading dimensions ldx, ldy */
 static PetscErrorCode MatH2Apply_Private(Mat A, PetscBool trans, PetscInt k, const PetscScalar *x, PetscInt ldx, PetscScalar *y, PetscInt ldy, PetscBool add)
 {
-  Mat_H2  *h = H2(A);
-  PetscInt nt;
+  Mat_H2        *h = H2(A);
+  PetscInt       nt;
+  PetscErrorCode ierr;
 
   PetscFunctionBegin;
   PetscCall(MatH2CheckBuilt_Private(A));
@@ -661,7 +673,9 @@ static PetscErrorCode MatH2Apply_Private(Mat A, PetscBool trans, PetscInt k, con
   PetscCall(H2ULVCallCore(PetscObjectComm((PetscObject)A), h->jit, [&]() { xt.resize((size_t)nt * k), yt.resize((size_t)nt * k); }));
   PetscCall(MatH2ToTree_Private(A, x, xt.data(), k, ldx));
   /* on-the-fly values evaluate entries (which may fail) inside the product: agree on errors then */
-  PetscCall(H2ULVCallCore(PetscObjectComm((PetscObject)A), h->jit, [&]() { h2ulv::h2Multiply<double>(*h->structure, h->values, trans, (int)k, xt.data(), (int)std::max<PetscInt>(nt, 1), 0.0, yt.data(), (int)std::max<PetscInt>(nt, 1)); }));
+  ierr = H2ULVCallCore(PetscObjectComm((PetscObject)A), h->jit, [&]() { h2ulv::h2Multiply<double>(*h->structure, h->values, trans, (int)k, xt.data(), (int)std::max<PetscInt>(nt, 1), 0.0, yt.data(), (int)std::max<PetscInt>(nt, 1)); });
+  if (ierr) PetscCall(PetscLogEventEnd(MATH2_Mult, A, 0, 0, 0));
+  PetscCall(ierr);
   for (PetscInt j = 0; j < k; j++) {
     PetscCall(PetscSFReduceBegin(h->sf, MPIU_SCALAR, yt.data() + j * nt, y + j * ldy, add ? MPIU_SUM : MPI_REPLACE));
     PetscCall(PetscSFReduceEnd(h->sf, MPIU_SCALAR, yt.data() + j * nt, y + j * ldy, add ? MPIU_SUM : MPI_REPLACE));
@@ -675,14 +689,16 @@ static PetscErrorCode MatMultKernel_H2(Mat A, Vec x, Vec z, Vec y, PetscBool tra
 {
   const PetscScalar *xa;
   PetscScalar       *ya;
+  PetscErrorCode     ierr;
 
   PetscFunctionBegin;
   if (z && z != y) PetscCall(VecCopy(z, y));
   PetscCall(VecGetArrayRead(x, &xa));
   PetscCall(z ? VecGetArray(y, &ya) : VecGetArrayWrite(y, &ya));
-  PetscCall(MatH2Apply_Private(A, trans, 1, xa, A->rmap->n, ya, A->rmap->n, (PetscBool)(z != NULL)));
-  PetscCall(VecRestoreArrayRead(x, &xa));
+  ierr = MatH2Apply_Private(A, trans, 1, xa, A->rmap->n, ya, A->rmap->n, (PetscBool)(z != NULL));
+  PetscCall(VecRestoreArrayRead(x, &xa)); /* also after an error, so the vectors stay usable */
   PetscCall(z ? VecRestoreArray(y, &ya) : VecRestoreArrayWrite(y, &ya));
+  PetscCall(ierr);
   PetscFunctionReturn(0);
 }
 
@@ -699,15 +715,17 @@ static PetscErrorCode MatProductNumeric_H2_Dense(Mat C)
   const PetscScalar *b;
   PetscScalar       *c;
   PetscInt           ldb, ldc;
+  PetscErrorCode     ierr;
 
   PetscFunctionBegin;
   PetscCall(MatDenseGetArrayRead(B, &b));
   PetscCall(MatDenseGetLDA(B, &ldb));
   PetscCall(MatDenseGetArrayWrite(C, &c));
   PetscCall(MatDenseGetLDA(C, &ldc));
-  PetscCall(MatH2Apply_Private(A, (PetscBool)(product->type == MATPRODUCT_AtB), B->cmap->N, b, ldb, c, ldc, PETSC_FALSE));
-  PetscCall(MatDenseRestoreArrayRead(B, &b));
+  ierr = MatH2Apply_Private(A, (PetscBool)(product->type == MATPRODUCT_AtB), B->cmap->N, b, ldb, c, ldc, PETSC_FALSE);
+  PetscCall(MatDenseRestoreArrayRead(B, &b)); /* also after an error */
   PetscCall(MatDenseRestoreArrayWrite(C, &c));
+  PetscCall(ierr);
   PetscCall(MatAssemblyBegin(C, MAT_FINAL_ASSEMBLY));
   PetscCall(MatAssemblyEnd(C, MAT_FINAL_ASSEMBLY));
   PetscFunctionReturn(0);
@@ -947,15 +965,13 @@ static PetscErrorCode MatZeroEntries_H2(Mat A)
    Norms: Frobenius exact (orthonormal bases); 1 and infinity by Hager-Higham estimation; 2 by power
    iteration on A^T A.  The estimates are lower bounds that are usually exact or within a few %.
    ------------------------------------------------------------------------------------------------ */
-static PetscErrorCode MatNormEstimate1_Private(Mat A, PetscBool trans, PetscReal *nrm)
+/* Hager-Higham on work vectors x, y, z */
+static PetscErrorCode MatNormEstimate1Iterate_Private(Mat A, PetscBool trans, Vec x, Vec y, Vec z, PetscReal *nrm)
 {
-  Vec       x, y, z;
   PetscReal est = 0, zmax, ztx;
   PetscInt  jmax = -1, N = A->rmap->N;
 
   PetscFunctionBegin;
-  PetscCall(MatCreateVecs(A, &x, &y));
-  PetscCall(VecDuplicate(x, &z));
   PetscCall(VecSet(x, 1.0 / (PetscReal)N));
   for (PetscInt it = 0; it < 5; it++) {
     PetscCall(trans ? MatMultTranspose(A, x, y) : MatMult(A, x, y));
@@ -989,9 +1005,47 @@ static PetscErrorCode MatNormEstimate1_Private(Mat A, PetscBool trans, PetscReal
     PetscCall(VecAssemblyEnd(x));
   }
   *nrm = est;
+  PetscFunctionReturn(0);
+}
+
+/* power iteration on A^T A with work vectors x, y */
+static PetscErrorCode MatNorm2Iterate_Private(Mat A, Vec x, Vec y, PetscReal *nrm)
+{
+  PetscReal lam = 0, prev = 0;
+
+  PetscFunctionBegin;
+  PetscCall(VecSet(x, 1.0));
+  PetscCall(VecSetValue(x, 0, 2.0, INSERT_VALUES));
+  PetscCall(VecAssemblyBegin(x));
+  PetscCall(VecAssemblyEnd(x));
+  for (PetscInt it = 0; it < 50; it++) {
+    PetscReal nx;
+    PetscCall(VecNormalize(x, &nx));
+    PetscCall(MatMult(A, x, y));
+    PetscCall(MatMultTranspose(A, y, x));
+    PetscCall(VecNorm(x, NORM_2, &lam));
+    if (it > 0 && PetscAbsReal(lam - prev) <= 1e-8 * lam) break;
+    prev = lam;
+  }
+  *nrm = std::sqrt(lam);
+  PetscFunctionReturn(0);
+}
+
+/* the estimates with their work vectors, freed also when a product fails */
+static PetscErrorCode MatNormEstimate_Private(Mat A, NormType type, PetscReal *nrm)
+{
+  Vec            x, y, z;
+  PetscErrorCode ierr;
+
+  PetscFunctionBegin;
+  PetscCall(MatCreateVecs(A, &x, &y));
+  PetscCall(VecDuplicate(x, &z));
+  if (type == NORM_2) ierr = MatNorm2Iterate_Private(A, x, y, nrm);
+  else ierr = MatNormEstimate1Iterate_Private(A, (PetscBool)(type == NORM_INFINITY), x, y, z, nrm);
   PetscCall(VecDestroy(&x));
   PetscCall(VecDestroy(&y));
   PetscCall(VecDestroy(&z));
+  PetscCall(ierr);
   PetscFunctionReturn(0);
 }
 
@@ -1006,28 +1060,8 @@ static PetscErrorCode MatNorm_H2(Mat A, NormType type, PetscReal *nrm)
     PetscCall(H2ULVCallCore(PetscObjectComm((PetscObject)A), PETSC_TRUE, [&]() { loc = h->values.frobeniusSquared(*h->structure); }));
     PetscCall(MPIU_Allreduce(&loc, &glob, 1, MPI_DOUBLE, MPI_SUM, PetscObjectComm((PetscObject)A)));
     *nrm = std::sqrt(glob);
-  } else if (type == NORM_1 || type == NORM_INFINITY) {
-    PetscCall(MatNormEstimate1_Private(A, (PetscBool)(type == NORM_INFINITY), nrm));
-  } else if (type == NORM_2) {
-    Vec       x, y;
-    PetscReal lam = 0, prev = 0;
-    PetscCall(MatCreateVecs(A, &x, &y));
-    PetscCall(VecSet(x, 1.0));
-    PetscCall(VecSetValue(x, 0, 2.0, INSERT_VALUES));
-    PetscCall(VecAssemblyBegin(x));
-    PetscCall(VecAssemblyEnd(x));
-    for (PetscInt it = 0; it < 50; it++) {
-      PetscReal nx;
-      PetscCall(VecNormalize(x, &nx));
-      PetscCall(MatMult(A, x, y));
-      PetscCall(MatMultTranspose(A, y, x));
-      PetscCall(VecNorm(x, NORM_2, &lam));
-      if (it > 0 && PetscAbsReal(lam - prev) <= 1e-8 * lam) break;
-      prev = lam;
-    }
-    *nrm = std::sqrt(lam);
-    PetscCall(VecDestroy(&x));
-    PetscCall(VecDestroy(&y));
+  } else if (type == NORM_1 || type == NORM_INFINITY || type == NORM_2) {
+    PetscCall(MatNormEstimate_Private(A, type, nrm));
   } else SETERRQ(PetscObjectComm((PetscObject)A), PETSC_ERR_SUP, "Unsupported norm type for MATH2");
   PetscFunctionReturn(0);
 }
@@ -1041,22 +1075,26 @@ static PetscErrorCode MatConvert_H2_Dense(Mat A, MatType newtype, MatReuse reuse
   PetscScalar *d;
   PetscInt     lda, N = A->rmap->N, n = A->rmap->n, rs = A->rmap->rstart;
   const PetscInt bs = 64;
+  PetscErrorCode ierr = 0;
 
   PetscFunctionBegin;
   PetscCall(MatH2CheckBuilt_Private(A));
+  std::vector<PetscScalar> e;
+  PetscCall(H2ULVCallCore(PetscObjectComm((PetscObject)A), PETSC_TRUE, [&]() { e.resize((size_t)std::max<PetscInt>(n, 1) * bs); }));
   PetscCall(MatCreateDense(PetscObjectComm((PetscObject)A), n, A->cmap->n, N, N, NULL, &D));
   PetscCall(MatDenseGetArrayWrite(D, &d));
   PetscCall(MatDenseGetLDA(D, &lda));
-  std::vector<PetscScalar> e;
-  PetscCall(H2ULVCallCore(PetscObjectComm((PetscObject)A), PETSC_TRUE, [&]() { e.resize((size_t)std::max<PetscInt>(n, 1) * bs); }));
   for (PetscInt j0 = 0; j0 < N; j0 += bs) {
     PetscInt nb = std::min(bs, N - j0);
     std::fill(e.begin(), e.end(), 0.0);
     for (PetscInt j = j0; j < j0 + nb; j++)
       if (j >= rs && j < rs + n) e[(j - rs) + (size_t)(j - j0) * n] = 1.0;
-    PetscCall(MatH2Apply_Private(A, PETSC_FALSE, nb, e.data(), n, d + (size_t)j0 * lda, lda, PETSC_FALSE));
+    ierr = MatH2Apply_Private(A, PETSC_FALSE, nb, e.data(), n, d + (size_t)j0 * lda, lda, PETSC_FALSE);
+    if (ierr) break;
   }
   PetscCall(MatDenseRestoreArrayWrite(D, &d));
+  if (ierr) PetscCall(MatDestroy(&D)); /* nothing leaked when the products fail */
+  PetscCall(ierr);
   PetscCall(MatAssemblyBegin(D, MAT_FINAL_ASSEMBLY));
   PetscCall(MatAssemblyEnd(D, MAT_FINAL_ASSEMBLY));
   if (reuse == MAT_INPLACE_MATRIX) PetscCall(MatHeaderReplace(A, &D));
@@ -1089,6 +1127,7 @@ static PetscErrorCode MatConvert_Dense_H2(Mat D, MatType newtype, MatReuse reuse
   PetscInt           lda, N = D->rmap->N, n = D->rmap->n, bsz;
   PetscMPIInt        size;
   MPI_Comm           comm = PetscObjectComm((PetscObject)D);
+  PetscErrorCode     ierr;
 
   PetscFunctionBegin;
   PetscCall(PetscObjectQuery((PetscObject)D, "MatH2Coordinates", (PetscObject *)&cvec));
@@ -1135,8 +1174,10 @@ static PetscErrorCode MatConvert_Dense_H2(Mat D, MatType newtype, MatReuse reuse
   PetscObjectOptionsBegin((PetscObject)B);
   PetscCall(MatSetFromOptions_H2(B, PetscOptionsObject));
   PetscOptionsEnd();
-  PetscCall(MatAssemblyBegin(B, MAT_FINAL_ASSEMBLY));
-  PetscCall(MatAssemblyEnd(B, MAT_FINAL_ASSEMBLY));
+  ierr = MatAssemblyBegin(B, MAT_FINAL_ASSEMBLY);
+  if (!ierr) ierr = MatAssemblyEnd(B, MAT_FINAL_ASSEMBLY);
+  if (ierr) PetscCall(MatDestroy(&B)); /* nothing leaked when the build fails */
+  PetscCall(ierr);
   if (reuse == MAT_INPLACE_MATRIX) PetscCall(MatHeaderReplace(D, &B));
   else if (reuse == MAT_REUSE_MATRIX) {
     PetscCall(MatCopy(B, *newmat, DIFFERENT_NONZERO_PATTERN));

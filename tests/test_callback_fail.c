@@ -232,6 +232,13 @@ static PetscErrorCode RunOp(PetscInt kind, Mat Y, Mat X)
   PetscFunctionReturn(ierr);
 }
 
+/* MatAssemblyBegin/End in one call (an expression for ARMED) */
+static PetscErrorCode Assemble(Mat A)
+{
+  PetscErrorCode ierr = MatAssemblyBegin(A, MAT_FINAL_ASSEMBLY);
+  return ierr ? ierr : MatAssemblyEnd(A, MAT_FINAL_ASSEMBLY);
+}
+
 /* a MATH2 over the points, entries from src, -mat_h2_* options applied; assembled unless told not to */
 static PetscErrorCode CreateH2(Source src, Ctx *c, PetscBool assemble, Mat *A)
 {
@@ -248,18 +255,7 @@ static PetscErrorCode CreateH2(Source src, Ctx *c, PetscBool assemble, Mat *A)
   PetscCall(MatH2SetCoordinates(*A, DIM, pts + DIM * r0));
   if (src == SRC_KERNEL) PetscCall(MatH2SetKernel(*A, KernelCb, c));
   else PetscCall(MatH2SetEntries(*A, EntriesCb, c));
-  if (assemble) {
-    PetscCall(MatAssemblyBegin(*A, MAT_FINAL_ASSEMBLY));
-    PetscCall(MatAssemblyEnd(*A, MAT_FINAL_ASSEMBLY));
-  }
-  PetscFunctionReturn(0);
-}
-
-static PetscErrorCode Assemble(Mat A)
-{
-  PetscFunctionBegin;
-  PetscCall(MatAssemblyBegin(A, MAT_FINAL_ASSEMBLY));
-  PetscCall(MatAssemblyEnd(A, MAT_FINAL_ASSEMBLY));
+  if (assemble) PetscCall(Assemble(*A));
   PetscFunctionReturn(0);
 }
 

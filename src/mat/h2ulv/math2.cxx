@@ -204,7 +204,7 @@ static PetscErrorCode MatH2GetIndexMap_H2(Mat A, IS *is)
   PetscCall(MatH2CheckBuilt_Private(A));
   const h2ulv::Layout  &lay = h->structure->layout();
   std::vector<PetscInt> idx;
-  PetscCall(H2ULVCallCore(PETSC_COMM_SELF, PETSC_FALSE, [&]() { idx.assign(h->tree->perm().begin() + lay.pointBegin(), h->tree->perm().begin() + lay.pointEnd()); }));
+  PetscCall(H2ULVCallCore(PetscObjectComm((PetscObject)A), PETSC_TRUE, [&]() { idx.assign(h->tree->perm().begin() + lay.pointBegin(), h->tree->perm().begin() + lay.pointEnd()); })); /* ISCreateGeneral is collective */
   PetscCall(ISCreateGeneral(PetscObjectComm((PetscObject)A), (PetscInt)idx.size(), idx.data(), PETSC_COPY_VALUES, is));
   PetscFunctionReturn(0);
 }

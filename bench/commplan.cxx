@@ -89,7 +89,7 @@ struct Problem {
   std::shared_ptr<_n_H2ULVProblem> prob;
 };
 
-// the matrix's tree and entries, exactly as MatAssemblyEnd (math2.cxx) builds them, and the
+// the matrix's tree and entries, exactly as MatAssemblyEnd (math2build.cxx) builds them, and the
 // factorization's tree with the PC's admissibility (pch2ulv.cxx) -- without the matrix's bases and values
 PetscErrorCode BuildProblem(const Config &cfg, PetscInt N, Problem &pb)
 {

@@ -44,3 +44,12 @@ endforeach()
 # PCSetCoordinates() with one point too few on one of two processes: an error on both (no hang)
 add_test(NAME robust_coordcount_np2 COMMAND ${MPIEXEC_EXECUTABLE} ${MPIEXEC_NUMPROC_FLAG} 2 $<TARGET_FILE:test_robust> -case coordcount -n 1024 -expect "PCSetCoordinates() gave")
 set_tests_properties(robust_coordcount_np2 PROPERTIES ENVIRONMENT "${H2ULV_TEST_ENV}" PROCESSORS 2 TIMEOUT 120 FAIL_REGULAR_EXPRESSION "FAILED")
+# a user kernel or entry callback that fails inside each MATH2 operation: an error with the
+# callback's message on every process, nothing leaked (-malloc_debug -malloc_dump), the matrix usable
+# afterwards; stored values and on-the-fly values (-mat_h2_storage jit), 1 and 2 processes
+h2ulv_program(. test_callback_fail)
+foreach(np 1 2)
+  h2ulv_test(robust_callback_fail_np${np} ${np} test_callback_fail -malloc_debug)
+  h2ulv_test(robust_callback_fail_jit_np${np} ${np} test_callback_fail -malloc_debug -mat_h2_storage jit)
+  set_tests_properties(robust_callback_fail_np${np} robust_callback_fail_jit_np${np} PROPERTIES TIMEOUT 300)
+endforeach()

@@ -61,6 +61,38 @@ struct Mat_H2 {
 /* the far-field sample cap when none is given: 500 per digit of the tolerance, at least 1000 */
 static inline PetscInt MatH2AutoSamples_Private(PetscReal rtol) { return PetscMax(1000, (PetscInt)(500 * PetscCeilReal(-PetscLog10Real(rtol)))); }
 
+static inline Mat_H2 *H2(Mat A) { return static_cast<Mat_H2 *>(A->data); }
+
+/* math2.cxx: the type, its setters and getters */
+PETSC_INTERN PetscErrorCode MatH2ResetBuilt_Private(Mat);
+PETSC_INTERN PetscErrorCode MatH2CheckBuilt_Private(Mat);
+PETSC_INTERN PetscErrorCode MatH2SetCoordinates_H2(Mat, PetscInt, const PetscReal[]);
+PETSC_INTERN PetscErrorCode MatH2GetMemory_H2(Mat, PetscLogDouble *);
+PETSC_INTERN PetscErrorCode MatSetFromOptions_H2(Mat, PetscOptionItems *);
+
+/* math2build.cxx: the construction */
+PETSC_INTERN PetscErrorCode MatAssemblyEnd_H2(Mat, MatAssemblyType);
+
+/* math2ops.cxx: the operations (the ops table of MatCreate_H2) */
+PETSC_INTERN PetscErrorCode MatH2Apply_Private(Mat, PetscBool, PetscInt, const PetscScalar *, PetscInt, PetscScalar *, PetscInt, PetscBool);
+PETSC_INTERN PetscErrorCode MatMult_H2(Mat, Vec, Vec);
+PETSC_INTERN PetscErrorCode MatMultTranspose_H2(Mat, Vec, Vec);
+PETSC_INTERN PetscErrorCode MatMultAdd_H2(Mat, Vec, Vec, Vec);
+PETSC_INTERN PetscErrorCode MatMultTransposeAdd_H2(Mat, Vec, Vec, Vec);
+PETSC_INTERN PetscErrorCode MatProductSetFromOptions_H2_Dense(Mat);
+PETSC_INTERN PetscErrorCode MatGetDiagonal_H2(Mat, Vec);
+PETSC_INTERN PetscErrorCode MatShift_H2(Mat, PetscScalar);
+PETSC_INTERN PetscErrorCode MatDiagonalSet_H2(Mat, Vec, InsertMode);
+PETSC_INTERN PetscErrorCode MatScale_H2(Mat, PetscScalar);
+PETSC_INTERN PetscErrorCode MatAXPY_H2(Mat, PetscScalar, Mat, MatStructure);
+PETSC_INTERN PetscErrorCode MatDuplicate_H2(Mat, MatDuplicateOption, Mat *);
+PETSC_INTERN PetscErrorCode MatCopy_H2(Mat, Mat, MatStructure);
+PETSC_INTERN PetscErrorCode MatZeroEntries_H2(Mat);
+PETSC_INTERN PetscErrorCode MatNorm_H2(Mat, NormType, PetscReal *);
+PETSC_INTERN PetscErrorCode MatConvert_H2(Mat, MatType, MatReuse, Mat *);
+PETSC_INTERN PetscErrorCode MatConvert_Dense_H2(Mat, MatType, MatReuse, Mat *);
+PETSC_INTERN PetscErrorCode MatGetRow_H2(Mat, PetscInt, PetscInt *, PetscInt **, PetscScalar **);
+
 /* the pieces the PC reuses */
 PETSC_INTERN PetscErrorCode MatH2GetStructure_Private(Mat, Mat_H2 **);
 PETSC_INTERN PetscBool      MatH2KernelIsSPD_Private(const Mat_H2 *);

@@ -42,3 +42,5 @@ PETSC_INTERN PetscErrorCode H2ULVCheckSame_Private(MPI_Comm comm, const char *wh
 /* Collective: PETSC_ERR_MEM when some process needs more than the bytes it can still allocate
    (need: this process's bytes; what: the object; advice: the options or steps that reduce it) */
 PETSC_INTERN PetscErrorCode H2ULVCheckMemory_Private(MPI_Comm comm, double need, const char *what, const char *advice);
+/* Collective (the node's processes): the bytes this process can still allocate */
+PETSC_INTERN PetscErrorCode H2ULVAvailableBytes_Private(MPI_Comm comm, double *bytes);

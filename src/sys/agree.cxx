@@ -32,7 +32,7 @@ PetscErrorCode H2ULVCheckSame_Private(MPI_Comm comm, const char *what, PetscInt 
 
 /* bytes this process can still allocate: the smaller of its address-space limit (ulimit -v) less what
    it maps already, and the node's available memory shared by the processes on the node */
-static PetscErrorCode H2ULVAvailableBytes_Private(MPI_Comm comm, double *bytes)
+PetscErrorCode H2ULVAvailableBytes_Private(MPI_Comm comm, double *bytes)
 {
   MPI_Comm      node;
   PetscMPIInt   nlocal;

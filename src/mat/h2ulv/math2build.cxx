@@ -244,7 +244,7 @@ static PetscErrorCode MatH2BuildTree_Private(Mat A)
   PetscFunctionReturn(0);
 }
 
-/* the symmetry check, then the bases, level by level */
+/* the memory the bases need (a pilot build, for large matrices), the symmetry check, then the bases, level by level */
 static PetscErrorCode MatH2BuildBases_Private(Mat A)
 {
   Mat_H2             *h    = H2(A);
@@ -254,6 +254,7 @@ static PetscErrorCode MatH2BuildBases_Private(Mat A)
   h2ulv::BuildOptions bopt;
 
   PetscFunctionBegin;
+  PetscCall(MatH2CheckMemoryPilot_Private(A));
   PetscCall(PetscTime(&t0));
   PetscCall(MatH2CheckSymmetric_Private(A));
   PetscCall(PetscLogEventBegin(MATH2_Basis, A, 0, 0, 0));

@@ -98,3 +98,7 @@ PETSC_INTERN PetscErrorCode MatH2GetStructure_Private(Mat, Mat_H2 **);
 PETSC_INTERN PetscBool      MatH2KernelIsSPD_Private(const Mat_H2 *);
 PETSC_INTERN PetscErrorCode MatH2ToTree_Private(Mat, const PetscScalar *user, PetscScalar *tree, PetscInt k, PetscInt ldu);
 PETSC_INTERN PetscErrorCode MatH2FromTree_Private(Mat, const PetscScalar *tree, PetscScalar *user, PetscInt k, PetscInt ldu);
+
+/* before the bases of a large MATH2: their memory estimated from a pilot build on a subsample of the
+   points, and refused up front when it cannot fit (math2pilot.cxx) */
+PETSC_INTERN PetscErrorCode MatH2CheckMemoryPilot_Private(Mat);

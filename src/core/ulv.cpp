@@ -1,21 +1,17 @@
-#include "ulv.hpp"
+#include "ulv_impl.hpp"
 
-#include <algorithm>
 #include <array>
-#include "parallel.hpp"
-
-#include <chrono>
 #include <cmath>
 #include <numeric>
 #include <sstream>
 
 namespace h2ulv {
 
+using ulvimpl::allgatherRows;
+using ulvimpl::inRounds;
+using ulvimpl::now;
+
 namespace {
-double now()
-{
-  return std::chrono::duration<double>(std::chrono::steady_clock::now().time_since_epoch()).count();
-}
 template <typename U, typename V>
 Matrix<U> cast(const Matrix<V> &A)
 {
@@ -39,18 +35,6 @@ struct Offsets {
     total += n;
   }
 };
-// Offsets of blocks indexed by cell or pair, only some present (this process' rows and its ghosts)
-struct COff {
-  std::vector<size_t> off;
-  size_t total = 0;
-  explicit COff(size_t n = 0) : off(n, 0) { }
-  void set(size_t i, size_t m)
-  {
-    off[i] = total;
-    total += m;
-  }
-};
-inline int ld1(int m) { return std::max(1, m); }
 // A deterministic Gaussian matrix (entries N(0, scale^2)) from a seed: the same on every process
 Matrix<double> gaussian(int m, int n, uint64_t seed, double scale)
 {
@@ -85,72 +69,7 @@ private:
   double &out_;
 };
 
-// Sums into shared targets in rounds: round t adds the t-th term of every target that has one, so
-// no two items of a batch write one block and the order of the sums is fixed (deterministic on
-// every backend).  has(t, round): target t has a term in this round; add(t, round, items): append it.
-template <typename T, typename Has, typename Add>
-void inRounds(Backend<T> &be, size_t count, Has has, Add add, T alpha)
-{
-  std::vector<GemmItem<T>> gi;
-  for (size_t round = 0;; round++) {
-    gi.clear();
-    bool any = false;
-    for (size_t t = 0; t < count; t++)
-      if (has(t, round)) {
-        any = true;
-        add(t, round, gi);
-      }
-    if (!any) break;
-    be.gemm(alpha, T(1), gi);
-  }
-}
-// Every process contributes m rows (column-major m x k, ld m) of an n x k matrix, in process order;
-// every process receives the whole matrix (column-major, ld n).
-template <typename V>
-void allgatherRows(MPI_Comm comm, int n, int k, int m, const V *mine, V *all)
-{
-  int P;
-  MPI_Comm_size(comm, &P);
-  std::vector<int> rows(P), cnt(P), dsp(P + 1, 0);
-  MPI_Allgather(&m, 1, MPI_INT, rows.data(), 1, MPI_INT, comm);
-  for (int q = 0; q < P; q++) {
-    cnt[q] = rows[q] * k;
-    dsp[q + 1] = dsp[q] + cnt[q];
-  }
-  std::vector<V> tmp(static_cast<size_t>(dsp[P]));
-  MPI_Allgatherv(mine, m * k, mpiType<V>(), tmp.data(), cnt.data(), dsp.data(), mpiType<V>(), comm);
-  for (int q = 0, r0 = 0; q < P; q++) {
-    for (int j = 0; j < k; j++)
-      for (int i = 0; i < rows[q]; i++) all[r0 + i + static_cast<size_t>(j) * n] = tmp[dsp[q] + i + static_cast<size_t>(j) * rows[q]];
-    r0 += rows[q];
-  }
-}
 } // namespace
-
-// Factors of one level, in backend memory.  Cell k: n = r + p, transformed unknowns
-// [sigma (r) ; rho (p)].
-template <typename T>
-struct UlvFactorization<T>::Level {
-  std::vector<int> n, r, p;
-  std::vector<char> lu;             // pivot k factored by LU (else Cholesky)
-  Buffer<T> Qr, Qc;                 // n_k x n_k orthogonal, at qoff[k]; Qc empty when symmetric
-  std::vector<size_t> qoff;
-  Buffer<T> D;                      // p_k x p_k pivot factor (Cholesky L or LU), ld p_k, at doff[k]
-  std::vector<size_t> doff;
-  IntBuffer piv;                    // LU pivots, p_k at pivoff[k]
-  std::vector<size_t> pivoff;
-  Buffer<T> B;                      // near pair q = (k,j): A^(rho_k, sigma_j), p_k x r_j, ld p_k (Cholesky k: L^{-1} B)
-  std::vector<size_t> boff;
-  Buffer<T> C;                      // near pair q = (i,k): A^(sigma_i, rho_k), r_i x p_k, ld r_i (nonsymmetric only)
-  std::vector<size_t> coff;
-  T *Qrp(int k) const { return Qr.get() + qoff[k]; }
-  T *Qcp(int k) const { return Qc.get() ? Qc.get() + qoff[k] : Qr.get() + qoff[k]; }
-  T *Dp(int k) const { return D.get() + doff[k]; }
-  int *pivp(int k) const { return piv.get() + pivoff[k]; }
-  T *Bp(int q) const { return B.get() + boff[q]; }
-  T *Cp(int q) const { return C.get() + coff[q]; }
-  size_t bytes() const { return Qr.bytes() + Qc.bytes() + D.bytes() + B.bytes() + C.bytes() + piv.size() * sizeof(int); }
-};
 
 template <typename T>
 UlvFactorization<T>::~UlvFactorization() = default;
@@ -283,89 +202,6 @@ int UlvFactorization<T>::blockSize(int l, int k) const
   return S_->rank(l + 1, 2 * k, true) + S_->rank(l + 1, 2 * k + 1, true);
 }
 
-// Move one exchange's payloads between this process' cells in a backend buffer and its ghosts'
-// (cell c: size(c) values at off(c)); device buffers go through the host.
-template <typename T>
-template <typename SizeF, typename OffF>
-void UlvFactorization<T>::exchange(const Exchange &x, Buffer<T> &buf, SizeF size, OffF off, bool solvePhase) const
-{
-  exchangeTo(x, buf, [&](int c, int) { return size(c); }, [&](int c, int) { return off(c); }, solvePhase);
-}
-
-template <typename T>
-template <typename SizeF, typename OffF>
-void UlvFactorization<T>::exchangeTo(const Exchange &x, Buffer<T> &buf, SizeF size, OffF off, bool solvePhase) const
-{
-  if (nprocs_ == 1) return;
-  double bytes = 0;
-  for (size_t q = 0; q < x.sendCells().size(); q++)
-    for (int c : x.sendCells()[q]) bytes += static_cast<double>(size(c, x.neighbourRanks()[q])) * sizeof(T);
-  communicate(solvePhase, bytes, x.neighbours(), [&]() {
-    if (be_->hostAccessible()) x.runTo(size, [&](int c, int d) { return buf.get() + off(c, d); });
-    else {
-      std::vector<T> h(buf.size());
-      be_->download(h.data(), buf.get(), buf.size());
-      x.runTo(size, [&](int c, int d) { return h.data() + off(c, d); });
-      be_->upload(buf.get(), h.data(), buf.size());
-    }
-  });
-}
-
-template <typename T>
-template <typename F>
-void UlvFactorization<T>::communicate(bool solvePhase, double bytes, long messages, F f) const
-{
-  const UlvEvent ev = solvePhase ? UlvEvent::SolveComm : UlvEvent::FactorComm;
-  if (opt_.onEvent) opt_.onEvent(ev, true);
-  const double t0 = now();
-  f();
-  const double dt = now() - t0;
-  if (opt_.onEvent) opt_.onEvent(ev, false);
-  (solvePhase ? comm_stats_.solveBytes : comm_stats_.factorBytes) += bytes;
-  (solvePhase ? comm_stats_.solveMessages : comm_stats_.factorMessages) += messages;
-  (solvePhase ? comm_stats_.solveTime : comm_stats_.factorTime) += dt;
-}
-
-// A failure on one process (a pivot that is not SPD, a singular one) stops every process, with
-// the message of the lowest failing process.
-template <typename T>
-void UlvFactorization<T>::agreeStatus()
-{
-  if (nprocs_ == 1) return;
-  int me;
-  MPI_Comm_rank(comm_, &me);
-  int mine = status_.ok ? nprocs_ : me, first = nprocs_;
-  MPI_Allreduce(&mine, &first, 1, MPI_INT, MPI_MIN, comm_);
-  if (first == nprocs_) return;
-  int len = static_cast<int>(status_.message.size());
-  MPI_Bcast(&len, 1, MPI_INT, first, comm_);
-  std::string msg(static_cast<size_t>(len), ' ');
-  if (me == first) msg = status_.message;
-  MPI_Bcast(&msg[0], len, MPI_CHAR, first, comm_);
-  status_.ok = false;
-  status_.message = msg;
-}
-
-// The pivots' contributions of all processes, summed in process order (deterministic)
-template <typename T>
-void UlvFactorization<T>::reduceScalars()
-{
-  if (nprocs_ == 1) return;
-  double loc[6] = {logdet_, static_cast<double>(sign_), static_cast<double>(inertia_[0]), static_cast<double>(inertia_[1]), static_cast<double>(inertia_[2]), status_.usedLU ? 1.0 : 0.0};
-  std::vector<double> all(static_cast<size_t>(6) * nprocs_);
-  MPI_Allgather(loc, 6, MPI_DOUBLE, all.data(), 6, MPI_DOUBLE, comm_);
-  logdet_ = 0;
-  sign_ = 1;
-  inertia_[0] = inertia_[1] = inertia_[2] = 0;
-  for (int q = 0; q < nprocs_; q++) {
-    const double *v = &all[static_cast<size_t>(6) * q];
-    logdet_ += v[0];
-    if (v[1] < 0) sign_ = -sign_;
-    for (int t = 0; t < 3; t++) inertia_[t] += static_cast<long>(v[2 + t]);
-    if (v[5] > 0) status_.usedLU = true;
-  }
-}
-
 // A^(L): alpha K(X_i, X_j) + diag(d) for the near pairs of my leaves (K kept for refactorizations)
 template <typename T>
 void UlvFactorization<T>::leafBlocks()
@@ -450,47 +286,6 @@ std::string UlvFactorization<T>::zeroPivot(const double *u, int n, bool cholesky
     }
   }
   return std::string();
-}
-
-// The ghosts' rows of A^(l) that the fill-in generators of my cells read: the diagonal blocks
-// A_kk (symmetric), or the whole rows (nonsymmetric: the column side reads A_ki)
-template <typename T>
-void UlvFactorization<T>::ghostRows(int l)
-{
-  if (nprocs_ == 1) return;
-  const ClusterTree &Tr = *tree_;
-  const PairList &N = Tr.nearList(l);
-  const bool sym = opt_.basis.symmetric;
-  auto &A = A_[l];
-  if (A.empty()) return;
-  std::vector<std::vector<double>> buf(Tr.ncells(l));
-  auto size = [&](int k) {
-    const long nk = blockSize(l, k);
-    if (sym) return static_cast<int>(nk * nk);
-    long s = 0;
-    for (int q = N.ptr[k]; q < N.ptr[k + 1]; q++) s += nk * blockSize(l, N.col[q]);
-    return static_cast<int>(s);
-  };
-  for (int k : lay_->owned(l))
-    for (int q = N.ptr[k]; q < N.ptr[k + 1]; q++)
-      if (!sym || N.col[q] == k) buf[k].insert(buf[k].end(), A[q].data(), A[q].data() + A[q].size());
-  for (int k : ghost_[l]) buf[k].assign(static_cast<size_t>(size(k)), 0.0);
-  double bytes = 0;
-  for (const auto &cells : nearX_[l]->sendCells())
-    for (int c : cells) bytes += 8.0 * size(c);
-  communicate(false, bytes, nearX_[l]->neighbours(), [&]() { nearX_[l]->run(size, [&](int k) { return buf[k].data(); }); });
-  for (int k : ghost_[l]) {
-    const double *p = buf[k].data();
-    const int nk = blockSize(l, k);
-    for (int q = N.ptr[k]; q < N.ptr[k + 1]; q++) {
-      const int j = N.col[q];
-      if (sym && j != k) continue;
-      Matrix<double> M(nk, blockSize(l, j));
-      std::copy(p, p + M.size(), M.data());
-      p += M.size();
-      A[q] = std::move(M);
-    }
-  }
 }
 
 // LU of the diagonal blocks A^(l)_kk of my cells and my ghosts, once per level (shared by the

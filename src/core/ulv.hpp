@@ -141,6 +141,14 @@ private:
   void factorRoot();
   enum class Sweep { Full, Forward, Backward }; // solve(), or one of its halves (halfSolve)
   void sweep(Sweep part, bool transpose, int k, T *x, int ldx, T *h, int ldh) const;
+  // the passes of sweep, over one sweep's shared state (ulv_solve.cpp)
+  struct SweepWork;
+  void sweepForward(SweepWork &w, int l) const;                  // forward over level l
+  void sweepHalfIn(SweepWork &w, const T *half, int ldhalf) const; // (Backward) z from the half space
+  void sweepRoot(SweepWork &w, const T *half, int ldhalf) const;   // the root's solve
+  void sweepHalfOut(SweepWork &w, T *half, int ldhalf) const;      // (Forward) the half space out
+  void sweepBackward(SweepWork &w, int l) const;                 // backward over level l
+  void sweepOut(SweepWork &w, T *x, int ldx) const;              // the solution to x
   int halfOffsets(std::vector<std::vector<int>> &off, int &rootRow, int &rootRows) const; // my half space's layout
   Matrix<double> generators(int l, int i, const std::vector<int> &cand, bool row);
   bool generatorGram(int l, int i, const std::vector<int> &cand, bool row, Matrix<double> &E); // the same as X X^T

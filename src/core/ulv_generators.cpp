@@ -1,8 +1,8 @@
-// The factorization's own bases (docs/algorithm.md, "Fill-in-aware bases"): what the bases of
-// level l are built from besides the far field -- the fill-in generators A_ik A_kk^{-1} of
+// The factorization's own H^2 representation (docs/algorithm.md, "Fill-in-aware bases"): what the
+// bases of level l are built from besides the far field -- the fill-in generators A_ik A_kk^{-1} of
 // level l's Schur-complemented blocks (or their Gram matrix, or a Gaussian sketch of them), or
 // kernel samples of the near cells (FillIn::NearField); H2Structure calls them through its
-// extra-sample hooks.
+// extra-sample hooks.  Then the kernel's couplings in those bases, per level and at the root.
 #include "ulv_impl.hpp"
 
 #include <cmath>
@@ -264,13 +264,123 @@ Matrix<double> UlvFactorization<T>::nearSample(int l, int i, const std::vector<i
   return X;
 }
 
+// The couplings of my rows (unscaled K, computed once; dropped after use unless kept), scaled by
+// alpha into the far targets Tf
+template <typename T>
+void UlvFactorization<T>::levelCouplings(LevelWork &lw)
+{
+  const int l = lw.l;
+  const ClusterTree &Tr = lw.Tr;
+  const H2Structure &S = lw.S;
+  const Layout &lay = lw.lay;
+  const PairList &F = lw.F;
+  const bool sym = lw.sym, threaded = lw.threaded;
+  const std::vector<int> &own = lw.own;
+  Backend<T> &be = lw.be;
+  const std::vector<int> &r = lw.r;
+  COff &fo = lw.fo;
+  Buffer<T> &Tf = lw.Tf;
+  if (Kfar_[l].empty() && F.nnz() > 0) {
+    Kfar_[l].resize(F.nnz());
+    std::exception_ptr err = nullptr;
+    try {
+      for (int pass = 0; pass < (sym ? 2 : 1); pass++)
+        parallelFor(static_cast<int>(own.size()), threaded && (pass == 1 || ev_->threadSafe()), [&](int t) {
+          const int i = own[t];
+          for (int q = F.ptr[i]; q < F.ptr[i + 1]; q++) {
+            const int j = F.col[q];
+            const bool lower = sym && j < i, copy = lower && lay.mine(l, j);
+            if (pass != (copy ? 1 : 0)) continue;
+            if (!lower) Kfar_[l][q] = couplingBlock(*ev_, Tr, S.basis(l, i, true), S.basis(l, j, false));
+            else {
+              const Matrix<double> U = copy ? Matrix<double>() : couplingBlock(*ev_, Tr, S.basis(l, j, true), S.basis(l, i, false));
+              const Matrix<double> &Kji = copy ? Kfar_[l][F.find(j, i)] : U;
+              Matrix<double> &K = Kfar_[l][q];
+              K.resize(Kji.cols(), Kji.rows());
+              for (int b = 0; b < Kji.cols(); b++)
+                for (int a = 0; a < Kji.rows(); a++) K(b, a) = Kji(a, b);
+            }
+          }
+        });
+    } catch (...) {
+      err = std::current_exception();
+    }
+    agree(comm_, err);
+  }
+  fo = COff(F.nnz());
+  for (int i : own)
+    for (int q = F.ptr[i]; q < F.ptr[i + 1]; q++) fo.set(q, static_cast<size_t>(r[i]) * r[F.col[q]]);
+  Tf = Buffer<T>(be, fo.total);
+  {
+    HostFill<T> h(be, Tf.get(), fo.total);
+    parallelFor(static_cast<int>(own.size()), threaded, [&](int u) {
+      for (int q = F.ptr[own[u]]; q < F.ptr[own[u] + 1]; q++) {
+        const Matrix<double> &K = Kfar_[l][q];
+        T *d = h.data() + fo.off[q];
+        if (alpha_ == 1.0) std::copy(K.data(), K.data() + K.size(), d);
+        else
+          for (size_t t = 0; t < K.size(); t++) d[t] = static_cast<T>(alpha_ * K.data()[t]);
+      }
+    });
+    h.commit();
+  }
+  if (!keepKernel_) std::vector<Matrix<double>>().swap(Kfar_[l]);
+}
+
+// The root's couplings between the children of non-near cells of level top_ (no Schur terms reach
+// them): my rows [rb, re) of the unscaled kernel in the bases of level top_+1, into KrootFar_ (off:
+// the first row of each cell of level top_+1 in the root block)
+template <typename T>
+void UlvFactorization<T>::rootCouplings(const std::vector<int> &off, int rb, int re)
+{
+  const bool sym = opt_.basis.symmetric;
+  const ClusterTree &Tr = *tree_;
+  const Layout &lay = *lay_;
+  const int l0 = top_, nc1 = Tr.ncells(l0 + 1);
+  const std::vector<int> &r = levels_[l0 + 1]->r;
+  const int n0 = off[nc1];
+  const PairList &Np = Tr.nearList(l0);
+  const std::vector<int> &own = lay.owned(l0);
+  // every cell's basis on level top_+1 (the far partners' are not all here)
+  std::vector<CellBasis> rowB(nc1), colB(nc1);
+  {
+    std::vector<double> mine;
+    for (int a : lay.owned(l0 + 1)) {
+      packBasis(S_->basis(l0 + 1, a, true), mine);
+      if (!sym) packBasis(S_->basis(l0 + 1, a, false), mine);
+    }
+    std::vector<int> cnt(nprocs_, 0), dsp(nprocs_ + 1, 0);
+    for (int a = 0; a < nc1; a++) cnt[lay.owner(l0 + 1, a)] += (sym ? 1 : 2) * r[a] * (1 + r[a]);
+    for (int q = 0; q < nprocs_; q++) dsp[q + 1] = dsp[q] + cnt[q];
+    std::vector<double> all(static_cast<size_t>(dsp[nprocs_]));
+    if (nprocs_ > 1) MPI_Allgatherv(mine.data(), static_cast<int>(mine.size()), MPI_DOUBLE, all.data(), cnt.data(), dsp.data(), MPI_DOUBLE, comm_);
+    else all = mine;
+    const double *pp = all.data();
+    for (int a = 0; a < nc1; a++) { // the owners are nondecreasing in a: the data is in cell order
+      pp = unpackBasis(pp, r[a], rowB[a]);
+      if (!sym) pp = unpackBasis(pp, r[a], colB[a]);
+    }
+  }
+  KrootFar_.resize(re - rb, n0);
+  for (int I : own)
+    for (int a = 2 * I; a < 2 * I + 2; a++)
+      for (int b = 0; b < nc1; b++) {
+        if (Np.find(a / 2, b / 2) >= 0) continue;
+        Matrix<double> S = couplingBlock(*ev_, Tr, rowB[a], sym ? rowB[b] : colB[b]);
+        for (int jj = 0; jj < S.cols(); jj++)
+          for (int ii = 0; ii < S.rows(); ii++) KrootFar_(off[a] - rb + ii, off[b] + jj) = S(ii, jj);
+      }
+}
+
 #define H2ULV_ULV_GENERATORS(T) \
   template void UlvFactorization<T>::factorSelfBlocks(int); \
   template void UlvFactorization<T>::generatorBlock(int, int, int, int, int, bool, Matrix<double> &) const; \
   template double UlvFactorization<T>::generatorScale(int, int, double) const; \
   template Matrix<double> UlvFactorization<T>::generators(int, int, const std::vector<int> &, bool); \
   template bool UlvFactorization<T>::generatorGram(int, int, const std::vector<int> &, bool, Matrix<double> &); \
-  template Matrix<double> UlvFactorization<T>::nearSample(int, int, const std::vector<int> &, bool);
+  template Matrix<double> UlvFactorization<T>::nearSample(int, int, const std::vector<int> &, bool); \
+  template void UlvFactorization<T>::levelCouplings(LevelWork &); \
+  template void UlvFactorization<T>::rootCouplings(const std::vector<int> &, int, int);
 H2ULV_ULV_GENERATORS(double)
 H2ULV_ULV_GENERATORS(float)
 #undef H2ULV_ULV_GENERATORS

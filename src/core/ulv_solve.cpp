@@ -92,6 +92,8 @@ void UlvFactorization<T>::sweepForward(SweepWork &w, int l) const
   const int L = Tr.levels();
   const int k = w.k;
   Backend<T> &be = *be_;
+  std::vector<CopyItem<T>> cp;
+  std::vector<GemmItem<T>> gi;
   const H2Structure &S = *S_;
   const int pb = w.pb, ldX = w.ldX;
   const bool sym = opt_.basis.symmetric, tr = w.tr;
@@ -100,8 +102,6 @@ void UlvFactorization<T>::sweepForward(SweepWork &w, int l) const
   auto &coff = w.coff;
   auto &zoff = w.zoff;
   const Buffer<T> &X = w.X;
-  std::vector<CopyItem<T>> cp;
-  std::vector<GemmItem<T>> gi;
   const Level &Lv = *levels_[l];
   const PairList &N = Tr.nearList(l);
   const int nc = Tr.ncells(l);
@@ -216,9 +216,8 @@ void UlvFactorization<T>::sweepHalfIn(SweepWork &w, const T *half, int ldhalf) c
 template <typename T>
 void UlvFactorization<T>::sweepRoot(SweepWork &w, const T *half, int ldhalf) const
 {
-  const ClusterTree &Tr = *tree_;
   const Layout &lay = *lay_;
-  const int L = Tr.levels();
+  const int L = tree_->levels();
   const int k = w.k;
   Backend<T> &be = *be_;
   const Sweep part = w.part;
@@ -276,9 +275,8 @@ void UlvFactorization<T>::sweepRoot(SweepWork &w, const T *half, int ldhalf) con
 template <typename T>
 void UlvFactorization<T>::sweepHalfOut(SweepWork &w, T *half, int ldhalf) const
 {
-  const ClusterTree &Tr = *tree_;
   const Layout &lay = *lay_;
-  const int L = Tr.levels();
+  const int L = tree_->levels();
   const int k = w.k;
   Backend<T> &be = *be_;
   const int n0 = rootN_, hn = w.hn, hm = w.hm, hrow = w.hrow;
@@ -305,6 +303,8 @@ void UlvFactorization<T>::sweepBackward(SweepWork &w, int l) const
   const Layout &lay = *lay_;
   const int k = w.k;
   Backend<T> &be = *be_;
+  std::vector<CopyItem<T>> cp;
+  std::vector<GemmItem<T>> gi;
   const H2Structure &S = *S_;
   const bool tr = w.tr;
   const int n0 = rootN_;
@@ -315,8 +315,6 @@ void UlvFactorization<T>::sweepBackward(SweepWork &w, int l) const
   const std::vector<int> &rootOff = w.rootOff;
   Buffer<T> &xprev = w.xprev;
   std::vector<size_t> &poff = w.poff;
-  std::vector<CopyItem<T>> cp;
-  std::vector<GemmItem<T>> gi;
   const Level &Lv = *levels_[l];
   const PairList &N = Tr.nearList(l);
   const int nc = Tr.ncells(l);

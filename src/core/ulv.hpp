@@ -138,9 +138,32 @@ private:
   void exchangeTo(const Exchange &x, Buffer<T> &buf, SizeF size, OffF off, bool solvePhase) const;
   void uploadA(int l);               // host A^(l) -> backend
   void factorLevel(int l, bool hostNext); // A^(l) -> factors of l, A^(l-1) (also on the host when hostNext)
+  // the stages of factorLevel, in order, over one level's shared state (LevelWork, ulv_impl.hpp)
+  struct LevelWork;
+  void levelBases(LevelWork &lw);        // Q: [U U_perp] of my cells and my ghosts on the backend
+  void levelCouplings(LevelWork &lw);    // the couplings of my rows: the far targets (ulv_generators.cpp)
+  void transformNear(LevelWork &lw);     // 1. the near blocks transformed with [U U_perp]
+  void crossPanels(LevelWork &lw);       // 1. (symmetric) other processes' transformed blocks in
+  void pivotBlocks(LevelWork &lw);       // the pivot blocks D and panels B, C of the level's factors
+  bool factorPivots(LevelWork &lw);      // 2. the pivots factored (false: failed, on some process)
+  void pivotDeterminant(LevelWork &lw);  // 2. log |det|, sign, inertia
+  void panelSolves(LevelWork &lw);       // 3. L^{-1} B (Cholesky) or D^{-1} B (LU) of my rows, the ghosts' in
+  void schurComplements(LevelWork &lw);  // 4. the Schur complements (the upper targets when symmetric)
+  void lowerTargets(LevelWork &lw);      // 4. (symmetric) the lower targets, by transposition
+  void droppedTerms(LevelWork &lw);      // the norm of the Schur terms outside the pattern
+  void mergeToParent(LevelWork &lw, bool hostNext); // 5. the skeleton blocks merged into A^(l-1)
   void factorRoot();
+  void rootCouplings(const std::vector<int> &off, int rb, int re); // my rows of the root's far part (KrootFar_)
   enum class Sweep { Full, Forward, Backward }; // solve(), or one of its halves (halfSolve)
   void sweep(Sweep part, bool transpose, int k, T *x, int ldx, T *h, int ldh) const;
+  // the passes of sweep, over one sweep's shared state (ulv_solve.cpp)
+  struct SweepWork;
+  void sweepForward(SweepWork &w, int l) const;                  // forward over level l
+  void sweepHalfIn(SweepWork &w, const T *half, int ldhalf) const; // (Backward) z from the half space
+  void sweepRoot(SweepWork &w, const T *half, int ldhalf) const;   // the root's solve
+  void sweepHalfOut(SweepWork &w, T *half, int ldhalf) const;      // (Forward) the half space out
+  void sweepBackward(SweepWork &w, int l) const;                 // backward over level l
+  void sweepOut(SweepWork &w, T *x, int ldx) const;              // the solution to x
   int halfOffsets(std::vector<std::vector<int>> &off, int &rootRow, int &rootRows) const; // my half space's layout
   Matrix<double> generators(int l, int i, const std::vector<int> &cand, bool row);
   bool generatorGram(int l, int i, const std::vector<int> &cand, bool row, Matrix<double> &E); // the same as X X^T

@@ -259,167 +259,222 @@ static PetscErrorCode Evaluate(GPCtx *gp, PetscReal ell, PetscReal maxrel, Petsc
   PetscFunctionReturn(0);
 }
 
-int main(int argc, char **argv)
-{
-  PetscInt       N = 8192, M = 2000, seed = 1, nevals = 10, nev = 0, best = 0, bestd = 0;
-  PetscReal      ell_true = 0.2, nugget = 1e-4, ell_min = 0.05, ell_max = 0.8, maxrel = 1e-6;
-  PetscBool      dense = PETSC_TRUE, dense_set = PETSC_FALSE;
-  PetscMPIInt    size;
-  H2ULVProblem   prob;
-  PetscReal     *X;
-  PetscScalar   *ya;
-  GPCtx          gp;
-  GPEval        *ev;
-  PC             pc;
-  PetscLogDouble t0, t1, tstart, tend;
+/* ---------------------------------------------------------------------------------------------
+   The example: options, data, H2 matrix and solver, the search, the estimate
+   --------------------------------------------------------------------------------------------- */
+typedef struct {
+  PetscInt  N, M, seed, nevals;
+  PetscReal ell_true, nugget, ell_min, ell_max, maxrel;
+  PetscBool dense;
+} GPOptions;
 
-  PetscCall(PetscInitialize(&argc, &argv, NULL, help));
-  PetscCall(H2ULVInitializePackage());
+/* the command-line options (see help[]) */
+static PetscErrorCode ReadOptions(GPOptions *o)
+{
+  PetscMPIInt size;
+  PetscBool   dense_set = PETSC_FALSE;
+
+  PetscFunctionBeginUser;
   PetscCallMPI(MPI_Comm_size(PETSC_COMM_WORLD, &size));
   PetscCheck(size == 1, PETSC_COMM_WORLD, PETSC_ERR_SUP, "This example runs on one process (PCH2ULV and its log det are sequential in this version)");
   PetscOptionsBegin(PETSC_COMM_WORLD, NULL, "Gaussian-process maximum likelihood with MATH2 and PCH2ULV", NULL);
-  PetscCall(PetscOptionsInt("-n", "Number of points", NULL, N, &N, NULL));
-  PetscCall(PetscOptionsReal("-ell_true", "Length scale of the synthetic data", NULL, ell_true, &ell_true, NULL));
-  PetscCall(PetscOptionsReal("-nugget", "Noise variance", NULL, nugget, &nugget, NULL));
-  PetscCall(PetscOptionsInt("-features", "Random Fourier features of the synthetic sample", NULL, M, &M, NULL));
-  PetscCall(PetscOptionsInt("-seed", "Seed of the synthetic data", NULL, seed, &seed, NULL));
-  PetscCall(PetscOptionsReal("-ell_min", "Smallest length scale searched", NULL, ell_min, &ell_min, NULL));
-  PetscCall(PetscOptionsReal("-ell_max", "Largest length scale searched", NULL, ell_max, &ell_max, NULL));
-  PetscCall(PetscOptionsInt("-evals", "Number of likelihood evaluations (at least 5)", NULL, nevals, &nevals, NULL));
-  PetscCall(PetscOptionsBool("-dense", "Compare with dense LAPACK (default: N <= 8192)", NULL, dense, &dense, &dense_set));
-  PetscCall(PetscOptionsReal("-max_rel_err", "Largest relative error of log det and L allowed against dense", NULL, maxrel, &maxrel, NULL));
+  PetscCall(PetscOptionsInt("-n", "Number of points", NULL, o->N, &o->N, NULL));
+  PetscCall(PetscOptionsReal("-ell_true", "Length scale of the synthetic data", NULL, o->ell_true, &o->ell_true, NULL));
+  PetscCall(PetscOptionsReal("-nugget", "Noise variance", NULL, o->nugget, &o->nugget, NULL));
+  PetscCall(PetscOptionsInt("-features", "Random Fourier features of the synthetic sample", NULL, o->M, &o->M, NULL));
+  PetscCall(PetscOptionsInt("-seed", "Seed of the synthetic data", NULL, o->seed, &o->seed, NULL));
+  PetscCall(PetscOptionsReal("-ell_min", "Smallest length scale searched", NULL, o->ell_min, &o->ell_min, NULL));
+  PetscCall(PetscOptionsReal("-ell_max", "Largest length scale searched", NULL, o->ell_max, &o->ell_max, NULL));
+  PetscCall(PetscOptionsInt("-evals", "Number of likelihood evaluations (at least 5)", NULL, o->nevals, &o->nevals, NULL));
+  PetscCall(PetscOptionsBool("-dense", "Compare with dense LAPACK (default: N <= 8192)", NULL, o->dense, &o->dense, &dense_set));
+  PetscCall(PetscOptionsReal("-max_rel_err", "Largest relative error of log det and L allowed against dense", NULL, o->maxrel, &o->maxrel, NULL));
   PetscOptionsEnd();
-  PetscCheck(N >= 2, PETSC_COMM_WORLD, PETSC_ERR_ARG_OUTOFRANGE, "-n must be at least 2");
-  PetscCheck(M >= 1, PETSC_COMM_WORLD, PETSC_ERR_ARG_OUTOFRANGE, "-features must be at least 1");
-  PetscCheck(ell_true > 0 && nugget > 0, PETSC_COMM_WORLD, PETSC_ERR_ARG_OUTOFRANGE, "-ell_true and -nugget must be positive");
-  PetscCheck(0 < ell_min && ell_min < ell_max, PETSC_COMM_WORLD, PETSC_ERR_ARG_OUTOFRANGE, "Need 0 < -ell_min < -ell_max");
-  PetscCheck(nevals >= NGRID, PETSC_COMM_WORLD, PETSC_ERR_ARG_OUTOFRANGE, "-evals must be at least %d (the coarse grid)", NGRID);
-  if (!dense_set) dense = (PetscBool)(N <= 8192);
+  PetscCheck(o->N >= 2, PETSC_COMM_WORLD, PETSC_ERR_ARG_OUTOFRANGE, "-n must be at least 2");
+  PetscCheck(o->M >= 1, PETSC_COMM_WORLD, PETSC_ERR_ARG_OUTOFRANGE, "-features must be at least 1");
+  PetscCheck(o->ell_true > 0 && o->nugget > 0, PETSC_COMM_WORLD, PETSC_ERR_ARG_OUTOFRANGE, "-ell_true and -nugget must be positive");
+  PetscCheck(0 < o->ell_min && o->ell_min < o->ell_max, PETSC_COMM_WORLD, PETSC_ERR_ARG_OUTOFRANGE, "Need 0 < -ell_min < -ell_max");
+  PetscCheck(o->nevals >= NGRID, PETSC_COMM_WORLD, PETSC_ERR_ARG_OUTOFRANGE, "-evals must be at least %d (the coarse grid)", NGRID);
+  if (!dense_set) o->dense = (PetscBool)(o->N <= 8192);
+  PetscFunctionReturn(0);
+}
 
-  /* the points of the ball-matern standard problem, and the observations */
-  PetscCall(PetscTime(&tstart));
-  PetscCall(H2ULVProblemCreate("ball-matern", N, 0, &prob));
-  PetscCall(PetscMalloc1(3 * N, &X));
-  PetscCall(H2ULVProblemGetCoordinates(prob, 0, N, X));
-  PetscCall(VecCreateSeq(PETSC_COMM_SELF, N, &gp.y));
-  PetscCall(VecDuplicate(gp.y, &gp.alpha));
+/* the points of the ball-matern standard problem (X, owned by the caller), and the observations gp->y */
+static PetscErrorCode CreateObservations(const GPOptions *o, H2ULVProblem *prob, PetscReal **X, GPCtx *gp)
+{
+  const PetscInt N = o->N;
+  PetscScalar   *ya;
+  PetscLogDouble t0, t1;
+
+  PetscFunctionBeginUser;
+  PetscCall(H2ULVProblemCreate("ball-matern", N, 0, prob));
+  PetscCall(PetscMalloc1(3 * N, X));
+  PetscCall(H2ULVProblemGetCoordinates(*prob, 0, N, *X));
+  PetscCall(VecCreateSeq(PETSC_COMM_SELF, N, &gp->y));
+  PetscCall(VecDuplicate(gp->y, &gp->alpha));
   PetscCall(PetscTime(&t0));
-  PetscCall(VecGetArrayWrite(gp.y, &ya));
-  PetscCall(SyntheticObservations(N, X, ell_true, nugget, M, seed, ya));
-  PetscCall(VecRestoreArrayWrite(gp.y, &ya));
+  PetscCall(VecGetArrayWrite(gp->y, &ya));
+  PetscCall(SyntheticObservations(N, *X, o->ell_true, o->nugget, o->M, o->seed, ya));
+  PetscCall(VecRestoreArrayWrite(gp->y, &ya));
   PetscCall(PetscTime(&t1));
-  PetscCall(PetscPrintf(PETSC_COMM_WORLD, "Gaussian process on N = %" PetscInt_FMT " points in the unit ball: Matern-3/2 sample with ell_true = %g (%" PetscInt_FMT " random Fourier features, %.2f s) + noise of variance %g\n", N, (double)ell_true, M, t1 - t0, (double)nugget));
-  PetscCall(PetscPrintf(PETSC_COMM_WORLD, "maximising the log likelihood over ell in [%g, %g] with %" PetscInt_FMT " evaluations%s\n", (double)ell_min, (double)ell_max, nevals, dense ? ", each compared with dense LAPACK" : ""));
+  PetscCall(PetscPrintf(PETSC_COMM_WORLD, "Gaussian process on N = %" PetscInt_FMT " points in the unit ball: Matern-3/2 sample with ell_true = %g (%" PetscInt_FMT " random Fourier features, %.2f s) + noise of variance %g\n", N, (double)o->ell_true, o->M, t1 - t0, (double)o->nugget));
+  PetscCall(PetscPrintf(PETSC_COMM_WORLD, "maximising the log likelihood over ell in [%g, %g] with %" PetscInt_FMT " evaluations%s\n", (double)o->ell_min, (double)o->ell_max, o->nevals, o->dense ? ", each compared with dense LAPACK" : ""));
+  PetscFunctionReturn(0);
+}
 
-  gp.N      = N;
-  gp.X      = X;
-  gp.nugget = nugget;
-  gp.dense  = dense;
-  gp.K      = NULL;
-  gp.z      = NULL;
-  if (dense) PetscCall(PetscMalloc2((size_t)N * N, &gp.K, N, &gp.z));
+/* the H2 matrix: created once, its kernel (length scale) reset and rebuilt for each evaluation.
+   Defaults before MatSetFromOptions so that -mat_h2_* options override them.  With -dense also
+   the storage of the dense K. */
+static PetscErrorCode CreateCovariance(const GPOptions *o, const PetscReal X[], GPCtx *gp)
+{
+  const PetscInt N = o->N;
 
-  /* the H2 matrix: created once, its kernel (length scale) reset and rebuilt for each evaluation.
-     Defaults before MatSetFromOptions so that -mat_h2_* options override them. */
-  PetscCall(MatCreate(PETSC_COMM_WORLD, &gp.A));
-  PetscCall(MatSetSizes(gp.A, N, N, N, N));
-  PetscCall(MatSetType(gp.A, MATH2));
-  PetscCall(MatH2SetTolerance(gp.A, 1e-10, PETSC_DEFAULT));
-  PetscCall(MatSetFromOptions(gp.A));
-  PetscCall(MatSetUp(gp.A));
-  PetscCall(MatH2SetCoordinates(gp.A, 3, X));
-  PetscCall(MatSetOption(gp.A, MAT_SYMMETRIC, PETSC_TRUE));
-  PetscCall(MatSetOption(gp.A, MAT_SPD, PETSC_TRUE));
+  PetscFunctionBeginUser;
+  gp->N      = N;
+  gp->X      = X;
+  gp->nugget = o->nugget;
+  gp->dense  = o->dense;
+  gp->K      = NULL;
+  gp->z      = NULL;
+  if (o->dense) PetscCall(PetscMalloc2((size_t)N * N, &gp->K, N, &gp->z));
+  PetscCall(MatCreate(PETSC_COMM_WORLD, &gp->A));
+  PetscCall(MatSetSizes(gp->A, N, N, N, N));
+  PetscCall(MatSetType(gp->A, MATH2));
+  PetscCall(MatH2SetTolerance(gp->A, 1e-10, PETSC_DEFAULT));
+  PetscCall(MatSetFromOptions(gp->A));
+  PetscCall(MatSetUp(gp->A));
+  PetscCall(MatH2SetCoordinates(gp->A, 3, X));
+  PetscCall(MatSetOption(gp->A, MAT_SYMMETRIC, PETSC_TRUE));
+  PetscCall(MatSetOption(gp->A, MAT_SPD, PETSC_TRUE));
+  PetscFunctionReturn(0);
+}
 
-  /* the solver: FGMRES preconditioned by the H2-ULV factorization of the same matrix.
-     Accuracy: the two terms of L have different error sources.  y^T K^{-1} y is computed with the
-     MATH2 operator, and alpha = K^{-1} y is large where K is ill conditioned (long length scales:
-     cond(K) ~ N / nugget), so the operator must be accurate: with -mat_h2_rtol 1e-8 the relative
-     error of L reaches 1.4e-6 at ell = 0.8 (N = 2048), with 1e-10 it is 3e-8, and the
-     construction stays cheap.  log det K comes from the factorization alone, whose own tolerance
-     (PCH2ULVSetTolerance, -pc_h2ulv_rtol; 0 would mean the matrix's 1e-10) and rank cap
-     (-pc_h2ulv_max_rank; 0: the matrix's, 512 by default) set its accuracy.  The bases of the
-     factorization (with the fill-in) have ranks far above those of K's far field in a 3-D volume:
-     at N = 8192 about 650 on the level of 1024-point cells, where a cap of 512 truncates them and
-     log det is off by 1e-5 relative (ell = 0.2) whatever the tolerance.  With the cap at 1024 and
-     the tolerance at 1e-6, log det is accurate to about 1e-9 over the search at N = 8192, at a
-     fraction of the cost of 1e-10, and FGMRES makes up for the tolerance in the solve. */
-  PetscCall(KSPCreate(PETSC_COMM_WORLD, &gp.ksp));
-  PetscCall(KSPSetType(gp.ksp, KSPFGMRES));
-  PetscCall(KSPSetTolerances(gp.ksp, 1e-10, PETSC_DEFAULT, PETSC_DEFAULT, 200));
-  PetscCall(KSPGetPC(gp.ksp, &pc));
+/* the solver: FGMRES preconditioned by the H2-ULV factorization of the same matrix.
+   Accuracy: the two terms of L have different error sources.  y^T K^{-1} y is computed with the
+   MATH2 operator, and alpha = K^{-1} y is large where K is ill conditioned (long length scales:
+   cond(K) ~ N / nugget), so the operator must be accurate: with -mat_h2_rtol 1e-8 the relative
+   error of L reaches 1.4e-6 at ell = 0.8 (N = 2048), with 1e-10 it is 3e-8, and the
+   construction stays cheap.  log det K comes from the factorization alone, whose own tolerance
+   (PCH2ULVSetTolerance, -pc_h2ulv_rtol; 0 would mean the matrix's 1e-10) and rank cap
+   (-pc_h2ulv_max_rank; 0: the matrix's, 512 by default) set its accuracy.  The bases of the
+   factorization (with the fill-in) have ranks far above those of K's far field in a 3-D volume:
+   at N = 8192 about 650 on the level of 1024-point cells, where a cap of 512 truncates them and
+   log det is off by 1e-5 relative (ell = 0.2) whatever the tolerance.  With the cap at 1024 and
+   the tolerance at 1e-6, log det is accurate to about 1e-9 over the search at N = 8192, at a
+   fraction of the cost of 1e-10, and FGMRES makes up for the tolerance in the solve. */
+static PetscErrorCode CreateSolver(GPCtx *gp)
+{
+  PC pc;
+
+  PetscFunctionBeginUser;
+  PetscCall(KSPCreate(PETSC_COMM_WORLD, &gp->ksp));
+  PetscCall(KSPSetType(gp->ksp, KSPFGMRES));
+  PetscCall(KSPSetTolerances(gp->ksp, 1e-10, PETSC_DEFAULT, PETSC_DEFAULT, 200));
+  PetscCall(KSPGetPC(gp->ksp, &pc));
   PetscCall(PCSetType(pc, PCH2ULV));
-  gp.pcrtol = 1e-6;
-  PetscCall(PetscOptionsGetReal(NULL, NULL, "-pc_h2ulv_rtol", &gp.pcrtol, NULL));
-  PetscCall(PCH2ULVSetTolerance(pc, gp.pcrtol, 1024));
-  PetscCall(KSPSetFromOptions(gp.ksp));
+  gp->pcrtol = 1e-6;
+  PetscCall(PetscOptionsGetReal(NULL, NULL, "-pc_h2ulv_rtol", &gp->pcrtol, NULL));
+  PetscCall(PCH2ULVSetTolerance(pc, gp->pcrtol, 1024));
+  PetscCall(KSPSetFromOptions(gp->ksp));
+  PetscFunctionReturn(0);
+}
 
-  /* the search on u = log ell */
-  PetscCall(PetscMalloc1(nevals, &ev));
-  {
-    const PetscReal umin = PetscLogReal(ell_min), umax = PetscLogReal(ell_max), R = 0.5 * (3.0 - PetscSqrtReal(5.0)); /* 1 - 1/golden ratio */
-    PetscReal       ua, um, ub, fm;
-    PetscInt        kbest = 0;
+/* the search on u = log ell: a coarse grid, then golden section; ev[0..nevals) */
+static PetscErrorCode MaximiseLikelihood(GPCtx *gp, const GPOptions *o, GPEval ev[])
+{
+  const PetscReal umin = PetscLogReal(o->ell_min), umax = PetscLogReal(o->ell_max), R = 0.5 * (3.0 - PetscSqrtReal(5.0)); /* 1 - 1/golden ratio */
+  PetscReal       ua, um, ub, fm;
+  PetscInt        kbest = 0, nev = 0;
 
-    /* coarse grid */
-    for (PetscInt k = 0; k < NGRID; k++) {
-      PetscCall(Evaluate(&gp, PetscExpReal(umin + (umax - umin) * k / (NGRID - 1)), maxrel, nev, &ev[nev]));
-      if (ev[nev].L > ev[kbest].L) kbest = nev;
-      nev++;
-    }
-    /* bracket (ua, um, ub) with the best point um inside; at an end of the interval ua = um or um = ub */
-    um = umin + (umax - umin) * kbest / (NGRID - 1);
-    ua = kbest > 0 ? um - (umax - umin) / (NGRID - 1) : um;
-    ub = kbest < NGRID - 1 ? um + (umax - umin) / (NGRID - 1) : um;
-    fm = ev[kbest].L;
-    /* golden section: probe the larger side at the golden ratio, keep the best point in the middle */
-    while (nev < nevals) {
-      const PetscReal ux = (ub - um > um - ua) ? um + R * (ub - um) : um - R * (um - ua);
-      PetscCall(Evaluate(&gp, PetscExpReal(ux), maxrel, nev, &ev[nev]));
-      if (ev[nev].L > fm) {
-        if (ux > um) ua = um;
-        else ub = um;
-        um = ux;
-        fm = ev[nev].L;
-      } else {
-        if (ux > um) ub = ux;
-        else ua = ux;
-      }
-      nev++;
-    }
+  PetscFunctionBeginUser;
+  /* coarse grid */
+  for (PetscInt k = 0; k < NGRID; k++) {
+    PetscCall(Evaluate(gp, PetscExpReal(umin + (umax - umin) * k / (NGRID - 1)), o->maxrel, nev, &ev[nev]));
+    if (ev[nev].L > ev[kbest].L) kbest = nev;
+    nev++;
   }
-  PetscCall(PetscTime(&tend));
+  /* bracket (ua, um, ub) with the best point um inside; at an end of the interval ua = um or um = ub */
+  um = umin + (umax - umin) * kbest / (NGRID - 1);
+  ua = kbest > 0 ? um - (umax - umin) / (NGRID - 1) : um;
+  ub = kbest < NGRID - 1 ? um + (umax - umin) / (NGRID - 1) : um;
+  fm = ev[kbest].L;
+  /* golden section: probe the larger side at the golden ratio, keep the best point in the middle */
+  while (nev < o->nevals) {
+    const PetscReal ux = (ub - um > um - ua) ? um + R * (ub - um) : um - R * (um - ua);
+    PetscCall(Evaluate(gp, PetscExpReal(ux), o->maxrel, nev, &ev[nev]));
+    if (ev[nev].L > fm) {
+      if (ux > um) ua = um;
+      else ub = um;
+      um = ux;
+      fm = ev[nev].L;
+    } else {
+      if (ux > um) ub = ux;
+      else ua = ux;
+    }
+    nev++;
+  }
+  PetscFunctionReturn(0);
+}
 
-  /* the estimate: the best point seen (by H2), and the dense maximiser over the same points */
+/* the estimate: the best point seen (by H2), and the dense maximiser over the same points; the times */
+static PetscErrorCode ReportEstimate(const GPOptions *o, const GPEval ev[], PetscLogDouble ttotal)
+{
+  const PetscInt  nev = o->nevals;
+  const PetscBool dense = o->dense;
+  PetscInt        best = 0, bestd = 0;
+  PetscReal       ell_hat, ratio;
+  PetscLogDouble  tb = 0, tf = 0, ts = 0, td = 0;
+
+  PetscFunctionBeginUser;
   for (PetscInt k = 1; k < nev; k++) {
     if (ev[k].L > ev[best].L) best = k;
     if (dense && ev[k].Ld > ev[bestd].Ld) bestd = k;
   }
-  {
-    const PetscReal ell_hat = ev[best].ell, ratio = PetscMax(ell_hat / ell_true, ell_true / ell_hat);
-    PetscLogDouble  tb = 0, tf = 0, ts = 0, td = 0;
-    for (PetscInt k = 0; k < nev; k++) {
-      tb += ev[k].tbuild;
-      tf += ev[k].tfactor;
-      ts += ev[k].tsolve;
-      td += ev[k].tdense;
-    }
-    PetscCall(PetscPrintf(PETSC_COMM_WORLD, "maximum likelihood estimate ell_hat = %.4f (L = %.8e), ell_true = %g, ratio %.3f%s\n", (double)ell_hat, (double)ev[best].L, (double)ell_true, (double)ratio,
-                          (ell_hat <= ell_min * (1 + PETSC_SQRT_MACHINE_EPSILON) || ell_hat >= ell_max * (1 - PETSC_SQRT_MACHINE_EPSILON)) ? " (at the end of the search interval)" : ""));
-    if (dense) PetscCall(PetscPrintf(PETSC_COMM_WORLD, "dense maximiser over the same %" PetscInt_FMT " points: ell = %.4f (L = %.8e)%s\n", nev, (double)ev[bestd].ell, (double)ev[bestd].Ld, bestd == best ? ", the same point" : ", a different point"));
-    PetscCall(PetscPrintf(PETSC_COMM_WORLD, "time: total %.2f s; H2 build %.2f s, H2-ULV factorization %.2f s, solves %.2f s%s", tend - tstart, tb, tf, ts, dense ? "" : "\n"));
-    if (dense) PetscCall(PetscPrintf(PETSC_COMM_WORLD, ", dense LAPACK %.2f s\n", td));
-    /* one sample of N points determines ell well (the likelihood is sharply peaked); a factor 1.5
-       is a loose bound for the statistical error of the estimate and the resolution of the search */
-    if (dense) PetscCheck(ratio <= 1.5, PETSC_COMM_WORLD, PETSC_ERR_NOT_CONVERGED, "FAILED: ell_hat = %g is not within a factor 1.5 of ell_true = %g", (double)ell_hat, (double)ell_true);
+  ell_hat = ev[best].ell;
+  ratio   = PetscMax(ell_hat / o->ell_true, o->ell_true / ell_hat);
+  for (PetscInt k = 0; k < nev; k++) {
+    tb += ev[k].tbuild;
+    tf += ev[k].tfactor;
+    ts += ev[k].tsolve;
+    td += ev[k].tdense;
   }
+  PetscCall(PetscPrintf(PETSC_COMM_WORLD, "maximum likelihood estimate ell_hat = %.4f (L = %.8e), ell_true = %g, ratio %.3f%s\n", (double)ell_hat, (double)ev[best].L, (double)o->ell_true, (double)ratio,
+                        (ell_hat <= o->ell_min * (1 + PETSC_SQRT_MACHINE_EPSILON) || ell_hat >= o->ell_max * (1 - PETSC_SQRT_MACHINE_EPSILON)) ? " (at the end of the search interval)" : ""));
+  if (dense) PetscCall(PetscPrintf(PETSC_COMM_WORLD, "dense maximiser over the same %" PetscInt_FMT " points: ell = %.4f (L = %.8e)%s\n", nev, (double)ev[bestd].ell, (double)ev[bestd].Ld, bestd == best ? ", the same point" : ", a different point"));
+  PetscCall(PetscPrintf(PETSC_COMM_WORLD, "time: total %.2f s; H2 build %.2f s, H2-ULV factorization %.2f s, solves %.2f s%s", ttotal, tb, tf, ts, dense ? "" : "\n"));
+  if (dense) PetscCall(PetscPrintf(PETSC_COMM_WORLD, ", dense LAPACK %.2f s\n", td));
+  /* one sample of N points determines ell well (the likelihood is sharply peaked); a factor 1.5
+     is a loose bound for the statistical error of the estimate and the resolution of the search */
+  if (dense) PetscCheck(ratio <= 1.5, PETSC_COMM_WORLD, PETSC_ERR_NOT_CONVERGED, "FAILED: ell_hat = %g is not within a factor 1.5 of ell_true = %g", (double)ell_hat, (double)o->ell_true);
+  PetscFunctionReturn(0);
+}
+
+int main(int argc, char **argv)
+{
+  GPOptions      o = {.N = 8192, .M = 2000, .seed = 1, .nevals = 10, .ell_true = 0.2, .nugget = 1e-4, .ell_min = 0.05, .ell_max = 0.8, .maxrel = 1e-6, .dense = PETSC_TRUE};
+  H2ULVProblem   prob;
+  PetscReal     *X;
+  GPCtx          gp;
+  GPEval        *ev;
+  PetscLogDouble tstart, tend;
+
+  PetscCall(PetscInitialize(&argc, &argv, NULL, help));
+  PetscCall(H2ULVInitializePackage());
+  PetscCall(ReadOptions(&o));
+  PetscCall(PetscTime(&tstart));
+  PetscCall(CreateObservations(&o, &prob, &X, &gp));
+  PetscCall(CreateCovariance(&o, X, &gp));
+  PetscCall(CreateSolver(&gp));
+  PetscCall(PetscMalloc1(o.nevals, &ev));
+  PetscCall(MaximiseLikelihood(&gp, &o, ev));
+  PetscCall(PetscTime(&tend));
+  PetscCall(ReportEstimate(&o, ev, tend - tstart));
 
   PetscCall(PetscFree(ev));
   PetscCall(KSPDestroy(&gp.ksp));
   PetscCall(MatDestroy(&gp.A));
   PetscCall(VecDestroy(&gp.y));
   PetscCall(VecDestroy(&gp.alpha));
-  if (dense) PetscCall(PetscFree2(gp.K, gp.z));
+  if (o.dense) PetscCall(PetscFree2(gp.K, gp.z));
   PetscCall(PetscFree(X));
   PetscCall(H2ULVProblemDestroy(&prob));
   PetscCall(PetscFinalize());

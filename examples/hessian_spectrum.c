@@ -204,31 +204,48 @@ static PetscInt WidestGap(const PetscReal v[], PetscInt lo, PetscInt hi)
   return best;
 }
 
+/* a Krylov-Schur EPS for the symmetric M, its options under prefix (NULL: none) */
+static PetscErrorCode CreateSymmetricEPS(Mat M, const char *prefix, EPS *e)
+{
+  PetscFunctionBeginUser;
+  PetscCall(EPSCreate(PETSC_COMM_WORLD, e));
+  if (prefix) PetscCall(EPSSetOptionsPrefix(*e, prefix));
+  PetscCall(EPSSetOperators(*e, M, NULL));
+  PetscCall(EPSSetProblemType(*e, EPS_HEP));
+  PetscCall(EPSSetType(*e, EPSKRYLOVSCHUR));
+  PetscFunctionReturn(0);
+}
+
+/* shift-and-invert for e with a direct solve, KSPPREONLY and PCCHOLESKY; the PC (to choose its solver type) */
+static PetscErrorCode ShiftInvertCholesky(EPS e, PC *pc)
+{
+  ST  st;
+  KSP ksp;
+
+  PetscFunctionBeginUser;
+  PetscCall(EPSGetST(e, &st));
+  PetscCall(STSetType(st, STSINVERT));
+  PetscCall(STGetKSP(st, &ksp));
+  PetscCall(KSPSetType(ksp, KSPPREONLY));
+  PetscCall(KSPGetPC(ksp, pc));
+  PetscCall(PCSetType(*pc, PCCHOLESKY));
+  PetscFunctionReturn(0);
+}
+
 /* All eigenvalues of the symmetric M in [lo, hi] by spectrum slicing: Krylov-Schur with
    shift-and-invert, each shift factorized by the H2-ULV Cholesky MatSolverType, whose inertia
    counts the eigenvalues (options under the given prefix). */
 static PetscErrorCode SliceEigenvalues(Mat M, const char *prefix, PetscReal lo, PetscReal hi, PetscInt *count, PetscReal **lambda, PetscLogDouble *secs)
 {
   EPS            e;
-  ST             st;
-  KSP            ksp;
   PC             pc;
   PetscLogDouble t0, t1;
 
   PetscFunctionBeginUser;
-  PetscCall(EPSCreate(PETSC_COMM_WORLD, &e));
-  PetscCall(EPSSetOptionsPrefix(e, prefix));
-  PetscCall(EPSSetOperators(e, M, NULL));
-  PetscCall(EPSSetProblemType(e, EPS_HEP));
-  PetscCall(EPSSetType(e, EPSKRYLOVSCHUR));
+  PetscCall(CreateSymmetricEPS(M, prefix, &e));
   PetscCall(EPSSetInterval(e, lo, hi));
   PetscCall(EPSSetWhichEigenpairs(e, EPS_ALL));
-  PetscCall(EPSGetST(e, &st));
-  PetscCall(STSetType(st, STSINVERT));
-  PetscCall(STGetKSP(st, &ksp));
-  PetscCall(KSPSetType(ksp, KSPPREONLY));
-  PetscCall(KSPGetPC(ksp, &pc));
-  PetscCall(PCSetType(pc, PCCHOLESKY));
+  PetscCall(ShiftInvertCholesky(e, &pc));
   PetscCall(PCFactorSetMatSolverType(pc, MATSOLVERH2ULV));
   PetscCall(EPSSetFromOptions(e));
   PetscCall(PetscTime(&t0));
@@ -240,164 +257,219 @@ static PetscErrorCode SliceEigenvalues(Mat M, const char *prefix, PetscReal lo, 
   PetscFunctionReturn(0);
 }
 
-int main(int argc, char **argv)
+/* what the phases of the example share: the options, the three operators, the eigenvalues found */
+typedef struct {
+  PetscInt     N, nev, ntop;
+  PetscReal    ell, gamma, frtol, target, maxerr, maxerrslice, w, iv[2];
+  PetscBool    tgiven, igiven, dense, factored;
+  H2ULVProblem prob;
+  PetscInt     mloc, rstart, rend;
+  PetscReal   *X;          /* the local points */
+  Mat          F, Happrox; /* the blur and the H2 approximation of H, MATH2 */
+  Mat          H;          /* the exact Hessian, MATSHELL */
+  HessianCtx   hctx;
+  FactoredCtx  fctx;
+  EPS          etop, eps;                /* phases 1 and 2 */
+  PetscReal   *top, *near, a, b;         /* the ntop largest, the nev nearest the target, the interval */
+  PetscInt     cexact;                   /* the count of H in [a, b] from phase 1 (-1: unknown) */
+  PetscInt     nslice, nfslice;          /* counts in [a, b] by slicing Happrox and F (nfslice -1: skipped) */
+  PetscReal   *slice, *fslice;           /* their eigenvalues (of Happrox; of H through F), descending */
+} Spectrum;
+
+/* the first (at most 8) values of v[0..n), after a label */
+static PetscErrorCode PrintLeading(const char *label, PetscInt n, const PetscReal v[])
 {
-  PetscInt       N = 4096, nev = 6, ntop = 20, mloc, rstart, rend, ntopc, nnear, nslice, nfslice = -1, its, tits, nmult0, nint = 2, cexact = -1;
-  PetscReal      ell = 0.1, gamma, frtol = 1e-10, target, maxerr = 1e-6, maxerrslice = 1e-4, w, iv[2], a, b, *top, *near, *slice, *fslice = NULL;
-  PetscBool      tgiven, igiven, dense, factored = PETSC_FALSE;
-  FactoredCtx    fctx = {NULL, NULL, NULL, NULL, NULL, NULL, NULL, 0};
-  PetscMPIInt    size;
-  H2ULVProblem   prob;
-  PetscReal     *X;
-  Mat            F, Happrox, H;
-  HessianCtx     hctx;
-  EPS            eps, etop;
-  PetscLogDouble dt;
-  ST             st;
-  KSP            ksp;
-  PC             pc;
+  PetscFunctionBeginUser;
+  PetscCall(PetscPrintf(PETSC_COMM_WORLD, "%s", label));
+  for (PetscInt i = 0; i < PetscMin(n, 8); i++) PetscCall(PetscPrintf(PETSC_COMM_WORLD, " %.6e", (double)v[i]));
+  PetscCall(PetscPrintf(PETSC_COMM_WORLD, "%s\n", n > 8 ? " ..." : ""));
+  PetscFunctionReturn(0);
+}
+
+/* the command-line options (see help[]) */
+static PetscErrorCode ReadOptions(Spectrum *s)
+{
+  PetscMPIInt size;
+  PetscInt    nint = 2;
+
+  PetscFunctionBeginUser;
+  PetscCallMPI(MPI_Comm_size(PETSC_COMM_WORLD, &size));
+  PetscCall(PetscOptionsGetInt(NULL, NULL, "-n", &s->N, NULL));
+  PetscCall(PetscOptionsGetReal(NULL, NULL, "-ell", &s->ell, NULL));
+  PetscCheck(s->ell > 0, PETSC_COMM_WORLD, PETSC_ERR_ARG_OUTOFRANGE, "-ell must be positive");
+  s->gamma = 1e-3 * PetscPowReal(PETSC_PI * s->ell * s->ell, 3.0); /* the continuum F has lambda_max <= (pi l^2)^{3/2} */
+  PetscCall(PetscOptionsGetReal(NULL, NULL, "-gamma", &s->gamma, NULL));
+  PetscCheck(s->gamma >= 0, PETSC_COMM_WORLD, PETSC_ERR_ARG_OUTOFRANGE, "-gamma must be non-negative");
+  PetscCall(PetscOptionsGetReal(NULL, NULL, "-f_rtol", &s->frtol, NULL));
+  PetscCall(PetscOptionsGetInt(NULL, NULL, "-ntop", &s->ntop, NULL));
+  PetscCheck(s->ntop >= 8, PETSC_COMM_WORLD, PETSC_ERR_ARG_OUTOFRANGE, "-ntop must be at least 8 (the default interval is placed among them)");
+  PetscCall(PetscOptionsGetInt(NULL, NULL, "-nev", &s->nev, NULL));
+  PetscCheck(s->nev >= 1, PETSC_COMM_WORLD, PETSC_ERR_ARG_OUTOFRANGE, "-nev must be positive");
+  PetscCall(PetscOptionsGetReal(NULL, NULL, "-target", &s->target, &s->tgiven));
+  PetscCall(PetscOptionsGetRealArray(NULL, NULL, "-interval", s->iv, &nint, &s->igiven));
+  PetscCheck(!s->igiven || (nint == 2 && s->iv[0] < s->iv[1]), PETSC_COMM_WORLD, PETSC_ERR_ARG_WRONG, "-interval needs two values a,b with a < b");
+  s->dense = (PetscBool)(s->N <= 4096 && size == 1);
+  PetscCall(PetscOptionsGetBool(NULL, NULL, "-dense", &s->dense, NULL));
+  PetscCheck(!s->dense || size == 1, PETSC_COMM_WORLD, PETSC_ERR_SUP, "-dense runs on one process (PETSc's dense Cholesky is sequential)");
+  PetscCall(PetscOptionsGetReal(NULL, NULL, "-max_err", &s->maxerr, NULL));
+  PetscCall(PetscOptionsGetReal(NULL, NULL, "-max_err_slice", &s->maxerrslice, NULL));
+  PetscCall(PetscOptionsGetBool(NULL, NULL, "-factored", &s->factored, NULL));
+  s->w = 1.0 / s->N;
+  PetscCall(PetscPrintf(PETSC_COMM_WORLD, "Gauss-Newton Hessian H = F F + gamma I, F = Gaussian blur (l = %g) on N = %" PetscInt_FMT " points in the unit cube, gamma = %.4g\n", (double)s->ell, s->N, (double)s->gamma));
+  PetscFunctionReturn(0);
+}
+
+/* the points: those of the standard problem cube-gaussian (uniform in the unit cube), this process's rows */
+static PetscErrorCode CreatePoints(Spectrum *s)
+{
+  PetscLayout map;
+
+  PetscFunctionBeginUser;
+  PetscCall(H2ULVProblemCreate("cube-gaussian", s->N, 0, &s->prob));
+  PetscCall(PetscLayoutCreate(PETSC_COMM_WORLD, &map));
+  PetscCall(PetscLayoutSetSize(map, s->N));
+  PetscCall(PetscLayoutSetUp(map));
+  PetscCall(PetscLayoutGetLocalSize(map, &s->mloc));
+  PetscCall(PetscLayoutGetRange(map, &s->rstart, &s->rend));
+  PetscCall(PetscLayoutDestroy(&map));
+  PetscCall(PetscMalloc1(3 * s->mloc, &s->X));
+  PetscCall(H2ULVProblemGetCoordinates(s->prob, s->rstart, s->rend, s->X));
+  PetscFunctionReturn(0);
+}
+
+/* F: the Gaussian kernel scaled by w; its diagonal is w g_l(0) = w (the "diag" argument is the
+   entry A_ii itself, no nugget).  Tight tolerance: H v is built from it and must be "exact". */
+static PetscErrorCode BuildBlur(Spectrum *s)
+{
   PetscLogDouble t0, t1, mem;
   MatH2Info      info;
 
-  PetscCall(SlepcInitialize(&argc, &argv, NULL, help));
-  PetscCall(H2ULVInitializePackage());
-  PetscCallMPI(MPI_Comm_size(PETSC_COMM_WORLD, &size));
-  PetscCall(PetscOptionsGetInt(NULL, NULL, "-n", &N, NULL));
-  PetscCall(PetscOptionsGetReal(NULL, NULL, "-ell", &ell, NULL));
-  PetscCheck(ell > 0, PETSC_COMM_WORLD, PETSC_ERR_ARG_OUTOFRANGE, "-ell must be positive");
-  gamma = 1e-3 * PetscPowReal(PETSC_PI * ell * ell, 3.0); /* the continuum F has lambda_max <= (pi l^2)^{3/2} */
-  PetscCall(PetscOptionsGetReal(NULL, NULL, "-gamma", &gamma, NULL));
-  PetscCheck(gamma >= 0, PETSC_COMM_WORLD, PETSC_ERR_ARG_OUTOFRANGE, "-gamma must be non-negative");
-  PetscCall(PetscOptionsGetReal(NULL, NULL, "-f_rtol", &frtol, NULL));
-  PetscCall(PetscOptionsGetInt(NULL, NULL, "-ntop", &ntop, NULL));
-  PetscCheck(ntop >= 8, PETSC_COMM_WORLD, PETSC_ERR_ARG_OUTOFRANGE, "-ntop must be at least 8 (the default interval is placed among them)");
-  PetscCall(PetscOptionsGetInt(NULL, NULL, "-nev", &nev, NULL));
-  PetscCheck(nev >= 1, PETSC_COMM_WORLD, PETSC_ERR_ARG_OUTOFRANGE, "-nev must be positive");
-  PetscCall(PetscOptionsGetReal(NULL, NULL, "-target", &target, &tgiven));
-  PetscCall(PetscOptionsGetRealArray(NULL, NULL, "-interval", iv, &nint, &igiven));
-  PetscCheck(!igiven || (nint == 2 && iv[0] < iv[1]), PETSC_COMM_WORLD, PETSC_ERR_ARG_WRONG, "-interval needs two values a,b with a < b");
-  dense = (PetscBool)(N <= 4096 && size == 1);
-  PetscCall(PetscOptionsGetBool(NULL, NULL, "-dense", &dense, NULL));
-  PetscCheck(!dense || size == 1, PETSC_COMM_WORLD, PETSC_ERR_SUP, "-dense runs on one process (PETSc's dense Cholesky is sequential)");
-  PetscCall(PetscOptionsGetReal(NULL, NULL, "-max_err", &maxerr, NULL));
-  PetscCall(PetscOptionsGetReal(NULL, NULL, "-max_err_slice", &maxerrslice, NULL));
-  PetscCall(PetscOptionsGetBool(NULL, NULL, "-factored", &factored, NULL));
-  w = 1.0 / N;
-  PetscCall(PetscPrintf(PETSC_COMM_WORLD, "Gauss-Newton Hessian H = F F + gamma I, F = Gaussian blur (l = %g) on N = %" PetscInt_FMT " points in the unit cube, gamma = %.4g\n", (double)ell, N, (double)gamma));
-
-  /* the points: those of the standard problem cube-gaussian (uniform in the unit cube) */
-  PetscCall(H2ULVProblemCreate("cube-gaussian", N, 0, &prob));
-  {
-    PetscLayout map;
-    PetscCall(PetscLayoutCreate(PETSC_COMM_WORLD, &map));
-    PetscCall(PetscLayoutSetSize(map, N));
-    PetscCall(PetscLayoutSetUp(map));
-    PetscCall(PetscLayoutGetLocalSize(map, &mloc));
-    PetscCall(PetscLayoutGetRange(map, &rstart, &rend));
-    PetscCall(PetscLayoutDestroy(&map));
-  }
-  PetscCall(PetscMalloc1(3 * mloc, &X));
-  PetscCall(H2ULVProblemGetCoordinates(prob, rstart, rend, X));
-
-  /* F: the Gaussian kernel scaled by w; its diagonal is w g_l(0) = w (the "diag" argument is the
-     entry A_ii itself, no nugget).  Tight tolerance: H v is built from it and must be "exact". */
+  PetscFunctionBeginUser;
   PetscCall(PetscTime(&t0));
-  PetscCall(MatCreate(PETSC_COMM_WORLD, &F));
-  PetscCall(MatSetSizes(F, mloc, mloc, N, N));
-  PetscCall(MatSetType(F, MATH2));
-  PetscCall(MatSetOptionsPrefix(F, "f_"));
-  PetscCall(MatH2SetCoordinates(F, 3, X));
-  PetscCall(MatH2SetBuiltinKernel(F, MATH2_KERNEL_GAUSSIAN, w, ell, w, 0.0));
-  PetscCall(MatH2SetTolerance(F, frtol, PETSC_DEFAULT));
-  PetscCall(MatSetOption(F, MAT_SYMMETRIC, PETSC_TRUE));
-  PetscCall(MatSetFromOptions(F));
-  PetscCall(MatAssemblyBegin(F, MAT_FINAL_ASSEMBLY));
-  PetscCall(MatAssemblyEnd(F, MAT_FINAL_ASSEMBLY));
+  PetscCall(MatCreate(PETSC_COMM_WORLD, &s->F));
+  PetscCall(MatSetSizes(s->F, s->mloc, s->mloc, s->N, s->N));
+  PetscCall(MatSetType(s->F, MATH2));
+  PetscCall(MatSetOptionsPrefix(s->F, "f_"));
+  PetscCall(MatH2SetCoordinates(s->F, 3, s->X));
+  PetscCall(MatH2SetBuiltinKernel(s->F, MATH2_KERNEL_GAUSSIAN, s->w, s->ell, s->w, 0.0));
+  PetscCall(MatH2SetTolerance(s->F, s->frtol, PETSC_DEFAULT));
+  PetscCall(MatSetOption(s->F, MAT_SYMMETRIC, PETSC_TRUE));
+  PetscCall(MatSetFromOptions(s->F));
+  PetscCall(MatAssemblyBegin(s->F, MAT_FINAL_ASSEMBLY));
+  PetscCall(MatAssemblyEnd(s->F, MAT_FINAL_ASSEMBLY));
   PetscCall(PetscTime(&t1));
-  PetscCall(MatH2GetInfo(F, &info));
-  PetscCall(MatH2GetMemory(F, &mem));
-  PetscCall(PetscPrintf(PETSC_COMM_WORLD, "[build F      ] %7.2f s  H2 blur at rtol %g: max rank %" PetscInt_FMT ", %.1f MB\n", t1 - t0, (double)frtol, info.maxrank, mem / 1048576.0));
+  PetscCall(MatH2GetInfo(s->F, &info));
+  PetscCall(MatH2GetMemory(s->F, &mem));
+  PetscCall(PetscPrintf(PETSC_COMM_WORLD, "[build F      ] %7.2f s  H2 blur at rtol %g: max rank %" PetscInt_FMT ", %.1f MB\n", t1 - t0, (double)s->frtol, info.maxrank, mem / 1048576.0));
+  PetscFunctionReturn(0);
+}
 
-  /* Happrox: the continuum F F, a Gaussian of width sqrt(2) l, diagonal kernel(0) + gamma */
+/* Happrox: the continuum F F, a Gaussian of width sqrt(2) l, diagonal kernel(0) + gamma */
+static PetscErrorCode BuildHapprox(Spectrum *s)
+{
+  PetscLogDouble t0, t1, mem;
+  MatH2Info      info;
+
+  PetscFunctionBeginUser;
   PetscCall(PetscTime(&t0));
-  PetscCall(MatCreate(PETSC_COMM_WORLD, &Happrox));
-  PetscCall(MatSetSizes(Happrox, mloc, mloc, N, N));
-  PetscCall(MatSetType(Happrox, MATH2));
-  PetscCall(MatH2SetCoordinates(Happrox, 3, X));
-  PetscCall(MatH2SetBuiltinKernel(Happrox, MATH2_KERNEL_GAUSSIAN, w * PetscPowReal(PETSC_PI / 2, 1.5) * ell * ell * ell, PetscSqrtReal(2.0) * ell, PETSC_DEFAULT, gamma));
-  PetscCall(MatSetOption(Happrox, MAT_SYMMETRIC, PETSC_TRUE));
-  PetscCall(MatSetFromOptions(Happrox));
-  PetscCall(MatAssemblyBegin(Happrox, MAT_FINAL_ASSEMBLY));
-  PetscCall(MatAssemblyEnd(Happrox, MAT_FINAL_ASSEMBLY));
+  PetscCall(MatCreate(PETSC_COMM_WORLD, &s->Happrox));
+  PetscCall(MatSetSizes(s->Happrox, s->mloc, s->mloc, s->N, s->N));
+  PetscCall(MatSetType(s->Happrox, MATH2));
+  PetscCall(MatH2SetCoordinates(s->Happrox, 3, s->X));
+  PetscCall(MatH2SetBuiltinKernel(s->Happrox, MATH2_KERNEL_GAUSSIAN, s->w * PetscPowReal(PETSC_PI / 2, 1.5) * s->ell * s->ell * s->ell, PetscSqrtReal(2.0) * s->ell, PETSC_DEFAULT, s->gamma));
+  PetscCall(MatSetOption(s->Happrox, MAT_SYMMETRIC, PETSC_TRUE));
+  PetscCall(MatSetFromOptions(s->Happrox));
+  PetscCall(MatAssemblyBegin(s->Happrox, MAT_FINAL_ASSEMBLY));
+  PetscCall(MatAssemblyEnd(s->Happrox, MAT_FINAL_ASSEMBLY));
   PetscCall(PetscTime(&t1));
-  PetscCall(MatH2GetInfo(Happrox, &info));
-  PetscCall(MatH2GetMemory(Happrox, &mem));
+  PetscCall(MatH2GetInfo(s->Happrox, &info));
+  PetscCall(MatH2GetMemory(s->Happrox, &mem));
   PetscCall(PetscPrintf(PETSC_COMM_WORLD, "[build Happrox] %7.2f s  H2 of the continuum F F: max rank %" PetscInt_FMT ", %.1f MB\n", t1 - t0, info.maxrank, mem / 1048576.0));
+  PetscFunctionReturn(0);
+}
 
-  /* H: the exact Hessian as a MATSHELL */
-  hctx.F     = F;
-  hctx.gamma = gamma;
-  hctx.nmult = 0;
-  PetscCall(MatCreateVecs(F, &hctx.work, NULL));
-  fctx.F     = F;
-  fctx.gamma = gamma;
-  PetscCall(MatCreateShell(PETSC_COMM_WORLD, mloc, mloc, N, N, &hctx, &H));
-  PetscCall(MatShellSetOperation(H, MATOP_MULT, (void (*)(void))HessianMult));
-  PetscCall(MatShellSetOperation(H, MATOP_MULT_TRANSPOSE, (void (*)(void))HessianMult));
-  PetscCall(MatSetOption(H, MAT_SYMMETRIC, PETSC_TRUE));
+/* H: the exact Hessian as a MATSHELL (and the blur handed to the -factored preconditioner) */
+static PetscErrorCode CreateHessian(Spectrum *s)
+{
+  PetscFunctionBeginUser;
+  s->hctx.F     = s->F;
+  s->hctx.gamma = s->gamma;
+  s->hctx.nmult = 0;
+  PetscCall(MatCreateVecs(s->F, &s->hctx.work, NULL));
+  s->fctx.F     = s->F;
+  s->fctx.gamma = s->gamma;
+  PetscCall(MatCreateShell(PETSC_COMM_WORLD, s->mloc, s->mloc, s->N, s->N, &s->hctx, &s->H));
+  PetscCall(MatShellSetOperation(s->H, MATOP_MULT, (void (*)(void))HessianMult));
+  PetscCall(MatShellSetOperation(s->H, MATOP_MULT_TRANSPOSE, (void (*)(void))HessianMult));
+  PetscCall(MatSetOption(s->H, MAT_SYMMETRIC, PETSC_TRUE));
+  PetscFunctionReturn(0);
+}
 
-  /* 1. the largest eigenvalues of H: Krylov-Schur, matvecs only */
-  PetscCall(EPSCreate(PETSC_COMM_WORLD, &etop));
-  PetscCall(EPSSetOptionsPrefix(etop, "top_"));
-  PetscCall(EPSSetOperators(etop, H, NULL));
-  PetscCall(EPSSetProblemType(etop, EPS_HEP));
-  PetscCall(EPSSetType(etop, EPSKRYLOVSCHUR));
-  PetscCall(EPSSetWhichEigenpairs(etop, EPS_LARGEST_REAL));
-  PetscCall(EPSSetDimensions(etop, ntop, PETSC_DEFAULT, PETSC_DEFAULT));
-  PetscCall(EPSSetTolerances(etop, 1e-10, PETSC_DEFAULT));
-  PetscCall(EPSSetFromOptions(etop));
-  nmult0 = hctx.nmult;
+/* 1. the largest eigenvalues of H: Krylov-Schur, matvecs only */
+static PetscErrorCode LargestEigenvalues(Spectrum *s)
+{
+  PetscInt       ntopc, nmult0;
+  PetscLogDouble t0, t1;
+
+  PetscFunctionBeginUser;
+  PetscCall(CreateSymmetricEPS(s->H, "top_", &s->etop));
+  PetscCall(EPSSetWhichEigenpairs(s->etop, EPS_LARGEST_REAL));
+  PetscCall(EPSSetDimensions(s->etop, s->ntop, PETSC_DEFAULT, PETSC_DEFAULT));
+  PetscCall(EPSSetTolerances(s->etop, 1e-10, PETSC_DEFAULT));
+  PetscCall(EPSSetFromOptions(s->etop));
+  nmult0 = s->hctx.nmult;
   PetscCall(PetscTime(&t0));
-  PetscCall(EPSSolve(etop));
+  PetscCall(EPSSolve(s->etop));
   PetscCall(PetscTime(&t1));
-  PetscCall(GetEigenvalues(etop, &ntopc, &top));
-  PetscCheck(ntopc >= ntop, PETSC_COMM_WORLD, PETSC_ERR_NOT_CONVERGED, "the largest eigenvalues: %" PetscInt_FMT " of %" PetscInt_FMT " converged", ntopc, ntop);
-  ntopc = ntop;
-  qsort(top, ntopc, sizeof(PetscReal), CmpDesc);
-  PetscCall(PetscPrintf(PETSC_COMM_WORLD, "[largest      ] %7.2f s  %" PetscInt_FMT " largest eigenvalues of H, %" PetscInt_FMT " Hessian-vector products\n", t1 - t0, ntop, hctx.nmult - nmult0));
-  PetscCall(PetscPrintf(PETSC_COMM_WORLD, "  lambda_max = %.8e: gradient descent on J is stable for step sizes below 2/lambda_max = %.6g\n", (double)top[0], (double)(2 / top[0])));
-  PetscCall(PetscPrintf(PETSC_COMM_WORLD, "  condition number of H <= lambda_max / gamma = %.3g\n", (double)(top[0] / gamma)));
-  PetscCall(PetscPrintf(PETSC_COMM_WORLD, "  largest:"));
-  for (PetscInt i = 0; i < PetscMin(ntop, 8); i++) PetscCall(PetscPrintf(PETSC_COMM_WORLD, " %.6e", (double)top[i]));
-  PetscCall(PetscPrintf(PETSC_COMM_WORLD, "%s\n", ntop > 8 ? " ..." : ""));
+  PetscCall(GetEigenvalues(s->etop, &ntopc, &s->top));
+  PetscCheck(ntopc >= s->ntop, PETSC_COMM_WORLD, PETSC_ERR_NOT_CONVERGED, "the largest eigenvalues: %" PetscInt_FMT " of %" PetscInt_FMT " converged", ntopc, s->ntop);
+  ntopc = s->ntop;
+  qsort(s->top, ntopc, sizeof(PetscReal), CmpDesc);
+  PetscCall(PetscPrintf(PETSC_COMM_WORLD, "[largest      ] %7.2f s  %" PetscInt_FMT " largest eigenvalues of H, %" PetscInt_FMT " Hessian-vector products\n", t1 - t0, s->ntop, s->hctx.nmult - nmult0));
+  PetscCall(PetscPrintf(PETSC_COMM_WORLD, "  lambda_max = %.8e: gradient descent on J is stable for step sizes below 2/lambda_max = %.6g\n", (double)s->top[0], (double)(2 / s->top[0])));
+  PetscCall(PetscPrintf(PETSC_COMM_WORLD, "  condition number of H <= lambda_max / gamma = %.3g\n", (double)(s->top[0] / s->gamma)));
+  PetscCall(PrintLeading("  largest:", s->ntop, s->top));
+  PetscFunctionReturn(0);
+}
 
-  /* the target and the interval, from that part of the spectrum unless given */
-  if (!tgiven) target = 0.5 * top[0];
-  if (igiven) {
-    a = iv[0], b = iv[1];
-    if (a > top[ntop - 1]) cexact = CountIn(ntop, top, a, b); /* every eigenvalue >= a is among top[] */
+/* the target and the interval, from that part of the spectrum unless given */
+static PetscErrorCode ChooseTargetAndInterval(Spectrum *s)
+{
+  PetscFunctionBeginUser;
+  if (!s->tgiven) s->target = 0.5 * s->top[0];
+  if (s->igiven) {
+    s->a = s->iv[0], s->b = s->iv[1];
+    if (s->a > s->top[s->ntop - 1]) s->cexact = CountIn(s->ntop, s->top, s->a, s->b); /* every eigenvalue >= a is among top[] */
   } else {
-    PetscInt k1 = WidestGap(top, 1, ntop / 4), k2 = WidestGap(top, ntop / 2, ntop - 1);
-    b      = 0.5 * (top[k1 - 1] + top[k1]);
-    a      = 0.5 * (top[k2 - 1] + top[k2]);
-    cexact = k2 - k1;
+    PetscInt k1 = WidestGap(s->top, 1, s->ntop / 4), k2 = WidestGap(s->top, s->ntop / 2, s->ntop - 1);
+    s->b      = 0.5 * (s->top[k1 - 1] + s->top[k1]);
+    s->a      = 0.5 * (s->top[k2 - 1] + s->top[k2]);
+    s->cexact = k2 - k1;
   }
+  PetscFunctionReturn(0);
+}
 
-  /* 2. the nev eigenvalues of H nearest the target: shift-and-invert on the exact H, the inner
-        FGMRES preconditioned by the H2-ULV factorization of Happrox - sigma I (SLEPc builds it from
-        Happrox with MatDuplicate and MatShift), or with -factored by (F - s I)^{-1} (F + s I)^{-1} */
-  PetscCall(EPSCreate(PETSC_COMM_WORLD, &eps));
-  PetscCall(EPSSetOperators(eps, H, NULL));
-  PetscCall(EPSSetProblemType(eps, EPS_HEP));
-  PetscCall(EPSSetType(eps, EPSKRYLOVSCHUR));
-  PetscCall(EPSSetTarget(eps, target));
-  PetscCall(EPSSetWhichEigenpairs(eps, EPS_TARGET_MAGNITUDE));
-  PetscCall(EPSSetDimensions(eps, nev, PETSC_DEFAULT, PETSC_DEFAULT));
-  PetscCall(EPSSetTolerances(eps, 1e-10, PETSC_DEFAULT));
-  PetscCall(EPSGetST(eps, &st));
+/* 2. the nev eigenvalues of H nearest the target: shift-and-invert on the exact H, the inner
+      FGMRES preconditioned by the H2-ULV factorization of Happrox - sigma I (SLEPc builds it from
+      Happrox with MatDuplicate and MatShift), or with -factored by (F - s I)^{-1} (F + s I)^{-1} */
+static PetscErrorCode NearestTarget(Spectrum *s)
+{
+  PetscInt       nnear, its, tits, nmult0;
+  PetscLogDouble t0, t1;
+  ST             st;
+  KSP            ksp;
+  PC             pc;
+
+  PetscFunctionBeginUser;
+  PetscCall(CreateSymmetricEPS(s->H, NULL, &s->eps));
+  PetscCall(EPSSetTarget(s->eps, s->target));
+  PetscCall(EPSSetWhichEigenpairs(s->eps, EPS_TARGET_MAGNITUDE));
+  PetscCall(EPSSetDimensions(s->eps, s->nev, PETSC_DEFAULT, PETSC_DEFAULT));
+  PetscCall(EPSSetTolerances(s->eps, 1e-10, PETSC_DEFAULT));
+  PetscCall(EPSGetST(s->eps, &st));
   PetscCall(STSetType(st, STSINVERT));
-  fctx.st = st;
-  if (!factored) PetscCall(STSetSplitPreconditioner(st, 1, &Happrox, SAME_NONZERO_PATTERN));
+  s->fctx.st = st;
+  if (!s->factored) PetscCall(STSetSplitPreconditioner(st, 1, &s->Happrox, SAME_NONZERO_PATTERN));
   PetscCall(STGetKSP(st, &ksp));
   PetscCall(KSPSetType(ksp, KSPFGMRES));
   /* Happrox - sigma I is a rough model of H - sigma I near sigma (the eigenvalues of H and Happrox
@@ -407,227 +479,309 @@ int main(int argc, char **argv)
   PetscCall(KSPGMRESSetRestart(ksp, 100));
   PetscCall(KSPSetTolerances(ksp, 1e-10, PETSC_DEFAULT, PETSC_DEFAULT, 1000));
   PetscCall(KSPGetPC(ksp, &pc));
-  if (factored) {
+  if (s->factored) {
     PetscCall(PCSetType(pc, PCSHELL));
-    PetscCall(PCShellSetContext(pc, &fctx));
+    PetscCall(PCShellSetContext(pc, &s->fctx));
     PetscCall(PCShellSetSetUp(pc, FactoredSetUp));
     PetscCall(PCShellSetApply(pc, FactoredApply));
     PetscCall(PCShellSetName(pc, "(F - s I)^{-1} (F + s I)^{-1} by H2-ULV"));
   } else PetscCall(PCSetType(pc, PCH2ULV));
-  PetscCall(EPSSetFromOptions(eps));
-  nmult0 = hctx.nmult;
+  PetscCall(EPSSetFromOptions(s->eps));
+  nmult0 = s->hctx.nmult;
   PetscCall(PetscTime(&t0));
-  PetscCall(EPSSolve(eps));
+  PetscCall(EPSSolve(s->eps));
   PetscCall(PetscTime(&t1));
-  PetscCall(GetEigenvalues(eps, &nnear, &near));
-  PetscCheck(nnear >= nev, PETSC_COMM_WORLD, PETSC_ERR_NOT_CONVERGED, "nearest the target: %" PetscInt_FMT " of %" PetscInt_FMT " converged", nnear, nev);
-  nnear = nev;
-  PetscCall(EPSGetIterationNumber(eps, &its));
+  PetscCall(GetEigenvalues(s->eps, &nnear, &s->near));
+  PetscCheck(nnear >= s->nev, PETSC_COMM_WORLD, PETSC_ERR_NOT_CONVERGED, "nearest the target: %" PetscInt_FMT " of %" PetscInt_FMT " converged", nnear, s->nev);
+  PetscCall(EPSGetIterationNumber(s->eps, &its));
   PetscCall(KSPGetTotalIterations(ksp, &tits));
-  PetscCall(PetscPrintf(PETSC_COMM_WORLD, "[near target  ] %7.2f s  %" PetscInt_FMT " eigenvalues of H nearest %.6e (shift-and-invert; preconditioner: H2-ULV of %s): %" PetscInt_FMT " restarts, %" PetscInt_FMT " inner iterations, %" PetscInt_FMT " Hessian-vector products\n", t1 - t0, nev,
-                        (double)target, factored ? "F - s I and F + s I" : "Happrox - sigma I", its, tits, hctx.nmult - nmult0));
+  PetscCall(PetscPrintf(PETSC_COMM_WORLD, "[near target  ] %7.2f s  %" PetscInt_FMT " eigenvalues of H nearest %.6e (shift-and-invert; preconditioner: H2-ULV of %s): %" PetscInt_FMT " restarts, %" PetscInt_FMT " inner iterations, %" PetscInt_FMT " Hessian-vector products\n", t1 - t0, s->nev,
+                        (double)s->target, s->factored ? "F - s I and F + s I" : "Happrox - sigma I", its, tits, s->hctx.nmult - nmult0));
   PetscCall(PetscPrintf(PETSC_COMM_WORLD, "  nearest:"));
-  for (PetscInt i = 0; i < nev; i++) PetscCall(PetscPrintf(PETSC_COMM_WORLD, " %.8e", (double)near[i]));
+  for (PetscInt i = 0; i < s->nev; i++) PetscCall(PetscPrintf(PETSC_COMM_WORLD, " %.8e", (double)s->near[i]));
   PetscCall(PetscPrintf(PETSC_COMM_WORLD, "\n"));
+  PetscFunctionReturn(0);
+}
 
-  /* 3a. the count in [a, b] by spectrum slicing: Krylov-Schur, shift-and-invert with the H2-ULV
-         Cholesky factorization of Happrox - sigma I, whose inertia gives the counts: those of the
-         model Happrox, not of H */
-  PetscCall(SliceEigenvalues(Happrox, "slice_", a, b, &nslice, &slice, &dt));
-  qsort(slice, nslice, sizeof(PetscReal), CmpDesc);
-  PetscCall(PetscPrintf(PETSC_COMM_WORLD, "[slice Happrox] %7.2f s  [a, b] = [%.6e, %.6e]: %" PetscInt_FMT " eigenvalues of the H2 approximation Happrox (inertia of its H2-ULV Cholesky factors)\n", dt, (double)a, (double)b, nslice));
-  if (nslice) {
-    PetscCall(PetscPrintf(PETSC_COMM_WORLD, "  Happrox:"));
-    for (PetscInt i = 0; i < PetscMin(nslice, 8); i++) PetscCall(PetscPrintf(PETSC_COMM_WORLD, " %.6e", (double)slice[i]));
-    PetscCall(PetscPrintf(PETSC_COMM_WORLD, "%s\n", nslice > 8 ? " ..." : ""));
+/* 3a. the count in [a, b] by spectrum slicing: Krylov-Schur, shift-and-invert with the H2-ULV
+       Cholesky factorization of Happrox - sigma I, whose inertia gives the counts: those of the
+       model Happrox, not of H */
+static PetscErrorCode SliceHapprox(Spectrum *s)
+{
+  PetscLogDouble dt;
+
+  PetscFunctionBeginUser;
+  PetscCall(SliceEigenvalues(s->Happrox, "slice_", s->a, s->b, &s->nslice, &s->slice, &dt));
+  qsort(s->slice, s->nslice, sizeof(PetscReal), CmpDesc);
+  PetscCall(PetscPrintf(PETSC_COMM_WORLD, "[slice Happrox] %7.2f s  [a, b] = [%.6e, %.6e]: %" PetscInt_FMT " eigenvalues of the H2 approximation Happrox (inertia of its H2-ULV Cholesky factors)\n", dt, (double)s->a, (double)s->b, s->nslice));
+  if (s->nslice) PetscCall(PrintLeading("  Happrox:", s->nslice, s->slice));
+  PetscFunctionReturn(0);
+}
+
+/* 3b. the exact count, by slicing F.  H - sigma I = F F - s^2 I = (F - s I)(F + s I) with
+       s = sqrt(sigma - gamma), and F + s I is positive definite (F is: the Gaussian is a
+       positive-definite function), so H - sigma I has the inertia of F - s I.  The eigenvalues of
+       H in [a, b] are mu^2 + gamma for the eigenvalues mu of F in [sqrt(a - gamma), sqrt(b - gamma)],
+       and slicing F with its H2-ULV Cholesky factors counts them: the exact Hessian's count,
+       from factorizations of the blur alone. */
+static PetscErrorCode SliceBlur(Spectrum *s)
+{
+  const PetscReal gamma = s->gamma, a = s->a, b = s->b;
+  PetscLogDouble  dt;
+
+  PetscFunctionBeginUser;
+  if (!(a > gamma)) {
+    PetscCall(PetscPrintf(PETSC_COMM_WORLD, "[slice F      ] skipped: a <= gamma\n"));
+    PetscFunctionReturn(0);
   }
-
-  /* 3b. the exact count, by slicing F.  H - sigma I = F F - s^2 I = (F - s I)(F + s I) with
-         s = sqrt(sigma - gamma), and F + s I is positive definite (F is: the Gaussian is a
-         positive-definite function), so H - sigma I has the inertia of F - s I.  The eigenvalues of
-         H in [a, b] are mu^2 + gamma for the eigenvalues mu of F in [sqrt(a - gamma), sqrt(b - gamma)],
-         and slicing F with its H2-ULV Cholesky factors counts them: the exact Hessian's count,
-         from factorizations of the blur alone. */
-  if (a > gamma) {
-    PetscCall(SliceEigenvalues(F, "fslice_", PetscSqrtReal(a - gamma), PetscSqrtReal(b - gamma), &nfslice, &fslice, &dt));
-    for (PetscInt i = 0; i < nfslice; i++) fslice[i] = fslice[i] * fslice[i] + gamma; /* mu -> mu^2 + gamma */
-    qsort(fslice, nfslice, sizeof(PetscReal), CmpDesc);
-    PetscCall(PetscPrintf(PETSC_COMM_WORLD, "[slice F      ] %7.2f s  [a, b] holds %" PetscInt_FMT " eigenvalues of the exact H (eigenvalues of F in [%.6e, %.6e], inertia of the H2-ULV Cholesky factors of F - s I)\n", dt, nfslice, (double)PetscSqrtReal(a - gamma), (double)PetscSqrtReal(b - gamma)));
-    if (nfslice) {
-      PetscCall(PetscPrintf(PETSC_COMM_WORLD, "  H:      "));
-      for (PetscInt i = 0; i < PetscMin(nfslice, 8); i++) PetscCall(PetscPrintf(PETSC_COMM_WORLD, " %.6e", (double)fslice[i]));
-      PetscCall(PetscPrintf(PETSC_COMM_WORLD, "%s\n", nfslice > 8 ? " ..." : ""));
-    }
-    if (cexact >= 0) {
-      PetscCheck(nfslice == cexact, PETSC_COMM_WORLD, PETSC_ERR_PLIB, "slicing F counted %" PetscInt_FMT " eigenvalues of H in [a, b], its largest eigenvalues (phase 1) %" PetscInt_FMT, nfslice, cexact);
-      PetscCall(PetscPrintf(PETSC_COMM_WORLD, "  as many as among the largest eigenvalues of H (phase 1); Happrox, a continuum model of H, has %" PetscInt_FMT " %s\n", PetscAbsInt(nslice - nfslice), nslice > nfslice ? "more" : "fewer"));
-    }
-  } else PetscCall(PetscPrintf(PETSC_COMM_WORLD, "[slice F      ] skipped: a <= gamma\n"));
-
-  /* 4. the exact dense Hessian */
-  if (dense) {
-    Mat          Fd, Hd, Ad;
-    EPS          ed;
-    PetscScalar *fa, *aa;
-    PetscReal   *Xall, *ref, *dnear, eps2, errtop = 0, errnear = 0, errslice = 0, sa = w * PetscPowReal(PETSC_PI / 2, 1.5) * ell * ell * ell, l2 = 2 * ell * ell;
-    PetscInt     nref, ndnear, cd, lo, hi, lda, lda2;
-
-    /* F and the dense Happrox entry by entry; H = F F + gamma I */
-    PetscCall(PetscTime(&t0));
-    PetscCall(PetscMalloc1(3 * N, &Xall));
-    PetscCall(H2ULVProblemGetCoordinates(prob, 0, N, Xall));
-    PetscCall(MatCreateDense(PETSC_COMM_WORLD, mloc, mloc, N, N, NULL, &Fd));
-    PetscCall(MatCreateDense(PETSC_COMM_WORLD, mloc, mloc, N, N, NULL, &Ad));
-    PetscCall(MatDenseGetArrayWrite(Fd, &fa));
-    PetscCall(MatDenseGetArrayWrite(Ad, &aa));
-    PetscCall(MatDenseGetLDA(Fd, &lda));
-    PetscCall(MatDenseGetLDA(Ad, &lda2));
-    PetscCheck(lda == lda2, PETSC_COMM_SELF, PETSC_ERR_PLIB, "dense matrices with different leading dimensions");
-    for (PetscInt j = 0; j < N; j++) /* one process: all rows are local */
-      for (PetscInt i = 0; i < N; i++) {
-        PetscReal r2 = 0;
-        for (PetscInt d = 0; d < 3; d++) r2 += PetscSqr(Xall[3 * i + d] - Xall[3 * j + d]);
-        fa[i + (size_t)j * lda] = w * PetscExpReal(-r2 / (ell * ell));
-        aa[i + (size_t)j * lda] = sa * PetscExpReal(-r2 / l2) + (i == j ? gamma : 0);
-      }
-    PetscCall(MatDenseRestoreArrayWrite(Fd, &fa));
-    PetscCall(MatDenseRestoreArrayWrite(Ad, &aa));
-    PetscCall(MatAssemblyBegin(Fd, MAT_FINAL_ASSEMBLY));
-    PetscCall(MatAssemblyEnd(Fd, MAT_FINAL_ASSEMBLY));
-    PetscCall(MatAssemblyBegin(Ad, MAT_FINAL_ASSEMBLY));
-    PetscCall(MatAssemblyEnd(Ad, MAT_FINAL_ASSEMBLY));
-    PetscCall(MatMatMult(Fd, Fd, MAT_INITIAL_MATRIX, PETSC_DEFAULT, &Hd));
-    PetscCall(MatShift(Hd, gamma));
-    PetscCall(MatSetOption(Hd, MAT_SYMMETRIC, PETSC_TRUE)); /* not SPD: the shifted copies are indefinite */
-    PetscCall(MatAYPX(Ad, -1.0, Hd, SAME_NONZERO_PATTERN)); /* Ad = H - Happrox (dense) */
-    PetscCall(MatSetOption(Ad, MAT_SYMMETRIC, PETSC_TRUE));
-    PetscCall(MatDestroy(&Fd));
-    PetscCall(PetscFree(Xall));
-    PetscCall(PetscTime(&t1));
-    PetscCall(PetscPrintf(PETSC_COMM_WORLD, "[dense H      ] %7.2f s  F (MATDENSE), H = F F + gamma I (MatMatMult)\n", t1 - t0));
-
-    /* the largest eigenvalues of the dense H, enough to count down to a - eps */
-    PetscCall(PetscTime(&t0));
-    PetscCall(EPSCreate(PETSC_COMM_WORLD, &ed));
-    PetscCall(EPSSetOptionsPrefix(ed, "dense_top_"));
-    PetscCall(EPSSetOperators(ed, Hd, NULL));
-    PetscCall(EPSSetProblemType(ed, EPS_HEP));
-    PetscCall(EPSSetType(ed, EPSKRYLOVSCHUR));
-    PetscCall(EPSSetWhichEigenpairs(ed, EPS_LARGEST_REAL));
-    PetscCall(EPSSetDimensions(ed, 3 * ntop, PETSC_DEFAULT, PETSC_DEFAULT));
-    PetscCall(EPSSetTolerances(ed, 1e-12, PETSC_DEFAULT));
-    PetscCall(EPSSetFromOptions(ed));
-    PetscCall(EPSSolve(ed));
-    PetscCall(GetEigenvalues(ed, &nref, &ref));
-    PetscCall(EPSDestroy(&ed));
-    PetscCheck(nref >= ntop, PETSC_COMM_WORLD, PETSC_ERR_NOT_CONVERGED, "dense: %" PetscInt_FMT " of %" PetscInt_FMT " largest eigenvalues converged", nref, ntop);
-    qsort(ref, nref, sizeof(PetscReal), CmpDesc);
-    for (PetscInt i = 0; i < ntop; i++) errtop = PetscMax(errtop, PetscAbsReal(top[i] - ref[i]) / ref[i]);
-    PetscCall(PetscTime(&t1));
-    PetscCall(PetscPrintf(PETSC_COMM_WORLD, "[dense largest] %7.2f s  %" PetscInt_FMT " largest eigenvalues of the dense H: max relative error of the MATSHELL ones %.2e\n", t1 - t0, nref, (double)errtop));
-
-    /* those nearest the target: shift-and-invert with PETSc's dense Cholesky (LAPACK sytrf) */
-    PetscCall(PetscTime(&t0));
-    PetscCall(EPSCreate(PETSC_COMM_WORLD, &ed));
-    PetscCall(EPSSetOptionsPrefix(ed, "dense_target_"));
-    PetscCall(EPSSetOperators(ed, Hd, NULL));
-    PetscCall(EPSSetProblemType(ed, EPS_HEP));
-    PetscCall(EPSSetType(ed, EPSKRYLOVSCHUR));
-    PetscCall(EPSSetTarget(ed, target));
-    PetscCall(EPSSetWhichEigenpairs(ed, EPS_TARGET_MAGNITUDE));
-    PetscCall(EPSSetDimensions(ed, nev, PETSC_DEFAULT, PETSC_DEFAULT));
-    PetscCall(EPSSetTolerances(ed, 1e-12, PETSC_DEFAULT));
-    PetscCall(EPSGetST(ed, &st));
-    PetscCall(STSetType(st, STSINVERT));
-    PetscCall(STGetKSP(st, &ksp));
-    PetscCall(KSPSetType(ksp, KSPPREONLY));
-    PetscCall(KSPGetPC(ksp, &pc));
-    PetscCall(PCSetType(pc, PCCHOLESKY));
-    PetscCall(EPSSetFromOptions(ed));
-    PetscCall(EPSSolve(ed));
-    PetscCall(GetEigenvalues(ed, &ndnear, &dnear));
-    PetscCall(EPSDestroy(&ed));
-    PetscCheck(ndnear >= nev, PETSC_COMM_WORLD, PETSC_ERR_NOT_CONVERGED, "dense: %" PetscInt_FMT " of %" PetscInt_FMT " eigenvalues nearest the target converged", ndnear, nev);
-    for (PetscInt i = 0; i < nev; i++) { /* against the nearest dense eigenvalue */
-      PetscReal best = PETSC_MAX_REAL;
-      for (PetscInt j = 0; j < ndnear; j++) best = PetscMin(best, PetscAbsReal(near[i] - dnear[j]) / PetscAbsReal(dnear[j]));
-      errnear = PetscMax(errnear, best);
-    }
-    PetscCall(PetscTime(&t1));
-    PetscCall(PetscPrintf(PETSC_COMM_WORLD, "[dense target ] %7.2f s  %" PetscInt_FMT " eigenvalues of the dense H nearest the target: max relative error of the MATSHELL ones %.2e\n", t1 - t0, ndnear, (double)errnear));
-
-    /* eps = ||H - Happrox||_2: the largest eigenvalue in magnitude of the symmetric difference */
-    PetscCall(PetscTime(&t0));
-    PetscCall(EPSCreate(PETSC_COMM_WORLD, &ed));
-    PetscCall(EPSSetOptionsPrefix(ed, "dense_norm_"));
-    PetscCall(EPSSetOperators(ed, Ad, NULL));
-    PetscCall(EPSSetProblemType(ed, EPS_HEP));
-    PetscCall(EPSSetType(ed, EPSKRYLOVSCHUR));
-    PetscCall(EPSSetWhichEigenpairs(ed, EPS_LARGEST_MAGNITUDE));
-    PetscCall(EPSSetDimensions(ed, 1, PETSC_DEFAULT, PETSC_DEFAULT));
-    PetscCall(EPSSetFromOptions(ed));
-    PetscCall(EPSSolve(ed));
-    {
-      PetscInt   nc;
-      PetscReal *e;
-      PetscCall(GetEigenvalues(ed, &nc, &e));
-      PetscCheck(nc >= 1, PETSC_COMM_WORLD, PETSC_ERR_NOT_CONVERGED, "dense: ||H - Happrox||_2 did not converge");
-      eps2 = PetscAbsReal(e[0]);
-      PetscCall(PetscFree(e));
-    }
-    PetscCall(EPSDestroy(&ed));
-    /* the MATH2 Happrox differs from its dense entries by the H2 tolerance (relative 1e-8 by
-       default): a margin of 1e-6 lambda_max covers it */
-    eps2 += 1e-6 * top[0];
-    PetscCall(PetscTime(&t1));
-
-    /* the counts.  ref[] holds every eigenvalue of H above ref[nref-1] */
-    cd = a > ref[nref - 1] ? CountIn(nref, ref, a, b) : -1;
-    lo = CountIn(nref, ref, a + eps2, b - eps2); /* a lower bound even where ref[] stops above a + eps */
-    hi = a - eps2 > ref[nref - 1] ? CountIn(nref, ref, a - eps2, b + eps2) : -1;
-    PetscCall(PetscPrintf(PETSC_COMM_WORLD, "[dense count  ] %7.2f s  ||H - Happrox||_2 = %.3e (%.1f%% of lambda_max)\n", t1 - t0, (double)eps2, (double)(100 * eps2 / top[0])));
-    if (cd >= 0) PetscCall(PetscPrintf(PETSC_COMM_WORLD, "  eigenvalues in [a, b]: dense H %" PetscInt_FMT ", slicing F %" PetscInt_FMT ", H2 approximation Happrox %" PetscInt_FMT "\n", cd, nfslice, nslice));
-    else PetscCall(PetscPrintf(PETSC_COMM_WORLD, "  eigenvalues in [a, b]: dense H more than the %" PetscInt_FMT " largest computed, slicing F %" PetscInt_FMT ", H2 approximation Happrox %" PetscInt_FMT "\n", nref, nfslice, nslice));
-    if (cd >= 0 && nfslice >= 0) { /* slicing F: the exact count, and the eigenvalues mu^2 + gamma */
-      PetscInt k0 = 0;
-      while (k0 < nref && ref[k0] > b) k0++;
-      PetscCheck(nfslice == cd, PETSC_COMM_WORLD, PETSC_ERR_PLIB, "slicing F counted %" PetscInt_FMT " eigenvalues of H in [a, b], the dense H has %" PetscInt_FMT, nfslice, cd);
-      for (PetscInt i = 0; i < cd; i++) errslice = PetscMax(errslice, PetscAbsReal(fslice[i] - ref[k0 + i]) / ref[k0 + i]);
-    }
-    if (hi >= 0) PetscCall(PetscPrintf(PETSC_COMM_WORLD, "  Weyl: Happrox must have between %" PetscInt_FMT " (H in [a+eps, b-eps]) and %" PetscInt_FMT " (H in [a-eps, b+eps])\n", lo, hi));
-    else PetscCall(PetscPrintf(PETSC_COMM_WORLD, "  Weyl: Happrox must have at least %" PetscInt_FMT " (H in [a+eps, b-eps]); a - eps lies below the %" PetscInt_FMT " computed eigenvalues of H, no upper bound\n", lo, nref));
-    PetscCheck(cexact < 0 || cd < 0 || cexact == cd, PETSC_COMM_WORLD, PETSC_ERR_PLIB, "the MATSHELL eigenvalues count %" PetscInt_FMT " in [a, b], the dense ones %" PetscInt_FMT, cexact, cd);
-    PetscCheck(nslice >= lo && (hi < 0 || nslice <= hi), PETSC_COMM_WORLD, PETSC_ERR_PLIB, "spectrum slicing of Happrox counted %" PetscInt_FMT " eigenvalues in [a, b], outside the Weyl bounds [%" PetscInt_FMT ", %" PetscInt_FMT "]", nslice, lo, hi);
-    PetscCheck(errtop <= maxerr, PETSC_COMM_WORLD, PETSC_ERR_PLIB, "the largest eigenvalues of the MATSHELL differ from the dense ones by %.3e relative (> %.3e)", (double)errtop, (double)maxerr);
-    PetscCheck(errnear <= maxerr, PETSC_COMM_WORLD, PETSC_ERR_PLIB, "the eigenvalues of the MATSHELL nearest the target differ from the dense ones by %.3e relative (> %.3e)", (double)errnear, (double)maxerr);
-    /* slicing computes the eigenvalues of the inverse of the H2-ULV factorization (no outer solve
-       against the exact F): they are as accurate as the factorization, measured 1e-12 at N = 2048,
-       6e-8 at N = 4096 and about 1e-6 at N = 8192 with -f_rtol 1e-10 */
-    PetscCheck(errslice <= maxerrslice, PETSC_COMM_WORLD, PETSC_ERR_PLIB, "the eigenvalues of H from slicing F differ from the dense ones by %.3e relative (> %.3e)", (double)errslice, (double)maxerrslice);
-    PetscCall(PetscPrintf(PETSC_COMM_WORLD, "dense check passed: eigenvalues of H (relative errors: largest %.2e, nearest the target %.2e, slicing F %.2e), the count of slicing F exact, that of Happrox within the Weyl bounds\n", (double)errtop, (double)errnear, (double)errslice));
-    PetscCall(PetscFree(ref));
-    PetscCall(PetscFree(dnear));
-    PetscCall(MatDestroy(&Hd));
-    PetscCall(MatDestroy(&Ad));
+  PetscCall(SliceEigenvalues(s->F, "fslice_", PetscSqrtReal(a - gamma), PetscSqrtReal(b - gamma), &s->nfslice, &s->fslice, &dt));
+  for (PetscInt i = 0; i < s->nfslice; i++) s->fslice[i] = s->fslice[i] * s->fslice[i] + gamma; /* mu -> mu^2 + gamma */
+  qsort(s->fslice, s->nfslice, sizeof(PetscReal), CmpDesc);
+  PetscCall(PetscPrintf(PETSC_COMM_WORLD, "[slice F      ] %7.2f s  [a, b] holds %" PetscInt_FMT " eigenvalues of the exact H (eigenvalues of F in [%.6e, %.6e], inertia of the H2-ULV Cholesky factors of F - s I)\n", dt, s->nfslice, (double)PetscSqrtReal(a - gamma), (double)PetscSqrtReal(b - gamma)));
+  if (s->nfslice) PetscCall(PrintLeading("  H:      ", s->nfslice, s->fslice));
+  if (s->cexact >= 0) {
+    PetscCheck(s->nfslice == s->cexact, PETSC_COMM_WORLD, PETSC_ERR_PLIB, "slicing F counted %" PetscInt_FMT " eigenvalues of H in [a, b], its largest eigenvalues (phase 1) %" PetscInt_FMT, s->nfslice, s->cexact);
+    PetscCall(PetscPrintf(PETSC_COMM_WORLD, "  as many as among the largest eigenvalues of H (phase 1); Happrox, a continuum model of H, has %" PetscInt_FMT " %s\n", PetscAbsInt(s->nslice - s->nfslice), s->nslice > s->nfslice ? "more" : "fewer"));
   }
+  PetscFunctionReturn(0);
+}
 
-  PetscCall(PetscFree(top));
-  PetscCall(PetscFree(near));
-  PetscCall(PetscFree(slice));
-  PetscCall(PetscFree(fslice));
-  PetscCall(EPSDestroy(&etop));
-  PetscCall(EPSDestroy(&eps));
-  PetscCall(PCDestroy(&fctx.pm));
-  PetscCall(PCDestroy(&fctx.pp));
-  PetscCall(MatDestroy(&fctx.Fm));
-  PetscCall(MatDestroy(&fctx.Fp));
-  PetscCall(VecDestroy(&fctx.t));
-  PetscCall(MatDestroy(&H));
-  PetscCall(VecDestroy(&hctx.work));
-  PetscCall(MatDestroy(&F));
-  PetscCall(MatDestroy(&Happrox));
-  PetscCall(PetscFree(X));
-  PetscCall(H2ULVProblemDestroy(&prob));
+/* 4. what the dense check computes: the dense H and H - Happrox, and the reference eigenvalues */
+typedef struct {
+  Mat            Hd, Ad;               /* H = F F + gamma I and H - Happrox, MATDENSE */
+  PetscReal     *ref;                  /* the nref largest eigenvalues of the dense H, descending */
+  PetscInt       nref;
+  PetscReal      errtop, errnear, eps2; /* errors of phases 1 and 2; ||H - Happrox||_2 (with margin) */
+  PetscLogDouble tnorm;                /* time of the norm */
+} DenseRef;
+
+/* 4a. F and the dense Happrox entry by entry; H = F F + gamma I, and H - Happrox */
+static PetscErrorCode DenseBuild(Spectrum *s, DenseRef *d)
+{
+  const PetscInt  N = s->N;
+  const PetscReal w = s->w, ell = s->ell, gamma = s->gamma, sa = w * PetscPowReal(PETSC_PI / 2, 1.5) * ell * ell * ell, l2 = 2 * ell * ell;
+  Mat             Fd;
+  PetscScalar    *fa, *aa;
+  PetscReal      *Xall;
+  PetscInt        lda, lda2;
+  PetscLogDouble  t0, t1;
+
+  PetscFunctionBeginUser;
+  PetscCall(PetscTime(&t0));
+  PetscCall(PetscMalloc1(3 * N, &Xall));
+  PetscCall(H2ULVProblemGetCoordinates(s->prob, 0, N, Xall));
+  PetscCall(MatCreateDense(PETSC_COMM_WORLD, s->mloc, s->mloc, N, N, NULL, &Fd));
+  PetscCall(MatCreateDense(PETSC_COMM_WORLD, s->mloc, s->mloc, N, N, NULL, &d->Ad));
+  PetscCall(MatDenseGetArrayWrite(Fd, &fa));
+  PetscCall(MatDenseGetArrayWrite(d->Ad, &aa));
+  PetscCall(MatDenseGetLDA(Fd, &lda));
+  PetscCall(MatDenseGetLDA(d->Ad, &lda2));
+  PetscCheck(lda == lda2, PETSC_COMM_SELF, PETSC_ERR_PLIB, "dense matrices with different leading dimensions");
+  for (PetscInt j = 0; j < N; j++) /* one process: all rows are local */
+    for (PetscInt i = 0; i < N; i++) {
+      PetscReal r2 = 0;
+      for (PetscInt k = 0; k < 3; k++) r2 += PetscSqr(Xall[3 * i + k] - Xall[3 * j + k]);
+      fa[i + (size_t)j * lda] = w * PetscExpReal(-r2 / (ell * ell));
+      aa[i + (size_t)j * lda] = sa * PetscExpReal(-r2 / l2) + (i == j ? gamma : 0);
+    }
+  PetscCall(MatDenseRestoreArrayWrite(Fd, &fa));
+  PetscCall(MatDenseRestoreArrayWrite(d->Ad, &aa));
+  PetscCall(MatAssemblyBegin(Fd, MAT_FINAL_ASSEMBLY));
+  PetscCall(MatAssemblyEnd(Fd, MAT_FINAL_ASSEMBLY));
+  PetscCall(MatAssemblyBegin(d->Ad, MAT_FINAL_ASSEMBLY));
+  PetscCall(MatAssemblyEnd(d->Ad, MAT_FINAL_ASSEMBLY));
+  PetscCall(MatMatMult(Fd, Fd, MAT_INITIAL_MATRIX, PETSC_DEFAULT, &d->Hd));
+  PetscCall(MatShift(d->Hd, gamma));
+  PetscCall(MatSetOption(d->Hd, MAT_SYMMETRIC, PETSC_TRUE)); /* not SPD: the shifted copies are indefinite */
+  PetscCall(MatAYPX(d->Ad, -1.0, d->Hd, SAME_NONZERO_PATTERN)); /* Ad = H - Happrox (dense) */
+  PetscCall(MatSetOption(d->Ad, MAT_SYMMETRIC, PETSC_TRUE));
+  PetscCall(MatDestroy(&Fd));
+  PetscCall(PetscFree(Xall));
+  PetscCall(PetscTime(&t1));
+  PetscCall(PetscPrintf(PETSC_COMM_WORLD, "[dense H      ] %7.2f s  F (MATDENSE), H = F F + gamma I (MatMatMult)\n", t1 - t0));
+  PetscFunctionReturn(0);
+}
+
+/* 4b. the largest eigenvalues of the dense H, enough to count down to a - eps */
+static PetscErrorCode DenseLargest(Spectrum *s, DenseRef *d)
+{
+  EPS            ed;
+  PetscLogDouble t0, t1;
+
+  PetscFunctionBeginUser;
+  PetscCall(PetscTime(&t0));
+  PetscCall(CreateSymmetricEPS(d->Hd, "dense_top_", &ed));
+  PetscCall(EPSSetWhichEigenpairs(ed, EPS_LARGEST_REAL));
+  PetscCall(EPSSetDimensions(ed, 3 * s->ntop, PETSC_DEFAULT, PETSC_DEFAULT));
+  PetscCall(EPSSetTolerances(ed, 1e-12, PETSC_DEFAULT));
+  PetscCall(EPSSetFromOptions(ed));
+  PetscCall(EPSSolve(ed));
+  PetscCall(GetEigenvalues(ed, &d->nref, &d->ref));
+  PetscCall(EPSDestroy(&ed));
+  PetscCheck(d->nref >= s->ntop, PETSC_COMM_WORLD, PETSC_ERR_NOT_CONVERGED, "dense: %" PetscInt_FMT " of %" PetscInt_FMT " largest eigenvalues converged", d->nref, s->ntop);
+  qsort(d->ref, d->nref, sizeof(PetscReal), CmpDesc);
+  for (PetscInt i = 0; i < s->ntop; i++) d->errtop = PetscMax(d->errtop, PetscAbsReal(s->top[i] - d->ref[i]) / d->ref[i]);
+  PetscCall(PetscTime(&t1));
+  PetscCall(PetscPrintf(PETSC_COMM_WORLD, "[dense largest] %7.2f s  %" PetscInt_FMT " largest eigenvalues of the dense H: max relative error of the MATSHELL ones %.2e\n", t1 - t0, d->nref, (double)d->errtop));
+  PetscFunctionReturn(0);
+}
+
+/* 4c. those nearest the target: shift-and-invert with PETSc's dense Cholesky (LAPACK sytrf) */
+static PetscErrorCode DenseNearest(Spectrum *s, DenseRef *d)
+{
+  EPS            ed;
+  PC             pc;
+  PetscReal     *dnear;
+  PetscInt       ndnear;
+  PetscLogDouble t0, t1;
+
+  PetscFunctionBeginUser;
+  PetscCall(PetscTime(&t0));
+  PetscCall(CreateSymmetricEPS(d->Hd, "dense_target_", &ed));
+  PetscCall(EPSSetTarget(ed, s->target));
+  PetscCall(EPSSetWhichEigenpairs(ed, EPS_TARGET_MAGNITUDE));
+  PetscCall(EPSSetDimensions(ed, s->nev, PETSC_DEFAULT, PETSC_DEFAULT));
+  PetscCall(EPSSetTolerances(ed, 1e-12, PETSC_DEFAULT));
+  PetscCall(ShiftInvertCholesky(ed, &pc));
+  PetscCall(EPSSetFromOptions(ed));
+  PetscCall(EPSSolve(ed));
+  PetscCall(GetEigenvalues(ed, &ndnear, &dnear));
+  PetscCall(EPSDestroy(&ed));
+  PetscCheck(ndnear >= s->nev, PETSC_COMM_WORLD, PETSC_ERR_NOT_CONVERGED, "dense: %" PetscInt_FMT " of %" PetscInt_FMT " eigenvalues nearest the target converged", ndnear, s->nev);
+  for (PetscInt i = 0; i < s->nev; i++) { /* against the nearest dense eigenvalue */
+    PetscReal best = PETSC_MAX_REAL;
+    for (PetscInt j = 0; j < ndnear; j++) best = PetscMin(best, PetscAbsReal(s->near[i] - dnear[j]) / PetscAbsReal(dnear[j]));
+    d->errnear = PetscMax(d->errnear, best);
+  }
+  PetscCall(PetscTime(&t1));
+  PetscCall(PetscPrintf(PETSC_COMM_WORLD, "[dense target ] %7.2f s  %" PetscInt_FMT " eigenvalues of the dense H nearest the target: max relative error of the MATSHELL ones %.2e\n", t1 - t0, ndnear, (double)d->errnear));
+  PetscCall(PetscFree(dnear));
+  PetscFunctionReturn(0);
+}
+
+/* 4d. eps = ||H - Happrox||_2: the largest eigenvalue in magnitude of the symmetric difference */
+static PetscErrorCode DenseDifferenceNorm(Spectrum *s, DenseRef *d)
+{
+  EPS            ed;
+  PetscInt       nc;
+  PetscReal     *e;
+  PetscLogDouble t0, t1;
+
+  PetscFunctionBeginUser;
+  PetscCall(PetscTime(&t0));
+  PetscCall(CreateSymmetricEPS(d->Ad, "dense_norm_", &ed));
+  PetscCall(EPSSetWhichEigenpairs(ed, EPS_LARGEST_MAGNITUDE));
+  PetscCall(EPSSetDimensions(ed, 1, PETSC_DEFAULT, PETSC_DEFAULT));
+  PetscCall(EPSSetFromOptions(ed));
+  PetscCall(EPSSolve(ed));
+  PetscCall(GetEigenvalues(ed, &nc, &e));
+  PetscCheck(nc >= 1, PETSC_COMM_WORLD, PETSC_ERR_NOT_CONVERGED, "dense: ||H - Happrox||_2 did not converge");
+  d->eps2 = PetscAbsReal(e[0]);
+  PetscCall(PetscFree(e));
+  PetscCall(EPSDestroy(&ed));
+  /* the MATH2 Happrox differs from its dense entries by the H2 tolerance (relative 1e-8 by
+     default): a margin of 1e-6 lambda_max covers it */
+  d->eps2 += 1e-6 * s->top[0];
+  PetscCall(PetscTime(&t1));
+  d->tnorm = t1 - t0;
+  PetscFunctionReturn(0);
+}
+
+/* 4e. the counts in [a, b] against the dense H, and every check of the dense comparison */
+static PetscErrorCode DenseCounts(Spectrum *s, DenseRef *d)
+{
+  const PetscReal a = s->a, b = s->b, eps2 = d->eps2, *ref = d->ref;
+  const PetscInt  nref = d->nref, nslice = s->nslice, nfslice = s->nfslice, cexact = s->cexact;
+  PetscReal       errslice = 0;
+  PetscInt        cd, lo, hi;
+
+  PetscFunctionBeginUser;
+  /* ref[] holds every eigenvalue of H above ref[nref-1] */
+  cd = a > ref[nref - 1] ? CountIn(nref, ref, a, b) : -1;
+  lo = CountIn(nref, ref, a + eps2, b - eps2); /* a lower bound even where ref[] stops above a + eps */
+  hi = a - eps2 > ref[nref - 1] ? CountIn(nref, ref, a - eps2, b + eps2) : -1;
+  PetscCall(PetscPrintf(PETSC_COMM_WORLD, "[dense count  ] %7.2f s  ||H - Happrox||_2 = %.3e (%.1f%% of lambda_max)\n", d->tnorm, (double)eps2, (double)(100 * eps2 / s->top[0])));
+  if (cd >= 0) PetscCall(PetscPrintf(PETSC_COMM_WORLD, "  eigenvalues in [a, b]: dense H %" PetscInt_FMT ", slicing F %" PetscInt_FMT ", H2 approximation Happrox %" PetscInt_FMT "\n", cd, nfslice, nslice));
+  else PetscCall(PetscPrintf(PETSC_COMM_WORLD, "  eigenvalues in [a, b]: dense H more than the %" PetscInt_FMT " largest computed, slicing F %" PetscInt_FMT ", H2 approximation Happrox %" PetscInt_FMT "\n", nref, nfslice, nslice));
+  if (cd >= 0 && nfslice >= 0) { /* slicing F: the exact count, and the eigenvalues mu^2 + gamma */
+    PetscInt k0 = 0;
+    while (k0 < nref && ref[k0] > b) k0++;
+    PetscCheck(nfslice == cd, PETSC_COMM_WORLD, PETSC_ERR_PLIB, "slicing F counted %" PetscInt_FMT " eigenvalues of H in [a, b], the dense H has %" PetscInt_FMT, nfslice, cd);
+    for (PetscInt i = 0; i < cd; i++) errslice = PetscMax(errslice, PetscAbsReal(s->fslice[i] - ref[k0 + i]) / ref[k0 + i]);
+  }
+  if (hi >= 0) PetscCall(PetscPrintf(PETSC_COMM_WORLD, "  Weyl: Happrox must have between %" PetscInt_FMT " (H in [a+eps, b-eps]) and %" PetscInt_FMT " (H in [a-eps, b+eps])\n", lo, hi));
+  else PetscCall(PetscPrintf(PETSC_COMM_WORLD, "  Weyl: Happrox must have at least %" PetscInt_FMT " (H in [a+eps, b-eps]); a - eps lies below the %" PetscInt_FMT " computed eigenvalues of H, no upper bound\n", lo, nref));
+  PetscCheck(cexact < 0 || cd < 0 || cexact == cd, PETSC_COMM_WORLD, PETSC_ERR_PLIB, "the MATSHELL eigenvalues count %" PetscInt_FMT " in [a, b], the dense ones %" PetscInt_FMT, cexact, cd);
+  PetscCheck(nslice >= lo && (hi < 0 || nslice <= hi), PETSC_COMM_WORLD, PETSC_ERR_PLIB, "spectrum slicing of Happrox counted %" PetscInt_FMT " eigenvalues in [a, b], outside the Weyl bounds [%" PetscInt_FMT ", %" PetscInt_FMT "]", nslice, lo, hi);
+  PetscCheck(d->errtop <= s->maxerr, PETSC_COMM_WORLD, PETSC_ERR_PLIB, "the largest eigenvalues of the MATSHELL differ from the dense ones by %.3e relative (> %.3e)", (double)d->errtop, (double)s->maxerr);
+  PetscCheck(d->errnear <= s->maxerr, PETSC_COMM_WORLD, PETSC_ERR_PLIB, "the eigenvalues of the MATSHELL nearest the target differ from the dense ones by %.3e relative (> %.3e)", (double)d->errnear, (double)s->maxerr);
+  /* slicing computes the eigenvalues of the inverse of the H2-ULV factorization (no outer solve
+     against the exact F): they are as accurate as the factorization, measured 1e-12 at N = 2048,
+     6e-8 at N = 4096 and about 1e-6 at N = 8192 with -f_rtol 1e-10 */
+  PetscCheck(errslice <= s->maxerrslice, PETSC_COMM_WORLD, PETSC_ERR_PLIB, "the eigenvalues of H from slicing F differ from the dense ones by %.3e relative (> %.3e)", (double)errslice, (double)s->maxerrslice);
+  PetscCall(PetscPrintf(PETSC_COMM_WORLD, "dense check passed: eigenvalues of H (relative errors: largest %.2e, nearest the target %.2e, slicing F %.2e), the count of slicing F exact, that of Happrox within the Weyl bounds\n", (double)d->errtop, (double)d->errnear, (double)errslice));
+  PetscFunctionReturn(0);
+}
+
+/* 4. (-dense) the same against the exact dense Hessian */
+static PetscErrorCode DenseCheck(Spectrum *s)
+{
+  DenseRef d = {NULL, NULL, NULL, 0, 0, 0, 0, 0};
+
+  PetscFunctionBeginUser;
+  PetscCall(DenseBuild(s, &d));
+  PetscCall(DenseLargest(s, &d));
+  PetscCall(DenseNearest(s, &d));
+  PetscCall(DenseDifferenceNorm(s, &d));
+  PetscCall(DenseCounts(s, &d));
+  PetscCall(PetscFree(d.ref));
+  PetscCall(MatDestroy(&d.Hd));
+  PetscCall(MatDestroy(&d.Ad));
+  PetscFunctionReturn(0);
+}
+
+/* everything the phases created */
+static PetscErrorCode SpectrumDestroy(Spectrum *s)
+{
+  PetscFunctionBeginUser;
+  PetscCall(PetscFree(s->top));
+  PetscCall(PetscFree(s->near));
+  PetscCall(PetscFree(s->slice));
+  PetscCall(PetscFree(s->fslice));
+  PetscCall(EPSDestroy(&s->etop));
+  PetscCall(EPSDestroy(&s->eps));
+  PetscCall(PCDestroy(&s->fctx.pm));
+  PetscCall(PCDestroy(&s->fctx.pp));
+  PetscCall(MatDestroy(&s->fctx.Fm));
+  PetscCall(MatDestroy(&s->fctx.Fp));
+  PetscCall(VecDestroy(&s->fctx.t));
+  PetscCall(MatDestroy(&s->H));
+  PetscCall(VecDestroy(&s->hctx.work));
+  PetscCall(MatDestroy(&s->F));
+  PetscCall(MatDestroy(&s->Happrox));
+  PetscCall(PetscFree(s->X));
+  PetscCall(H2ULVProblemDestroy(&s->prob));
+  PetscFunctionReturn(0);
+}
+
+int main(int argc, char **argv)
+{
+  Spectrum s = {.N = 4096, .nev = 6, .ntop = 20, .ell = 0.1, .frtol = 1e-10, .maxerr = 1e-6, .maxerrslice = 1e-4, .cexact = -1, .nfslice = -1}; /* the rest zero */
+
+  PetscCall(SlepcInitialize(&argc, &argv, NULL, help));
+  PetscCall(H2ULVInitializePackage());
+  PetscCall(ReadOptions(&s));
+  PetscCall(CreatePoints(&s));
+  PetscCall(BuildBlur(&s));
+  PetscCall(BuildHapprox(&s));
+  PetscCall(CreateHessian(&s));
+  PetscCall(LargestEigenvalues(&s));      /* 1 */
+  PetscCall(ChooseTargetAndInterval(&s));
+  PetscCall(NearestTarget(&s));           /* 2 */
+  PetscCall(SliceHapprox(&s));            /* 3a */
+  PetscCall(SliceBlur(&s));               /* 3b */
+  if (s.dense) PetscCall(DenseCheck(&s)); /* 4 */
+  PetscCall(SpectrumDestroy(&s));
   PetscCall(SlepcFinalize());
   return 0;
 }

@@ -220,207 +220,311 @@ static PetscErrorCode CompareSolutions(Vec x, const PetscInt perm[], Vec x1, Pet
   PetscFunctionReturn(0);
 }
 
-int main(int argc, char **argv)
-{
-  char        name[256] = "";
-  char      **names = NULL;
-  int         nnames = 0;
-  PetscInt    N = 8192, nfew = 5, nfail = 0, nrun = 0, ilayout = LAYOUT_EVEN;
-  PetscReal   tolagree = 1e-10, tolld = 1e-10, tolorder = 1e-6, shift = 0, tolmat = 1e-8;
-  PetscBool   onlyone, transpose_set, transpose_opt = PETSC_FALSE, everywhere = PETSC_FALSE, refhere;
-  PetscMPIInt size, rank;
+/* the options (see the comment at the top) */
+typedef struct {
+  PetscInt  N, nfew, ilayout;
+  PetscReal tolagree, tolld, tolorder, shift, tolmat;
+  PetscBool onlyone, transpose_set, transpose_opt, everywhere;
+  char    **names; /* -problem a,b,...: the problems to run (onlyone) */
+  int       nnames;
+} PcOptions;
 
-  PetscCall(PetscInitialize(&argc, &argv, NULL, "PCH2ULV: P processes vs one process"));
-  PetscCallMPI(MPI_Comm_size(PETSC_COMM_WORLD, &size));
-  PetscCallMPI(MPI_Comm_rank(PETSC_COMM_WORLD, &rank));
-  PetscCall(PetscOptionsGetString(NULL, NULL, "-problem", name, sizeof(name), &onlyone));
-  PetscCall(PetscOptionsGetInt(NULL, NULL, "-n", &N, NULL));
-  PetscCall(PetscOptionsGetInt(NULL, NULL, "-few", &nfew, NULL));
-  PetscCall(PetscOptionsGetEList(NULL, NULL, "-layout", LayoutNames, 3, &ilayout, NULL));
-  PetscCall(PetscOptionsGetReal(NULL, NULL, "-agree", &tolagree, NULL));
-  PetscCall(PetscOptionsGetReal(NULL, NULL, "-agree_logdet", &tolld, NULL));
-  PetscCall(PetscOptionsGetReal(NULL, NULL, "-agree_order", &tolorder, NULL));
-  PetscCall(PetscOptionsGetBool(NULL, NULL, "-transpose", &transpose_opt, &transpose_set));
-  PetscCall(PetscOptionsGetBool(NULL, NULL, "-reference_everywhere", &everywhere, NULL));
-  PetscCall(PetscOptionsGetReal(NULL, NULL, "-shift", &shift, NULL));
-  PetscCall(PetscOptionsGetReal(NULL, NULL, "-agree_matapply", &tolmat, NULL));
-  PetscCheck(N >= 1, PETSC_COMM_WORLD, PETSC_ERR_ARG_OUTOFRANGE, "-n must be at least 1");
-  PetscCheck(nfew >= 0, PETSC_COMM_WORLD, PETSC_ERR_ARG_OUTOFRANGE, "-few must be at least 0");
-  if (onlyone) { /* -problem a,b,...: every name must be a standard problem */
-    PetscCall(PetscStrToArray(name, ',', &nnames, &names));
-    for (int q = 0; q < nnames; q++) {
+/* one problem: the P-process system, the one-process reference (A1), with shuffle the reference in
+   the problem's order (A0), and what is compared ([t]: 0 solve, 1 transposed; [.][r]: 0 P processes, 1 one) */
+typedef struct {
+  H2ULVProblem       prob;
+  PetscBool          sym, transpose, fail;
+  PetscInt          *perm, its[2][2], sign[2], ntrans, its0[2];
+  KSPConvergedReason reason[2][2], reason0[2];
+  PetscReal          xdiff[2], ld[2], lddiff, odiff[2], matdiff, sdiff;
+  Mat                A, A1, A0;
+  Vec                x, b, x1, b1, x0, b0;
+  KSP                ksp, ksp1, ksp0;
+} PcRun;
+
+/* the command-line options; every name in -problem must be a standard problem */
+static PetscErrorCode ReadOptions(PcOptions *o)
+{
+  char name[256] = "";
+
+  PetscFunctionBeginUser;
+  PetscCall(PetscOptionsGetString(NULL, NULL, "-problem", name, sizeof(name), &o->onlyone));
+  PetscCall(PetscOptionsGetInt(NULL, NULL, "-n", &o->N, NULL));
+  PetscCall(PetscOptionsGetInt(NULL, NULL, "-few", &o->nfew, NULL));
+  PetscCall(PetscOptionsGetEList(NULL, NULL, "-layout", LayoutNames, 3, &o->ilayout, NULL));
+  PetscCall(PetscOptionsGetReal(NULL, NULL, "-agree", &o->tolagree, NULL));
+  PetscCall(PetscOptionsGetReal(NULL, NULL, "-agree_logdet", &o->tolld, NULL));
+  PetscCall(PetscOptionsGetReal(NULL, NULL, "-agree_order", &o->tolorder, NULL));
+  PetscCall(PetscOptionsGetBool(NULL, NULL, "-transpose", &o->transpose_opt, &o->transpose_set));
+  PetscCall(PetscOptionsGetBool(NULL, NULL, "-reference_everywhere", &o->everywhere, NULL));
+  PetscCall(PetscOptionsGetReal(NULL, NULL, "-shift", &o->shift, NULL));
+  PetscCall(PetscOptionsGetReal(NULL, NULL, "-agree_matapply", &o->tolmat, NULL));
+  PetscCheck(o->N >= 1, PETSC_COMM_WORLD, PETSC_ERR_ARG_OUTOFRANGE, "-n must be at least 1");
+  PetscCheck(o->nfew >= 0, PETSC_COMM_WORLD, PETSC_ERR_ARG_OUTOFRANGE, "-few must be at least 0");
+  if (o->onlyone) { /* -problem a,b,...: every name must be a standard problem */
+    PetscCall(PetscStrToArray(name, ',', &o->nnames, &o->names));
+    for (int q = 0; q < o->nnames; q++) {
       PetscBool known = PETSC_FALSE, eq;
       for (PetscInt p = 0; H2ULVProblemNames[p]; p++) {
-        PetscCall(PetscStrcmp(names[q], H2ULVProblemNames[p], &eq));
+        PetscCall(PetscStrcmp(o->names[q], H2ULVProblemNames[p], &eq));
         if (eq) known = PETSC_TRUE;
       }
-      PetscCheck(known, PETSC_COMM_WORLD, PETSC_ERR_ARG_UNKNOWN_TYPE, "Unknown problem '%s': choose from sphere-laplace, cube-yukawa, ball-matern, cube-gaussian, sc22-sphere, sphere-laplace-ns", names[q]);
+      PetscCheck(known, PETSC_COMM_WORLD, PETSC_ERR_ARG_UNKNOWN_TYPE, "Unknown problem '%s': choose from sphere-laplace, cube-yukawa, ball-matern, cube-gaussian, sc22-sphere, sphere-laplace-ns", o->names[q]);
     }
   }
-  refhere = (PetscBool)(everywhere || rank == 0);
+  PetscFunctionReturn(0);
+}
 
-  for (PetscInt p = 0; H2ULVProblemNames[p]; p++) {
-    const Layout       layout = (Layout)ilayout;
-    H2ULVProblem       prob;
-    PetscBool          sym, eq, transpose, fail = PETSC_FALSE;
-    PetscInt          *perm = NULL, its[2][2] = {{0, 0}, {0, 0}}, sign[2] = {0, 0}, ntrans, its0[2] = {0, 0};
-    KSPConvergedReason reason[2][2] = {{KSP_CONVERGED_ITERATING, KSP_CONVERGED_ITERATING}, {KSP_CONVERGED_ITERATING, KSP_CONVERGED_ITERATING}};
-    KSPConvergedReason reason0[2] = {KSP_CONVERGED_ITERATING, KSP_CONVERGED_ITERATING};
-    PetscReal          xdiff[2] = {0, 0}, ld[2] = {0, 0}, lddiff = 0, odiff[2] = {0, 0}, matdiff = 0, sdiff = 0;
-    PetscLogDouble     t0, t1;
-    Mat                A, A1 = NULL, A0 = NULL;
-    Vec                x, b, x1, b1 = NULL, x0 = NULL, b0 = NULL;
-    KSP                ksp, ksp1 = NULL, ksp0 = NULL;
+/* whether the standard problem pname is to be run (all are without -problem) */
+static PetscErrorCode IsListed(const PcOptions *o, const char *pname, PetscBool *listed)
+{
+  PetscBool eq;
 
-    if (onlyone) {
-      PetscBool listed = PETSC_FALSE;
-      for (int q = 0; q < nnames; q++) {
-        PetscCall(PetscStrcmp(names[q], H2ULVProblemNames[p], &eq));
-        if (eq) listed = PETSC_TRUE;
-      }
-      if (!listed) continue;
-    }
-    nrun++;
-    PetscCall(PetscTime(&t0));
-    PetscCall(H2ULVProblemCreate(H2ULVProblemNames[p], N, 0, &prob));
-    PetscCall(H2ULVProblemGetInfo(prob, NULL, NULL, NULL, &sym));
-    transpose = transpose_set ? transpose_opt : (PetscBool)!sym;
-    ntrans    = transpose ? 2 : 1;
-    if (layout == LAYOUT_SHUFFLE) PetscCall(CreateShuffle(N, &perm));
+  PetscFunctionBeginUser;
+  *listed = (PetscBool)!o->onlyone;
+  for (int q = 0; q < o->nnames; q++) {
+    PetscCall(PetscStrcmp(o->names[q], pname, &eq));
+    if (eq) *listed = PETSC_TRUE;
+  }
+  PetscFunctionReturn(0);
+}
 
-    /* P processes */
-    PetscCall(CreateMatrix(prob, PETSC_COMM_WORLD, layout, nfew, perm, &A));
-    PetscCall(MatCreateVecs(A, &x, &b));
-    PetscCall(FillRHS(b, perm));
-    PetscCall(CreateSolver(A, &ksp));
-    /* one process, the same matrix (in the same numbering) */
+/* the problem and its three systems: P processes, one process (the same matrix in the same
+   numbering; on the processes that hold a reference), with shuffle the problem's own order */
+static PetscErrorCode CreateSystems(const PcOptions *o, const char *pname, PetscBool refhere, PcRun *r)
+{
+  const Layout layout = (Layout)o->ilayout;
+
+  PetscFunctionBeginUser;
+  PetscCall(H2ULVProblemCreate(pname, o->N, 0, &r->prob));
+  PetscCall(H2ULVProblemGetInfo(r->prob, NULL, NULL, NULL, &r->sym));
+  r->transpose = o->transpose_set ? o->transpose_opt : (PetscBool)!r->sym;
+  r->ntrans    = r->transpose ? 2 : 1;
+  if (layout == LAYOUT_SHUFFLE) PetscCall(CreateShuffle(o->N, &r->perm));
+
+  /* P processes */
+  PetscCall(CreateMatrix(r->prob, PETSC_COMM_WORLD, layout, o->nfew, r->perm, &r->A));
+  PetscCall(MatCreateVecs(r->A, &r->x, &r->b));
+  PetscCall(FillRHS(r->b, r->perm));
+  PetscCall(CreateSolver(r->A, &r->ksp));
+  /* one process, the same matrix (in the same numbering) */
+  if (refhere) {
+    PetscCall(CreateMatrix(r->prob, PETSC_COMM_SELF, layout, o->nfew, r->perm, &r->A1));
+    PetscCall(MatCreateVecs(r->A1, &r->x1, &r->b1));
+    PetscCall(FillRHS(r->b1, r->perm));
+    PetscCall(CreateSolver(r->A1, &r->ksp1));
+  } else PetscCall(VecCreateSeq(PETSC_COMM_SELF, o->N, &r->x1));
+
+  /* with shuffle, the mapping: the matrix in the problem's own order, on one process */
+  if (r->perm) {
     if (refhere) {
-      PetscCall(CreateMatrix(prob, PETSC_COMM_SELF, layout, nfew, perm, &A1));
-      PetscCall(MatCreateVecs(A1, &x1, &b1));
-      PetscCall(FillRHS(b1, perm));
-      PetscCall(CreateSolver(A1, &ksp1));
-    } else PetscCall(VecCreateSeq(PETSC_COMM_SELF, N, &x1));
+      PetscCall(CreateMatrix(r->prob, PETSC_COMM_SELF, LAYOUT_EVEN, o->nfew, NULL, &r->A0));
+      PetscCall(MatCreateVecs(r->A0, &r->x0, &r->b0));
+      PetscCall(FillRHS(r->b0, NULL));
+      PetscCall(CreateSolver(r->A0, &r->ksp0));
+    } else PetscCall(VecCreateSeq(PETSC_COMM_SELF, o->N, &r->x0));
+  }
+  PetscFunctionReturn(0);
+}
 
-    /* with shuffle, the mapping: the matrix in the problem's own order, on one process */
-    if (perm) {
-      if (refhere) {
-        PetscCall(CreateMatrix(prob, PETSC_COMM_SELF, LAYOUT_EVEN, nfew, NULL, &A0));
-        PetscCall(MatCreateVecs(A0, &x0, &b0));
-        PetscCall(FillRHS(b0, NULL));
-        PetscCall(CreateSolver(A0, &ksp0));
-      } else PetscCall(VecCreateSeq(PETSC_COMM_SELF, N, &x0));
+/* the solutions (and transposed) against the one-process ones, and with shuffle against the problem's order */
+static PetscErrorCode CompareSolves(const PcOptions *o, PcRun *r)
+{
+  PetscFunctionBeginUser;
+  for (PetscInt t = 0; t < r->ntrans; t++) {
+    PetscCall(Solve(r->ksp, (PetscBool)(t == 1), r->b, r->x, &r->its[t][0], &r->reason[t][0]));
+    PetscCall(SolveReference(r->ksp1, (PetscBool)(t == 1), r->b1, r->x1, o->everywhere, &r->its[t][1], &r->reason[t][1]));
+    PetscCall(CompareSolutions(r->x, NULL, r->x1, &r->xdiff[t]));
+    if (r->reason[t][0] < 0 || r->reason[t][1] < 0 || r->its[t][0] != r->its[t][1] || !(r->xdiff[t] <= o->tolagree)) r->fail = PETSC_TRUE;
+    if (r->perm) {
+      PetscCall(SolveReference(r->ksp0, (PetscBool)(t == 1), r->b0, r->x0, o->everywhere, &r->its0[t], &r->reason0[t]));
+      PetscCall(CompareSolutions(r->x, r->perm, r->x0, &r->odiff[t]));
+      if (r->reason0[t] < 0 || !(r->odiff[t] <= o->tolorder)) r->fail = PETSC_TRUE;
     }
+  }
+  PetscFunctionReturn(0);
+}
 
-    for (PetscInt t = 0; t < ntrans; t++) {
-      PetscCall(Solve(ksp, (PetscBool)(t == 1), b, x, &its[t][0], &reason[t][0]));
-      PetscCall(SolveReference(ksp1, (PetscBool)(t == 1), b1, x1, everywhere, &its[t][1], &reason[t][1]));
-      PetscCall(CompareSolutions(x, NULL, x1, &xdiff[t]));
-      if (reason[t][0] < 0 || reason[t][1] < 0 || its[t][0] != its[t][1] || !(xdiff[t] <= tolagree)) fail = PETSC_TRUE;
-      if (perm) {
-        PetscCall(SolveReference(ksp0, (PetscBool)(t == 1), b0, x0, everywhere, &its0[t], &reason0[t]));
-        PetscCall(CompareSolutions(x, perm, x0, &odiff[t]));
-        if (reason0[t] < 0 || !(odiff[t] <= tolorder)) fail = PETSC_TRUE;
-      }
-    }
-    if (reason[0][0] != KSP_DIVERGED_PC_FAILED && reason[0][1] != KSP_DIVERGED_PC_FAILED) { /* a failed factorization has no determinant */
-      PC pc;
-      PetscCall(KSPGetPC(ksp, &pc));
-      PetscCall(PCH2ULVGetLogAbsDeterminant(pc, &ld[0], &sign[0]));
-      PetscCall(ReferenceLogDet(ksp1, everywhere, &ld[1], &sign[1]));
-      lddiff = PetscAbsReal(ld[0] - ld[1]) / PetscMax(PetscAbsReal(ld[1]), PETSC_SMALL);
-      if (PetscIsNanReal(lddiff)) lddiff = PETSC_INFINITY;
-      if (sign[0] != sign[1] || !(lddiff <= tolld)) fail = PETSC_TRUE;
-    }
-    if (shift != 0 && !fail) { /* MatShift, then a refactorization (same tree and bases) on both */
-      PetscInt           sits[2];
-      KSPConvergedReason sreason[2];
-      PetscCall(MatShift(A, shift));
-      if (refhere) PetscCall(MatShift(A1, shift));
-      PetscCall(Solve(ksp, PETSC_FALSE, b, x, &sits[0], &sreason[0]));
-      PetscCall(SolveReference(ksp1, PETSC_FALSE, b1, x1, everywhere, &sits[1], &sreason[1]));
-      PetscCall(CompareSolutions(x, NULL, x1, &sdiff));
-      if (sreason[0] < 0 || sreason[1] < 0 || sits[0] != sits[1] || !(sdiff <= tolagree)) fail = PETSC_TRUE;
-    }
-    if (reason[0][0] >= 0) { /* PCMatApply (3 columns at once, distributed) against PCApply column by column */
-      PC       pc;
-      Mat      X, Y;
-      Vec      xc, yc, z;
-      PetscInt m, M;
-      PetscReal e, nz;
+/* log|det| and its sign against the one-process factorization's (a failed factorization has no determinant) */
+static PetscErrorCode CompareLogDet(const PcOptions *o, PcRun *r)
+{
+  PC pc;
 
-      PetscCall(KSPGetPC(ksp, &pc));
-      PetscCall(MatGetLocalSize(A, &m, NULL));
-      PetscCall(MatGetSize(A, &M, NULL));
-      PetscCall(MatCreateDense(PETSC_COMM_WORLD, m, PETSC_DECIDE, M, 3, NULL, &X));
-      PetscCall(MatDuplicate(X, MAT_DO_NOT_COPY_VALUES, &Y));
-      for (PetscInt c = 0; c < 3; c++) {
-        PetscCall(MatDenseGetColumnVecWrite(X, c, &xc));
-        PetscCall(VecCopy(b, xc));
-        PetscCall(VecScale(xc, (PetscScalar)(c + 1)));
-        PetscCall(VecShift(xc, (PetscScalar)(0.25 * c)));
-        PetscCall(MatDenseRestoreColumnVecWrite(X, c, &xc));
-      }
-      PetscCall(PCMatApply(pc, X, Y));
-      PetscCall(VecDuplicate(b, &z));
-      for (PetscInt c = 0; c < 3; c++) {
-        PetscCall(MatDenseGetColumnVecRead(X, c, &xc));
-        PetscCall(PCApply(pc, xc, z));
-        PetscCall(MatDenseRestoreColumnVecRead(X, c, &xc));
-        PetscCall(MatDenseGetColumnVecRead(Y, c, &yc));
-        PetscCall(VecNorm(z, NORM_2, &nz));
-        PetscCall(VecAXPY(z, -1.0, yc));
-        PetscCall(MatDenseRestoreColumnVecRead(Y, c, &yc));
-        PetscCall(VecNorm(z, NORM_2, &e));
-        e /= PetscMax(nz, PETSC_SMALL);
-        matdiff = PetscMax(matdiff, e);
-      }
-      if (!(matdiff <= tolmat)) fail = PETSC_TRUE;
-      PetscCall(VecDestroy(&z));
-      PetscCall(MatDestroy(&X));
-      PetscCall(MatDestroy(&Y));
-    }
-    {
-      PetscReal   lmax;
-      PetscMPIInt f = fail ? 1 : 0, fmax;
-      PetscCall(MPIU_Allreduce(&lddiff, &lmax, 1, MPIU_REAL, MPIU_MAX, PETSC_COMM_WORLD));
-      PetscCall(MPIU_Allreduce(&f, &fmax, 1, MPI_INT, MPI_MAX, PETSC_COMM_WORLD));
-      lddiff = lmax;
-      fail   = fmax ? PETSC_TRUE : PETSC_FALSE;
-    }
-    PetscCall(PetscTime(&t1));
-    PetscCall(PetscPrintf(PETSC_COMM_WORLD, "%-18s N=%" PetscInt_FMT " P=%d layout=%s: its %" PetscInt_FMT "/%" PetscInt_FMT ", x diff %.2e", H2ULVProblemNames[p], N, (int)size, LayoutNames[layout], its[0][0], its[0][1], (double)xdiff[0]));
-    if (transpose) PetscCall(PetscPrintf(PETSC_COMM_WORLD, "; transposed: its %" PetscInt_FMT "/%" PetscInt_FMT ", x diff %.2e", its[1][0], its[1][1], (double)xdiff[1]));
-    PetscCall(PetscPrintf(PETSC_COMM_WORLD, "; log|det| %.10e/%.10e diff %.2e, sign %" PetscInt_FMT "/%" PetscInt_FMT, (double)ld[0], (double)ld[1], (double)lddiff, sign[0], sign[1]));
-    PetscCall(PetscPrintf(PETSC_COMM_WORLD, "; PCMatApply vs PCApply %.2e", (double)matdiff));
-    if (shift != 0) PetscCall(PetscPrintf(PETSC_COMM_WORLD, "; after MatShift(%g) and refactorization: x diff %.2e", (double)shift, (double)sdiff));
-    if (perm && transpose) PetscCall(PetscPrintf(PETSC_COMM_WORLD, "; vs problem order %.2e, transposed %.2e", (double)odiff[0], (double)odiff[1]));
-    else if (perm) PetscCall(PetscPrintf(PETSC_COMM_WORLD, "; vs problem order %.2e", (double)odiff[0]));
-    PetscCall(PetscPrintf(PETSC_COMM_WORLD, " (%.1f s)%s\n", t1 - t0, fail ? "  FAILED" : ""));
-    for (PetscInt t = 0; t < ntrans; t++)
-      for (PetscInt r = 0; r < 2; r++)
-        if (reason[t][r] < 0) PetscCall(PetscPrintf(PETSC_COMM_WORLD, "  FAILED: the %s%s solve did not converge: %s\n", r == 0 ? "P-process" : "one-process", t == 1 ? " transposed" : "", KSPConvergedReasons[reason[t][r]]));
-    for (PetscInt t = 0; t < ntrans; t++)
-      if (reason0[t] < 0) PetscCall(PetscPrintf(PETSC_COMM_WORLD, "  FAILED: the one-process%s solve in the problem's order did not converge: %s\n", t == 1 ? " transposed" : "", KSPConvergedReasons[reason0[t]]));
+  PetscFunctionBeginUser;
+  if (r->reason[0][0] == KSP_DIVERGED_PC_FAILED || r->reason[0][1] == KSP_DIVERGED_PC_FAILED) PetscFunctionReturn(0);
+  PetscCall(KSPGetPC(r->ksp, &pc));
+  PetscCall(PCH2ULVGetLogAbsDeterminant(pc, &r->ld[0], &r->sign[0]));
+  PetscCall(ReferenceLogDet(r->ksp1, o->everywhere, &r->ld[1], &r->sign[1]));
+  r->lddiff = PetscAbsReal(r->ld[0] - r->ld[1]) / PetscMax(PetscAbsReal(r->ld[1]), PETSC_SMALL);
+  if (PetscIsNanReal(r->lddiff)) r->lddiff = PETSC_INFINITY;
+  if (r->sign[0] != r->sign[1] || !(r->lddiff <= o->tolld)) r->fail = PETSC_TRUE;
+  PetscFunctionReturn(0);
+}
+
+/* MatShift, then a refactorization (same tree and bases) on both, solved again and compared */
+static PetscErrorCode CompareShifted(const PcOptions *o, PetscBool refhere, PcRun *r)
+{
+  PetscInt           sits[2];
+  KSPConvergedReason sreason[2];
+
+  PetscFunctionBeginUser;
+  PetscCall(MatShift(r->A, o->shift));
+  if (refhere) PetscCall(MatShift(r->A1, o->shift));
+  PetscCall(Solve(r->ksp, PETSC_FALSE, r->b, r->x, &sits[0], &sreason[0]));
+  PetscCall(SolveReference(r->ksp1, PETSC_FALSE, r->b1, r->x1, o->everywhere, &sits[1], &sreason[1]));
+  PetscCall(CompareSolutions(r->x, NULL, r->x1, &r->sdiff));
+  if (sreason[0] < 0 || sreason[1] < 0 || sits[0] != sits[1] || !(r->sdiff <= o->tolagree)) r->fail = PETSC_TRUE;
+  PetscFunctionReturn(0);
+}
+
+/* PCMatApply (3 columns at once, distributed) against PCApply column by column */
+static PetscErrorCode CompareMatApply(const PcOptions *o, PcRun *r)
+{
+  PC        pc;
+  Mat       X, Y;
+  Vec       xc, yc, z;
+  PetscInt  m, M;
+  PetscReal e, nz;
+
+  PetscFunctionBeginUser;
+  PetscCall(KSPGetPC(r->ksp, &pc));
+  PetscCall(MatGetLocalSize(r->A, &m, NULL));
+  PetscCall(MatGetSize(r->A, &M, NULL));
+  PetscCall(MatCreateDense(PETSC_COMM_WORLD, m, PETSC_DECIDE, M, 3, NULL, &X));
+  PetscCall(MatDuplicate(X, MAT_DO_NOT_COPY_VALUES, &Y));
+  for (PetscInt c = 0; c < 3; c++) {
+    PetscCall(MatDenseGetColumnVecWrite(X, c, &xc));
+    PetscCall(VecCopy(r->b, xc));
+    PetscCall(VecScale(xc, (PetscScalar)(c + 1)));
+    PetscCall(VecShift(xc, (PetscScalar)(0.25 * c)));
+    PetscCall(MatDenseRestoreColumnVecWrite(X, c, &xc));
+  }
+  PetscCall(PCMatApply(pc, X, Y));
+  PetscCall(VecDuplicate(r->b, &z));
+  for (PetscInt c = 0; c < 3; c++) {
+    PetscCall(MatDenseGetColumnVecRead(X, c, &xc));
+    PetscCall(PCApply(pc, xc, z));
+    PetscCall(MatDenseRestoreColumnVecRead(X, c, &xc));
+    PetscCall(MatDenseGetColumnVecRead(Y, c, &yc));
+    PetscCall(VecNorm(z, NORM_2, &nz));
+    PetscCall(VecAXPY(z, -1.0, yc));
+    PetscCall(MatDenseRestoreColumnVecRead(Y, c, &yc));
+    PetscCall(VecNorm(z, NORM_2, &e));
+    e /= PetscMax(nz, PETSC_SMALL);
+    r->matdiff = PetscMax(r->matdiff, e);
+  }
+  if (!(r->matdiff <= o->tolmat)) r->fail = PETSC_TRUE;
+  PetscCall(VecDestroy(&z));
+  PetscCall(MatDestroy(&X));
+  PetscCall(MatDestroy(&Y));
+  PetscFunctionReturn(0);
+}
+
+/* the log|det| difference and the verdict, the largest over the processes */
+static PetscErrorCode AgreeOverProcesses(PcRun *r)
+{
+  PetscReal   lmax;
+  PetscMPIInt f = r->fail ? 1 : 0, fmax;
+
+  PetscFunctionBeginUser;
+  PetscCall(MPIU_Allreduce(&r->lddiff, &lmax, 1, MPIU_REAL, MPIU_MAX, PETSC_COMM_WORLD));
+  PetscCall(MPIU_Allreduce(&f, &fmax, 1, MPI_INT, MPI_MAX, PETSC_COMM_WORLD));
+  r->lddiff = lmax;
+  r->fail   = fmax ? PETSC_TRUE : PETSC_FALSE;
+  PetscFunctionReturn(0);
+}
+
+/* the line of one problem, and the solves that did not converge */
+static PetscErrorCode PrintRun(const PcOptions *o, const char *pname, PetscLogDouble secs, const PcRun *r)
+{
+  const Layout layout = (Layout)o->ilayout;
+  PetscMPIInt  size;
+
+  PetscFunctionBeginUser;
+  PetscCallMPI(MPI_Comm_size(PETSC_COMM_WORLD, &size));
+  PetscCall(PetscPrintf(PETSC_COMM_WORLD, "%-18s N=%" PetscInt_FMT " P=%d layout=%s: its %" PetscInt_FMT "/%" PetscInt_FMT ", x diff %.2e", pname, o->N, (int)size, LayoutNames[layout], r->its[0][0], r->its[0][1], (double)r->xdiff[0]));
+  if (r->transpose) PetscCall(PetscPrintf(PETSC_COMM_WORLD, "; transposed: its %" PetscInt_FMT "/%" PetscInt_FMT ", x diff %.2e", r->its[1][0], r->its[1][1], (double)r->xdiff[1]));
+  PetscCall(PetscPrintf(PETSC_COMM_WORLD, "; log|det| %.10e/%.10e diff %.2e, sign %" PetscInt_FMT "/%" PetscInt_FMT, (double)r->ld[0], (double)r->ld[1], (double)r->lddiff, r->sign[0], r->sign[1]));
+  PetscCall(PetscPrintf(PETSC_COMM_WORLD, "; PCMatApply vs PCApply %.2e", (double)r->matdiff));
+  if (o->shift != 0) PetscCall(PetscPrintf(PETSC_COMM_WORLD, "; after MatShift(%g) and refactorization: x diff %.2e", (double)o->shift, (double)r->sdiff));
+  if (r->perm && r->transpose) PetscCall(PetscPrintf(PETSC_COMM_WORLD, "; vs problem order %.2e, transposed %.2e", (double)r->odiff[0], (double)r->odiff[1]));
+  else if (r->perm) PetscCall(PetscPrintf(PETSC_COMM_WORLD, "; vs problem order %.2e", (double)r->odiff[0]));
+  PetscCall(PetscPrintf(PETSC_COMM_WORLD, " (%.1f s)%s\n", secs, r->fail ? "  FAILED" : ""));
+  for (PetscInt t = 0; t < r->ntrans; t++)
+    for (PetscInt q = 0; q < 2; q++)
+      if (r->reason[t][q] < 0) PetscCall(PetscPrintf(PETSC_COMM_WORLD, "  FAILED: the %s%s solve did not converge: %s\n", q == 0 ? "P-process" : "one-process", t == 1 ? " transposed" : "", KSPConvergedReasons[r->reason[t][q]]));
+  for (PetscInt t = 0; t < r->ntrans; t++)
+    if (r->reason0[t] < 0) PetscCall(PetscPrintf(PETSC_COMM_WORLD, "  FAILED: the one-process%s solve in the problem's order did not converge: %s\n", t == 1 ? " transposed" : "", KSPConvergedReasons[r->reason0[t]]));
+  PetscFunctionReturn(0);
+}
+
+/* everything CreateSystems made */
+static PetscErrorCode DestroyRun(PcRun *r)
+{
+  PetscFunctionBeginUser;
+  PetscCall(KSPDestroy(&r->ksp));
+  PetscCall(KSPDestroy(&r->ksp1));
+  PetscCall(VecDestroy(&r->x));
+  PetscCall(VecDestroy(&r->b));
+  PetscCall(VecDestroy(&r->x1));
+  PetscCall(VecDestroy(&r->b1));
+  PetscCall(MatDestroy(&r->A));
+  PetscCall(MatDestroy(&r->A1));
+  PetscCall(KSPDestroy(&r->ksp0));
+  PetscCall(VecDestroy(&r->x0));
+  PetscCall(VecDestroy(&r->b0));
+  PetscCall(MatDestroy(&r->A0));
+  PetscCall(PetscFree(r->perm));
+  PetscCall(H2ULVProblemDestroy(&r->prob));
+  PetscFunctionReturn(0);
+}
+
+/* one problem on P processes against one process; *fail: it differs or did not converge */
+static PetscErrorCode RunProblem(const PcOptions *o, const char *pname, PetscBool refhere, PetscBool *fail)
+{
+  PcRun          r;
+  PetscLogDouble t0, t1;
+
+  PetscFunctionBeginUser;
+  PetscCall(PetscMemzero(&r, sizeof(r)));
+  r.reason[0][0] = r.reason[0][1] = r.reason[1][0] = r.reason[1][1] = KSP_CONVERGED_ITERATING;
+  r.reason0[0] = r.reason0[1] = KSP_CONVERGED_ITERATING;
+  PetscCall(PetscTime(&t0));
+  PetscCall(CreateSystems(o, pname, refhere, &r));
+  PetscCall(CompareSolves(o, &r));
+  PetscCall(CompareLogDet(o, &r));
+  if (o->shift != 0 && !r.fail) PetscCall(CompareShifted(o, refhere, &r));
+  if (r.reason[0][0] >= 0) PetscCall(CompareMatApply(o, &r));
+  PetscCall(AgreeOverProcesses(&r));
+  PetscCall(PetscTime(&t1));
+  PetscCall(PrintRun(o, pname, t1 - t0, &r));
+  *fail = r.fail;
+  PetscCall(DestroyRun(&r));
+  PetscFunctionReturn(0);
+}
+
+int main(int argc, char **argv)
+{
+  PcOptions   o = {.N = 8192, .nfew = 5, .ilayout = LAYOUT_EVEN, .tolagree = 1e-10, .tolld = 1e-10, .tolorder = 1e-6, .shift = 0, .tolmat = 1e-8}; /* the rest zero */
+  PetscInt    nfail = 0, nrun = 0;
+  PetscBool   refhere;
+  PetscMPIInt rank;
+
+  PetscCall(PetscInitialize(&argc, &argv, NULL, "PCH2ULV: P processes vs one process"));
+  PetscCallMPI(MPI_Comm_rank(PETSC_COMM_WORLD, &rank));
+  PetscCall(ReadOptions(&o));
+  refhere = (PetscBool)(o.everywhere || rank == 0);
+  for (PetscInt p = 0; H2ULVProblemNames[p]; p++) {
+    PetscBool listed, fail;
+    PetscCall(IsListed(&o, H2ULVProblemNames[p], &listed));
+    if (!listed) continue;
+    nrun++;
+    PetscCall(RunProblem(&o, H2ULVProblemNames[p], refhere, &fail));
     if (fail) nfail++;
-
-    PetscCall(KSPDestroy(&ksp));
-    PetscCall(KSPDestroy(&ksp1));
-    PetscCall(VecDestroy(&x));
-    PetscCall(VecDestroy(&b));
-    PetscCall(VecDestroy(&x1));
-    PetscCall(VecDestroy(&b1));
-    PetscCall(MatDestroy(&A));
-    PetscCall(MatDestroy(&A1));
-    PetscCall(KSPDestroy(&ksp0));
-    PetscCall(VecDestroy(&x0));
-    PetscCall(VecDestroy(&b0));
-    PetscCall(MatDestroy(&A0));
-    PetscCall(PetscFree(perm));
-    PetscCall(H2ULVProblemDestroy(&prob));
   }
   PetscCheck(nrun > 0, PETSC_COMM_WORLD, PETSC_ERR_ARG_WRONG, "No problem to run");
-  if (names) PetscCall(PetscStrToArrayDestroy(nnames, names));
-  if (nfail) PetscCall(PetscPrintf(PETSC_COMM_WORLD, "RESULT: FAIL: %" PetscInt_FMT " of %" PetscInt_FMT " problem(s) differ from the one-process result (tolerance %g, log|det| %g) or did not converge\n", nfail, nrun, (double)tolagree, (double)tolld));
+  if (o.names) PetscCall(PetscStrToArrayDestroy(o.nnames, o.names));
+  if (nfail) PetscCall(PetscPrintf(PETSC_COMM_WORLD, "RESULT: FAIL: %" PetscInt_FMT " of %" PetscInt_FMT " problem(s) differ from the one-process result (tolerance %g, log|det| %g) or did not converge\n", nfail, nrun, (double)o.tolagree, (double)o.tolld));
   else PetscCall(PetscPrintf(PETSC_COMM_WORLD, "RESULT: PASS\n"));
   PetscCall(PetscFinalize());
   return nfail ? 1 : 0;

@@ -240,10 +240,12 @@ std::string UlvFactorization<T>::zeroPivot(const double *u, int n, bool cholesky
 }
 
 template <typename T>
-void UlvFactorization<T>::refactor(double alpha, const std::vector<double> &dshift)
+void UlvFactorization<T>::refactor(double alpha, const std::vector<double> &dshift, bool spdKnown, bool choleskyRequired)
 {
   const double t0 = now();
   alpha_ = alpha;
+  opt_.spdKnown         = spdKnown;
+  opt_.choleskyRequired = choleskyRequired;
   if (dshift.size() == dshift_.size()) dshift_ = dshift;
   logdet_ = 0;
   sign_ = 1;

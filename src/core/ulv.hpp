@@ -79,8 +79,9 @@ public:
   // Collective over comm.  The points are distributed by subtrees (Layout): this process holds
   // the tree positions [layout().pointBegin(), pointEnd()); dshift is given for those (local tree order).
   UlvFactorization(MPI_Comm comm, std::shared_ptr<const ClusterTree> tree, const EntryEvaluator &ev, const UlvOptions &opt, double alpha, const std::vector<double> &dshift);
-  // new alpha and diagonal shift (local tree order), same tree and bases; collective
-  void refactor(double alpha, const std::vector<double> &dshift);
+  // new alpha and diagonal shift (local tree order), same tree and bases; collective.  spdKnown and
+  // choleskyRequired replace the options' (a shift can make a matrix known SPD indefinite)
+  void refactor(double alpha, const std::vector<double> &dshift, bool spdKnown, bool choleskyRequired);
   // x <- M^{-1} x (or M^{-T} x), k vectors in local tree order, leading dimension ldx; collective
   void solve(bool transpose, int k, T *x, int ldx) const;
   // The halves of the solve of a symmetric factorization with Cholesky pivots everywhere

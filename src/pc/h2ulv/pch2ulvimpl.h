@@ -38,7 +38,7 @@ typedef enum {
 class PCH2ULVFactorization {
 public:
   virtual ~PCH2ULVFactorization() = default;
-  virtual void refactor(double alpha, const std::vector<double> &dshift)                                   = 0;
+  virtual void refactor(double alpha, const std::vector<double> &dshift, bool spdKnown, bool choleskyRequired) = 0;
   virtual void solve(bool transpose, int k, PetscScalar *t, int nt) const                                   = 0;
   virtual void halfSolve(bool backward, int k, PetscScalar *t, int nt, PetscScalar *h, int nh) const        = 0;
   virtual bool hasHalves() const                                                                            = 0;

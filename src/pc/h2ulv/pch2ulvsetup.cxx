@@ -16,7 +16,7 @@ template <typename T>
 class Factorization final : public PCH2ULVFactorization {
 public:
   Factorization(MPI_Comm comm, std::shared_ptr<const h2ulv::ClusterTree> tree, const h2ulv::EntryEvaluator &ev, const h2ulv::UlvOptions &o, double alpha, const std::vector<double> &dshift) : f_(comm, std::move(tree), ev, o, alpha, dshift) { }
-  void refactor(double alpha, const std::vector<double> &dshift) override { f_.refactor(alpha, dshift); }
+  void refactor(double alpha, const std::vector<double> &dshift, bool spdKnown, bool choleskyRequired) override { f_.refactor(alpha, dshift, spdKnown, choleskyRequired); }
   void solve(bool transpose, int k, PetscScalar *t, int nt) const override
   {
     if constexpr (std::is_same_v<T, PetscScalar>) f_.solve(transpose, k, t, std::max(nt, 1));
@@ -187,6 +187,17 @@ static PetscErrorCode PCH2ULVLogHooks_Private(PC_H2ULV *p, h2ulv::UlvOptions &o)
   PetscFunctionReturn(0);
 }
 
+/* a matrix known SPD (MAT_SPD, or a positive definite built-in kernel, unshifted): a pivot block that
+   is not SPD is the compression's failure; LU would hide it (and give a log-determinant of the
+   wrong sign), so automatic pivots stay Cholesky.  Known again at each refactorization. */
+static void PCH2ULVPivotRule_Private(PC pc, const Mat_H2 *h, bool *spdKnown, bool *choleskyRequired)
+{
+  const PC_H2ULV *p = PCH2ULVData(pc);
+
+  *spdKnown         = (bool)(h->symmetric && (pc->pmat->spd == PETSC_BOOL3_TRUE || MatH2KernelIsSPD_Private(h)));
+  *choleskyRequired = p->ftype == PCH2ULV_FACTOR_CHOLESKY || (p->ftype == PCH2ULV_FACTOR_AUTO && *spdKnown);
+}
+
 /* the core's options of a new factorization of the MATH2 h */
 static PetscErrorCode PCH2ULVCoreOptions_Private(PC pc, const Mat_H2 *h, h2ulv::UlvOptions &o)
 {
@@ -201,10 +212,7 @@ static PetscErrorCode PCH2ULVCoreOptions_Private(PC pc, const Mat_H2 *h, h2ulv::
   o.fillin          = p->fillin == PCH2ULV_FILLIN_NONE ? h2ulv::FillIn::None : p->fillin == PCH2ULV_FILLIN_NEARFIELD ? h2ulv::FillIn::NearField : h2ulv::FillIn::Generator;
   o.schur           = p->schur == PCH2ULV_SCHUR_DIAG ? h2ulv::SchurVariant::Diag : p->schur == PCH2ULV_SCHUR_NEAR1 ? h2ulv::SchurVariant::Near1 : h2ulv::SchurVariant::TwoHop;
   o.cholesky        = (PetscBool)(h->symmetric && p->ftype != PCH2ULV_FACTOR_LU);
-  /* a matrix known SPD: a pivot block that is not is the compression's failure; LU would hide it
-     (and give a log-determinant of the wrong sign), so automatic pivots stay Cholesky */
-  o.spdKnown         = (bool)(h->symmetric && (pc->pmat->spd == PETSC_BOOL3_TRUE || MatH2KernelIsSPD_Private(h)));
-  o.choleskyRequired = (PetscBool)(p->ftype == PCH2ULV_FACTOR_CHOLESKY || (p->ftype == PCH2ULV_FACTOR_AUTO && o.spdKnown));
+  PCH2ULVPivotRule_Private(pc, h, &o.spdKnown, &o.choleskyRequired);
   o.zeroPivot        = p->zeropivot != PETSC_DEFAULT ? p->zeropivot : p->precision == PCH2ULV_PRECISION_SINGLE ? 1e-6 : 100 * PETSC_MACHINE_EPSILON;
   o.droppedNorms     = p->dropped;
   o.maxRoot          = (int)p->maxroot;
@@ -330,7 +338,9 @@ PetscErrorCode PCSetUp_H2ULV(PC pc)
   if (reuse) {
     const std::vector<double> dshift = PCH2ULVShiftInOrder_Private(p, h);
     PetscCall(PetscInfo(pc, "PCH2ULV: refactorizing alpha K + diag(d) with the same tree and bases\n"));
-    PetscCall(H2ULVCallCore(PetscObjectComm((PetscObject)pc), PETSC_TRUE, [&]() { p->fact->refactor(PetscRealPart(h->alpha), dshift); }));
+    bool                      spd, chol;
+    PCH2ULVPivotRule_Private(pc, h, &spd, &chol);
+    PetscCall(H2ULVCallCore(PetscObjectComm((PetscObject)pc), PETSC_TRUE, [&]() { p->fact->refactor(PetscRealPart(h->alpha), dshift, spd, chol); }));
     p->nrefactor++;
   } else PetscCall(PCH2ULVFactor_Private(pc, h));
   PetscCall(PCH2ULVReport_Private(pc));

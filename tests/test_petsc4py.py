@@ -48,11 +48,17 @@ def to_numpy(v):
     return full.getArray().copy()
 
 
-def mult_error(A, K):
-    x = A.createVecRight()
+def random_vec(A, seed):
+    """a random vector in A's column layout, and the whole of it as a numpy array"""
+    v = A.createVecRight()
     rs, re = rows_of(A)
-    xg = np.random.default_rng(3).normal(size=N)
-    x.setArray(xg[rs:re])
+    vg = np.random.default_rng(seed).normal(size=N)
+    v.setArray(vg[rs:re])
+    return v, vg
+
+
+def mult_error(A, K):
+    x, xg = random_vec(A, 3)
     y = A.createVecLeft()
     A.mult(x, y)
     return np.linalg.norm(to_numpy(y) - K @ xg) / np.linalg.norm(K @ xg)
@@ -80,10 +86,7 @@ def main():
     err = mult_error(A, K)
     check(err < 1e-8, "built-in exponential kernel: MatMult against numpy, relative error %.2e" % err)
     ksp = direct_solver(A)
-    b = A.createVecLeft()
-    rs, re = rows_of(A)
-    bg = np.random.default_rng(5).normal(size=N)
-    b.setArray(bg[rs:re])
+    b, bg = random_vec(A, 5)
     xs = A.createVecRight()
     ksp.solve(b, xs)
     xe = np.linalg.solve(K, bg)

@@ -42,5 +42,8 @@ PETSC_INTERN PetscErrorCode H2ULVCheckSame_Private(MPI_Comm comm, const char *wh
 /* Collective: PETSC_ERR_MEM when some process needs more than the bytes it can still allocate
    (need: this process's bytes; what: the object; advice: the options or steps that reduce it) */
 PETSC_INTERN PetscErrorCode H2ULVCheckMemory_Private(MPI_Comm comm, double need, const char *what, const char *advice);
+/* Progress of a level-by-level stage (-mat_h2_monitor, -pc_h2ulv_monitor): level l of L..1 starts
+   now; t0 is the stage's start (PetscTime).  Collective; errors are ignored (called from the core). */
+PETSC_INTERN void H2ULVMonitorLevel_Private(MPI_Comm comm, const char *what, int l, int L, PetscLogDouble t0);
 /* Collective (the node's processes): the bytes this process can still allocate */
 PETSC_INTERN PetscErrorCode H2ULVAvailableBytes_Private(MPI_Comm comm, double *bytes);

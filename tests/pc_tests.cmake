@@ -42,6 +42,9 @@ set_tests_properties(pc_root_capped_negative PROPERTIES PASS_REGULAR_EXPRESSION 
 # setup's flops are the batches' (not counted twice)
 h2ulv_test(pc_log_view 1 test_pc -problem sphere-laplace -n 2048 -ksp_type gmres -ksp_rtol 1e-10 -max_its 10 -max_res 1e-8 -log_view)
 set_tests_properties(pc_log_view PROPERTIES PASS_REGULAR_EXPRESSION "PASS.*PCH2ULVSetup +1 1\\.0 [0-9.e+-]+ 1\\.0 ([0-9.]+e\\+[0-9]+).*PCH2ULVBatGemm +[1-9][0-9]* 1\\.0 [0-9.e+-]+ 1\\.0 [1-9].*PCH2ULVBatPotrf +[1-9][0-9]* 1\\.0 [0-9.e+-]+ 1\\.0 [1-9]")
+# progress lines: one per level of the MATH2 bases and of the PC's setup
+h2ulv_test(pc_monitor 1 test_pc -problem sphere-laplace -n 4096 -ksp_type gmres -ksp_rtol 1e-10 -max_its 10 -max_res 1e-8 -mat_h2_monitor -pc_h2ulv_monitor)
+set_tests_properties(pc_monitor PROPERTIES FAIL_REGULAR_EXPRESSION "ERROR|FAILED" PASS_REGULAR_EXPRESSION "MATH2 bases: level 5 of 5\\.\\.1 \\(the leaves\\)[^\n]*\nMATH2 bases: level 4 of 5\\.\\.1, [0-9.]+ s; about [0-9.]+ s left.*PCH2ULV setup: level 5 of 5\\.\\.1 \\(the leaves\\)[^\n]*\nPCH2ULV setup: level 4 of 5\\.\\.1, [0-9.]+ s; about.*CONVERGED_RTOL.*\nPASS")
 # single-precision factors, double-precision refinement with FGMRES and with Richardson (true residual)
 h2ulv_test(pc_single_fgmres 1 test_pc -problem sphere-laplace -n 4096 -pc_h2ulv_precision single -ksp_type fgmres -ksp_rtol 1e-10 -max_its 10 -max_res 1e-8)
 h2ulv_test(pc_single_richardson 1 test_pc -problem cube-yukawa -n 4096 -pc_h2ulv_precision single -ksp_type richardson -ksp_norm_type unpreconditioned -ksp_rtol 1e-10 -max_its 10 -max_res 1e-8)

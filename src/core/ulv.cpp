@@ -79,6 +79,7 @@ UlvFactorization<T>::UlvFactorization(MPI_Comm comm, std::shared_ptr<const Clust
   auto before = [&](int l, const H2Structure &self) {
     S_ = &self;
     double a = now();
+    if (opt_.onLevel) opt_.onLevel(l, L, a - t0);
     if (l == L) leafBlocks();
     else if (status_.ok) factorLevel(l + 1, true);
     if (!status_.ok) { // a pivot failed (on some process: the status is agreed): stop building

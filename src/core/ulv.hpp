@@ -49,6 +49,7 @@ struct UlvOptions {
   size_t keepKernelBytes = size_t(2) << 30; // keep K's near blocks and couplings for refactorizations up to about this
   std::function<void(UlvEvent, bool begin)> onEvent; // optional: phase begin/end (logging)
   BatchHook onBatch;                        // optional: every batched operation, begin/end with its flops (logging)
+  std::function<void(int level, int levels, double seconds)> onLevel; // optional: progress, before the bases of each level (L..1; seconds since the start)
   bool syncBatches = true;                  // with onBatch: wait for the device after each batch (true times)
 };
 

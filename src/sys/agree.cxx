@@ -79,3 +79,13 @@ PetscErrorCode H2ULVCheckMemory_Private(MPI_Comm comm, double need, const char *
   PetscCheck(worst[2] == 0, comm, PETSC_ERR_MEM, "%s needs at least %.4g GB on a process but a process can get only %.4g GB (its memory limit, or the node's available memory shared by its processes): %s", what, worst[0] / 1e9, -worst[1] / 1e9, advice);
   PetscFunctionReturn(0);
 }
+
+void H2ULVMonitorLevel_Private(MPI_Comm comm, const char *what, int l, int L, PetscLogDouble t0)
+{
+  PetscLogDouble t;
+  const int      done = L - l, left = l; /* levels L..l+1 are done, l..1 remain */
+
+  if (PetscTime(&t)) return;
+  if (done == 0) (void)PetscPrintf(comm, "%s: level %d of %d..1 (the leaves), %.2f s\n", what, l, L, (double)(t - t0));
+  else (void)PetscPrintf(comm, "%s: level %d of %d..1, %.2f s; about %.2f s left at the mean rate of the %d level(s) done\n", what, l, L, (double)(t - t0), (double)((t - t0) / done * left), done);
+}

@@ -361,6 +361,7 @@ PetscErrorCode MatSetFromOptions_H2(Mat A, PetscOptionItems *PetscOptionsObject)
     PetscCall(PetscOptionsReal("-mat_h2_memory_limit", "MB per process the stored values may take under -mat_h2_storage auto (0: half the physical memory / processes)", "MatH2SetStorage", ml, &ml, &f2));
     if (f1 || f2) PetscCall(MatH2SetStorage_H2(A, st, ml));
   }
+  PetscCall(PetscOptionsBool("-mat_h2_monitor", "Print a line per level of the basis construction: elapsed time and an estimate of what remains", "", h->monitor, &h->monitor, NULL));
   PetscCall(PetscOptionsBool("-mat_h2_callback_threadsafe", "User kernel/entry callbacks may be called from several threads at once", "MatH2SetKernel", h->cbthreads, &h->cbthreads, NULL));
   PetscOptionsHeadEnd();
   if (changed && h->structure) PetscCall(MatH2ResetBuilt_Private(A));

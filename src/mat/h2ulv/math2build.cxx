@@ -262,7 +262,9 @@ static PetscErrorCode MatH2BuildBases_Private(Mat A)
   bopt.maxrank   = (int)h->maxrank;
   bopt.nsamples  = (int)(h->nsamples > 0 ? h->nsamples : MatH2AutoSamples_Private(h->rtol));
   bopt.symmetric = h->symmetric;
-  ierr           = H2ULVCallCore(comm, PETSC_TRUE, [&]() { h->structure = std::make_shared<const h2ulv::H2Structure>(comm, h->tree, *h->evaluator, bopt); });
+  h2ulv::LevelHookFn monitor = nullptr;
+  if (h->monitor) monitor = [comm, t0, L = h->tree->levels()](int l, const h2ulv::H2Structure &) { return H2ULVMonitorLevel_Private(comm, "MATH2 bases", l, L, t0), true; };
+  ierr = H2ULVCallCore(comm, PETSC_TRUE, [&]() { h->structure = std::make_shared<const h2ulv::H2Structure>(comm, h->tree, *h->evaluator, bopt, nullptr, monitor); });
   PetscCall(MatH2BuildStepEnd_Private(A, MATH2_Basis, t0, &h->t_basis, ierr));
   PetscFunctionReturn(0);
 }

@@ -25,6 +25,7 @@ struct Mat_H2 {
   PetscBool              jit       = PETSC_FALSE; /* the values of the built matrix are computed on the fly */
   PetscBool              cbthreads = PETSC_FALSE; /* user callbacks may run on several threads */
   PetscBool              symmetric_opt = PETSC_FALSE, symmetric_set = PETSC_FALSE;
+  PetscBool              monitor   = PETSC_FALSE; /* -mat_h2_monitor: a line per level of the bases */
   PetscInt               checkrows = -1; /* rows whose product is checked against the exact entries after the build (-1: 16 when -mat_h2_samples is below the automatic count, else none) */
   PetscReal              checkerr  = -1; /* the error measured on them (relative, 2-norm); -1: not measured */
 

@@ -143,6 +143,7 @@ static PetscErrorCode PCSetFromOptions_H2ULV(PC pc, PetscOptionItems *PetscOptio
     }
     p->tf32 = tf;
   }
+  PetscCall(PetscOptionsBool("-pc_h2ulv_monitor", "Print a line per level of the setup (bases and factorization): elapsed time and an estimate of what remains", "", p->monitor, &p->monitor, NULL));
   PetscCall(PetscOptionsBool("-pc_h2ulv_dropped_norms", "Measure the Schur terms that fall outside the H2 pattern (diagnostic, costs extra)", "", p->dropped, &p->dropped, NULL));
   PetscCall(PetscOptionsInt("-pc_h2ulv_logdet_probes", "Random probes of the stochastic Lanczos estimate of log det A - log det P (PCH2ULVGetLogDeterminantCorrection with PETSC_DEFAULT)", "PCH2ULVGetLogDeterminantCorrection", p->ldProbes, &p->ldProbes, NULL));
   PetscCheck(p->ldProbes >= 2, PetscObjectComm((PetscObject)pc), PETSC_ERR_ARG_OUTOFRANGE, "-pc_h2ulv_logdet_probes must be at least 2 (the standard error needs two), got %" PetscInt_FMT, p->ldProbes);

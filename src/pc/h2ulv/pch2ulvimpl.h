@@ -82,6 +82,7 @@ struct PC_H2ULV {
   PCH2ULVSchur       schur        = PCH2ULV_SCHUR_TWOHOP;
   PCH2ULVPrecision   precision    = PCH2ULV_PRECISION_DOUBLE;
   PetscBool          dropped      = PETSC_FALSE;
+  PetscBool          monitor      = PETSC_FALSE; /* -pc_h2ulv_monitor: a line per level of the setup */
   PetscInt           maxroot      = 4096; /* dense top block: levels whose skeletons add up to at most this */
   PetscInt           maxrootcapped = 0;   /* ... or at most this, where the next level's bases would reach the rank cap (0: never) */
   PCH2ULVBackendType backend      = PCH2ULV_BACKEND_HOST; /* where the batched dense operations run */

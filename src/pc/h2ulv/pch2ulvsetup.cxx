@@ -224,6 +224,12 @@ static PetscErrorCode PCH2ULVCoreOptions_Private(PC pc, const Mat_H2 *h, h2ulv::
   o.backend.required = (bool)p->backendRequired;
   o.backend.tf32     = (bool)p->tf32;
   PetscCall(PCH2ULVLogHooks_Private(p, o));
+  if (p->monitor) {
+    MPI_Comm       comm = PetscObjectComm((PetscObject)pc);
+    PetscLogDouble t0;
+    PetscCall(PetscTime(&t0));
+    o.onLevel = [comm, t0](int l, int L, double) { H2ULVMonitorLevel_Private(comm, "PCH2ULV setup", l, L, t0); };
+  }
   PetscFunctionReturn(0);
 }
 

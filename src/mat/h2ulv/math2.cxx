@@ -189,9 +189,33 @@ static PetscErrorCode MatH2SetStorage_H2(Mat A, MatH2StorageType st, PetscReal m
   PetscFunctionReturn(0);
 }
 
+/* MAT_SYMMETRIC, MAT_HERMITIAN or MAT_SPD set after a build with row and column bases: the next
+   operation builds the matrix again with one basis (unless -mat_h2_symmetric 0, or its values were
+   changed by MatShift ... since: those keep the two bases) */
+static PetscErrorCode MatSetOption_H2(Mat A, MatOption op, PetscBool flg)
+{
+  Mat_H2 *h = H2(A);
+
+  PetscFunctionBegin;
+  if (!flg || (op != MAT_SYMMETRIC && op != MAT_HERMITIAN && op != MAT_SPD) || !h->structure || h->symmetric || (h->symmetric_set && !h->symmetric_opt)) PetscFunctionReturn(0);
+  if (PetscRealPart(h->alpha) != 1.0 || !h->dshift.empty()) {
+    PetscCall(PetscInfo(A, "MATH2: declared symmetric after its values were changed (MatShift, MatScale ...): it keeps its row and column bases; set MAT_SYMMETRIC before MatAssemblyEnd() for one basis\n"));
+    PetscFunctionReturn(0);
+  }
+  PetscCall(PetscInfo(A, "MATH2: declared symmetric after a build with row and column bases: built again with one basis at its next use (set MAT_SYMMETRIC before MatAssemblyEnd() to build once)\n"));
+  h->resym = PETSC_TRUE;
+  PetscFunctionReturn(0);
+}
+
 PetscErrorCode MatH2CheckBuilt_Private(Mat A)
 {
   PetscFunctionBegin;
+  if (H2(A)->resym) { /* collective, like the operations that call this */
+    H2(A)->resym = PETSC_FALSE;
+    PetscCall(MatH2ResetBuilt_Private(A));
+    PetscCall(MatAssemblyBegin(A, MAT_FINAL_ASSEMBLY));
+    PetscCall(MatAssemblyEnd(A, MAT_FINAL_ASSEMBLY));
+  }
   PetscCheck(H2(A)->structure, PetscObjectComm((PetscObject)A), PETSC_ERR_ARG_WRONGSTATE, "MATH2 matrix is not assembled: call MatAssemblyBegin/End() first");
   PetscFunctionReturn(0);
 }
@@ -362,7 +386,11 @@ PetscErrorCode MatSetFromOptions_H2(Mat A, PetscOptionItems *PetscOptionsObject)
     if (f1 || f2) PetscCall(MatH2SetStorage_H2(A, st, ml));
   }
   PetscCall(PetscOptionsBool("-mat_h2_monitor", "Print a line per level of the basis construction: elapsed time and an estimate of what remains", "", h->monitor, &h->monitor, NULL));
-  PetscCall(PetscOptionsBool("-mat_h2_callback_threadsafe", "User kernel/entry callbacks may be called from several threads at once", "MatH2SetKernel", h->cbthreads, &h->cbthreads, NULL));
+  {
+    PetscBool ts = (PetscBool)(h->cbthreads == PETSC_BOOL3_TRUE), set;
+    PetscCall(PetscOptionsBool("-mat_h2_callback_threadsafe", "User callbacks may be called from several threads at once (default: yes for MatH2SetKernel, no for MatH2SetEntries)", "MatH2SetKernel", ts, &ts, &set));
+    if (set) h->cbthreads = PetscBoolToBool3(ts);
+  }
   PetscOptionsHeadEnd();
   if (changed && h->structure) PetscCall(MatH2ResetBuilt_Private(A));
   PetscFunctionReturn(0);
@@ -477,6 +505,7 @@ PetscErrorCode MatCreate_H2(Mat A)
   A->ops->destroy               = MatDestroy_H2;
   A->ops->setup                 = MatSetUp_H2;
   A->ops->getrow                = MatGetRow_H2;
+  A->ops->setoption             = MatSetOption_H2;
   A->assembled                  = PETSC_FALSE;
   PetscCall(PetscObjectChangeTypeName((PetscObject)A, MATH2));
   PetscCall(PetscObjectComposeFunction((PetscObject)A, "MatH2SetCoordinates_C", MatH2SetCoordinates_H2));

@@ -189,29 +189,22 @@ static PetscErrorCode MatH2SetStorage_H2(Mat A, MatH2StorageType st, PetscReal m
   PetscFunctionReturn(0);
 }
 
-/* MAT_SYMMETRIC, MAT_HERMITIAN or MAT_SPD set after a build with row and column bases: the next
-   operation builds the matrix again with one basis (unless -mat_h2_symmetric 0, or its values were
-   changed by MatShift ... since: those keep the two bases) */
-static PetscErrorCode MatSetOption_H2(Mat A, MatOption op, PetscBool flg)
+/* PETSc keeps MAT_SYMMETRIC, MAT_HERMITIAN and MAT_SPD to itself (no type method is called): one set
+   after a build with row and column bases is found here, at the next operation, which builds the
+   matrix again with one basis (unless -mat_h2_symmetric 0, or its values were changed since by
+   MatShift ...: those keep the two bases) */
+static PetscBool MatH2DeclaredSymmetricLate_Private(Mat A)
 {
-  Mat_H2 *h = H2(A);
-
-  PetscFunctionBegin;
-  if (!flg || (op != MAT_SYMMETRIC && op != MAT_HERMITIAN && op != MAT_SPD) || !h->structure || h->symmetric || (h->symmetric_set && !h->symmetric_opt)) PetscFunctionReturn(0);
-  if (PetscRealPart(h->alpha) != 1.0 || !h->dshift.empty()) {
-    PetscCall(PetscInfo(A, "MATH2: declared symmetric after its values were changed (MatShift, MatScale ...): it keeps its row and column bases; set MAT_SYMMETRIC before MatAssemblyEnd() for one basis\n"));
-    PetscFunctionReturn(0);
-  }
-  PetscCall(PetscInfo(A, "MATH2: declared symmetric after a build with row and column bases: built again with one basis at its next use (set MAT_SYMMETRIC before MatAssemblyEnd() to build once)\n"));
-  h->resym = PETSC_TRUE;
-  PetscFunctionReturn(0);
+  const Mat_H2 *h    = H2(A);
+  const bool    decl = A->symmetric == PETSC_BOOL3_TRUE || A->hermitian == PETSC_BOOL3_TRUE || A->spd == PETSC_BOOL3_TRUE;
+  return (PetscBool)(decl && h->structure && !h->symmetric && !(h->symmetric_set && !h->symmetric_opt) && PetscRealPart(h->alpha) == 1.0 && h->dshift.empty());
 }
 
 PetscErrorCode MatH2CheckBuilt_Private(Mat A)
 {
   PetscFunctionBegin;
-  if (H2(A)->resym) { /* collective, like the operations that call this */
-    H2(A)->resym = PETSC_FALSE;
+  if (MatH2DeclaredSymmetricLate_Private(A)) { /* collective, like the operations that call this */
+    PetscCall(PetscInfo(A, "MATH2: declared symmetric after a build with row and column bases: built again with one basis (set MAT_SYMMETRIC before MatAssemblyEnd() to build once)\n"));
     PetscCall(MatH2ResetBuilt_Private(A));
     PetscCall(MatAssemblyBegin(A, MAT_FINAL_ASSEMBLY));
     PetscCall(MatAssemblyEnd(A, MAT_FINAL_ASSEMBLY));
@@ -505,7 +498,6 @@ PetscErrorCode MatCreate_H2(Mat A)
   A->ops->destroy               = MatDestroy_H2;
   A->ops->setup                 = MatSetUp_H2;
   A->ops->getrow                = MatGetRow_H2;
-  A->ops->setoption             = MatSetOption_H2;
   A->assembled                  = PETSC_FALSE;
   PetscCall(PetscObjectChangeTypeName((PetscObject)A, MATH2));
   PetscCall(PetscObjectComposeFunction((PetscObject)A, "MatH2SetCoordinates_C", MatH2SetCoordinates_H2));

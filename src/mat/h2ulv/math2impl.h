@@ -51,7 +51,6 @@ struct Mat_H2 {
   h2ulv::H2Values<double>                       values;
   PetscSF                                       sf = nullptr; /* roots: user layout; leaves: local tree order */
   PetscBool                                     symmetric = PETSC_FALSE;
-  PetscBool                                     resym     = PETSC_FALSE; /* declared symmetric after a two-basis build: built again with one basis at the next use */
   PetscLogDouble                                multflops = 0;
   /* the values are alpha K + diag(dshift) with K the entries of the evaluator (tracked through
      MatShift/MatDiagonalSet/MatScale/MatAXPY/MatCopy/MatZeroEntries, for the factorization) */

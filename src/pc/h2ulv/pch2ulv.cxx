@@ -29,6 +29,7 @@ static PetscErrorCode PCReset_H2ULV(PC pc)
   PC_H2ULV *p = PCH2ULVData(pc);
 
   PetscFunctionBegin;
+  p->pending = PETSC_FALSE;
   p->fact.reset();
   p->tree.reset();
   p->srctree.reset();

@@ -147,7 +147,7 @@ int main(int argc, char **argv)
     PetscCall(KSPSetFromOptions(ksp));
     PetscCall(PCGetType(pc, &pctype));
     PetscCall(PetscStrcmp(pctype, PCH2ULV, &ish2ulv));
-    if (!hasmethod) PetscCall(PetscStrncpy(method, pctype, sizeof(method)));
+    if (!hasmethod) PetscCall(PetscSNPrintf(method, sizeof(method), "%s%s", pctype, callback ? "-callback" : ""));
     PetscCall(PetscGetFlops(&f0));
     PetscCall(PetscTime(&t2));
     PetscCall(KSPSetUp(ksp));

@@ -7,6 +7,7 @@
      misses it, so the check can fail); GMRES takes the loose -pc_h2ulv_krylov_rtol (less memory
      than the direct solve's factorization) and still converges to 1e-10 in a few iterations; the
      log-determinant after that GMRES is the tight one (refactored, equal to the direct solve's);
+   - MatSolverType h2ulv (PCCHOLESKY) solves to the matrix's tolerance;
    - an explicit -pc_h2ulv_rtol wins over the rule (GMRES and preonly alike). */
 #include <h2ulv.h>
 #include <petscblaslapack.h>
@@ -99,9 +100,10 @@ typedef struct {
   KSPConvergedReason reason;
 } Outcome;
 
-/* solve A x = b (b = A x0) with KSP type kt and PCH2ULV; rtol > 0: -pc_h2ulv_rtol given; error of
-   x against xd (the LU solution); the log-determinant after the solve when logdet */
-static PetscErrorCode Solve(Mat A, Vec b, Vec xd, KSPType kt, PetscReal rtol, PetscBool logdet, Outcome *o)
+/* solve A x = b (b = A x0) with KSP type kt and PCH2ULV (factor: PCCHOLESKY with MatSolverType
+   h2ulv instead); rtol > 0: -pc_h2ulv_rtol given; error of x against xd (the LU solution); the
+   log-determinant after the solve when logdet */
+static PetscErrorCode Solve(Mat A, Vec b, Vec xd, KSPType kt, PetscBool factor, PetscReal rtol, PetscBool logdet, Outcome *o)
 {
   KSP       ksp;
   PC        pc;
@@ -115,20 +117,22 @@ static PetscErrorCode Solve(Mat A, Vec b, Vec xd, KSPType kt, PetscReal rtol, Pe
   PetscCall(KSPSetType(ksp, kt));
   PetscCall(KSPSetTolerances(ksp, 1e-10, PETSC_DEFAULT, PETSC_DEFAULT, 50));
   PetscCall(KSPGetPC(ksp, &pc));
-  PetscCall(PCSetType(pc, PCH2ULV));
+  PetscCall(PCSetType(pc, factor ? PCCHOLESKY : PCH2ULV));
+  if (factor) PetscCall(PCFactorSetMatSolverType(pc, MATSOLVERH2ULV));
   if (rtol > 0) PetscCall(PCH2ULVSetTolerance(pc, rtol, PETSC_DEFAULT));
   PetscCall(KSPSetFromOptions(ksp));
   PetscCall(KSPSolve(ksp, b, x));
   PetscCall(KSPGetIterationNumber(ksp, &o->its));
   PetscCall(KSPGetConvergedReason(ksp, &o->reason));
-  PetscCall(PCH2ULVGetInfo(pc, &o->bytes, NULL));
+  o->bytes  = 0; /* not asked of the factor matrix */
   o->logdet = 0;
+  if (!factor) PetscCall(PCH2ULVGetInfo(pc, &o->bytes, NULL));
   if (logdet) PetscCall(PCH2ULVGetLogDeterminant(pc, &o->logdet));
   PetscCall(VecNorm(xd, NORM_2, &nxd));
   PetscCall(VecAXPY(x, -1.0, xd));
   PetscCall(VecNorm(x, NORM_2, &o->err));
   o->err /= nxd;
-  PetscCall(PetscPrintf(PETSC_COMM_WORLD, "%-8s -pc_h2ulv_rtol %-8s: %s in %" PetscInt_FMT " its, error against LU %.2e, factorization %.4g MB, log det %.10g\n", kt, rtol > 0 ? "given" : "default", KSPConvergedReasons[o->reason], o->its, (double)o->err, o->bytes / 1048576.0, (double)o->logdet));
+  PetscCall(PetscPrintf(PETSC_COMM_WORLD, "%-8s %-9s -pc_h2ulv_rtol %-8s: %s in %" PetscInt_FMT " its, error against LU %.2e, factorization %.4g MB, log det %.10g\n", kt, factor ? "h2ulv-LLt" : "PCH2ULV", rtol > 0 ? "given" : "default", KSPConvergedReasons[o->reason], o->its, (double)o->err, o->bytes / 1048576.0, (double)o->logdet));
   PetscCall(KSPDestroy(&ksp));
   PetscCall(VecDestroy(&x));
   PetscFunctionReturn(0);
@@ -164,7 +168,7 @@ static PetscErrorCode CheckToleranceRule(H2ULVProblem prob, PetscInt N, Mat D, P
 {
   Mat       A;
   Vec       x0, b, xd;
-  Outcome   pre, gm, gmset, preset;
+  Outcome   pre, gm, gmset, preset, fact;
   PetscReal loose = 1e-4;
 
   PetscFunctionBeginUser;
@@ -177,10 +181,12 @@ static PetscErrorCode CheckToleranceRule(H2ULVProblem prob, PetscInt N, Mat D, P
   PetscCall(VecAssemblyEnd(x0));
   PetscCall(MatMult(D, x0, b));
   PetscCall(DenseSolve(D, b, x0, xd));
-  PetscCall(Solve(A, b, xd, KSPPREONLY, 0, PETSC_TRUE, &pre));
-  PetscCall(Solve(A, b, xd, KSPGMRES, 0, PETSC_TRUE, &gm));
-  PetscCall(Solve(A, b, xd, KSPGMRES, loose, PETSC_FALSE, &gmset));
-  PetscCall(Solve(A, b, xd, KSPPREONLY, loose, PETSC_FALSE, &preset));
+  PetscCall(Solve(A, b, xd, KSPPREONLY, PETSC_FALSE, 0, PETSC_TRUE, &pre));
+  PetscCall(Solve(A, b, xd, KSPGMRES, PETSC_FALSE, 0, PETSC_TRUE, &gm));
+  PetscCall(Solve(A, b, xd, KSPGMRES, PETSC_FALSE, loose, PETSC_FALSE, &gmset));
+  PetscCall(Solve(A, b, xd, KSPPREONLY, PETSC_FALSE, loose, PETSC_FALSE, &preset));
+  PetscCall(Solve(A, b, xd, KSPPREONLY, PETSC_TRUE, 0, PETSC_FALSE, &fact));
+  PetscCheck(fact.err <= maxerr, PETSC_COMM_WORLD, PETSC_ERR_PLIB, "FAILED: MatSolverType h2ulv (-pc_type cholesky) with the default tolerance: error %g against LU exceeds %g", (double)fact.err, (double)maxerr);
   PetscCheck(pre.err <= maxerr, PETSC_COMM_WORLD, PETSC_ERR_PLIB, "FAILED: KSPPREONLY with the default tolerance: error %g against LU exceeds %g (a direct solve must use the matrix's tolerance)", (double)pre.err, (double)maxerr);
   PetscCheck(preset.err > maxerr, PETSC_COMM_WORLD, PETSC_ERR_PLIB, "FAILED: KSPPREONLY with -pc_h2ulv_rtol %g is as accurate (%g) as the tight default: the error bound %g cannot tell the tolerances apart", (double)loose, (double)preset.err, (double)maxerr);
   PetscCheck(gm.reason > 0 && gm.its <= 8 && gm.err <= maxerr, PETSC_COMM_WORLD, PETSC_ERR_PLIB, "FAILED: GMRES with the default (loose) tolerance: %s in %" PetscInt_FMT " iterations, error %g", KSPConvergedReasons[gm.reason], gm.its, (double)gm.err);

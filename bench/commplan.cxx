@@ -129,9 +129,7 @@ PetscErrorCode BuildProblem(const Config &cfg, PetscInt N, Problem &pb)
         kp.nugget = h->knugget;
         ev        = std::make_shared<BuiltinKernel>(*ft, kp);
       } else {
-        MatH2KernelFn fn = h->kfn;
-        void         *cx = h->kctx;
-        ev               = std::make_shared<FunctionKernel>(*ft, [fn, cx](const double *x, const double *y) { return (double)fn(3, x, y, cx); }, (bool)h->cbthreads);
+        ev = std::make_shared<FunctionKernel>(*ft, reinterpret_cast<FunctionKernel::Fn>(h->kfn), h->kctx, h->cbthreads != PETSC_BOOL3_FALSE);
       }
       // the evaluators keep a reference to the tree they were made with: keep the base alive with ft
       pb.tree = ft;

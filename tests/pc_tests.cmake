@@ -97,3 +97,9 @@ set_tests_properties(pc_backend_cuda_required PROPERTIES ENVIRONMENT "${H2ULV_TE
 # still a direct solver at tol 1e-8, and a working preconditioner
 h2ulv_test(pc_sketch_preonly 1 test_pc -problem sphere-laplace -n 4096 -pc_h2ulv_fillin_sketch 1 -ksp_type preonly -max_err 1e-5)
 h2ulv_test(pc_sketch_gmres_ns 1 test_pc -problem sphere-laplace-ns -n 4096 -pc_h2ulv_fillin_sketch 0.5 -pc_h2ulv_root_size 0 -ksp_type gmres -ksp_rtol 1e-10 -max_its 10 -max_res 1e-8)
+# the defaults that set the cost of a solve: MAT_SYMMETRIC after assembly gives one basis; without
+# -pc_h2ulv_rtol a direct solve is tight and GMRES takes the loose tolerance; a given one wins
+# (-mat_h2_threads 2: the user kernel called from two threads, its default)
+h2ulv_program(. test_pc_defaults)
+h2ulv_test(pc_defaults_np1 1 test_pc_defaults -n 2048 -max_err 1e-6 -mat_h2_threads 2)
+h2ulv_test(pc_defaults_np2 2 test_pc_defaults -n 2048 -max_err 1e-6)

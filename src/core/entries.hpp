@@ -9,6 +9,7 @@
 #include <cmath>
 #include <functional>
 #include <memory>
+#include <string>
 
 namespace h2ulv {
 
@@ -99,22 +100,38 @@ private:
   KernelParams p_;
 };
 
-// User point kernel A_ij = fn(x_i, x_j); any failure is reported by the PETSc layer.
+// User point kernel A_ij = fn(dim, x_i, x_j, ctx), called once per entry through a plain function
+// pointer (no wrapper between the loop and the user's code); a block is checked for Inf/NaN after it
+// is filled (the kernel's only way to report failure), and the first such entry is named in the error.
 class FunctionKernel : public EntryEvaluator {
 public:
-  using Fn = std::function<double(const double *, const double *)>;
-  FunctionKernel(const ClusterTree &t, Fn f, bool threadsafe) : tree_(t), f_(std::move(f)), ts_(threadsafe) { }
+  using Fn = double (*)(int dim, const double *x, const double *y, void *ctx);
+  FunctionKernel(const ClusterTree &t, Fn f, void *ctx, bool threadsafe) : tree_(t), f_(f), ctx_(ctx), ts_(threadsafe) { }
   void eval(const int *rows, int m, const int *cols, int n, double *out, int ld) const override
   {
-    for (int j = 0; j < n; j++)
-      for (int i = 0; i < m; i++) out[i + static_cast<size_t>(j) * ld] = f_(tree_.point(rows[i]), tree_.point(cols[j]));
+    const int     d = tree_.dim();
+    const double *X = tree_.coords().data();
+    for (int j = 0; j < n; j++) {
+      const double *y = X + static_cast<size_t>(cols[j]) * d;
+      double       *o = out + static_cast<size_t>(j) * ld;
+      for (int i = 0; i < m; i++) o[i] = f_(d, X + static_cast<size_t>(rows[i]) * d, y, ctx_);
+      if (!allFinite(o, static_cast<size_t>(m))) notFinite(rows, m, cols[j], o);
+    }
   }
   bool threadSafe() const override { return ts_; }
 
 private:
+  [[noreturn]] void notFinite(const int *rows, int m, int col, const double *o) const
+  {
+    int i = 0;
+    while (i < m - 1 && std::isfinite(o[i])) i++;
+    throw Error(ERR_NUMERIC, "the matrix entries are not finite: the MatH2SetKernel callback returned " + std::to_string(o[i]) + " for A(" + std::to_string(tree_.perm()[rows[i]]) + ", " + std::to_string(tree_.perm()[col]) +
+                               ") (check the kernel)");
+  }
   const ClusterTree &tree_;
-  Fn f_;
-  bool ts_;
+  Fn                 f_;
+  void              *ctx_;
+  bool               ts_;
 };
 
 // User block callback in user numbering (tree positions mapped through perm).

@@ -190,9 +190,26 @@ static PetscErrorCode MatH2SetStorage_H2(Mat A, MatH2StorageType st, PetscReal m
   PetscFunctionReturn(0);
 }
 
+/* PETSc keeps MAT_SYMMETRIC, MAT_HERMITIAN and MAT_SPD to itself (no type method is called): one set
+   after a build with row and column bases is found here, at the next operation, which builds the
+   matrix again with one basis (unless -mat_h2_symmetric 0, or its values were changed since by
+   MatShift ...: those keep the two bases) */
+static PetscBool MatH2DeclaredSymmetricLate_Private(Mat A)
+{
+  const Mat_H2 *h    = H2(A);
+  const bool    decl = A->symmetric == PETSC_BOOL3_TRUE || A->hermitian == PETSC_BOOL3_TRUE || A->spd == PETSC_BOOL3_TRUE;
+  return (PetscBool)(decl && h->structure && !h->symmetric && !(h->symmetric_set && !h->symmetric_opt) && PetscRealPart(h->alpha) == 1.0 && h->dshift.empty());
+}
+
 PetscErrorCode MatH2CheckBuilt_Private(Mat A)
 {
   PetscFunctionBegin;
+  if (MatH2DeclaredSymmetricLate_Private(A)) { /* collective, like the operations that call this */
+    PetscCall(PetscInfo(A, "MATH2: declared symmetric after a build with row and column bases: built again with one basis (set MAT_SYMMETRIC before MatAssemblyEnd() to build once)\n"));
+    PetscCall(MatH2ResetBuilt_Private(A));
+    PetscCall(MatAssemblyBegin(A, MAT_FINAL_ASSEMBLY));
+    PetscCall(MatAssemblyEnd(A, MAT_FINAL_ASSEMBLY));
+  }
   PetscCheck(H2(A)->structure, PetscObjectComm((PetscObject)A), PETSC_ERR_ARG_WRONGSTATE, "MATH2 matrix is not assembled: call MatAssemblyBegin/End() first");
   PetscFunctionReturn(0);
 }
@@ -364,7 +381,11 @@ PetscErrorCode MatSetFromOptions_H2(Mat A, PetscOptionItems *PetscOptionsObject)
     if (f1 || f2) PetscCall(MatH2SetStorage_H2(A, st, ml));
   }
   PetscCall(PetscOptionsBool("-mat_h2_monitor", "Print a line per level of the basis construction: elapsed time and an estimate of what remains", "", h->monitor, &h->monitor, NULL));
-  PetscCall(PetscOptionsBool("-mat_h2_callback_threadsafe", "User kernel/entry callbacks may be called from several threads at once", "MatH2SetKernel", h->cbthreads, &h->cbthreads, NULL));
+  {
+    PetscBool ts = (PetscBool)(h->cbthreads == PETSC_BOOL3_TRUE), set;
+    PetscCall(PetscOptionsBool("-mat_h2_callback_threadsafe", "User callbacks may be called from several threads at once (default: yes for MatH2SetKernel, no for MatH2SetEntries)", "MatH2SetKernel", ts, &ts, &set));
+    if (set) h->cbthreads = PetscBoolToBool3(ts);
+  }
   PetscOptionsHeadEnd();
   if (changed && h->structure) PetscCall(MatH2ResetBuilt_Private(A));
   PetscFunctionReturn(0);

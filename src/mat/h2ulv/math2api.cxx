@@ -60,11 +60,12 @@ PetscErrorCode MatH2SetCoordinates(Mat A, PetscInt dim, const PetscReal coords[]
 -  ctx - user context passed to fn (or NULL)
 
    Options Database Keys:
-.  -mat_h2_callback_threadsafe - fn may be called from several threads at once
+.  -mat_h2_callback_threadsafe <true> - fn may be called from several threads at once
 
    Notes:
-   Replaces an entry callback or a built-in kernel set before. fn is called from one thread unless
-   -mat_h2_callback_threadsafe is given; with several processes it may be asked for any pair of
+   Replaces an entry callback or a built-in kernel set before. fn must be a pure function of its
+   arguments (no PETSc calls, no writes to ctx): it is called from all threads of the construction
+   at once unless -mat_h2_callback_threadsafe 0 is given; with several processes it may be asked for any pair of
    points. The H^2 matrix is built in MatAssemblyEnd(). A kernel that cannot compute an entry
    returns NaN (or Inf): the operation that evaluates it (the assembly, and with
    -mat_h2_storage jit the products and the diagonal) fails with PETSC_ERR_FP naming the entry.
@@ -92,9 +93,10 @@ PetscErrorCode MatH2SetKernel(Mat A, MatH2KernelFn fn, void *ctx)
 -  ctx - user context passed to fn (or NULL)
 
    Options Database Keys:
-.  -mat_h2_callback_threadsafe - fn may be called from several threads at once
+.  -mat_h2_callback_threadsafe <false> - fn may be called from several threads at once
 
    Notes:
+   fn is called from one thread (it may call PETSc) unless -mat_h2_callback_threadsafe is given.
    For matrices that are not a function of two points; the points (MatH2SetCoordinates()) still
    define the cluster tree. Replaces a kernel set before. Any index may be asked for on any process.
    A nonzero error code returned by fn makes the operation that asked for the entries (the

@@ -145,19 +145,10 @@ static PetscErrorCode MatH2BuildCheckInput_Private(Mat A)
   PetscFunctionReturn(0);
 }
 
-/* A user kernel reports that it cannot compute an entry by returning NaN or Inf (its only channel):
-   an error naming the entry, from every operation that evaluates it (x and y are points of the tree) */
-[[noreturn]] static void MatH2KernelNotFinite_Private(const h2ulv::ClusterTree &T, const double *x, const double *y, double v)
-{
-  const int d = T.dim(), i = T.perm()[(int)((x - T.point(0)) / d)], j = T.perm()[(int)((y - T.point(0)) / d)];
-  throw h2ulv::Error(h2ulv::ERR_NUMERIC, "the matrix entries are not finite: the MatH2SetKernel callback returned " + std::to_string(v) + " for A(" + std::to_string(i) + ", " + std::to_string(j) + ") (check the kernel)");
-}
-
 /* the entries on the tree's points: built-in kernel, user kernel, user block callback or dense (throws) */
 void MatH2CreateEvaluator_Private(Mat_H2 *h)
 {
   const h2ulv::ClusterTree &T = *h->tree;
-  PetscBool cbthreads = h->cbthreads;
   if (h->kernel != MATH2_KERNEL_NONE) {
     h2ulv::KernelParams kp;
     const h2ulv::KernelKind kinds[] = {h2ulv::KernelKind::Laplace, h2ulv::KernelKind::Laplace, h2ulv::KernelKind::Yukawa, h2ulv::KernelKind::Gaussian, h2ulv::KernelKind::Exponential, h2ulv::KernelKind::Matern32, h2ulv::KernelKind::Matern52, h2ulv::KernelKind::IMQ};
@@ -167,18 +158,9 @@ void MatH2CreateEvaluator_Private(Mat_H2 *h)
     kp.diag         = h->kdiag_set ? (double)h->kdiag : NAN;
     kp.nugget       = h->knugget;
     h->evaluator    = std::make_shared<h2ulv::BuiltinKernel>(T, kp);
-  } else if (h->kfn) {
-    MatH2KernelFn             fn = h->kfn;
-    void                     *cx = h->kctx;
-    PetscInt                  d  = h->dim;
-    const h2ulv::ClusterTree *tp = &T;
-    h->evaluator                 = std::make_shared<h2ulv::FunctionKernel>(T,
-                                                           [fn, cx, d, tp](const double *x, const double *y) {
-                                                             const double v = (double)fn(d, x, y, cx);
-                                                             if (!std::isfinite(v)) MatH2KernelNotFinite_Private(*tp, x, y, v);
-                                                             return v;
-                                                           },
-                                                           cbthreads);
+  } else if (h->kfn) { /* MatH2KernelFn called directly by the core's loop (same types with real, 32-bit-index PETSc) */
+    static_assert(sizeof(PetscInt) == sizeof(int) && sizeof(PetscScalar) == sizeof(double), "real scalars and 32-bit PetscInt expected");
+    h->evaluator = std::make_shared<h2ulv::FunctionKernel>(T, reinterpret_cast<h2ulv::FunctionKernel::Fn>(h->kfn), h->kctx, h->cbthreads != PETSC_BOOL3_FALSE);
   } else if (h->efn) {
     MatH2EntriesFn fn = h->efn;
     void          *cx = h->ectx;
@@ -187,7 +169,7 @@ void MatH2CreateEvaluator_Private(Mat_H2 *h)
                                                             static_assert(sizeof(PetscInt) == sizeof(int), "32-bit PetscInt expected");
                                                             return (int)fn(m, (const PetscInt *)r, n, (const PetscInt *)c, o, ld, cx);
                                                           },
-                                                          cbthreads);
+                                                          h->cbthreads == PETSC_BOOL3_TRUE);
   } else h->evaluator = std::make_shared<h2ulv::DenseEntries>(T, *h->dense);
 }
 

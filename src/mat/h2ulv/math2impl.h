@@ -23,7 +23,7 @@ struct Mat_H2 {
   MatH2StorageType       storage   = MATH2_STORAGE_AUTO;
   PetscReal              memlimit  = 0; /* MB per process for stored values under auto; 0: half the physical memory / processes */
   PetscBool              jit       = PETSC_FALSE; /* the values of the built matrix are computed on the fly */
-  PetscBool              cbthreads = PETSC_FALSE; /* user callbacks may run on several threads */
+  PetscBool3             cbthreads = PETSC_BOOL3_UNKNOWN; /* user callbacks may run on several threads (unknown: MatH2SetKernel's yes, MatH2SetEntries' no) */
   PetscBool              symmetric_opt = PETSC_FALSE, symmetric_set = PETSC_FALSE;
   PetscBool              monitor   = PETSC_FALSE; /* -mat_h2_monitor: a line per level of the bases */
   PetscInt               checkrows = -1; /* rows whose product is checked against the exact entries after the build (-1: 16 when -mat_h2_samples is below the automatic count, else none) */

@@ -29,6 +29,7 @@ static PetscErrorCode PCReset_H2ULV(PC pc)
   PC_H2ULV *p = PCH2ULVData(pc);
 
   PetscFunctionBegin;
+  p->pending = PETSC_FALSE;
   p->fact.reset();
   p->tree.reset();
   p->srctree.reset();
@@ -54,13 +55,16 @@ static PetscErrorCode PCSetCoordinates_H2ULV(PC pc, PetscInt dim, PetscInt nloc,
 static PetscErrorCode PCSetFromOptions_H2ULV(PC pc, PetscOptionItems *PetscOptionsObject)
 {
   PC_H2ULV *p = PCH2ULVData(pc);
-  PetscReal rtol = p->rtol;
+  PetscReal rtol = p->rtol, krtol = p->krylovRtol;
   PetscInt  mr = p->maxrank, ns = p->nsamples;
+  PetscBool rtolSet;
 
   PetscFunctionBegin;
   PetscOptionsHeadBegin(PetscOptionsObject, "H2-ULV factorization options");
-  PetscCall(PetscOptionsReal("-pc_h2ulv_rtol", "Compression tolerance of the factorization's own fill-in-aware H2 (0: the matrix's -mat_h2_rtol)", "", rtol, &rtol, NULL));
+  PetscCall(PetscOptionsReal("-pc_h2ulv_rtol", "Compression tolerance of the factorization's own fill-in-aware H2 (0: the matrix's -mat_h2_rtol; not given: chosen by use, see -pc_h2ulv_krylov_rtol)", "PCH2ULVSetTolerance", rtol, &rtol, &rtolSet));
   PetscCheck(rtol >= 0 && rtol < 1, PetscObjectComm((PetscObject)pc), PETSC_ERR_ARG_OUTOFRANGE, "-pc_h2ulv_rtol must lie in [0, 1), got %g", (double)rtol);
+  PetscCall(PetscOptionsReal("-pc_h2ulv_krylov_rtol", "Without -pc_h2ulv_rtol: the tolerance of a factorization used inside a Krylov method (never below the matrix's); direct solves use the matrix's", "", krtol, &krtol, NULL));
+  PetscCheck(krtol > 0 && krtol < 1, PetscObjectComm((PetscObject)pc), PETSC_ERR_ARG_OUTOFRANGE, "-pc_h2ulv_krylov_rtol must lie in (0, 1), got %g", (double)krtol);
   {
     PetscReal th = p->theta;
     PetscInt  lf = p->leafsize;
@@ -149,10 +153,12 @@ static PetscErrorCode PCSetFromOptions_H2ULV(PC pc, PetscOptionItems *PetscOptio
   PetscCheck(p->ldProbes >= 2, PetscObjectComm((PetscObject)pc), PETSC_ERR_ARG_OUTOFRANGE, "-pc_h2ulv_logdet_probes must be at least 2 (the standard error needs two), got %" PetscInt_FMT, p->ldProbes);
   PetscCall(PetscOptionsBool("-pc_h2ulv_logdet_view", "After each setup: estimate log det A - log det P (A the operator) and print log det P, the correction with its standard error and their sum", "PCH2ULVGetLogDeterminantCorrection", p->ldView, &p->ldView, NULL));
   PetscOptionsHeadEnd();
-  if (rtol != p->rtol || mr != p->maxrank || ns != p->nsamples) {
+  if (rtol != p->rtol || mr != p->maxrank || ns != p->nsamples || (rtolSet && !p->rtolSet) || krtol != p->krylovRtol) {
     PetscCall(PCH2ULVInvalidate_Private(pc));
   }
-  p->rtol     = rtol;
+  p->rtolSet    = (PetscBool)(p->rtolSet || rtolSet);
+  p->krylovRtol = krtol;
+  p->rtol       = rtol;
   p->maxrank  = mr;
   p->nsamples = ns;
   PetscFunctionReturn(0);
@@ -167,10 +173,15 @@ static PetscErrorCode PCView_H2ULV(PC pc, PetscViewer viewer)
   PetscCall(PetscObjectTypeCompare((PetscObject)viewer, PETSCVIEWERASCII, &isascii));
   if (!isascii) PetscFunctionReturn(0);
   PetscCall(PetscViewerASCIIPrintf(viewer, "  H2-ULV (h2ulv): fill-in %s, Schur %s, factorization %s, precision %s, %s\n", PCH2ULVFillIns[p->fillin], PCH2ULVSchurs[p->schur], PCH2ULVFactorTypes[p->ftype], PCH2ULVPrecisions[p->precision], p->map.empty() ? "the matrix's cluster tree" : "its own cluster tree"));
+  if (p->pending) {
+    PetscCall(PetscViewerASCIIPrintf(viewer, "  factorization deferred to its first use: tolerance %g inside a Krylov method (-pc_h2ulv_krylov_rtol), the matrix's for a direct solve (-pc_h2ulv_rtol fixes it)\n", (double)p->krylovRtol));
+    PetscFunctionReturn(0);
+  }
   if (!p->fact) {
     PetscCall(PetscViewerASCIIPrintf(viewer, "  (not set up)\n"));
     PetscFunctionReturn(0);
   }
+  PetscCall(PetscViewerASCIIPrintf(viewer, "  tolerance %g: %s\n", (double)p->usedRtol, p->use == PCH2ULV_USE_GIVEN ? "given (-pc_h2ulv_rtol or PCH2ULVSetTolerance)" : p->use == PCH2ULV_USE_KRYLOV ? "preconditioner of a Krylov method, no -pc_h2ulv_rtol (-pc_h2ulv_krylov_rtol)" : "direct solve, no -pc_h2ulv_rtol (the matrix's -mat_h2_rtol)"));
   const PCH2ULVFactorization &f   = *p->fact;
   const auto                 &st  = f.levelStats();
   const auto                 &sta = f.status();
@@ -210,6 +221,7 @@ static PetscErrorCode PCH2ULVGetLogDeterminant_H2ULV(PC pc, PetscReal *logdet, P
   PC_H2ULV *p = PCH2ULVData(pc);
 
   PetscFunctionBegin;
+  PetscCall(PCH2ULVSetUpDirect_Private(pc, PETSC_TRUE));
   PetscCheck(p->fact, PetscObjectComm((PetscObject)pc), PETSC_ERR_ARG_WRONGSTATE, "PCH2ULV is not set up: call PCSetUp() or KSPSetUp() first");
   PetscCheck(!pc->failedreason, PetscObjectComm((PetscObject)pc), PETSC_ERR_ARG_WRONGSTATE, "PCH2ULV: the factorization failed, there is no determinant");
   *logdet = p->fact->logAbsDet();
@@ -231,6 +243,7 @@ static PetscErrorCode PCH2ULVGetInertia_H2ULV(PC pc, PetscInt *neg, PetscInt *ze
   long      in[3];
 
   PetscFunctionBegin;
+  PetscCall(PCH2ULVSetUpDirect_Private(pc, PETSC_TRUE));
   PetscCheck(p->fact, PetscObjectComm((PetscObject)pc), PETSC_ERR_ARG_WRONGSTATE, "PCH2ULV is not set up: call PCSetUp() or KSPSetUp() first");
   PetscCheck(!pc->failedreason, PetscObjectComm((PetscObject)pc), PETSC_ERR_ARG_WRONGSTATE, "PCH2ULV: the factorization failed, there is no inertia");
   const bool has = p->fact->hasInertia();
@@ -250,9 +263,10 @@ static PetscErrorCode PCH2ULVSetTolerance_H2ULV(PC pc, PetscReal rtol, PetscInt 
   PetscCheck(rtol >= 0 && rtol < 1, PetscObjectComm((PetscObject)pc), PETSC_ERR_ARG_OUTOFRANGE, "PCH2ULVSetTolerance: rtol must lie in [0, 1) (0: the matrix's), got %g", (double)rtol);
   PetscCheck(maxrank >= 0 || maxrank == PETSC_DEFAULT, PetscObjectComm((PetscObject)pc), PETSC_ERR_ARG_OUTOFRANGE, "PCH2ULVSetTolerance: maxrank must be non-negative (0: the matrix's), got %" PetscInt_FMT, maxrank);
   if (maxrank == PETSC_DEFAULT) maxrank = 0;
-  if (rtol != p->rtol || maxrank != p->maxrank) {
+  if (rtol != p->rtol || maxrank != p->maxrank || !p->rtolSet) {
     PetscCall(PCH2ULVInvalidate_Private(pc));
   }
+  p->rtolSet = PETSC_TRUE;
   p->rtol    = rtol;
   p->maxrank = maxrank;
   PetscFunctionReturn(0);
@@ -263,6 +277,7 @@ static PetscErrorCode PCH2ULVGetInfo_H2ULV(PC pc, PetscLogDouble *bytes, PetscLo
   PC_H2ULV *p = PCH2ULVData(pc);
 
   PetscFunctionBegin;
+  PetscCall(PCH2ULVSetUpDirect_Private(pc, PETSC_FALSE));
   PetscCheck(p->fact, PetscObjectComm((PetscObject)pc), PETSC_ERR_ARG_WRONGSTATE, "PCH2ULV is not set up: call PCSetUp() or KSPSetUp() first");
   if (bytes) *bytes = (PetscLogDouble)p->fact->bytes();
   if (flops) *flops = p->fact->factorFlops();
@@ -306,6 +321,7 @@ static PetscErrorCode PCH2ULVGetBackend_H2ULV(PC pc, PCH2ULVBackendType *request
   PetscFunctionBegin;
   if (requested) *requested = p->backend;
   if (used) {
+    PetscCall(PCH2ULVSetUpDirect_Private(pc, PETSC_FALSE));
     PetscCheck(p->fact, PetscObjectComm((PetscObject)pc), PETSC_ERR_ARG_WRONGSTATE, "PCH2ULVGetBackend: the backend in use is known after PCSetUp()");
     const h2ulv::BackendKind k = p->fact->backendKind();
     *used                      = k == h2ulv::BackendKind::Cuda ? PCH2ULV_BACKEND_CUDA : k == h2ulv::BackendKind::Kokkos ? PCH2ULV_BACKEND_KOKKOS : PCH2ULV_BACKEND_HOST;
@@ -370,7 +386,12 @@ PetscErrorCode PCH2ULVSetBackend(PC pc, PCH2ULVBackendType backend, PetscBool re
    refinement steps) or preconditioner for GMRES/FGMRES.  The preconditioning matrix is MATH2, or a
    dense matrix with PCSetCoordinates().
 
-   Options: -pc_h2ulv_rtol, -pc_h2ulv_theta, -pc_h2ulv_leaf_size, -pc_h2ulv_max_rank, -pc_h2ulv_samples, -pc_h2ulv_factorization
+   Tolerance: -pc_h2ulv_rtol when given; else chosen by use at the first KSPSolve (PCPreSolve) or
+   apply: -pc_h2ulv_krylov_rtol (1e-4, never tighter than the matrix's) inside a Krylov method, the
+   matrix's -mat_h2_rtol for a direct solve (KSPPREONLY or one iteration, PCApply outside a KSP,
+   MatSolverType h2ulv, log-det, inertia: these refactor a Krylov method's factorization).
+
+   Options: -pc_h2ulv_rtol, -pc_h2ulv_krylov_rtol, -pc_h2ulv_theta, -pc_h2ulv_leaf_size, -pc_h2ulv_max_rank, -pc_h2ulv_samples, -pc_h2ulv_factorization
    auto|cholesky|lu, -pc_h2ulv_fillin generator|nearfield|none, -pc_h2ulv_schur twohop|near1|diag,
    -pc_h2ulv_precision double|single, -pc_h2ulv_dropped_norms, -pc_h2ulv_backend host|cuda|kokkos,
    -pc_h2ulv_backend_required, -pc_h2ulv_tf32, -pc_h2ulv_logdet_probes, -pc_h2ulv_logdet_view,
@@ -393,6 +414,7 @@ PetscErrorCode PCCreate_H2ULV(PC pc)
   PetscFunctionBegin;
   pc->data                 = static_cast<void *>(new PC_H2ULV()); /* owned by the PC: deleted in PCDestroy_H2ULV */
   pc->ops->setup           = PCSetUp_H2ULV;
+  pc->ops->presolve        = PCPreSolve_H2ULV;
   pc->ops->apply           = PCApply_H2ULV;
   pc->ops->applytranspose  = PCApplyTranspose_H2ULV;
   pc->ops->matapply        = PCMatApply_H2ULV;
@@ -504,7 +526,9 @@ PetscErrorCode PCH2ULVGetInfo(PC pc, PetscLogDouble *bytes, PetscLogDouble *flop
 
    Notes:
    A loose tolerance (1e-3 .. 1e-6) makes a cheap preconditioner for GMRES/FGMRES; a tight one,
-   below 1/cond(A), a direct solver.
+   below 1/cond(A), a direct solver.  Without this call (or -pc_h2ulv_rtol) the tolerance follows
+   the use: -pc_h2ulv_krylov_rtol (1e-4) inside a Krylov method, the matrix's for a direct solve
+   (KSPPREONLY, MatSolverType h2ulv, log-det, inertia); rtol 0 here fixes the matrix's for every use.
 
    Level: beginner
 

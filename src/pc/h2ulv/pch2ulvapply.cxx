@@ -60,6 +60,7 @@ static PetscErrorCode PCH2ULVApply_Private(PC pc, PetscBool trans, PetscInt k, c
   PetscInt n = pc->pmat->rmap->n;
 
   PetscFunctionBegin;
+  PetscCall(PCH2ULVSetUpDirect_Private(pc, PETSC_FALSE));
   if (pc->failedreason) { /* KSP reports DIVERGED_PC_FAILED; never return silent garbage */
     for (PetscInt j = 0; j < k; j++)
       for (PetscInt i = 0; i < n; i++) y[i + j * ldy] = PETSC_MAX_REAL;
@@ -103,6 +104,7 @@ PetscErrorCode PCH2ULVApplySymmetricHalf_Private(PC pc, PetscBool right, PetscIn
   PetscInt       nh;
 
   PetscFunctionBegin;
+  PetscCall(PCH2ULVSetUpDirect_Private(pc, PETSC_FALSE));
   if (pc->failedreason) {
     for (PetscInt i = 0; i < n * k; i++) y[i] = PETSC_MAX_REAL;
     PetscFunctionReturn(0);

@@ -27,6 +27,12 @@ typedef enum {
   PCH2ULV_SCHUR_NEAR1,
   PCH2ULV_SCHUR_TWOHOP
 } PCH2ULVSchur;
+/* what a factorization is for, which sets its tolerance when -pc_h2ulv_rtol is not given */
+typedef enum {
+  PCH2ULV_USE_GIVEN,  /* -pc_h2ulv_rtol or PCH2ULVSetTolerance(): that tolerance */
+  PCH2ULV_USE_DIRECT, /* a direct solve (KSPPREONLY, one iteration, PCApply outside a KSP, MatSolverType h2ulv, log-det, inertia): the matrix's */
+  PCH2ULV_USE_KRYLOV  /* a preconditioner inside a Krylov method: -pc_h2ulv_krylov_rtol (never below the matrix's) */
+} PCH2ULVUse;
 typedef enum {
   PCH2ULV_PRECISION_DOUBLE,
   PCH2ULV_PRECISION_SINGLE
@@ -70,6 +76,8 @@ std::unique_ptr<PCH2ULVFactorization> PCH2ULVFactorizationCreate(PCH2ULVPrecisio
 struct PC_H2ULV {
   /* options */
   PetscReal          rtol         = 0; /* 0: the Pmat's tolerance */
+  PetscBool          rtolSet      = PETSC_FALSE; /* rtol was given: it wins over the rule by use */
+  PetscReal          krylovRtol   = 1e-4;        /* the tolerance inside a Krylov method when rtol was not given */
   PetscReal          theta        = 1; /* admissibility of the factorization's own tree (<0: the Pmat's tree) */
   PetscInt           leafsize     = 0; /* 0: the Pmat's */
   PetscInt           maxrank      = 0; /* 0: the Pmat's cap */
@@ -101,6 +109,9 @@ struct PC_H2ULV {
   std::vector<int>                             map; /* factorization tree position -> Pmat tree position (empty: same tree) */
   std::unique_ptr<PCH2ULVFactorization>        fact;
   PetscLogDouble                               t_setup = 0, t_first = 0;
+  PetscBool                                    pending = PETSC_FALSE;  /* PCSetUp deferred to the first use (PCPreSolve, an apply, log-det, inertia) */
+  PCH2ULVUse                                   use     = PCH2ULV_USE_GIVEN; /* what the factorization was made for */
+  PetscReal                                    usedRtol = 0;           /* and its tolerance */
   PetscInt                                     nsetups = 0, nrefactor = 0;
   PetscBool                                    batchLog = PETSC_FALSE; /* the factorization logs its batches' flops (-log_view) */
   /* PCApplySymmetricLeft/Right: my rows of the half space, and the scatter to the global order */
@@ -113,6 +124,12 @@ struct PC_H2ULV {
 static inline PC_H2ULV *PCH2ULVData(PC pc) { return static_cast<PC_H2ULV *>(pc->data); }
 
 PETSC_INTERN PetscErrorCode PCSetUp_H2ULV(PC);
+PETSC_INTERN PetscErrorCode PCPreSolve_H2ULV(PC, KSP, Vec, Vec);
+/* the factorization for this use, now (a deferred PCSetUp, or a tight one where a Krylov one was made) */
+PETSC_INTERN PetscErrorCode PCH2ULVSetUpFor_Private(PC, PCH2ULVUse);
+/* before a direct use (an apply outside a KSP, log-det, inertia): a deferred setup done with the
+   matrix's tolerance, or (tight) a factorization made for a Krylov method refactored with it */
+PETSC_INTERN PetscErrorCode PCH2ULVSetUpDirect_Private(PC, PetscBool tight);
 PETSC_INTERN PetscErrorCode PCApply_H2ULV(PC, Vec, Vec);
 PETSC_INTERN PetscErrorCode PCApplyTranspose_H2ULV(PC, Vec, Vec);
 PETSC_INTERN PetscErrorCode PCApplySymmetricLeft_H2ULV(PC, Vec, Vec);

@@ -143,6 +143,8 @@ static PetscErrorCode PCH2ULVCheckSame_Private(PC pc)
     {"-pc_h2ulv_precision", (double)p->precision},
     {"-pc_h2ulv_factorization", (double)p->ftype},
     {"-pc_h2ulv_rtol", p->rtol},
+    {"-pc_h2ulv_rtol given (1) or chosen by use (0)", (double)p->rtolSet},
+    {"-pc_h2ulv_krylov_rtol", p->krylovRtol},
     {"-pc_h2ulv_max_rank", (double)p->maxrank},
     {"-pc_h2ulv_samples", (double)p->nsamples},
     {"-pc_h2ulv_theta", p->theta},
@@ -198,14 +200,13 @@ static void PCH2ULVPivotRule_Private(PC pc, const Mat_H2 *h, bool *spdKnown, boo
   *choleskyRequired = p->ftype == PCH2ULV_FACTOR_CHOLESKY || (p->ftype == PCH2ULV_FACTOR_AUTO && *spdKnown);
 }
 
-/* the core's options of a new factorization of the MATH2 h */
-static PetscErrorCode PCH2ULVCoreOptions_Private(PC pc, const Mat_H2 *h, h2ulv::UlvOptions &o)
+/* the core's options of a new factorization of the MATH2 h with the tolerance rtol */
+static PetscErrorCode PCH2ULVCoreOptions_Private(PC pc, const Mat_H2 *h, PetscReal rtol, h2ulv::UlvOptions &o)
 {
   PC_H2ULV *p = PCH2ULVData(pc);
 
   PetscFunctionBegin;
-  PetscCheck(!(p->ftype == PCH2ULV_FACTOR_CHOLESKY && !h->symmetric), PetscObjectComm((PetscObject)pc), PETSC_ERR_ARG_INCOMP, "-pc_h2ulv_factorization cholesky needs a symmetric matrix (MAT_SYMMETRIC, or a built-in kernel)");
-  o.basis.rtol      = p->rtol > 0 ? p->rtol : h->rtol;
+  o.basis.rtol      = rtol;
   o.basis.maxrank   = (int)(p->maxrank > 0 ? p->maxrank : h->maxrank);
   o.basis.nsamples  = (int)(p->nsamples > 0 ? p->nsamples : MatH2AutoSamples_Private(o.basis.rtol));
   o.basis.symmetric = h->symmetric;
@@ -303,8 +304,8 @@ static PetscErrorCode PCH2ULVReport_Private(PC pc)
   PetscFunctionReturn(0);
 }
 
-/* a new factorization of the MATH2 h: tree, options, then the core */
-static PetscErrorCode PCH2ULVFactor_Private(PC pc, const Mat_H2 *h)
+/* a new factorization of the MATH2 h with the tolerance rtol: tree, options, then the core */
+static PetscErrorCode PCH2ULVFactor_Private(PC pc, const Mat_H2 *h, PetscReal rtol)
 {
   PC_H2ULV         *p    = PCH2ULVData(pc);
   MPI_Comm          comm = PetscObjectComm((PetscObject)pc);
@@ -312,7 +313,7 @@ static PetscErrorCode PCH2ULVFactor_Private(PC pc, const Mat_H2 *h)
 
   PetscFunctionBegin;
   p->fact.reset();
-  PetscCall(PCH2ULVCoreOptions_Private(pc, h, o));
+  PetscCall(PCH2ULVCoreOptions_Private(pc, h, rtol, o));
   p->srctree = h->tree;
   p->srcev   = h->evaluator;
   PetscCall(PCH2ULVChooseTree_Private(pc, h));
@@ -322,25 +323,35 @@ static PetscErrorCode PCH2ULVFactor_Private(PC pc, const Mat_H2 *h)
   PetscFunctionReturn(0);
 }
 
-PetscErrorCode PCSetUp_H2ULV(PC pc)
+/* the tolerance of a factorization for this use: the one given (0: the matrix's), the matrix's for a
+   direct solve, -pc_h2ulv_krylov_rtol (never tighter than the matrix's) inside a Krylov method */
+static PetscReal PCH2ULVRtolFor_Private(const PC_H2ULV *p, const Mat_H2 *h, PCH2ULVUse use)
 {
-  PC_H2ULV      *p = PCH2ULVData(pc);
-  Mat            h2;
-  Mat_H2        *h;
-  PetscLogDouble t0, t1;
+  if (use == PCH2ULV_USE_GIVEN) return p->rtol > 0 ? p->rtol : h->rtol;
+  if (use == PCH2ULV_USE_KRYLOV) return PetscMax(p->krylovRtol, h->rtol);
+  return h->rtol;
+}
+
+/* the setup itself: the MATH2 to factor, then a new factorization or a refactorization with the same
+   tree, bases and tolerance (the values changed: MatShift ...) */
+PetscErrorCode PCH2ULVSetUpFor_Private(PC pc, PCH2ULVUse use)
+{
+  PC_H2ULV        *p       = PCH2ULVData(pc);
+  const PetscBool  pending = p->pending;
+  Mat_H2          *h;
+  PetscLogDouble   t0, t1;
 
   PetscFunctionBegin;
-  PetscCheck(pc->pmat->rmap->N > 0, PetscObjectComm((PetscObject)pc), PETSC_ERR_ARG_SIZ, "PCH2ULV: the system has size 0");
-  PetscCall(PCH2ULVCheckSame_Private(pc));
+  p->pending = PETSC_FALSE;
+  if (pending) PetscCall(PetscLogEventBegin(PC_SetUp, pc, 0, 0, 0)); /* -log_view: a deferred setup still under PCSetUp */
   PetscCall(PetscLogEventBegin(PCH2ULV_Setup, pc, 0, 0, 0));
   PetscCall(PetscTime(&t0));
-  PetscCall(PCH2ULVGetH2_Private(pc, &h2));
-  PetscCall(MatDestroy(&p->h2));
-  p->h2 = h2; /* the PC's reference from here on, so that an error below does not leak it */
-  PetscCall(MatH2GetStructure_Private(h2, &h));
+  PetscCall(MatH2GetStructure_Private(p->h2, &h));
   PetscCall(PCH2ULVResetHalves_Private(pc));
-  const PetscBool reuse = (PetscBool)(p->srctree && p->srctree == h->tree && p->srcev == h->evaluator && p->fact);
+  const PetscReal rtol  = PCH2ULVRtolFor_Private(p, h, use);
+  const PetscBool reuse = (PetscBool)(p->srctree && p->srctree == h->tree && p->srcev == h->evaluator && p->fact && p->usedRtol == rtol);
   pc->failedreason      = PC_NOERROR;
+  PetscCall(PetscInfo(pc, "PCH2ULV: tolerance %g (%s)\n", (double)rtol, use == PCH2ULV_USE_GIVEN ? "-pc_h2ulv_rtol" : use == PCH2ULV_USE_KRYLOV ? "inside a Krylov method: -pc_h2ulv_krylov_rtol" : "a direct solve: the matrix's -mat_h2_rtol"));
   if (reuse) {
     const std::vector<double> dshift = PCH2ULVShiftInOrder_Private(p, h);
     PetscCall(PetscInfo(pc, "PCH2ULV: refactorizing alpha K + diag(d) with the same tree and bases\n"));
@@ -348,7 +359,9 @@ PetscErrorCode PCSetUp_H2ULV(PC pc)
     PCH2ULVPivotRule_Private(pc, h, &spd, &chol);
     PetscCall(H2ULVCallCore(PetscObjectComm((PetscObject)pc), PETSC_TRUE, [&]() { p->fact->refactor(PetscRealPart(h->alpha), dshift, spd, chol); }));
     p->nrefactor++;
-  } else PetscCall(PCH2ULVFactor_Private(pc, h));
+  } else PetscCall(PCH2ULVFactor_Private(pc, h, rtol));
+  p->use      = use;
+  p->usedRtol = rtol;
   PetscCall(PCH2ULVReport_Private(pc));
   PetscCall(PetscTime(&t1));
   p->t_setup = t1 - t0;
@@ -357,6 +370,65 @@ PetscErrorCode PCSetUp_H2ULV(PC pc)
   /* a factorization made under -log_view has logged its flops batch by batch (PCH2ULVBat* events) */
   if (!p->batchLog) PetscCall(PetscLogFlops(p->fact->factorFlops()));
   PetscCall(PetscLogEventEnd(PCH2ULV_Setup, pc, 0, 0, 0));
+  if (pending) PetscCall(PetscLogEventEnd(PC_SetUp, pc, 0, 0, 0));
   PetscCall(PCH2ULVLogDetSetUp_Private(pc, p->ldView, p->ldProbes));
+  PetscFunctionReturn(0);
+}
+
+/* Without a given tolerance the factorization waits for its use, which PCSetUp does not know: the
+   first of PCPreSolve (KSPSolve, with the KSP), an apply, log-det or inertia makes it.  Given a
+   tolerance, or as MatSolverType h2ulv (always a direct solve), it is made here. */
+PetscErrorCode PCSetUp_H2ULV(PC pc)
+{
+  PC_H2ULV *p = PCH2ULVData(pc);
+
+  PetscFunctionBegin;
+  PetscCheck(pc->pmat->rmap->N > 0, PetscObjectComm((PetscObject)pc), PETSC_ERR_ARG_SIZ, "PCH2ULV: the system has size 0");
+  PetscCall(PCH2ULVCheckSame_Private(pc));
+  { /* the MATH2 to factor (built here: a dense Pmat is compressed, a MATH2 declared symmetric late is rebuilt) */
+    Mat     h2;
+    Mat_H2 *h;
+    PetscCall(PCH2ULVGetH2_Private(pc, &h2));
+    PetscCall(MatDestroy(&p->h2));
+    p->h2 = h2; /* the PC's reference from here on, so that an error below does not leak it */
+    PetscCall(MatH2GetStructure_Private(h2, &h));
+    PetscCheck(!(p->ftype == PCH2ULV_FACTOR_CHOLESKY && !h->symmetric), PetscObjectComm((PetscObject)pc), PETSC_ERR_ARG_INCOMP, "-pc_h2ulv_factorization cholesky needs a symmetric matrix (MAT_SYMMETRIC, or a built-in kernel)");
+  }
+  if (!p->rtolSet && !p->inFactor) {
+    PetscCall(PetscInfo(pc, "PCH2ULV: no -pc_h2ulv_rtol: the factorization waits for its first use (inside a Krylov method: -pc_h2ulv_krylov_rtol; a direct solve: the matrix's tolerance)\n"));
+    pc->failedreason = PC_NOERROR;
+    p->pending       = PETSC_TRUE;
+    PetscFunctionReturn(0);
+  }
+  PetscCall(PCH2ULVSetUpFor_Private(pc, p->rtolSet ? PCH2ULV_USE_GIVEN : PCH2ULV_USE_DIRECT));
+  PetscFunctionReturn(0);
+}
+
+/* KSPSolve's hook, after KSPSetUp: the deferred factorization, for a direct solve (KSPPREONLY, or at
+   most one iteration) or for a Krylov method */
+PetscErrorCode PCPreSolve_H2ULV(PC pc, KSP ksp, Vec b, Vec x)
+{
+  PetscBool preonly;
+  PetscInt  maxits;
+
+  PetscFunctionBegin;
+  (void)b, (void)x;
+  if (!PCH2ULVData(pc)->pending) PetscFunctionReturn(0);
+  PetscCall(PetscObjectTypeCompare((PetscObject)ksp, KSPPREONLY, &preonly));
+  PetscCall(KSPGetTolerances(ksp, NULL, NULL, NULL, &maxits));
+  PetscCall(PCH2ULVSetUpFor_Private(pc, preonly || maxits <= 1 ? PCH2ULV_USE_DIRECT : PCH2ULV_USE_KRYLOV));
+  PetscFunctionReturn(0);
+}
+
+PetscErrorCode PCH2ULVSetUpDirect_Private(PC pc, PetscBool tight)
+{
+  PC_H2ULV *p = PCH2ULVData(pc);
+
+  PetscFunctionBegin;
+  if (p->pending) PetscCall(PCH2ULVSetUpFor_Private(pc, PCH2ULV_USE_DIRECT));
+  else if (tight && p->fact && p->use == PCH2ULV_USE_KRYLOV) {
+    PetscCall(PetscInfo(pc, "PCH2ULV: the factorization was made for a Krylov method (tolerance %g): factored again with the matrix's tolerance for a direct result\n", (double)p->usedRtol));
+    PetscCall(PCH2ULVSetUpFor_Private(pc, PCH2ULV_USE_DIRECT));
+  }
   PetscFunctionReturn(0);
 }

@@ -244,7 +244,7 @@ static PetscErrorCode OperationCases(void)
   PetscCall(MatCreateDense(PETSC_COMM_WORLD, PETSC_DECIDE, PETSC_DECIDE, NP, NP, NULL, &D));
   PetscCall(MatAssemblyBegin(D, MAT_FINAL_ASSEMBLY));
   PetscCall(MatAssemblyEnd(D, MAT_FINAL_ASSEMBLY));
-  MUST_FAIL(MatConvert(D, MATH2, MAT_INITIAL_MATRIX, &B), "MatH2SetCoordinates", "MatConvert(dense, MATH2) without coordinates");
+  MUST_FAIL(MatConvert(D, MATH2, MAT_INITIAL_MATRIX, &B), "positive, finite diagonal", "MatConvert(zero dense, MATH2) without coordinates");
   PetscCall(MatDestroy(&D));
   PetscCall(MatDestroy(&A));
   PetscFunctionReturn(0);

@@ -6,3 +6,8 @@ foreach(p sphere-laplace ball-matern)
   h2ulv_test(geo_${p}_entries 1 test_geo -problem ${p} -n 4096 -mat_h2_rtol 1e-8 -source entries)
   h2ulv_test(geo_${p}_dense_np2 2 test_geo -problem ${p} -n 4096 -mat_h2_rtol 1e-8 -source dense)
 endforeach()
+# a plain PETSc program (not linked against the library) with a MATDENSE Pmat and no coordinates:
+# -dll_append and -pc_type h2ulv only
+foreach(np 1 2)
+  h2ulv_test(geo_pc_dense_dll_np${np} ${np} test_pc_dense -dll_append $<TARGET_FILE:h2ulv> -pc_type h2ulv -ksp_type gmres -ksp_rtol 1e-10 -max_err 1e-8 -no_coordinates)
+endforeach()

@@ -66,6 +66,15 @@ static PetscErrorCode EntriesFail(PetscInt m, const PetscInt rows[], PetscInt n,
   return PETSC_ERR_USER_INPUT; /* a user callback that reports an error */
 }
 
+/* exp(-|i - j| / 10) with the diagonal -1 (indefinite: no angle distance) or NaN */
+static PetscErrorCode EntriesBadDiagonal(PetscInt m, const PetscInt rows[], PetscInt n, const PetscInt cols[], PetscScalar out[], PetscInt ldo, void *ctx)
+{
+  const PetscReal d = *(const PetscReal *)ctx;
+  for (PetscInt j = 0; j < n; j++)
+    for (PetscInt i = 0; i < m; i++) out[i + j * ldo] = rows[i] == cols[j] ? d : PetscExpReal(-PetscAbsReal((PetscReal)(rows[i] - cols[j])) / 10);
+  return 0;
+}
+
 #define NP 200
 static PetscReal coords[3 * NP];
 
@@ -127,6 +136,20 @@ static PetscErrorCode ApiCases(void)
   PetscCall(MatH2SetCoordinates(A, 3, coords));
   MUST_FAIL(Assemble(A), "MatH2SetKernel", "MatAssemblyEnd without a kernel");
   PetscCall(MatDestroy(&A));
+
+  /* ---- the tree from the entries alone (no coordinates) */
+  {
+    PetscReal neg = -1.0, nan = NAN;
+    PetscCall(NewMat(&A));
+    PetscCall(MatH2SetEntries(A, EntriesBadDiagonal, &neg));
+    MUST_FAIL(Assemble(A), "positive, finite diagonal", "no coordinates, a negative diagonal");
+    PetscCall(MatH2SetEntries(A, EntriesBadDiagonal, &nan));
+    MUST_FAIL(Assemble(A), "positive, finite diagonal", "no coordinates, a NaN diagonal");
+    PetscCall(MatH2SetGeometry(A, MATH2_GEOMETRY_POINTS, PETSC_DEFAULT));
+    MUST_FAIL(Assemble(A), "-mat_h2_geometry points", "MatH2SetGeometry(points) without coordinates");
+    MUST_FAIL(MatH2SetGeometry(A, MATH2_GEOMETRY_MATRIX, 0), "neighbours", "MatH2SetGeometry with 0 neighbours");
+    PetscCall(MatDestroy(&A));
+  }
 
   /* coordinates before the sizes are known */
   PetscCall(MatCreate(PETSC_COMM_WORLD, &A));

@@ -63,7 +63,7 @@ void readDiagonal(Work &w)
   w.entries += w.N;
   for (int i = 0; i < w.N; i++)
     if (!(w.diag[i] > 0) || !std::isfinite(w.diag[i]))
-      throw Error(ERR_ARG, "the construction from the entries alone (-mat_h2_geometry matrix) needs a positive, finite diagonal (the angle distance 1 - A_ij^2/(A_ii A_jj) of a symmetric positive definite matrix), but A(" + std::to_string(i) + ", " + std::to_string(i) + ") = " + std::to_string(w.diag[i]) + ": give the points (MatH2SetCoordinates or PCSetCoordinates)");
+      throw Error(ERR_ARG, "the cluster tree from the entries alone (no points: -mat_h2_geometry auto or matrix) needs a positive, finite diagonal (the angle distance 1 - A_ij^2/(A_ii A_jj) of a symmetric positive definite matrix), but A(" + std::to_string(i) + ", " + std::to_string(i) + ") = " + std::to_string(w.diag[i]) + ": give the points (MatH2SetCoordinates or PCSetCoordinates)");
 }
 
 // split perm[b, e) of cell c in two at position mid: by log s_iq - log s_ip (p far from a random

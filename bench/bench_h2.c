@@ -10,52 +10,21 @@ Prints a human-readable table and one CSV line per size (prefix CSV).\n";
 
 #include <h2ulv.h>
 #include "record.h"
+#include "../tests/hidden.h"
 
 static PetscReal PeakRSSMB(void) { return BenchPeakRSSBytes() / 1048576.0; }
-
-/* -hidden: row i is point sigma[i] of the problem (a fixed pseudo-random shuffle) */
-typedef struct {
-  H2ULVProblem prob;
-  PetscInt    *sigma;
-} Hidden;
-
-static PetscErrorCode HiddenEntries(PetscInt m, const PetscInt rows[], PetscInt n, const PetscInt cols[], PetscScalar out[], PetscInt ld, void *ctx)
-{
-  const Hidden *h = (const Hidden *)ctx;
-
-  PetscFunctionBegin;
-  for (PetscInt j = 0; j < n; j++)
-    for (PetscInt i = 0; i < m; i++) PetscCall(H2ULVProblemEntry(h->prob, h->sigma ? h->sigma[rows[i]] : rows[i], h->sigma ? h->sigma[cols[j]] : cols[j], &out[i + j * ld]));
-  PetscFunctionReturn(0);
-}
 
 /* the problem's MATH2 (from its points), or (-hidden) from its shuffled entries alone */
 static PetscErrorCode CreateMat(Hidden *h, PetscInt N, PetscBool hidden, Mat *A)
 {
-  unsigned long r = 88172645463325252ul;
-
   PetscFunctionBegin;
   h->sigma = NULL;
   if (!hidden) {
     PetscCall(H2ULVProblemCreateH2(h->prob, PETSC_COMM_WORLD, PETSC_DECIDE, A));
     PetscFunctionReturn(0);
   }
-  PetscCall(PetscMalloc1(N, &h->sigma));
-  for (PetscInt i = 0; i < N; i++) h->sigma[i] = i;
-  for (PetscInt i = N - 1; i > 0; i--) {
-    r           = r * 6364136223846793005ul + 1442695040888963407ul;
-    PetscInt j  = (PetscInt)((r >> 17) % (unsigned long)(i + 1)), t = h->sigma[i];
-    h->sigma[i] = h->sigma[j];
-    h->sigma[j] = t;
-  }
-  PetscCall(MatCreate(PETSC_COMM_WORLD, A));
-  PetscCall(MatSetSizes(*A, PETSC_DECIDE, PETSC_DECIDE, N, N));
-  PetscCall(MatSetType(*A, MATH2));
-  PetscCall(MatSetOption(*A, MAT_SYMMETRIC, PETSC_TRUE));
-  PetscCall(MatH2SetEntries(*A, HiddenEntries, h));
-  PetscCall(MatSetFromOptions(*A));
-  PetscCall(MatAssemblyBegin(*A, MAT_FINAL_ASSEMBLY));
-  PetscCall(MatAssemblyEnd(*A, MAT_FINAL_ASSEMBLY));
+  PetscCall(HiddenShuffle(h, N));
+  PetscCall(HiddenCreateH2(h, PETSC_COMM_WORLD, PETSC_DECIDE, A));
   PetscFunctionReturn(0);
 }
 

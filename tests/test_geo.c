@@ -5,40 +5,16 @@
    points at the same tolerance (-max_mem_ratio, default 2), FGMRES with PCH2ULV to 1e-10, and on
    several processes the product against a copy of the same matrix built on each process alone.
    Options: -problem <name> -n <N> -source entries|dense -solve <bool> */
-#include <h2ulv.h>
 #include <string.h>
 
-typedef struct {
-  H2ULVProblem prob;
-  PetscInt     N, *sigma; /* row i of the hidden matrix is point sigma[i] of the problem */
-} Hidden;
+#include "hidden.h"
 
-static PetscErrorCode HiddenEntries(PetscInt m, const PetscInt rows[], PetscInt n, const PetscInt cols[], PetscScalar out[], PetscInt ld, void *ctx)
-{
-  const Hidden *h = (const Hidden *)ctx;
-
-  PetscFunctionBegin;
-  for (PetscInt j = 0; j < n; j++)
-    for (PetscInt i = 0; i < m; i++) PetscCall(H2ULVProblemEntry(h->prob, h->sigma[rows[i]], h->sigma[cols[j]], &out[i + j * ld]));
-  PetscFunctionReturn(0);
-}
-
-/* a pseudo-random permutation (Fisher-Yates with a fixed LCG: the same on every process) */
+/* the problem and its shuffle */
 static PetscErrorCode HiddenCreate(const char name[], PetscInt N, Hidden *h)
 {
-  unsigned long r = 88172645463325252ul;
-
   PetscFunctionBegin;
-  h->N = N;
   PetscCall(H2ULVProblemCreate(name, N, 0, &h->prob));
-  PetscCall(PetscMalloc1(N, &h->sigma));
-  for (PetscInt i = 0; i < N; i++) h->sigma[i] = i;
-  for (PetscInt i = N - 1; i > 0; i--) {
-    r                = r * 6364136223846793005ul + 1442695040888963407ul;
-    PetscInt j       = (PetscInt)((r >> 17) % (unsigned long)(i + 1)), t = h->sigma[i];
-    h->sigma[i]      = h->sigma[j];
-    h->sigma[j]      = t;
-  }
+  PetscCall(HiddenShuffle(h, N));
   PetscFunctionReturn(0);
 }
 
@@ -70,14 +46,7 @@ static PetscErrorCode HiddenH2(Hidden *h, MPI_Comm comm, PetscInt m, PetscBool f
     PetscCall(MatConvert(D, MATH2, MAT_INITIAL_MATRIX, A));
     PetscFunctionReturn(0);
   }
-  PetscCall(MatCreate(comm, A));
-  PetscCall(MatSetSizes(*A, m, m, h->N, h->N));
-  PetscCall(MatSetType(*A, MATH2));
-  PetscCall(MatSetOption(*A, MAT_SYMMETRIC, PETSC_TRUE));
-  PetscCall(MatH2SetEntries(*A, HiddenEntries, h));
-  PetscCall(MatSetFromOptions(*A));
-  PetscCall(MatAssemblyBegin(*A, MAT_FINAL_ASSEMBLY));
-  PetscCall(MatAssemblyEnd(*A, MAT_FINAL_ASSEMBLY));
+  PetscCall(HiddenCreateH2(h, comm, m, A));
   PetscFunctionReturn(0);
 }
 

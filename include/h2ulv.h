@@ -71,7 +71,7 @@ PETSC_EXTERN const char *const MatH2StorageTypes[];
 
 /* What the cluster tree is built from (-mat_h2_geometry): the points (MatH2SetCoordinates), the
    entries alone (angle distance 1 - A_ij^2/(A_ii A_jj), k-nearest-neighbour near field: symmetric
-   matrices with a positive diagonal), or auto: the points when they are given, else the entries. */
+   positive definite matrices; the diagonal must be nonzero), or auto: the points when they are given, else the entries. */
 typedef enum {
   MATH2_GEOMETRY_AUTO = 0,
   MATH2_GEOMETRY_POINTS,

@@ -66,7 +66,7 @@ static PetscErrorCode EntriesFail(PetscInt m, const PetscInt rows[], PetscInt n,
   return PETSC_ERR_USER_INPUT; /* a user callback that reports an error */
 }
 
-/* exp(-|i - j| / 10) with the diagonal -1 (indefinite: no angle distance) or NaN */
+/* exp(-|i - j| / 10) with the diagonal 0 (no angle distance) or NaN */
 static PetscErrorCode EntriesBadDiagonal(PetscInt m, const PetscInt rows[], PetscInt n, const PetscInt cols[], PetscScalar out[], PetscInt ldo, void *ctx)
 {
   const PetscReal d = *(const PetscReal *)ctx;
@@ -139,12 +139,12 @@ static PetscErrorCode ApiCases(void)
 
   /* ---- the tree from the entries alone (no coordinates) */
   {
-    PetscReal neg = -1.0, nan = NAN;
+    PetscReal zero = 0.0, nan = NAN;
     PetscCall(NewMat(&A));
-    PetscCall(MatH2SetEntries(A, EntriesBadDiagonal, &neg));
-    MUST_FAIL(Assemble(A), "positive, finite diagonal", "no coordinates, a negative diagonal");
+    PetscCall(MatH2SetEntries(A, EntriesBadDiagonal, &zero));
+    MUST_FAIL(Assemble(A), "nonzero, finite diagonal", "no coordinates, a zero diagonal");
     PetscCall(MatH2SetEntries(A, EntriesBadDiagonal, &nan));
-    MUST_FAIL(Assemble(A), "positive, finite diagonal", "no coordinates, a NaN diagonal");
+    MUST_FAIL(Assemble(A), "nonzero, finite diagonal", "no coordinates, a NaN diagonal");
     PetscCall(MatH2SetGeometry(A, MATH2_GEOMETRY_POINTS, PETSC_DEFAULT));
     MUST_FAIL(Assemble(A), "-mat_h2_geometry points", "MatH2SetGeometry(points) without coordinates");
     MUST_FAIL(MatH2SetGeometry(A, MATH2_GEOMETRY_MATRIX, 0), "neighbours", "MatH2SetGeometry with 0 neighbours");
@@ -267,7 +267,7 @@ static PetscErrorCode OperationCases(void)
   PetscCall(MatCreateDense(PETSC_COMM_WORLD, PETSC_DECIDE, PETSC_DECIDE, NP, NP, NULL, &D));
   PetscCall(MatAssemblyBegin(D, MAT_FINAL_ASSEMBLY));
   PetscCall(MatAssemblyEnd(D, MAT_FINAL_ASSEMBLY));
-  MUST_FAIL(MatConvert(D, MATH2, MAT_INITIAL_MATRIX, &B), "positive, finite diagonal", "MatConvert(zero dense, MATH2) without coordinates");
+  MUST_FAIL(MatConvert(D, MATH2, MAT_INITIAL_MATRIX, &B), "nonzero, finite diagonal", "MatConvert(zero dense, MATH2) without coordinates");
   PetscCall(MatDestroy(&D));
   PetscCall(MatDestroy(&A));
   PetscFunctionReturn(0);

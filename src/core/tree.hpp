@@ -47,7 +47,7 @@ struct MatrixTreeParts {
   int levels = 0;
   std::vector<Cell> cells;     // heap order
   std::vector<PairList> near, far;
-  std::vector<double> diag;    // A_tt, tree order
+  std::vector<double> diag;    // |A_tt| (nonzero), tree order
   long long entries = 0;       // entries evaluated to build the tree
 };
 
@@ -78,7 +78,7 @@ public:
   const TreeOptions &options() const { return opt_; }
   // cells from the points (boxes, admissible()), or from the entries (no boxes)
   bool geometric() const { return diag_.empty(); }
-  // a tree from the entries: A_tt in tree order, and the entries its construction evaluated
+  // a tree from the entries: |A_tt| in tree order, and the entries its construction evaluated
   const std::vector<double> &diagonal() const { return diag_; }
   long long constructionEntries() const { return entries_; }
 

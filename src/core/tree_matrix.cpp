@@ -1,7 +1,7 @@
 // The cluster tree of a symmetric positive matrix from its entries alone (docs/algorithm.md,
 // "Construction without coordinates").  The distance between points i and j is the angle distance
 // d_ij = 1 - s_ij with s_ij = A_ij^2 / (A_ii A_jj), the squared cosine of the angle between the
-// points' feature vectors (A_ij = <phi_i, phi_j>).  A cell is split at the median of
+// points' feature vectors (A_ij = <phi_i, phi_j>; |A_ii| for a negative diagonal).  A cell is split at the median of
 // log s_iq - log s_ip, where p is the point farthest from a pseudo-random point of the cell and q
 // the point farthest from p: 3 columns per cell, O(N log N) entries for the tree.  Leaf pairs are
 // near when a point of one has one of its k nearest neighbours in the other (symmetrized), found
@@ -53,7 +53,8 @@ struct Work {
   }
 };
 
-// the diagonal, checked: the angle distance needs A_ii > 0
+// the diagonal, checked: the angle distance needs A_ii != 0.  A negative diagonal (a negative
+// definite or indefinite matrix) is measured by its magnitude: s_ij = A_ij^2 / (|A_ii| |A_jj|).
 void readDiagonal(Work &w)
 {
   w.diag.resize(w.N);
@@ -61,9 +62,11 @@ void readDiagonal(Work &w)
     for (int i = 256 * b; i < std::min(w.N, 256 * (b + 1)); i++) w.A(&i, 1, &i, 1, &w.diag[i], 1);
   });
   w.entries += w.N;
-  for (int i = 0; i < w.N; i++)
-    if (!(w.diag[i] > 0) || !std::isfinite(w.diag[i]))
-      throw Error(ERR_ARG, "the cluster tree from the entries alone (no points: -mat_h2_geometry auto or matrix) needs a positive, finite diagonal (the angle distance 1 - A_ij^2/(A_ii A_jj) of a symmetric positive definite matrix), but A(" + std::to_string(i) + ", " + std::to_string(i) + ") = " + std::to_string(w.diag[i]) + ": give the points (MatH2SetCoordinates or PCSetCoordinates)");
+  for (int i = 0; i < w.N; i++) {
+    if (w.diag[i] == 0 || !std::isfinite(w.diag[i]))
+      throw Error(ERR_ARG, "the cluster tree from the entries alone (-mat_h2_geometry matrix, or auto without points) needs a nonzero, finite diagonal (the angle distance 1 - A_ij^2/(|A_ii| |A_jj|)), but A(" + std::to_string(i) + ", " + std::to_string(i) + ") = " + std::to_string(w.diag[i]) + ": give the points (MatH2SetCoordinates or PCSetCoordinates)");
+    w.diag[i] = std::fabs(w.diag[i]);
+  }
 }
 
 // split perm[b, e) of cell c in two at position mid: by log s_iq - log s_ip (p far from a random

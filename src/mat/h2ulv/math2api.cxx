@@ -273,8 +273,9 @@ const char *const MatH2GeometryTypes[] = {"auto", "points", "matrix", "MatH2Geom
    Without points the tree comes from the angle distance d_ij = 1 - A_ij^2/(A_ii A_jj) between rows:
    clusters are split at the median of the distances to two far points, the near field comes from
    the nearest neighbours (found in randomized trees), and the far-field samples of the bases are
-   chosen by the same distance.  The matrix should be symmetric positive definite (at least with a
-   positive diagonal: a non-positive diagonal entry is an error naming it).  A dense matrix converted
+   chosen by the same distance.  The method is meant for symmetric positive definite matrices; a
+   negative diagonal is measured by its magnitude, a zero or non-finite diagonal entry is an error
+   naming it.  A dense matrix converted
    with MatConvert(), an entry callback (MatH2SetEntries()) and PCH2ULV on a dense matrix need no
    points then.  The tree costs O(N log N) entries, evaluated on every process (every process holds
    the same tree); MatView() shows which tree was built and the entries it took.

@@ -508,7 +508,7 @@ PetscErrorCode MatH2GeometryFromOptions_Private(Mat A, PetscOptionItems *PetscOp
   PetscBool         f1, f2;
 
   PetscFunctionBegin;
-  PetscCall(PetscOptionsEnum("-mat_h2_geometry", "What the cluster tree is built from: points (MatH2SetCoordinates), matrix (the entries alone: angle distance 1 - A_ij^2/(A_ii A_jj), near field from nearest neighbours; symmetric, positive diagonal) or auto (points when given, else matrix)", "MatH2SetGeometry", MatH2GeometryTypes, (PetscEnum)g, (PetscEnum *)&g, &f1));
+  PetscCall(PetscOptionsEnum("-mat_h2_geometry", "What the cluster tree is built from: points (MatH2SetCoordinates), matrix (the entries alone: angle distance 1 - A_ij^2/(A_ii A_jj), near field from nearest neighbours; meant for symmetric positive definite matrices, nonzero diagonal) or auto (points when given, else matrix)", "MatH2SetGeometry", MatH2GeometryTypes, (PetscEnum)g, (PetscEnum *)&g, &f1));
   PetscCall(PetscOptionsInt("-mat_h2_neighbors", "Tree from the entries: leaf clusters are near when a point of one has one of its k nearest neighbours in the other", "MatH2SetGeometry", k, &k, &f2));
   if (f1 || f2) PetscCall(MatH2SetGeometry_H2(A, g, k));
   *changed = (PetscBool)(*changed || f1 || f2);

@@ -117,6 +117,14 @@ void splitTree(Work &w, int L, uint64_t salt, double jitter, std::vector<int> &p
   }
 }
 
+// the k pairs (minus similarity, point) of v with the smallest keys (ties by point), in any order
+void keepNearest(std::vector<std::pair<double, int>> &v, int k)
+{
+  if (static_cast<int>(v.size()) <= k) return;
+  std::nth_element(v.begin(), v.begin() + k, v.end());
+  v.resize(k);
+}
+
 // the k nearest neighbours of every point (user order; sorted by user index), improved with the
 // points of each leaf of the tree (perm, cells): the leaf's block of entries, O(N leafsize)
 void improveNeighbours(Work &w, int L, const std::vector<int> &perm, const std::vector<Cell> &cells, int k, std::vector<std::vector<std::pair<double, int>>> &knn)
@@ -130,19 +138,20 @@ void improveNeighbours(Work &w, int L, const std::vector<int> &perm, const std::
     std::vector<double> B(static_cast<size_t>(n) * n);
     w.A(P.data(), n, P.data(), n, B.data(), n);
     w.entries += static_cast<long long>(n) * n;
-    for (int j = 0; j < n; j++) { // column j: the neighbours of P[j] (by symmetry)
-      auto &best = knn[P[j]];
+    std::vector<std::pair<double, int>> cand;
+    for (int j = 0; j < n; j++) { // column j: the neighbours of P[j] (by symmetry), O(n + k log k)
+      cand.clear();
       for (int i = 0; i < n; i++)
         if (i != j) {
           const double v = B[i + static_cast<size_t>(j) * n];
-          best.push_back({-v * v / (w.diag[P[i]] * w.diag[P[j]]), P[i]});
+          cand.push_back({-v * v / (w.diag[P[i]] * w.diag[P[j]]), P[i]});
         }
+      keepNearest(cand, k);
+      auto &best = knn[P[j]];
+      best.insert(best.end(), cand.begin(), cand.end());
       std::sort(best.begin(), best.end(), [](const auto &a, const auto &b) { return a.second < b.second || (a.second == b.second && a.first < b.first); });
       best.erase(std::unique(best.begin(), best.end(), [](const auto &a, const auto &b) { return a.second == b.second; }), best.end());
-      if (static_cast<int>(best.size()) > k) {
-        std::nth_element(best.begin(), best.begin() + k, best.end());
-        best.resize(k);
-      }
+      keepNearest(best, k);
     }
   });
 }

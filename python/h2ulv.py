@@ -20,7 +20,7 @@ import os
 import numpy as np
 from petsc4py import PETSc
 
-__all__ = ["library", "kernel_matrix", "entries_matrix", "problem_matrix", "set_coordinates",
+__all__ = ["library", "kernel_matrix", "entries_matrix", "dense_matrix", "problem_matrix", "set_coordinates",
            "set_builtin_kernel", "set_entries", "set_tolerance", "mat_info", "pc_logdet",
            "pc_logabsdet", "pc_inertia", "pc_info", "KERNELS"]
 
@@ -170,6 +170,29 @@ def entries_matrix(points, block, symmetric=False, rtol=None, comm=None):
     if rtol is not None:
         set_tolerance(A, rtol)
     return _assemble(A, symmetric)
+
+
+def dense_matrix(K, points=None, symmetric=True, comm=None):
+    """A MATH2 compressed from a dense matrix (MatConvert(dense, MATH2)): K is a dense PETSc.Mat or a
+    numpy array of this process's rows (n_local x N); points are those rows' points ((n_local, dim)
+    array) or None for the construction from the matrix alone.  The conversion gathers the whole
+    dense matrix on every process.  The options (-mat_h2_rtol ...) come from PETSc.Options."""
+    if not isinstance(K, PETSc.Mat):
+        a = np.asarray(K, dtype=np.float64)
+        if a.ndim != 2:
+            raise ValueError("h2ulv: dense_matrix needs a 2-d array of this process's rows, got shape %s" % (a.shape,))
+        D = PETSc.Mat().createDense(((a.shape[0], PETSc.DECIDE), (PETSc.DECIDE, a.shape[1])), comm=comm)
+        D.setUp()
+        rs, re = D.getOwnershipRange()
+        D.setValues(range(rs, re), range(a.shape[1]), a)
+        D.assemble()
+    else:
+        D = K
+    if symmetric:
+        D.setOption(PETSc.Mat.Option.SYMMETRIC, True)
+    if points is not None:
+        set_coordinates(D, points)
+    return D.convert("h2")
 
 
 def problem_matrix(name, N, seed=0, comm=None):

@@ -35,3 +35,9 @@ h2ulv_test(math2_rank_capped 1 test_matvec -problem ball-matern -n 4096 -mat_h2_
 set_tests_properties(math2_rank_capped PROPERTIES PASS_REGULAR_EXPRESSION "WARNING: [0-9]+ cell\\(s\\) reached the rank cap 40 .*FAILED")
 h2ulv_test(math2_rank_not_capped 1 test_matvec -problem ball-matern -n 4096 -mat_h2_rtol 1e-10 -mat_h2_max_rank 4096 -mat_view ::ascii_info)
 set_tests_properties(math2_rank_not_capped PROPERTIES PASS_REGULAR_EXPRESSION "capped\n.*PASS" FAIL_REGULAR_EXPRESSION "WARNING|FAILED")
+
+# MatView to a binary file and MatLoad: bit-identical products and factorization after the round
+# trip, the file loaded on one process against the distributed matrix, damaged and foreign files
+h2ulv_program(. test_io)
+h2ulv_test(math2_io_np1 1 test_io -prefix math2_io -malloc_debug -malloc_dump)
+h2ulv_test(math2_io_np2 2 test_io -prefix math2_io -malloc_debug -malloc_dump)

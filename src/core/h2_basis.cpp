@@ -334,18 +334,7 @@ H2Structure::H2Structure(MPI_Comm comm, std::shared_ptr<const ClusterTree> tree,
   const ClusterTree &T = *tree_;
   const int L = T.levels();
   const bool threaded = opt_.threaded && ev.threadSafe();
-  rowb_.resize(L + 1);
-  colb_.resize(L + 1);
-  rr_.resize(L + 1);
-  rc_.resize(L + 1);
-  capped_.resize(L + 1);
-  for (int l = 0; l <= L; l++) {
-    capped_[l].assign(T.ncells(l), 0);
-    rowb_[l].resize(T.ncells(l));
-    if (!opt_.symmetric) colb_[l].resize(T.ncells(l));
-    rr_[l].assign(T.ncells(l), 0);
-    rc_[l].assign(T.ncells(l), 0);
-  }
+  allocateLevels();
   planExchanges();
 
   std::vector<std::vector<std::vector<int>>> farSample = farSamples(T, ev, layout_, static_cast<size_t>(std::max(0, opt_.nsamples)), threaded);
@@ -465,6 +454,25 @@ void H2Structure::shareGhostBases(int l)
       const double *p = unpackBasis(buf[k].data(), rr_[l][k], rowb_[l][k]);
       if (!opt_.symmetric) unpackBasis(p, rc_[l][k], colb_[l][k]);
     }
+}
+
+// per level: one (empty) basis per cell and side, ranks 0
+void H2Structure::allocateLevels()
+{
+  const ClusterTree &T = *tree_;
+  const int L = T.levels();
+  rowb_.resize(L + 1);
+  colb_.resize(L + 1);
+  rr_.resize(L + 1);
+  rc_.resize(L + 1);
+  capped_.resize(L + 1);
+  for (int l = 0; l <= L; l++) {
+    capped_[l].assign(T.ncells(l), 0);
+    rowb_[l].resize(T.ncells(l));
+    if (!opt_.symmetric) colb_[l].resize(T.ncells(l));
+    rr_[l].assign(T.ncells(l), 0);
+    rc_[l].assign(T.ncells(l), 0);
+  }
 }
 
 void H2Structure::planExchanges()

@@ -85,6 +85,11 @@ public:
   const Layout &layout() const { return layout_; }
   bool symmetric() const { return opt_.symmetric; }
   const BuildOptions &options() const { return opt_; }
+  // The same structure from bases computed before (a file): rowb[l][k] (and colb[l][k] when not
+  // opt.symmetric) hold the bases of the owned cells of levels 1..L, the other entries are ignored;
+  // the ranks and the ghost bases are shared as after a construction (collective).  Throws
+  // ERR_ARG when a basis does not fit its cell.
+  H2Structure(MPI_Comm comm, std::shared_ptr<const ClusterTree> tree, const BuildOptions &opt, std::vector<std::vector<CellBasis>> rowb, std::vector<std::vector<CellBasis>> colb);
   const CellBasis &basis(int l, int k, bool row) const { return (row || opt_.symmetric) ? rowb_[l][k] : colb_[l][k]; }
   int rank(int l, int k, bool row) const { return (row || opt_.symmetric) ? rr_[l][k] : rc_[l][k]; }
   // a block (i,j) on level l (i owned) is stored with row i unless it is the transpose of an owned (j,i), j < i
@@ -98,6 +103,8 @@ public:
 
 private:
   void planExchanges();
+  void allocateLevels();
+  void checkGivenBasis(int l, int k, const CellBasis &b, bool row) const;
   // the construction's steps for one level (src/core/h2_basis.cpp)
   void compressLevel(int l, const EntryEvaluator &ev, const std::vector<std::vector<int>> &Z, bool threaded, const ExtraSampleFn &extra, const ExtraGramFn &extraGram);
   void compressSides(int l, int k, const EntryEvaluator &ev, const std::vector<int> &Z, const ExtraSampleFn &extra, const ExtraGramFn &extraGram);

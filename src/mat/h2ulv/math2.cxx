@@ -22,6 +22,7 @@ PetscErrorCode MatH2ResetBuilt_Private(Mat A)
   h->tree.reset();
   h->values = h2ulv::H2Values<double>();
   h->alpha  = 1.0;
+  h->t_load = 0;
   h->dshift.clear();
   PetscCall(PetscSFDestroy(&h->sf));
   A->assembled = PETSC_FALSE;
@@ -276,6 +277,7 @@ PetscErrorCode MatH2GetStructure_Private(Mat A, Mat_H2 **h)
 {
   PetscFunctionBegin;
   PetscCall(MatH2CheckBuilt_Private(A));
+  PetscCheck(H2(A)->evaluator, PetscObjectComm((PetscObject)A), PETSC_ERR_ARG_WRONGSTATE, "This MATH2 was loaded from a file without its entries (they came from a user callback or a dense matrix, which a file does not hold): the factorization needs them; call MatH2SetKernel() or MatH2SetEntries() on the matrix before MatLoad()");
   *h = H2(A);
   PetscFunctionReturn(0);
 }
@@ -372,10 +374,15 @@ PetscErrorCode MatSetFromOptions_H2(Mat A, PetscOptionItems *PetscOptionsObject)
 static PetscErrorCode MatView_H2(Mat A, PetscViewer viewer)
 {
   Mat_H2           *h = H2(A);
-  PetscBool         isascii;
+  PetscBool         isascii, isbinary;
   PetscViewerFormat format;
 
   PetscFunctionBegin;
+  PetscCall(PetscObjectTypeCompare((PetscObject)viewer, PETSCVIEWERBINARY, &isbinary));
+  if (isbinary) {
+    PetscCall(MatView_H2_Binary(A, viewer));
+    PetscFunctionReturn(0);
+  }
   PetscCall(PetscObjectTypeCompare((PetscObject)viewer, PETSCVIEWERASCII, &isascii));
   if (!isascii) PetscFunctionReturn(0);
   PetscCall(PetscViewerGetFormat(viewer, &format));
@@ -400,6 +407,7 @@ static PetscErrorCode MatView_H2(Mat A, PetscViewer viewer)
   PetscCall(PetscViewerASCIIPrintf(viewer, "  N %" PetscInt_FMT ", dimension %" PetscInt_FMT ", tree depth %d (%d leaves), %d process(es)\n", A->rmap->N, h->dim, (int)st.size() - 1, 1 << ((int)st.size() - 1), h->structure->layout().size()));
   PetscCall(PetscViewerASCIIPrintf(viewer, "  memory %.4g MB, compression %.4g%% of dense (%.4g MB); build: tree %.3g s, bases %.3g s, values %.3g s\n", mem / 1048576.0, 100.0 * mem / dense, dense / 1048576.0, h->t_tree, h->t_basis, h->t_values));
   PetscCall(MatH2GeometryView_Private(A, viewer));
+  if (h->t_load > 0) PetscCall(PetscViewerASCIIPrintf(viewer, "  loaded from a file (MatLoad) in %.3g s\n", h->t_load));
   if (h->checkerr >= 0) PetscCall(PetscViewerASCIIPrintf(viewer, "  checked against the exact entries on %" PetscInt_FMT " rows: relative error %.3g%s\n", h->checkrows >= 0 ? h->checkrows : 16, (double)h->checkerr, h->checkerr > 10 * h->rtol ? " (ABOVE 10 x rtol: raise -mat_h2_samples)" : ""));
   if (h->jit) PetscCall(PetscViewerASCIIPrintf(viewer, "  values: computed on the fly in every product (-mat_h2_storage %s); stored they would take %.4g MB on this process\n", MatH2StorageTypes[h->storage], (double)stored / 1048576.0));
   PetscCall(PetscViewerASCIIPrintf(viewer, "  level  cells  rank min/mean/max   near pairs  far pairs  capped\n"));
@@ -476,6 +484,7 @@ PetscErrorCode MatCreate_H2(Mat A)
   A->ops->assemblyend           = MatAssemblyEnd_H2;
   A->ops->setfromoptions        = MatSetFromOptions_H2;
   A->ops->view                  = MatView_H2;
+  A->ops->load                  = MatLoad_H2;
   A->ops->destroy               = MatDestroy_H2;
   A->ops->setup                 = MatSetUp_H2;
   A->ops->getrow                = MatGetRow_H2;

@@ -160,7 +160,7 @@ static PetscErrorCode MatH2BuildCheckInput_Private(Mat A)
 }
 
 /* the entries on the tree's points: built-in kernel, user kernel, user block callback or dense (throws) */
-static void MatH2CreateEvaluator_Private(Mat_H2 *h)
+void MatH2CreateEvaluator_Private(Mat_H2 *h)
 {
   const h2ulv::ClusterTree &T = *h->tree;
   PetscBool cbthreads = h->cbthreads;
@@ -360,7 +360,7 @@ static PetscErrorCode MatH2BuildValues_Private(Mat A)
 }
 
 /* the PetscSF between the user layout (roots) and the local tree order (leaves) */
-static PetscErrorCode MatH2BuildSF_Private(Mat A)
+PetscErrorCode MatH2BuildSF_Private(Mat A)
 {
   Mat_H2               *h    = H2(A);
   MPI_Comm              comm = PetscObjectComm((PetscObject)A);

@@ -58,7 +58,7 @@ struct Mat_H2 {
      MatShift/MatDiagonalSet/MatScale/MatAXPY/MatCopy/MatZeroEntries, for the factorization) */
   PetscScalar                                   alpha = 1.0;
   std::vector<double>                           dshift; /* local tree order; empty = 0 */
-  PetscLogDouble                                t_tree = 0, t_basis = 0, t_values = 0;
+  PetscLogDouble                                t_tree = 0, t_basis = 0, t_values = 0, t_load = 0; /* t_load: MatLoad() from a file */
 };
 
 /* the far-field sample cap when none is given: 500 per digit of the tolerance, at least 1000 */
@@ -78,6 +78,12 @@ PETSC_INTERN PetscErrorCode MatAssemblyEnd_H2(Mat, MatAssemblyType);
 PETSC_INTERN PetscErrorCode MatH2SetGeometry_H2(Mat, MatH2GeometryType, PetscInt);
 PETSC_INTERN PetscErrorCode MatH2GeometryFromOptions_Private(Mat, PetscOptionItems *, PetscBool *);
 PETSC_INTERN PetscErrorCode MatH2GeometryView_Private(Mat, PetscViewer);
+PETSC_INTERN void           MatH2CreateEvaluator_Private(Mat_H2 *); /* throws */
+PETSC_INTERN PetscErrorCode MatH2BuildSF_Private(Mat);
+
+/* math2io.cxx: the matrix in PETSc binary files */
+PETSC_INTERN PetscErrorCode MatView_H2_Binary(Mat, PetscViewer);
+PETSC_INTERN PetscErrorCode MatLoad_H2(Mat, PetscViewer);
 
 /* math2ops.cxx: the operations (the ops table of MatCreate_H2) */
 PETSC_INTERN PetscErrorCode MatH2Apply_Private(Mat, PetscBool, PetscInt, const PetscScalar *, PetscInt, PetscScalar *, PetscInt, PetscBool);

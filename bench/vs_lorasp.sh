@@ -1,0 +1,37 @@
+#!/usr/bin/env bash
+# h2ulv against the authors' SC22 H2-ULV driver `lorasp` (rioyokotalab/nbd-cpu-only) on its own
+# problem, side by side in one run on one machine: the 1/r kernel on the sphere with diagonal -1e6
+# (our standard problem sc22-sphere, the same points), leaf 256, admissibility 2, ranks <= 100.
+#
+#   bench/vs_lorasp.sh LORASP BENCH_PC [N ...]        (default N: 32768 65536 131072 262144)
+#
+# LORASP: the driver built from a snapshot of the public repository (see the comment at the end);
+# BENCH_PC: build/bench/bench_pc.  Each N runs lorasp on 1 and on 2 MPI ranks (its parallelism is
+# ranks, one BLAS thread each) and h2ulv as one process with OMP_NUM_THREADS=2, with its defaults
+# and with the same rank cap (-pc_h2ulv_max_rank 100), as a direct solver (-ksp_type preonly).
+# Prints every run's own timing lines and, from /usr/bin/time, its wall time, CPU use and peak
+# resident memory (per process: lorasp on 2 ranks holds two of them).  Extra h2ulv options: H2ULV_OPTS.
+#
+# Building lorasp (Debian: libopenblas-dev liblapacke-dev libopenmpi-dev): fetch a snapshot of
+# rioyokotalab/nbd-cpu-only, compile linalg basis build_tree comm umv lorasp .cxx with
+# `mpicxx -std=c++14 -O3 -fopenmp` and a header that maps its four MKL calls onto CBLAS/LAPACKE,
+# link with -lopenblas -llapacke.
+set -eu
+lorasp=$1
+bench_pc=$2
+shift 2
+sizes=${*:-32768 65536 131072 262144}
+export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1 OMPI_MCA_rmaps_base_oversubscribe=1
+export OPENBLAS_NUM_THREADS=1
+timed() { /usr/bin/time -f "  wall %e s, CPU %P, peak RSS %M KB" "$@" 2>&1; }
+echo "# $(nproc) cores: $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2)"
+for N in $sizes; do
+  for np in 1 2; do
+    echo "## N = $N: lorasp, $np rank(s): lorasp $N 2 256 1e-10 100 2000"
+    OMP_NUM_THREADS=1 timed mpiexec -n "$np" "$lorasp" "$N" 2 256 1.e-10 100 2000 | grep -E "Construct|Factorize|Solution|GFLOPS|Memory|Err|wall"
+  done
+  for opts in "" "-pc_h2ulv_max_rank 100"; do
+    echo "## N = $N: h2ulv, 2 threads: bench_pc -problem sc22-sphere -ksp_type preonly $opts ${H2ULV_OPTS:-}"
+    OMP_NUM_THREADS=2 timed "$bench_pc" -problem sc22-sphere -nmin "$N" -nmax "$N" -densemax 0 -ksp_type preonly -mat_h2_leaf_size 256 $opts ${H2ULV_OPTS:-} | grep -vE "^RECORD|^#"
+  done
+done

@@ -7,7 +7,6 @@
 #include <petscsf.h>
 #include <cmath>
 #include <string>
-#include <unistd.h>
 
 /* ------------------------------------------------------------------------------------------------
    Orderings: user layout (PETSc) <-> local tree order
@@ -281,12 +280,8 @@ static PetscErrorCode MatH2BuildTree_Private(Mat A)
   PetscCall(MatH2GatherPoints_Private(A, all));
   PetscCall(PetscLogEventBegin(MATH2_Tree, A, 0, 0, 0));
   PetscCall(PetscTime(&t0));
-  h2ulv::TreeOptions topt;
-  topt.leafsize = (int)h->leafsize;
-  topt.adm      = h->adm == MATH2_ADMISSIBILITY_THETA ? h2ulv::Admissibility::Theta : h2ulv::Admissibility::Eta;
-  topt.admparam = h->adm == MATH2_ADMISSIBILITY_THETA ? h->theta : h->eta;
-  ierr          = H2ULVCallCore(comm, PETSC_TRUE, [&]() { /* collective: a failing entry callback fails on every process */
-    if (points) h->tree = std::make_shared<h2ulv::ClusterTree>((int)dim, (int)N, all.data(), topt);
+  ierr = H2ULVCallCore(comm, PETSC_TRUE, [&]() { /* collective: a failing entry callback fails on every process */
+    if (points) h->tree = std::make_shared<h2ulv::ClusterTree>((int)dim, (int)N, all.data(), MatH2TreeOptions_Private(h));
     else {
       h2ulv::MatrixTreeOptions mopt;
       mopt.leafsize  = (int)h->leafsize;
@@ -310,17 +305,13 @@ static PetscErrorCode MatH2BuildBases_Private(Mat A)
   MPI_Comm            comm = PetscObjectComm((PetscObject)A);
   PetscLogDouble      t0;
   PetscErrorCode      ierr;
-  h2ulv::BuildOptions bopt;
 
   PetscFunctionBegin;
   if (h->tree->geometric()) PetscCall(MatH2CheckMemoryPilot_Private(A)); /* the pilot subsamples the points */
   PetscCall(PetscTime(&t0));
   PetscCall(MatH2CheckSymmetric_Private(A));
   PetscCall(PetscLogEventBegin(MATH2_Basis, A, 0, 0, 0));
-  bopt.rtol      = h->rtol;
-  bopt.maxrank   = (int)h->maxrank;
-  bopt.nsamples  = (int)(h->nsamples > 0 ? h->nsamples : MatH2AutoSamples_Private(h->rtol));
-  bopt.symmetric = h->symmetric;
+  const h2ulv::BuildOptions bopt = MatH2BuildOptions_Private(h);
   h2ulv::LevelHookFn monitor = nullptr;
   if (h->monitor) monitor = [comm, t0, L = h->tree->levels()](int l, const h2ulv::H2Structure &) { return H2ULVMonitorLevel_Private(comm, "MATH2 bases", l, L, t0), true; };
   ierr = H2ULVCallCore(comm, PETSC_TRUE, [&]() { h->structure = std::make_shared<const h2ulv::H2Structure>(comm, h->tree, *h->evaluator, bopt, nullptr, monitor); });
@@ -340,13 +331,10 @@ static PetscErrorCode MatH2BuildValues_Private(Mat A)
   PetscCall(PetscTime(&t0));
   PetscCall(PetscLogEventBegin(MATH2_Values, A, 0, 0, 0));
   {
-    PetscMPIInt    size;
-    PetscLogDouble est = 0, gest, limit = h->memlimit * 1048576.0;
+    PetscLogDouble est = 0, gest, limit;
     PetscCall(H2ULVCallCore(comm, PETSC_FALSE, [&]() { est = (PetscLogDouble)h2ulv::H2Values<double>::estimateBytes(*h->structure); }));
-    PetscCallMPI(MPI_Comm_size(comm, &size));
     PetscCall(MPIU_Allreduce(&est, &gest, 1, MPIU_PETSCLOGDOUBLE, MPI_MAX, comm));
-    if (limit <= 0) limit = 0.5 * (PetscLogDouble)sysconf(_SC_PHYS_PAGES) * (PetscLogDouble)sysconf(_SC_PAGE_SIZE) / size;
-    PetscCall(MPIU_Allreduce(MPI_IN_PLACE, &limit, 1, MPIU_PETSCLOGDOUBLE, MPI_MIN, comm)); /* one decision for all processes */
+    PetscCall(MatH2StoredValuesLimit_Private(A, &limit));
     h->jit = (PetscBool)(h->storage == MATH2_STORAGE_JIT || (h->storage == MATH2_STORAGE_AUTO && gest > limit));
     if (h->jit && h->storage == MATH2_STORAGE_AUTO)
       PetscCall(PetscInfo(A, "MATH2: the near blocks and couplings would take %.4g MB on a process (limit %.4g MB, -mat_h2_memory_limit): computing them on the fly in every product instead\n", gest / 1048576.0, limit / 1048576.0));

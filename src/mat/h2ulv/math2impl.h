@@ -64,6 +64,25 @@ struct Mat_H2 {
 /* the far-field sample cap when none is given: 500 per digit of the tolerance, at least 1000 */
 static inline PetscInt MatH2AutoSamples_Private(PetscReal rtol) { return PetscMax(1000, (PetscInt)(500 * PetscCeilReal(-PetscLog10Real(rtol)))); }
 
+/* the core's tree and basis options from the matrix's parameters */
+static inline h2ulv::TreeOptions MatH2TreeOptions_Private(const Mat_H2 *h)
+{
+  h2ulv::TreeOptions t;
+  t.leafsize = (int)h->leafsize;
+  t.adm      = h->adm == MATH2_ADMISSIBILITY_THETA ? h2ulv::Admissibility::Theta : h2ulv::Admissibility::Eta;
+  t.admparam = h->adm == MATH2_ADMISSIBILITY_THETA ? h->theta : h->eta;
+  return t;
+}
+static inline h2ulv::BuildOptions MatH2BuildOptions_Private(const Mat_H2 *h)
+{
+  h2ulv::BuildOptions b;
+  b.rtol      = h->rtol;
+  b.maxrank   = (int)h->maxrank;
+  b.nsamples  = (int)(h->nsamples > 0 ? h->nsamples : MatH2AutoSamples_Private(h->rtol));
+  b.symmetric = h->symmetric;
+  return b;
+}
+
 static inline Mat_H2 *H2(Mat A) { return static_cast<Mat_H2 *>(A->data); }
 
 /* math2.cxx: the type, its setters and getters */
@@ -114,3 +133,6 @@ PETSC_INTERN PetscErrorCode MatH2FromTree_Private(Mat, const PetscScalar *tree, 
 /* before the bases of a large MATH2: their memory estimated from a pilot build on a subsample of the
    points, and refused up front when it cannot fit (math2pilot.cxx) */
 PETSC_INTERN PetscErrorCode MatH2CheckMemoryPilot_Private(Mat);
+/* the bytes per process the stored values may take under -mat_h2_storage auto: -mat_h2_memory_limit,
+   else half the physical memory shared by the processes; the smallest over the processes (collective) */
+PETSC_INTERN PetscErrorCode MatH2StoredValuesLimit_Private(Mat, PetscLogDouble *);

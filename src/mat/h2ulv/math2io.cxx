@@ -310,11 +310,7 @@ static PetscErrorCode MatH2LoadTree_Private(Mat A, PetscViewer viewer, const H2F
     if (ok) seen[perm[t]] = 1, std::copy(&pts[t * dim], &pts[t * dim] + dim, &user[perm[t] * dim]);
   }
   FileCheck(ok, "the stored order of the points is not a permutation (a damaged file)");
-  h2ulv::TreeOptions topt;
-  topt.leafsize = (int)h->leafsize;
-  topt.adm      = h->adm == MATH2_ADMISSIBILITY_THETA ? h2ulv::Admissibility::Theta : h2ulv::Admissibility::Eta;
-  topt.admparam = h->adm == MATH2_ADMISSIBILITY_THETA ? h->theta : h->eta;
-  PetscCall(H2ULVCallCore(comm, PETSC_FALSE, [&]() { h->tree = std::make_shared<h2ulv::ClusterTree>((int)dim, (int)N, user.data(), topt); }));
+  PetscCall(H2ULVCallCore(comm, PETSC_FALSE, [&]() { h->tree = std::make_shared<h2ulv::ClusterTree>((int)dim, (int)N, user.data(), MatH2TreeOptions_Private(h)); }));
   ok = (PetscBool)(h->tree->levels() == p.iv[IO_LEVELS] && std::equal(perm.begin(), perm.end(), h->tree->perm().begin()) && counts == MatH2PairCounts_Private(*h->tree));
   FileCheck(ok, "the tree the stored points give is not the stored one (a file written by another version of h2ulv, or a damaged one)");
   PetscCall(H2ULVCallCore(PETSC_COMM_SELF, PETSC_FALSE, [&]() { h->coords.assign(user.begin() + A->rmap->rstart * dim, user.begin() + A->rmap->rend * dim); }));
@@ -384,7 +380,6 @@ static PetscErrorCode MatH2LoadBases_Private(Mat A, PetscViewer viewer)
   const int                                   L    = h->tree->levels();
   std::vector<std::vector<PetscInt>>          rr(L + 2), rc(L + 2);
   std::vector<std::vector<h2ulv::CellBasis>>  rowb(L + 1), colb(h->symmetric ? 0 : L + 1);
-  h2ulv::BuildOptions                         bopt;
   std::unique_ptr<h2ulv::Layout>              lay;
 
   PetscFunctionBegin;
@@ -393,11 +388,7 @@ static PetscErrorCode MatH2LoadBases_Private(Mat A, PetscViewer viewer)
     PetscCall(MatH2LoadBasesSide_Private(A, viewer, *lay, l, rr, rowb[l]));
     if (!h->symmetric) PetscCall(MatH2LoadBasesSide_Private(A, viewer, *lay, l, rc, colb[l]));
   }
-  bopt.rtol      = h->rtol;
-  bopt.maxrank   = (int)h->maxrank;
-  bopt.nsamples  = (int)(h->nsamples > 0 ? h->nsamples : MatH2AutoSamples_Private(h->rtol));
-  bopt.symmetric = h->symmetric;
-  PetscCall(H2ULVCallCore(comm, PETSC_TRUE, [&]() { h->structure = std::make_shared<const h2ulv::H2Structure>(comm, h->tree, bopt, std::move(rowb), std::move(colb)); }));
+  PetscCall(H2ULVCallCore(comm, PETSC_TRUE, [&]() { h->structure = std::make_shared<const h2ulv::H2Structure>(comm, h->tree, MatH2BuildOptions_Private(h), std::move(rowb), std::move(colb)); }));
   PetscFunctionReturn(0);
 }
 

@@ -25,20 +25,11 @@ static PetscErrorCode MatH2Pilot_Private(Mat A, double *basesPerPoint, double *v
   PetscCall(H2ULVCallCore(PetscObjectComm((PetscObject)A), PETSC_TRUE, [&]() { /* collective: a failing entry callback fails on every process */
     std::vector<double> x((size_t)n * dim);
     for (int i = 0; i < n; i++) std::copy_n(T.coords().data() + (size_t)i * step * dim, dim, x.data() + (size_t)i * dim);
-    h2ulv::TreeOptions topt;
-    topt.leafsize = (int)h->leafsize;
-    topt.adm      = h->adm == MATH2_ADMISSIBILITY_THETA ? h2ulv::Admissibility::Theta : h2ulv::Admissibility::Eta;
-    topt.admparam = h->adm == MATH2_ADMISSIBILITY_THETA ? h->theta : h->eta;
-    auto             sub = std::make_shared<const h2ulv::ClusterTree>(dim, n, x.data(), topt);
+    auto             sub = std::make_shared<const h2ulv::ClusterTree>(dim, n, x.data(), MatH2TreeOptions_Private(h));
     std::vector<int> map(n); /* pilot tree position -> the matrix's tree position */
     for (int t = 0; t < n; t++) map[t] = sub->perm()[t] * step;
     const h2ulv::PermutedEntries ev(h->evaluator, std::move(map));
-    h2ulv::BuildOptions          bopt;
-    bopt.rtol      = h->rtol;
-    bopt.maxrank   = (int)h->maxrank;
-    bopt.nsamples  = (int)(h->nsamples > 0 ? h->nsamples : MatH2AutoSamples_Private(h->rtol));
-    bopt.symmetric = h->symmetric;
-    const h2ulv::H2Structure S(PETSC_COMM_SELF, sub, ev, bopt);
+    const h2ulv::H2Structure     S(PETSC_COMM_SELF, sub, ev, MatH2BuildOptions_Private(h));
     *basesPerPoint  = (double)S.bytes() / n;
     *valuesPerPoint = (double)h2ulv::H2Values<double>::estimateBytes(S) / n;
   }));
@@ -51,7 +42,8 @@ PetscErrorCode MatH2CheckMemoryPilot_Private(Mat A)
   MPI_Comm    comm = PetscObjectComm((PetscObject)A);
   const double N   = (double)A->rmap->N;
   PetscMPIInt size;
-  double      avail, bases, values, limit = h->memlimit * 1048576.0;
+  double      avail, bases, values;
+  PetscLogDouble limit;
   char        what[160];
 
   PetscFunctionBegin;
@@ -61,12 +53,29 @@ PetscErrorCode MatH2CheckMemoryPilot_Private(Mat A)
   /* only where it could matter: 16 KB a point (more than measured for the standard problems at
      rtol 1e-8) would take more than half of what a process can get */
   if (N < 16 * PilotPoints || N / size * 16384.0 < 0.5 * avail) PetscFunctionReturn(0);
+  if (!h->tree->geometric()) { /* a subsample of a tree from the entries would need a tree of its own from the entries */
+    PetscCall(PetscInfo(A, "MATH2: no pilot build for a tree from the entries: the memory of the bases is not estimated before they are built\n"));
+    PetscFunctionReturn(0);
+  }
   PetscCall(MatH2Pilot_Private(A, &bases, &values)); /* the same on every process: same points, same options */
   bases *= N / size, values *= N / size;
-  if (limit <= 0) limit = 0.5 * (double)sysconf(_SC_PHYS_PAGES) * (double)sysconf(_SC_PAGE_SIZE) / size;
+  PetscCall(MatH2StoredValuesLimit_Private(A, &limit));
   const bool stored = h->storage == MATH2_STORAGE_STORED || (h->storage == MATH2_STORAGE_AUTO && values <= limit);
   PetscCall(PetscInfo(A, "MATH2: a pilot build on %" PetscInt_FMT " of the %.0f points estimates %.4g MB of bases and %.4g MB of stored values per process (%s)\n", PilotPoints, N, bases / 1048576.0, values / 1048576.0, stored ? "stored" : "not stored: computed on the fly"));
   PetscCall(PetscSNPrintf(what, sizeof(what), "MATH2 with %.0f points (its bases%s, estimated from a pilot build on %" PetscInt_FMT " of them)", N, stored ? " and stored values" : "", PilotPoints));
   PetscCall(H2ULVCheckMemory_Private(comm, bases + (stored ? values : 0), what, stored ? "use more processes or nodes, a looser -mat_h2_rtol, or -mat_h2_storage jit" : "use more processes or nodes, or a looser -mat_h2_rtol"));
+  PetscFunctionReturn(0);
+}
+
+PetscErrorCode MatH2StoredValuesLimit_Private(Mat A, PetscLogDouble *limit)
+{
+  MPI_Comm    comm = PetscObjectComm((PetscObject)A);
+  PetscMPIInt size;
+
+  PetscFunctionBegin;
+  PetscCallMPI(MPI_Comm_size(comm, &size));
+  *limit = H2(A)->memlimit * 1048576.0;
+  if (*limit <= 0) *limit = 0.5 * (PetscLogDouble)sysconf(_SC_PHYS_PAGES) * (PetscLogDouble)sysconf(_SC_PAGE_SIZE) / size;
+  PetscCall(MPIU_Allreduce(MPI_IN_PLACE, limit, 1, MPIU_PETSCLOGDOUBLE, MPI_MIN, comm)); /* one decision for all processes */
   PetscFunctionReturn(0);
 }

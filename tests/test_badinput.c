@@ -150,19 +150,6 @@ static PetscErrorCode ApiCases(void)
     MUST_FAIL(Assemble(A), "-mat_h2_geometry points", "MatH2SetGeometry(points) without coordinates");
     MUST_FAIL(MatH2SetGeometry(A, MATH2_GEOMETRY_MATRIX, 0), "neighbours", "MatH2SetGeometry with 0 neighbours");
     PetscCall(MatDestroy(&A));
-    { /* a tree from the entries cannot go to a binary file (MatLoad rebuilds the tree from the points) */
-      PetscReal   two = 2.0;
-      PetscViewer v;
-      PetscCall(NewMat(&A));
-      PetscCall(MatH2SetEntries(A, EntriesBadDiagonal, &two));
-      PetscCall(Assemble(A));
-      PetscCall(PetscViewerBinaryOpen(PETSC_COMM_WORLD, "test_badinput_geo.bin", FILE_MODE_WRITE, &v));
-      MUST_FAIL(MatView(A, v), "entries alone", "MatView(binary) of a tree from the entries");
-      PetscCall(PetscViewerDestroy(&v));
-      PetscCall(MatDestroy(&A));
-      (void)remove("test_badinput_geo.bin"); /* the file, if the viewer made one */
-      (void)remove("test_badinput_geo.bin.info");
-    }
   }
 
   /* coordinates before the sizes are known */

@@ -205,6 +205,7 @@ PetscErrorCode FisherApproximations(const MLP *m, const PetscReal *F, PetscReal 
   }
   PetscCall(PetscPrintf(PETSC_COMM_SELF, "approximations of F + lambda I:  %-18s %12s %12s %10s %9s\n", "method", "solve err", "logdet err", "MB", "seconds"));
   for (int t = 0; t < 4; t++) PetscCall(PetscPrintf(PETSC_COMM_SELF, "                                 %-18s %12.3e %12.3e %10.2f %9.3f\n", a[t].name, (double)a[t].esolve, (double)a[t].elogdet, a[t].bytes / 1048576.0, a[t].seconds));
+  for (int t = 0; t < 4; t++) PetscCall(PetscPrintf(PETSC_COMM_SELF, "RECORD {\"bench\": \"fisher\", \"method\": \"%s\", \"N\": %" PetscInt_FMT ", \"solve_error\": %.3e, \"logdet_error\": %.3e, \"mem_bytes\": %.0f, \"factor_s\": %.3f}\n", a[t].name, m->N, (double)a[t].esolve, (double)a[t].elogdet, a[t].bytes, a[t].seconds));
   PetscCall(PetscFree(x));
   PetscFunctionReturn(0);
 }

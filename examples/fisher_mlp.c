@@ -7,7 +7,7 @@ log det (the Laplace evidence) and the top eigenvalues, against dense LAPACK.\n\
   -seed <1>\n\
   -order natural|random the parameters in the network's order (layer, neuron) or randomly permuted\n\
   -alpha <1e-3>         damping: F + lambda I with lambda = alpha tr(F) / N\n\
-  -nev <10>             top eigenvalues of F (SLEPc on the MATH2 of F) against LAPACK\n\
+  -nev <10>             top eigenvalues of F (SLEPc on the MATH2 of F) against LAPACK (0: none)\n\
   -compare              also the diagonal, layer-block, K-FAC and rank-k (at the H2 memory) approximations\n\
   -check <tol>          exit with an error when the solve, log det or eigenvalues differ from the dense\n\
                         reference by more than tol (relative)\n\
@@ -258,7 +258,7 @@ static PetscErrorCode AssembleFisher(const MLP *m, PetscReal *F)
 /* ------------------------------------------------------------------------------------------------
    The dense reference: Cholesky of F + lambda I (log det, solve), eigenvalues of F
    ------------------------------------------------------------------------------------------------ */
-static PetscErrorCode DenseReference(PetscInt N, const PetscReal *F, PetscReal lambda, const PetscReal *g, Reference *ref)
+static PetscErrorCode DenseReference(PetscInt N, const PetscReal *F, PetscReal lambda, const PetscReal *g, PetscBool eig, Reference *ref)
 {
   PetscReal     *A, *work, wq;
   PetscBLASInt   n = (PetscBLASInt)N, one = 1, info, lw = -1;
@@ -278,6 +278,11 @@ static PetscErrorCode DenseReference(PetscInt N, const PetscReal *F, PetscReal l
   LAPACKpotrs_("L", &n, &one, A, &n, ref->x, &n, &info);
   PetscCall(PetscTime(&t1));
   ref->t_chol = t1 - t0;
+  ref->t_eig  = 0;
+  if (!eig) {
+    PetscCall(PetscFree(A));
+    PetscFunctionReturn(0);
+  }
   PetscCall(PetscArraycpy(A, F, (size_t)N * N));
   LAPACKsyev_("N", "L", &n, A, &n, ref->ev, &wq, &lw, &info);
   lw = (PetscBLASInt)wq;
@@ -425,14 +430,22 @@ static PetscReal RelDiff(PetscInt n, const PetscReal *a, const PetscReal *b)
   return PetscSqrtReal(d / s);
 }
 
-/* the H2 results against the reference, printed; the largest relative difference */
+/* the -mat_h2_rtol of the run (for the record) */
+static PetscReal H2ULVRecordTol_Private(void)
+{
+  PetscReal t = 1e-10;
+  PetscCall(PetscOptionsGetReal(NULL, NULL, "-mat_h2_rtol", &t, NULL));
+  return t;
+}
+
+/* the H2 results against the reference, printed (and as a RECORD line); the largest relative difference */
 static PetscErrorCode Compare(Mat H, PetscReal lambda, PetscInt N, PetscInt nev, const PetscReal *g, const Reference *ref, PetscReal *worst)
 {
   Vec                gv, x, xp;
   const PetscScalar *xa;
   PetscInt           its, itp;
   PetscLogDouble     ts, tp, te, mem;
-  PetscReal          logdet, ev[64], e_x, e_xp, e_ld, e_ev = 0;
+  PetscReal          logdet, ev[64], e_x, e_xp, e_ld, e_ev = -1;
 
   PetscFunctionBegin;
   PetscCall(VecCreateSeqWithArray(PETSC_COMM_SELF, 1, N, g, &gv));
@@ -447,16 +460,18 @@ static PetscErrorCode Compare(Mat H, PetscReal lambda, PetscInt N, PetscInt nev,
   e_xp = RelDiff(N, xa, ref->x);
   PetscCall(VecRestoreArrayRead(xp, &xa));
   e_ld = PetscAbsReal(logdet - ref->logdet) / PetscAbsReal(ref->logdet);
-  PetscCall(TopEigenvalues(H, nev, ev, &te)); /* of F + lambda I: those of F shifted by lambda */
+  te = 0;
+  if (nev > 0) PetscCall(TopEigenvalues(H, nev, ev, &te)); /* of F + lambda I: those of F shifted by lambda */
   for (PetscInt i = 0; i < nev; i++) ev[i] -= lambda;
   for (PetscInt i = 0; i < nev; i++) e_ev = PetscMax(e_ev, PetscAbsReal(ev[i] - ref->ev[N - 1 - i]) / ref->ev[N - 1]);
   PetscCall(MatH2GetMemory(H, &mem));
   PetscCall(PetscPrintf(PETSC_COMM_SELF, "MATH2 of F + lambda I: %.1f MB (dense %.1f MB)\n", mem / 1048576.0, 8.0 * N * N / 1048576.0));
   PetscCall(PetscPrintf(PETSC_COMM_SELF, "direct solve (PCH2ULV): setup %.2f s, relative error %.2e; log det %.10g (LAPACK %.10g, relative error %.2e)\n", ts, (double)e_x, (double)logdet, (double)ref->logdet, (double)e_ld));
   PetscCall(PetscPrintf(PETSC_COMM_SELF, "FGMRES preconditioned by PCH2ULV (-pre_pc_h2ulv_*): setup %.2f s, %" PetscInt_FMT " iterations, relative error %.2e\n", tp, itp, (double)e_xp));
-  PetscCall(PetscPrintf(PETSC_COMM_SELF, "top %" PetscInt_FMT " eigenvalues of F (SLEPc on MATH2, %.2f s): largest %.8e, largest relative difference %.2e (of lambda_max)\n", nev, te, (double)ev[0], (double)e_ev));
+  if (nev > 0) PetscCall(PetscPrintf(PETSC_COMM_SELF, "top %" PetscInt_FMT " eigenvalues of F (SLEPc on MATH2, %.2f s): largest %.8e, largest relative difference %.2e (of lambda_max)\n", nev, te, (double)ev[0], (double)e_ev));
   PetscCall(PetscPrintf(PETSC_COMM_SELF, "LAPACK: Cholesky + solve %.2f s, eigenvalues %.2f s\n", ref->t_chol, ref->t_eig));
   *worst = PetscMax(PetscMax(e_x, e_ld), PetscMax(e_ev, e_xp));
+  PetscCall(PetscPrintf(PETSC_COMM_SELF, "RECORD {\"bench\": \"fisher\", \"method\": \"h2ulv\", \"N\": %" PetscInt_FMT ", \"tol\": %g, \"solve_error\": %.3e, \"logdet_error\": %.3e, \"eig_error\": %.3e, \"pre_error\": %.3e, \"pre_its\": %" PetscInt_FMT ", \"mem_bytes\": %.0f, \"factor_s\": %.3f, \"pre_factor_s\": %.3f, \"eig_s\": %.3f, \"dense_chol_s\": %.3f, \"dense_eig_s\": %.3f}\n", N, (double)H2ULVRecordTol_Private(), (double)e_x, (double)e_ld, (double)e_ev, (double)e_xp, itp, mem, ts, tp, te, ref->t_chol, ref->t_eig));
   PetscCall(VecDestroy(&gv));
   PetscCall(VecDestroy(&x));
   PetscCall(VecDestroy(&xp));
@@ -491,7 +506,7 @@ int main(int argc, char **argv)
   PetscCall(PetscOptionsReal("-check", "Largest relative difference allowed (0: no check)", NULL, check, &check, NULL));
   PetscOptionsEnd();
   PetscCheck(m.H >= 1 && m.H <= 1024, PETSC_COMM_WORLD, PETSC_ERR_ARG_OUTOFRANGE, "-hidden must be in 1..1024, got %" PetscInt_FMT, m.H);
-  PetscCheck(nev >= 1 && nev <= 64, PETSC_COMM_WORLD, PETSC_ERR_ARG_OUTOFRANGE, "-nev must be in 1..64, got %" PetscInt_FMT, nev);
+  PetscCheck(nev >= 0 && nev <= 64, PETSC_COMM_WORLD, PETSC_ERR_ARG_OUTOFRANGE, "-nev must be in 0..64 (0: no eigenvalues), got %" PetscInt_FMT, nev);
   PetscCheck(alpha > 0, PETSC_COMM_WORLD, PETSC_ERR_ARG_OUTOFRANGE, "-alpha must be positive, got %g", (double)alpha);
   PetscCall(PetscStrcmp(order, "random", &random));
   PetscCall(SetDefault("-mat_h2_rtol", "1e-10"));
@@ -510,8 +525,8 @@ int main(int argc, char **argv)
   for (PetscInt i = 0; i < m.N; i++) tr += F[i + m.N * i];
   lambda = alpha * tr / m.N;
   PetscCall(PetscPrintf(PETSC_COMM_SELF, "Fisher F: N = %" PetscInt_FMT ", %" PetscInt_FMT " x %d rows of U, parameters in %s order; lambda = %g tr(F)/N = %.4e\n", m.N, m.n, NOUT, random ? "random" : "the network's", (double)alpha, (double)lambda));
-  PetscCall(DenseReference(m.N, F, lambda, g, &ref));
-  PetscCall(PetscPrintf(PETSC_COMM_SELF, "eigenvalues of F: largest %.4e, smallest %.4e; condition number of F + lambda I %.3e\n", (double)ref.ev[m.N - 1], (double)ref.ev[0], (double)((ref.ev[m.N - 1] + lambda) / (ref.ev[0] + lambda))));
+  PetscCall(DenseReference(m.N, F, lambda, g, (PetscBool)(nev > 0), &ref));
+  if (nev > 0) PetscCall(PetscPrintf(PETSC_COMM_SELF, "eigenvalues of F: largest %.4e, smallest %.4e; condition number of F + lambda I %.3e\n", (double)ref.ev[m.N - 1], (double)ref.ev[0], (double)((ref.ev[m.N - 1] + lambda) / (ref.ev[0] + lambda))));
   PetscCall(CompressDense(m.N, F, lambda, &H, &tc));
   PetscCall(PetscPrintf(PETSC_COMM_SELF, "MatConvert(dense, MATH2) without coordinates: %.2f s\n", tc));
   PetscCall(MatViewFromOptions(H, NULL, "-fisher_view"));

@@ -354,13 +354,15 @@ static PetscErrorCode CompressDense(PetscInt N, const PetscReal *F, PetscReal sh
 }
 
 /* (F + lambda I) x = g with PCH2ULV: as a direct solver (prefix "") or preconditioning FGMRES
-   (prefix "pre_"); x, the iterations, the setup time, and log det from the direct one */
+   (prefix "pre_"); x, the iterations, the setup time, and log det from the direct one.  A solve
+   that fails (a loose tolerance can leave a pivot that is not positive definite) gives its = -1 */
 static PetscErrorCode Solve(Mat H, const char *prefix, Vec g, Vec x, PetscInt *its, PetscLogDouble *tsetup, PetscReal *logdet)
 {
   KSP            ksp;
   PC             pc;
-  PetscBool      direct;
-  PetscLogDouble t0, t1;
+  PetscBool           direct;
+  PetscLogDouble      t0, t1;
+  KSPConvergedReason  reason;
 
   PetscFunctionBegin;
   PetscCall(PetscStrcmp(prefix, "", &direct));
@@ -378,7 +380,11 @@ static PetscErrorCode Solve(Mat H, const char *prefix, Vec g, Vec x, PetscInt *i
   *tsetup = t1 - t0;
   PetscCall(KSPSolve(ksp, g, x));
   PetscCall(KSPGetIterationNumber(ksp, its));
-  if (logdet) PetscCall(PCH2ULVGetLogDeterminant(pc, logdet));
+  PetscCall(KSPGetConvergedReason(ksp, &reason));
+  if (reason < 0) {
+    PetscCall(PetscPrintf(PETSC_COMM_SELF, "%s solve failed: %s\n", direct ? "the direct" : "the preconditioned", KSPConvergedReasons[reason]));
+    *its = -1;
+  } else if (logdet) PetscCall(PCH2ULVGetLogDeterminant(pc, logdet));
   PetscCall(KSPDestroy(&ksp));
   PetscFunctionReturn(0);
 }
@@ -445,7 +451,7 @@ static PetscErrorCode Compare(Mat H, PetscReal lambda, PetscInt N, PetscInt nev,
   const PetscScalar *xa;
   PetscInt           its, itp;
   PetscLogDouble     ts, tp, te, mem;
-  PetscReal          logdet, ev[64], e_x, e_xp, e_ld, e_ev = -1;
+  PetscReal          logdet = 0, ev[64], e_x, e_xp, e_ld, e_ev = -1;
 
   PetscFunctionBegin;
   PetscCall(VecCreateSeqWithArray(PETSC_COMM_SELF, 1, N, g, &gv));
@@ -460,17 +466,19 @@ static PetscErrorCode Compare(Mat H, PetscReal lambda, PetscInt N, PetscInt nev,
   e_xp = RelDiff(N, xa, ref->x);
   PetscCall(VecRestoreArrayRead(xp, &xa));
   e_ld = PetscAbsReal(logdet - ref->logdet) / PetscAbsReal(ref->logdet);
+  if (its < 0) e_x = e_ld = -2; /* failed */
+  if (itp < 0) e_xp = -2;
   te = 0;
   if (nev > 0) PetscCall(TopEigenvalues(H, nev, ev, &te)); /* of F + lambda I: those of F shifted by lambda */
   for (PetscInt i = 0; i < nev; i++) ev[i] -= lambda;
   for (PetscInt i = 0; i < nev; i++) e_ev = PetscMax(e_ev, PetscAbsReal(ev[i] - ref->ev[N - 1 - i]) / ref->ev[N - 1]);
   PetscCall(MatH2GetMemory(H, &mem));
   PetscCall(PetscPrintf(PETSC_COMM_SELF, "MATH2 of F + lambda I: %.1f MB (dense %.1f MB)\n", mem / 1048576.0, 8.0 * N * N / 1048576.0));
-  PetscCall(PetscPrintf(PETSC_COMM_SELF, "direct solve (PCH2ULV): setup %.2f s, relative error %.2e; log det %.10g (LAPACK %.10g, relative error %.2e)\n", ts, (double)e_x, (double)logdet, (double)ref->logdet, (double)e_ld));
+  if (its >= 0) PetscCall(PetscPrintf(PETSC_COMM_SELF, "direct solve (PCH2ULV): setup %.2f s, relative error %.2e; log det %.10g (LAPACK %.10g, relative error %.2e)\n", ts, (double)e_x, (double)logdet, (double)ref->logdet, (double)e_ld));
   PetscCall(PetscPrintf(PETSC_COMM_SELF, "FGMRES preconditioned by PCH2ULV (-pre_pc_h2ulv_*): setup %.2f s, %" PetscInt_FMT " iterations, relative error %.2e\n", tp, itp, (double)e_xp));
   if (nev > 0) PetscCall(PetscPrintf(PETSC_COMM_SELF, "top %" PetscInt_FMT " eigenvalues of F (SLEPc on MATH2, %.2f s): largest %.8e, largest relative difference %.2e (of lambda_max)\n", nev, te, (double)ev[0], (double)e_ev));
   PetscCall(PetscPrintf(PETSC_COMM_SELF, "LAPACK: Cholesky + solve %.2f s, eigenvalues %.2f s\n", ref->t_chol, ref->t_eig));
-  *worst = PetscMax(PetscMax(e_x, e_ld), PetscMax(e_ev, e_xp));
+  *worst = (its < 0 || itp < 0) ? PETSC_MAX_REAL : PetscMax(PetscMax(e_x, e_ld), PetscMax(e_ev, e_xp));
   PetscCall(PetscPrintf(PETSC_COMM_SELF, "RECORD {\"bench\": \"fisher\", \"method\": \"h2ulv\", \"N\": %" PetscInt_FMT ", \"tol\": %g, \"solve_error\": %.3e, \"logdet_error\": %.3e, \"eig_error\": %.3e, \"pre_error\": %.3e, \"pre_its\": %" PetscInt_FMT ", \"mem_bytes\": %.0f, \"factor_s\": %.3f, \"pre_factor_s\": %.3f, \"eig_s\": %.3f, \"dense_chol_s\": %.3f, \"dense_eig_s\": %.3f}\n", N, (double)H2ULVRecordTol_Private(), (double)e_x, (double)e_ld, (double)e_ev, (double)e_xp, itp, mem, ts, tp, te, ref->t_chol, ref->t_eig));
   PetscCall(VecDestroy(&gv));
   PetscCall(VecDestroy(&x));

@@ -4,12 +4,29 @@ static const char help[] = "MATH2 construction and matvec benchmark: time and me
   -reps <5>                   matvecs timed (median reported)\n\
   -accuracy_rows <64>         rows of A x computed by direct kernel summation for the accuracy figure\n\
   -densemax <16384>           largest N at which a PETSc MATDENSE matvec is timed for comparison\n\
+  -hidden                     the points hidden and the order shuffled: the matrix given by MatH2SetEntries\n\
+                              alone, its cluster tree built from the entries (-mat_h2_geometry matrix)\n\
 Prints a human-readable table and one CSV line per size (prefix CSV).\n";
 
 #include <h2ulv.h>
 #include "record.h"
+#include "../tests/hidden.h"
 
 static PetscReal PeakRSSMB(void) { return BenchPeakRSSBytes() / 1048576.0; }
+
+/* the problem's MATH2 (from its points), or (-hidden) from its shuffled entries alone */
+static PetscErrorCode CreateMat(Hidden *h, PetscInt N, PetscBool hidden, Mat *A)
+{
+  PetscFunctionBegin;
+  h->sigma = NULL;
+  if (!hidden) {
+    PetscCall(H2ULVProblemCreateH2(h->prob, PETSC_COMM_WORLD, PETSC_DECIDE, A));
+    PetscFunctionReturn(0);
+  }
+  PetscCall(HiddenShuffle(h, N));
+  PetscCall(HiddenCreateH2(h, PETSC_COMM_WORLD, PETSC_DECIDE, A));
+  PetscFunctionReturn(0);
+}
 
 static int CmpReal(const void *a, const void *b)
 {
@@ -22,6 +39,7 @@ int main(int argc, char **argv)
   char        name[64] = "sphere-laplace";
   PetscInt    nmin = 4096, nmax = 65536, reps = 5, arows = 64, densemax = 16384;
   PetscMPIInt size;
+  PetscBool   hidden = PETSC_FALSE;
 
   PetscCall(PetscInitialize(&argc, &argv, NULL, help));
   PetscCallMPI(MPI_Comm_size(PETSC_COMM_WORLD, &size));
@@ -31,10 +49,12 @@ int main(int argc, char **argv)
   PetscCall(PetscOptionsGetInt(NULL, NULL, "-reps", &reps, NULL));
   PetscCall(PetscOptionsGetInt(NULL, NULL, "-accuracy_rows", &arows, NULL));
   PetscCall(PetscOptionsGetInt(NULL, NULL, "-densemax", &densemax, NULL));
-  PetscCall(PetscPrintf(PETSC_COMM_WORLD, "# %s, %d process(es), OMP_NUM_THREADS=%s\n", name, size, getenv("OMP_NUM_THREADS") ? getenv("OMP_NUM_THREADS") : "(unset)"));
+  PetscCall(PetscOptionsGetBool(NULL, NULL, "-hidden", &hidden, NULL));
+  PetscCall(PetscPrintf(PETSC_COMM_WORLD, "# %s%s, %d process(es), OMP_NUM_THREADS=%s\n", name, hidden ? " (points hidden, order shuffled: tree from the entries)" : "", size, getenv("OMP_NUM_THREADS") ? getenv("OMP_NUM_THREADS") : "(unset)"));
   PetscCall(PetscPrintf(PETSC_COMM_WORLD, "%9s %8s %8s %8s %8s %9s %10s %10s %7s %10s %10s %10s %9s\n", "N", "tree_s", "basis_s", "values_s", "build_s", "build_us/N", "matvec_s", "mv_ns/N", "maxrank", "H2_MB", "bytes/N", "rss_MB", "rel_err"));
   for (PetscInt N = nmin; N <= nmax; N *= 2) {
     H2ULVProblem   prob;
+    Hidden         hid;
     Mat            A;
     Vec            x, y;
     MatH2Info      info;
@@ -43,8 +63,9 @@ int main(int argc, char **argv)
     PetscRandom    rnd;
 
     PetscCall(H2ULVProblemCreate(name, N, 0, &prob));
+    hid.prob = prob;
     PetscCall(PetscTime(&t0));
-    PetscCall(H2ULVProblemCreateH2(prob, PETSC_COMM_WORLD, PETSC_DECIDE, &A));
+    PetscCall(CreateMat(&hid, N, hidden, &A));
     PetscCall(PetscTime(&t1));
     PetscCall(MatH2GetInfo(A, &info));
     PetscCall(MatCreateVecs(A, &x, &y));
@@ -80,7 +101,7 @@ int main(int argc, char **argv)
         PetscScalar s = 0, a;
         if (i < rs || i >= re) continue;
         for (PetscInt j = 0; j < N; j++) {
-          PetscCall(H2ULVProblemEntry(prob, i, j, &a));
+          PetscCall(HiddenEntries(1, &i, 1, &j, &a, 1, &hid));
           s += a * xa[j];
         }
         num += PetscSqr(PetscRealPart(ya[i - rs] - s));
@@ -136,6 +157,7 @@ int main(int argc, char **argv)
     PetscCall(PetscPrintf(PETSC_COMM_WORLD, "CSV,%s,%" PetscInt_FMT ",%d,%s,%.4f,%.4f,%.4f,%.4f,%.5f,%.4g,%" PetscInt_FMT ",%.0f,%.0f,%.3e,%.5f\n", name, N, size, getenv("OMP_NUM_THREADS") ? getenv("OMP_NUM_THREADS") : "", info.time_tree, info.time_basis, info.time_values, t1 - t0, tmv, info.mult_flops / tmv / 1e9, info.maxrank, info.bytes, PeakRSSMB() * 1048576.0, (double)err,
                           (double)dense_mv));
     PetscCall(PetscFree(tm));
+    PetscCall(PetscFree(hid.sigma));
     PetscCall(PetscRandomDestroy(&rnd));
     PetscCall(VecDestroy(&x));
     PetscCall(VecDestroy(&y));

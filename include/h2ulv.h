@@ -69,7 +69,18 @@ typedef enum {
 } MatH2StorageType;
 PETSC_EXTERN const char *const MatH2StorageTypes[];
 
+/* What the cluster tree is built from (-mat_h2_geometry): the points (MatH2SetCoordinates), the
+   entries alone (angle distance 1 - A_ij^2/(A_ii A_jj), k-nearest-neighbour near field: symmetric
+   positive definite matrices; the diagonal must be nonzero), or auto: the points when they are given, else the entries. */
+typedef enum {
+  MATH2_GEOMETRY_AUTO = 0,
+  MATH2_GEOMETRY_POINTS,
+  MATH2_GEOMETRY_MATRIX
+} MatH2GeometryType;
+PETSC_EXTERN const char *const MatH2GeometryTypes[];
+
 PETSC_EXTERN PetscErrorCode MatH2SetCoordinates(Mat, PetscInt dim, const PetscReal coords[]);
+PETSC_EXTERN PetscErrorCode MatH2SetGeometry(Mat, MatH2GeometryType, PetscInt neighbors);
 PETSC_EXTERN PetscErrorCode MatH2SetKernel(Mat, MatH2KernelFn, void *ctx);
 PETSC_EXTERN PetscErrorCode MatH2SetEntries(Mat, MatH2EntriesFn, void *ctx);
 PETSC_EXTERN PetscErrorCode MatH2SetBuiltinKernel(Mat, MatH2KernelType, PetscReal scale, PetscReal param, PetscReal diag, PetscReal nugget);

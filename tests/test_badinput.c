@@ -5,6 +5,7 @@
    Run on one process.  -group api|options|all (default all): API and operation cases, or the
    options-database cases (which leak PETSc option-parsing memory on error, see OptionCases). */
 #include <h2ulv.h>
+#include <stdio.h>
 #include <string.h>
 
 static char           errmsg[4096];
@@ -64,6 +65,15 @@ static PetscScalar KInf(PetscInt dim, const PetscReal x[], const PetscReal y[], 
 static PetscErrorCode EntriesFail(PetscInt m, const PetscInt rows[], PetscInt n, const PetscInt cols[], PetscScalar out[], PetscInt ldo, void *ctx)
 {
   return PETSC_ERR_USER_INPUT; /* a user callback that reports an error */
+}
+
+/* exp(-|i - j| / 10) with the diagonal 0 (no angle distance) or NaN */
+static PetscErrorCode EntriesBadDiagonal(PetscInt m, const PetscInt rows[], PetscInt n, const PetscInt cols[], PetscScalar out[], PetscInt ldo, void *ctx)
+{
+  const PetscReal d = *(const PetscReal *)ctx;
+  for (PetscInt j = 0; j < n; j++)
+    for (PetscInt i = 0; i < m; i++) out[i + j * ldo] = rows[i] == cols[j] ? d : PetscExpReal(-PetscAbsReal((PetscReal)(rows[i] - cols[j])) / 10);
+  return 0;
 }
 
 #define NP 200
@@ -127,6 +137,20 @@ static PetscErrorCode ApiCases(void)
   PetscCall(MatH2SetCoordinates(A, 3, coords));
   MUST_FAIL(Assemble(A), "MatH2SetKernel", "MatAssemblyEnd without a kernel");
   PetscCall(MatDestroy(&A));
+
+  /* ---- the tree from the entries alone (no coordinates) */
+  {
+    PetscReal zero = 0.0, nan = NAN;
+    PetscCall(NewMat(&A));
+    PetscCall(MatH2SetEntries(A, EntriesBadDiagonal, &zero));
+    MUST_FAIL(Assemble(A), "nonzero, finite diagonal", "no coordinates, a zero diagonal");
+    PetscCall(MatH2SetEntries(A, EntriesBadDiagonal, &nan));
+    MUST_FAIL(Assemble(A), "nonzero, finite diagonal", "no coordinates, a NaN diagonal");
+    PetscCall(MatH2SetGeometry(A, MATH2_GEOMETRY_POINTS, PETSC_DEFAULT));
+    MUST_FAIL(Assemble(A), "-mat_h2_geometry points", "MatH2SetGeometry(points) without coordinates");
+    MUST_FAIL(MatH2SetGeometry(A, MATH2_GEOMETRY_MATRIX, 0), "neighbours", "MatH2SetGeometry with 0 neighbours");
+    PetscCall(MatDestroy(&A));
+  }
 
   /* coordinates before the sizes are known */
   PetscCall(MatCreate(PETSC_COMM_WORLD, &A));
@@ -244,7 +268,7 @@ static PetscErrorCode OperationCases(void)
   PetscCall(MatCreateDense(PETSC_COMM_WORLD, PETSC_DECIDE, PETSC_DECIDE, NP, NP, NULL, &D));
   PetscCall(MatAssemblyBegin(D, MAT_FINAL_ASSEMBLY));
   PetscCall(MatAssemblyEnd(D, MAT_FINAL_ASSEMBLY));
-  MUST_FAIL(MatConvert(D, MATH2, MAT_INITIAL_MATRIX, &B), "MatH2SetCoordinates", "MatConvert(dense, MATH2) without coordinates");
+  MUST_FAIL(MatConvert(D, MATH2, MAT_INITIAL_MATRIX, &B), "nonzero, finite diagonal", "MatConvert(zero dense, MATH2) without coordinates");
   PetscCall(MatDestroy(&D));
   PetscCall(MatDestroy(&A));
   PetscFunctionReturn(0);

@@ -1,7 +1,8 @@
 /* MATH2 saved with MatView() to a PETSc binary file and read back with MatLoad():
    - the loaded matrix gives bit-identical products (MatMult, MatMultTranspose) and diagonal, and the
      factorization of the loaded matrix solves bit-identically, for a built-in kernel with stored and
-     with on-the-fly values (with a MatShift, kept in the file), and for a nonsymmetric user kernel;
+     with on-the-fly values (with a MatShift, kept in the file), for a nonsymmetric user kernel, and
+     for entries without points (the cluster tree built from the entries is stored whole);
    - a file whose entries came from a user kernel loads without it when its values are stored (the
      products work, the factorization is a clear error) and refuses to load without it when they are
      computed on the fly;
@@ -26,10 +27,26 @@ static PetscScalar KernelNs(PetscInt dim, const PetscReal x[], const PetscReal y
   return PetscExpReal(-PetscSqrtReal(r2)) * (1.0 + 0.3 * (x[0] - y[1])) + (r2 == 0 ? 2.0 : 0.0);
 }
 
+/* a smooth SPD kernel as a block callback over global indices: no points given to the matrix */
+static PetscErrorCode EntriesSpd(PetscInt m, const PetscInt rows[], PetscInt n, const PetscInt cols[], PetscScalar out[], PetscInt ldo, void *ctx)
+{
+  PetscFunctionBeginUser;
+  for (PetscInt j = 0; j < n; j++)
+    for (PetscInt i = 0; i < m; i++) {
+      const PetscReal *x = pts + DIM * rows[i], *y = pts + DIM * cols[j];
+      PetscReal        r2 = 0;
+      for (PetscInt d = 0; d < DIM; d++) r2 += (x[d] - y[d]) * (x[d] - y[d]);
+      out[i + j * ldo] = PetscExpReal(-2.0 * PetscSqrtReal(r2)) + (rows[i] == cols[j] ? 0.1 : 0.0);
+    }
+  PetscFunctionReturn(0);
+}
+
 typedef enum {
   CASE_BUILTIN,
-  CASE_USER
+  CASE_USER,
+  CASE_MATRIX /* entries without coordinates: the tree from the entries */
 } Case;
+static const char *casename[] = {"built-in kernel", "user kernel", "entries, no points"};
 
 static PetscErrorCode CreateH2(MPI_Comm comm, Case c, PetscBool jit, Mat *A)
 {
@@ -44,9 +61,10 @@ static PetscErrorCode CreateH2(MPI_Comm comm, Case c, PetscBool jit, Mat *A)
   if (jit) PetscCall(MatH2SetStorage(*A, MATH2_STORAGE_JIT, 0));
   PetscCall(MatSetUp(*A));
   PetscCall(MatGetOwnershipRange(*A, &r0, &r1));
-  PetscCall(MatH2SetCoordinates(*A, DIM, pts + DIM * r0));
+  if (c == CASE_MATRIX) PetscCall(MatH2SetEntries(*A, EntriesSpd, NULL));
+  else PetscCall(MatH2SetCoordinates(*A, DIM, pts + DIM * r0));
   if (c == CASE_BUILTIN) PetscCall(MatH2SetBuiltinKernel(*A, MATH2_KERNEL_MATERN32, 1.0, 0.5, PETSC_DEFAULT, 0.0));
-  else PetscCall(MatH2SetKernel(*A, KernelNs, NULL));
+  else if (c == CASE_USER) PetscCall(MatH2SetKernel(*A, KernelNs, NULL));
   PetscCall(MatAssemblyBegin(*A, MAT_FINAL_ASSEMBLY));
   PetscCall(MatAssemblyEnd(*A, MAT_FINAL_ASSEMBLY));
   if (c == CASE_BUILTIN) PetscCall(MatShift(*A, 0.25));
@@ -64,8 +82,9 @@ static PetscErrorCode Save(Mat A, const char *name)
   PetscFunctionReturn(0);
 }
 
-/* MatLoad into a new matrix of the given type (kernel: set on it first); the error code is returned */
-static PetscErrorCode Load(MPI_Comm comm, const char *name, MatType type, PetscBool kernel, Mat *B)
+/* MatLoad into a new matrix of the given type (the callbacks of case c set on it first, unless
+   CASE_BUILTIN); the error code is returned */
+static PetscErrorCode Load(MPI_Comm comm, const char *name, MatType type, Case c, Mat *B)
 {
   PetscViewer    v;
   PetscErrorCode ierr;
@@ -73,7 +92,8 @@ static PetscErrorCode Load(MPI_Comm comm, const char *name, MatType type, PetscB
   PetscFunctionBegin;
   PetscCall(MatCreate(comm, B));
   PetscCall(MatSetType(*B, type));
-  if (kernel) PetscCall(MatH2SetKernel(*B, KernelNs, NULL));
+  if (c == CASE_USER) PetscCall(MatH2SetKernel(*B, KernelNs, NULL));
+  if (c == CASE_MATRIX) PetscCall(MatH2SetEntries(*B, EntriesSpd, NULL));
   PetscCall(PetscViewerBinaryOpen(comm, name, FILE_MODE_READ, &v));
   ierr = MatLoad(*B, v);
   PetscCall(PetscViewerDestroy(&v));
@@ -162,12 +182,12 @@ static PetscErrorCode RoundTrip(Case c, PetscBool jit, const char *name)
   PetscFunctionBegin;
   PetscCall(CreateH2(PETSC_COMM_WORLD, c, jit, &A));
   PetscCall(Save(A, name));
-  PetscCall(Load(PETSC_COMM_WORLD, name, MATH2, (PetscBool)(c == CASE_USER), &B));
+  PetscCall(Load(PETSC_COMM_WORLD, name, MATH2, c, &B));
   PetscCall(ProductDiff(A, B, PETSC_FALSE, &d[0]));
   PetscCall(ProductDiff(A, B, PETSC_TRUE, &d[1]));
   PetscCall(DiagonalDiff(A, B, &d[2]));
   PetscCall(SolveDiff(A, B, &d[3]));
-  PetscCall(PetscPrintf(PETSC_COMM_WORLD, "%s kernel, %s values: |Ax - Bx| %g, |A'x - B'x| %g, |diag A - diag B| %g, |A\\b - B\\b| %g\n", c == CASE_BUILTIN ? "built-in" : "user", jit ? "on-the-fly" : "stored", (double)d[0], (double)d[1], (double)d[2], (double)d[3]));
+  PetscCall(PetscPrintf(PETSC_COMM_WORLD, "%s, %s values: |Ax - Bx| %g, |A'x - B'x| %g, |diag A - diag B| %g, |A\\b - B\\b| %g\n", casename[c], jit ? "on-the-fly" : "stored", (double)d[0], (double)d[1], (double)d[2], (double)d[3]));
   REQUIRE(d[0] == 0 && d[1] == 0 && d[2] == 0 && d[3] == 0, "the loaded matrix is not bit-identical\n");
   PetscCall(MatDestroy(&A));
   PetscCall(MatDestroy(&B));
@@ -205,7 +225,7 @@ static PetscErrorCode WithoutKernel(const char *stored, const char *jitname)
   PetscFunctionBegin;
   PetscCall(CreateH2(PETSC_COMM_WORLD, CASE_USER, PETSC_FALSE, &A));
   PetscCall(Save(A, stored));
-  PetscCall(Load(PETSC_COMM_WORLD, stored, MATH2, PETSC_FALSE, &B));
+  PetscCall(Load(PETSC_COMM_WORLD, stored, MATH2, CASE_BUILTIN, &B));
   PetscCall(ProductDiff(A, B, PETSC_FALSE, &d));
   REQUIRE(d == 0, "stored user-kernel values loaded without the kernel: |Ax - Bx| = %g\n", (double)d);
   PetscCall(KSPCreate(PETSC_COMM_WORLD, &ksp));
@@ -220,7 +240,7 @@ static PetscErrorCode WithoutKernel(const char *stored, const char *jitname)
   PetscCall(CreateH2(PETSC_COMM_WORLD, CASE_USER, PETSC_TRUE, &A));
   PetscCall(Save(A, jitname));
   PetscCall(MatDestroy(&A));
-  EXPECT_ERROR(Load(PETSC_COMM_WORLD, jitname, MATH2, PETSC_FALSE, &B), PETSC_ERR_ARG_WRONGSTATE, PETSC_ERR_ARG_WRONGSTATE, "MatH2SetKernel", "on-the-fly values loaded without the kernel");
+  EXPECT_ERROR(Load(PETSC_COMM_WORLD, jitname, MATH2, CASE_BUILTIN, &B), PETSC_ERR_ARG_WRONGSTATE, PETSC_ERR_ARG_WRONGSTATE, "MatH2SetKernel", "on-the-fly values loaded without the kernel");
   PetscCall(MatDestroy(&B));
   PetscFunctionReturn(0);
 }
@@ -269,7 +289,7 @@ static PetscErrorCode AcrossRanks(const char *name)
   PetscCallMPI(MPI_Comm_rank(PETSC_COMM_WORLD, &rank));
   PetscCall(CreateH2(PETSC_COMM_WORLD, CASE_BUILTIN, PETSC_FALSE, &A));
   PetscCall(Save(A, name));
-  PetscCall(Load(PETSC_COMM_SELF, name, MATH2, PETSC_FALSE, &B));
+  PetscCall(Load(PETSC_COMM_SELF, name, MATH2, CASE_BUILTIN, &B));
   PetscCall(DistributedVsSelf(A, B, &rel));
   PetscCall(PetscPrintf(PETSC_COMM_WORLD, "written on all processes, loaded on one: |Ax - Bx| / |Ax| = %g\n", (double)rel));
   REQUIRE(rel <= 1e-12, "the matrix loaded on one process differs from the distributed one\n");
@@ -279,7 +299,7 @@ static PetscErrorCode AcrossRanks(const char *name)
   PetscCall(CreateH2(PETSC_COMM_SELF, CASE_BUILTIN, PETSC_FALSE, &A));
   if (rank == 0) PetscCall(Save(A, name));
   PetscCallMPI(MPI_Barrier(PETSC_COMM_WORLD));
-  PetscCall(Load(PETSC_COMM_WORLD, name, MATH2, PETSC_FALSE, &B));
+  PetscCall(Load(PETSC_COMM_WORLD, name, MATH2, CASE_BUILTIN, &B));
   PetscCall(DistributedVsSelf(B, A, &rel));
   PetscCall(PetscPrintf(PETSC_COMM_WORLD, "written on one process, loaded on all: |Ax - Bx| / |Ax| = %g\n", (double)rel));
   REQUIRE(rel <= 1e-12, "the matrix written on one process and loaded on all differs from it\n");
@@ -326,18 +346,18 @@ static PetscErrorCode BadFiles(const char *good, const char *bad)
     fclose(f);
   }
   PetscCall(CopyFile(good, bad, size / 2, -1, 0));
-  EXPECT_ERROR(Load(PETSC_COMM_WORLD, bad, MATH2, PETSC_FALSE, &B), PETSC_ERR_FILE_READ, PETSC_ERR_FILE_UNEXPECTED, "", "truncated file");
+  EXPECT_ERROR(Load(PETSC_COMM_WORLD, bad, MATH2, CASE_BUILTIN, &B), PETSC_ERR_FILE_READ, PETSC_ERR_FILE_UNEXPECTED, "", "truncated file");
   PetscCall(MatDestroy(&B));
   PetscCall(CopyFile(good, bad, -1, 16, 99));
-  EXPECT_ERROR(Load(PETSC_COMM_WORLD, bad, MATH2, PETSC_FALSE, &B), PETSC_ERR_FILE_UNEXPECTED, PETSC_ERR_FILE_UNEXPECTED, "version 99", "another format version");
+  EXPECT_ERROR(Load(PETSC_COMM_WORLD, bad, MATH2, CASE_BUILTIN, &B), PETSC_ERR_FILE_UNEXPECTED, PETSC_ERR_FILE_UNEXPECTED, "version 99", "another format version");
   PetscCall(MatDestroy(&B));
-  EXPECT_ERROR(Load(PETSC_COMM_WORLD, good, MATAIJ, PETSC_FALSE, &B), PETSC_ERR_FILE_UNEXPECTED, PETSC_ERR_ARG_WRONG, "", "a MATH2 file loaded as MATAIJ");
+  EXPECT_ERROR(Load(PETSC_COMM_WORLD, good, MATAIJ, CASE_BUILTIN, &B), PETSC_ERR_FILE_UNEXPECTED, PETSC_ERR_ARG_WRONG, "", "a MATH2 file loaded as MATAIJ");
   PetscCall(MatDestroy(&B));
   PetscCall(MatCreateDense(PETSC_COMM_WORLD, PETSC_DECIDE, PETSC_DECIDE, 8, 8, NULL, &D));
   PetscCall(MatShift(D, 1.0));
   PetscCall(Save(D, bad));
   PetscCall(MatDestroy(&D));
-  EXPECT_ERROR(Load(PETSC_COMM_WORLD, bad, MATH2, PETSC_FALSE, &B), PETSC_ERR_FILE_UNEXPECTED, PETSC_ERR_FILE_UNEXPECTED, "another type", "a MATDENSE file loaded as MATH2");
+  EXPECT_ERROR(Load(PETSC_COMM_WORLD, bad, MATH2, CASE_BUILTIN, &B), PETSC_ERR_FILE_UNEXPECTED, PETSC_ERR_FILE_UNEXPECTED, "another type", "a MATDENSE file loaded as MATH2");
   PetscCall(MatDestroy(&B));
   PetscFunctionReturn(0);
 }
@@ -362,6 +382,8 @@ int main(int argc, char **argv)
   PetscCall(RoundTrip(CASE_BUILTIN, PETSC_TRUE, n[1]));
   PetscCall(RoundTrip(CASE_USER, PETSC_FALSE, n[2]));
   PetscCall(RoundTrip(CASE_USER, PETSC_TRUE, n[3]));
+  PetscCall(RoundTrip(CASE_MATRIX, PETSC_FALSE, n[2]));
+  PetscCall(RoundTrip(CASE_MATRIX, PETSC_TRUE, n[3]));
   PetscCall(WithoutKernel(n[2], n[3]));
   if (size > 1) PetscCall(AcrossRanks(n[4]));
   PetscCall(BadFiles(n[0], n[5]));

@@ -2,7 +2,7 @@
    - Cholesky demanded on an indefinite matrix (sc22-sphere is negative definite) -> DIVERGED_PC_FAILED
    - automatic factorization on the same matrix falls back to LU and solves it
    - a singular matrix (all-zero entries after MatZeroEntries) -> DIVERGED_PC_FAILED
-   - zero-size system, Pmat without coordinates (dense, no PCSetCoordinates), unsupported Pmat type
+   - zero-size system, dense Pmat without coordinates and a zero diagonal, unsupported Pmat type
    - -pc_h2ulv_factorization cholesky on a nonsymmetric matrix */
 #include <h2ulv.h>
 
@@ -86,18 +86,19 @@ int main(int argc, char **argv)
   PetscCall(H2ULVProblemDestroy(&prob));
 
   PetscCall(PetscPushErrorHandler(Handler, NULL));
-  /* dense Pmat without coordinates */
+  /* dense Pmat without coordinates whose diagonal is zero (no tree from the entries) */
   {
     KSP ksp;
     PC  pc;
     PetscCall(H2ULVProblemCreate("cube-yukawa", 200, 0, &prob));
     PetscCall(H2ULVProblemCreateDense(prob, PETSC_COMM_WORLD, PETSC_DECIDE, &D));
+    PetscCall(MatShift(D, -1.0)); /* the diagonal of cube-yukawa is 1 */
     PetscCall(KSPCreate(PETSC_COMM_WORLD, &ksp));
     PetscCall(KSPSetOperators(ksp, D, D));
     PetscCall(KSPGetPC(ksp, &pc));
     PetscCall(PCSetType(pc, PCH2ULV));
     code = KSPSetUp(ksp);
-    PetscCall(ExpectError(code, "dense Pmat without PCSetCoordinates", "PCSetCoordinates"));
+    PetscCall(ExpectError(code, "dense Pmat with a zero diagonal without PCSetCoordinates", "nonzero, finite diagonal"));
     PetscCall(KSPDestroy(&ksp));
     /* unsupported type */
     {

@@ -1,6 +1,7 @@
 /* An existing PETSc program: a dense (MATDENSE) kernel matrix, the points given with the standard
    PCSetCoordinates(), and -pc_type h2ulv from the options (with -dll_append this needs no code
-   change).  The KSP solution is checked against PETSc's own dense LAPACK solve. */
+   change).  With -no_coordinates the points stay hidden: the cluster tree comes from the entries.
+   The KSP solution is checked against PETSc's own dense LAPACK solve. */
 #include <petscksp.h>
 
 int main(int argc, char **argv)
@@ -11,10 +12,12 @@ int main(int argc, char **argv)
   Vec         b, x, xd;
   KSP         ksp, kd;
   PC          pc, pd;
+  PetscBool   nocoords = PETSC_FALSE;
 
   PetscCall(PetscInitialize(&argc, &argv, NULL, "PCH2ULV with a dense matrix and PCSetCoordinates"));
   PetscCall(PetscOptionsGetInt(NULL, NULL, "-n", &N, NULL));
   PetscCall(PetscOptionsGetReal(NULL, NULL, "-max_err", &maxerr, NULL));
+  PetscCall(PetscOptionsGetBool(NULL, NULL, "-no_coordinates", &nocoords, NULL));
   PetscCall(PetscMalloc1(3 * N, &xyz));
   for (PetscInt i = 0; i < N; i++) { /* a jittered 3-D lattice in the unit cube */
     PetscInt s = (PetscInt)PetscCeilReal(PetscPowReal((PetscReal)N, 1.0 / 3.0));
@@ -44,7 +47,7 @@ int main(int argc, char **argv)
   PetscCall(KSPSetOperators(ksp, D, D));
   PetscCall(KSPGetPC(ksp, &pc));
   PetscCall(KSPSetFromOptions(ksp)); /* -pc_type h2ulv -ksp_type ... */
-  PetscCall(PCSetCoordinates(pc, 3, re - rs, xyz + 3 * rs));
+  if (!nocoords) PetscCall(PCSetCoordinates(pc, 3, re - rs, xyz + 3 * rs));
   PetscCall(KSPSolve(ksp, b, x));
   PetscCall(KSPGetIterationNumber(ksp, &its));
 
@@ -57,7 +60,7 @@ int main(int argc, char **argv)
   PetscCall(VecNorm(xd, NORM_2, &nrm));
   PetscCall(VecAXPY(xd, -1.0, x));
   PetscCall(VecNorm(xd, NORM_2, &err));
-  PetscCall(PetscPrintf(PETSC_COMM_WORLD, "dense Pmat + PCSetCoordinates: %" PetscInt_FMT " iterations, ||x - x_lapack|| / ||x_lapack|| = %.3e\n", its, (double)(err / nrm)));
+  PetscCall(PetscPrintf(PETSC_COMM_WORLD, "dense Pmat + %s: %" PetscInt_FMT " iterations, ||x - x_lapack|| / ||x_lapack|| = %.3e\n", nocoords ? "no coordinates" : "PCSetCoordinates", its, (double)(err / nrm)));
   PetscCheck(err / nrm <= maxerr, PETSC_COMM_WORLD, PETSC_ERR_NOT_CONVERGED, "FAILED: error above %g", (double)maxerr);
   PetscCall(PetscPrintf(PETSC_COMM_WORLD, "PASS\n"));
   PetscCall(KSPDestroy(&ksp));

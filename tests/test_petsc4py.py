@@ -136,6 +136,16 @@ def main():
     err = mult_error(E, K)
     check(err < 1e-8, "MATH2 from a numpy array (MatConvert dense -> h2): MatMult against numpy, relative error %.2e" % err)
     E.destroy()
+    E = h2ulv.dense_matrix(K[rs:re], comm=COMM)  # no points: the cluster tree from the entries
+    err = mult_error(E, K)
+    check(err < 1e-8, "MATH2 from a numpy array without points: MatMult against numpy, relative error %.2e" % err)
+    kspe = direct_solver(E)
+    xs = E.createVecRight()
+    kspe.solve(b, xs)
+    err = np.linalg.norm(to_numpy(xs) - xe) / np.linalg.norm(xe)
+    check(err < 1e-7, "PCH2ULV on it against numpy.linalg.solve, relative error %.2e" % err)
+    kspe.destroy()
+    E.destroy()
 
     # 6. saved with MatView to a binary file and loaded with MatLoad: the same products, bit for bit
     name = "test_petsc4py_np%d.h2" % COMM.getSize()

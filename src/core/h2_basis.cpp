@@ -192,11 +192,37 @@ double boxDist2(const ClusterTree &T, const Cell &c, int t)
   return d2;
 }
 
-// v sorted by distance to the box of c (ties by point)
-void byDistance(const ClusterTree &T, const Cell &c, std::vector<int> &v)
+// How far the points v are from cell c (a key to sort by, smaller = nearer).  From the points:
+// the squared distance to the box.  From the entries (no boxes): minus the largest similarity
+// A_tp^2 / (A_tt A_pp) to a few points p spread over the cell, |v| x 8 entries.
+std::vector<double> distancesToCell(const ClusterTree &T, const EntryEvaluator &ev, const Cell &c, const std::vector<int> &v)
 {
+  const int m = static_cast<int>(v.size());
+  std::vector<double> dist(m);
+  if (T.geometric()) {
+    for (int t = 0; t < m; t++) dist[t] = boxDist2(T, c, v[t]);
+    return dist;
+  }
+  const int np = std::min(8, c.size());
+  if (m == 0 || np == 0) return dist;
+  std::vector<int> piv(np);
+  for (int t = 0; t < np; t++) piv[t] = c.begin + static_cast<int>((static_cast<long long>(2 * t + 1) * c.size()) / (2 * np));
+  const std::vector<double> &D = T.diagonal();
+  Matrix<double> B = evalBlock(ev, T, v, piv);
+  for (int t = 0; t < m; t++) {
+    double best = 0;
+    for (int j = 0; j < np; j++) best = std::max(best, B(t, j) * B(t, j) / (D[v[t]] * D[piv[j]]));
+    dist[t] = -best;
+  }
+  return dist;
+}
+
+// v sorted by distance to c (ties by point)
+void byDistance(const ClusterTree &T, const EntryEvaluator &ev, const Cell &c, std::vector<int> &v)
+{
+  const std::vector<double> d = distancesToCell(T, ev, c, v);
   std::vector<std::pair<double, int>> dv(v.size());
-  for (size_t t = 0; t < v.size(); t++) dv[t] = {boxDist2(T, c, v[t]), v[t]};
+  for (size_t t = 0; t < v.size(); t++) dv[t] = {d[t], v[t]};
   std::sort(dv.begin(), dv.end());
   for (size_t t = 0; t < v.size(); t++) v[t] = dv[t].second;
 }
@@ -204,10 +230,10 @@ void byDistance(const ClusterTree &T, const Cell &c, std::vector<int> &v)
 // keep at most m of a distance-ordered list: its nearer half of m in full, the other half
 // spread evenly over the rest (never only the nearest: the distant field of slowly decaying
 // kernels is smooth but large in aggregate)
-void capByDistance(const ClusterTree &T, const Cell &ci, std::vector<int> &v, size_t m)
+void capByDistance(const ClusterTree &T, const EntryEvaluator &ev, const Cell &ci, std::vector<int> &v, size_t m)
 {
   if (v.size() <= m) return;
-  byDistance(T, ci, v);
+  byDistance(T, ev, ci, v);
   const size_t h = m / 2;
   std::vector<int> rest(v.begin() + h, v.end());
   v.resize(h);
@@ -217,7 +243,7 @@ void capByDistance(const ClusterTree &T, const Cell &ci, std::vector<int> &v, si
 
 // The far sample of cell k on level l (see farSamples): up to q points of each far cell of its
 // level, then the thinned sample of its parent (null at the root), capped at s in all.
-std::vector<int> farSampleOfCell(const ClusterTree &T, int l, int k, const std::vector<std::vector<int>> &rep, const std::vector<int> *parent, size_t s, size_t q)
+std::vector<int> farSampleOfCell(const ClusterTree &T, const EntryEvaluator &ev, int l, int k, const std::vector<std::vector<int>> &rep, const std::vector<int> *parent, size_t s, size_t q)
 {
   const PairList &F = T.farList(l);
   const Cell &ci = T.cell(l, k);
@@ -229,11 +255,12 @@ std::vector<int> farSampleOfCell(const ClusterTree &T, int l, int k, const std::
       continue;
     }
     std::vector<int> pts = cellPoints(cj);
-    std::nth_element(pts.begin(), pts.begin() + q / 2, pts.end(), [&](int a, int b) {
-      double da = boxDist2(T, ci, a), db = boxDist2(T, ci, b);
-      return da < db || (da == db && a < b);
-    });
+    const std::vector<double> d = distancesToCell(T, ev, ci, pts);
+    std::vector<std::pair<double, int>> dp(pts.size());
+    for (size_t t = 0; t < pts.size(); t++) dp[t] = {d[t], pts[t]};
+    std::nth_element(dp.begin(), dp.begin() + q / 2, dp.end());
     pts.resize(q / 2);
+    for (size_t t = 0; t < q / 2; t++) pts[t] = dp[t].second;
     auto r = subsample(rep[ClusterTree::index(l, F.col[p])], q - q / 2);
     pts.insert(pts.end(), r.begin(), r.end());
     std::sort(pts.begin(), pts.end());
@@ -248,13 +275,13 @@ std::vector<int> farSampleOfCell(const ClusterTree &T, int l, int k, const std::
   std::vector<int> zi;
   if (parent) {
     std::vector<int> inh = *parent;
-    byDistance(T, ci, inh);
+    byDistance(T, ev, ci, inh);
     const size_t half = inh.size() / 2;
     zi.assign(inh.begin(), inh.begin() + half);
     for (size_t t = half; t < inh.size(); t += 4) zi.push_back(inh[t]);
   }
-  capByDistance(T, ci, z, s - std::min(zi.size(), s / 3));
-  capByDistance(T, ci, zi, s - z.size());
+  capByDistance(T, ev, ci, z, s - std::min(zi.size(), s / 3));
+  capByDistance(T, ev, ci, zi, s - z.size());
   z.insert(z.end(), zi.begin(), zi.end());
   return z;
 }
@@ -263,8 +290,9 @@ std::vector<int> farSampleOfCell(const ClusterTree &T, int l, int k, const std::
 // its points nearest to the cell (fast-decaying kernels live there), half spread over the cell.
 // The parent's far sample comes in thinned with the same priority: its nearer half kept, one in
 // four of the rest.  The total is capped at s (own cells first).  O(1) work per cell point.
-// Only cells whose subtree holds points of mine are needed.
-std::vector<std::vector<std::vector<int>>> farSamples(const ClusterTree &T, const Layout &lay, size_t s)
+// Only cells whose subtree holds points of mine are needed.  The cells of a level are independent
+// (threaded when the entries may be, for a tree from the entries).
+std::vector<std::vector<std::vector<int>>> farSamples(const ClusterTree &T, const EntryEvaluator &ev, const Layout &lay, size_t s, bool threaded)
 {
   const int L = T.levels();
   const std::vector<std::vector<int>> rep = representatives(T, s);
@@ -274,8 +302,9 @@ std::vector<std::vector<std::vector<int>>> farSamples(const ClusterTree &T, cons
   std::vector<std::vector<std::vector<int>>> farSample(L + 1);
   for (int l = 0; l <= L; l++) {
     farSample[l].resize(T.ncells(l));
-    for (int k = 0; k < T.ncells(l); k++)
-      if (needed(l, k)) farSample[l][k] = farSampleOfCell(T, l, k, rep, l > 0 ? &farSample[l - 1][k / 2] : nullptr, s, q);
+    parallelFor(T.ncells(l), threaded && !T.geometric(), [&](int k) {
+      if (needed(l, k)) farSample[l][k] = farSampleOfCell(T, ev, l, k, rep, l > 0 ? &farSample[l - 1][k / 2] : nullptr, s, q);
+    });
   }
   return farSample;
 }
@@ -308,7 +337,7 @@ H2Structure::H2Structure(MPI_Comm comm, std::shared_ptr<const ClusterTree> tree,
   allocateLevels();
   planExchanges();
 
-  std::vector<std::vector<std::vector<int>>> farSample = farSamples(T, layout_, static_cast<size_t>(std::max(0, opt_.nsamples)));
+  std::vector<std::vector<std::vector<int>>> farSample = farSamples(T, ev, layout_, static_cast<size_t>(std::max(0, opt_.nsamples)), threaded);
   for (int l = L; l >= 1; l--) {
     std::exception_ptr err = nullptr;
     bool go = true;

@@ -39,11 +39,37 @@ ClusterTree::ClusterTree(int dim, int N, const double *coords, const TreeOptions
 }
 
 ClusterTree::ClusterTree(const ClusterTree &src, Admissibility adm, double admparam) :
-  dim_(src.dim_), N_(src.N_), L_(src.L_), opt_(src.opt_), perm_(src.perm_), coords_(src.coords_), cells_(src.cells_)
+  dim_(src.dim_), N_(src.N_), L_(src.L_), opt_(src.opt_), perm_(src.perm_), coords_(src.coords_), cells_(src.cells_), diag_(src.diag_), entries_(src.entries_)
 {
+  if (!geometric()) { // no boxes: the lists from the entries stay
+    near_ = src.near_;
+    far_ = src.far_;
+    return;
+  }
   opt_.adm = adm;
   opt_.admparam = admparam;
   buildLists();
+}
+
+ClusterTree::ClusterTree(MatrixTreeParts &&p, const TreeOptions &opt) :
+  dim_(p.dim), N_(static_cast<int>(p.perm.size())), L_(p.levels), opt_(opt), perm_(std::move(p.perm)), coords_(std::move(p.coords)), cells_(std::move(p.cells)), near_(std::move(p.near)), far_(std::move(p.far)), diag_(std::move(p.diag)), entries_(p.entries)
+{
+  if (diag_.size() != perm_.size() || cells_.size() != (size_t(2) << L_) - 1) throw Error(ERR_ARG, "inconsistent parts of a cluster tree");
+}
+
+PairList pairsToCSR(int n, std::vector<std::pair<int, int>> &p)
+{
+  std::sort(p.begin(), p.end());
+  p.erase(std::unique(p.begin(), p.end()), p.end());
+  PairList c;
+  c.ptr.assign(n + 1, 0);
+  c.col.resize(p.size());
+  for (size_t t = 0; t < p.size(); t++) {
+    c.ptr[p[t].first + 1]++;
+    c.col[t] = p[t].second;
+  }
+  for (int i = 0; i < n; i++) c.ptr[i + 1] += c.ptr[i];
+  return c;
 }
 
 // dual traversal from (root, root): near and far pairs per level
@@ -65,23 +91,11 @@ void ClusterTree::buildLists()
     }
     stack.swap(next);
   }
-  auto toCSR = [](int n, std::vector<std::pair<int, int>> &p) {
-    std::sort(p.begin(), p.end());
-    PairList c;
-    c.ptr.assign(n + 1, 0);
-    c.col.resize(p.size());
-    for (size_t t = 0; t < p.size(); t++) {
-      c.ptr[p[t].first + 1]++;
-      c.col[t] = p[t].second;
-    }
-    for (int i = 0; i < n; i++) c.ptr[i + 1] += c.ptr[i];
-    return c;
-  };
   near_.resize(L_ + 1);
   far_.resize(L_ + 1);
   for (int l = 0; l <= L_; l++) {
-    near_[l] = toCSR(ncells(l), nearp[l]);
-    far_[l] = toCSR(ncells(l), farp[l]);
+    near_[l] = pairsToCSR(ncells(l), nearp[l]);
+    far_[l] = pairsToCSR(ncells(l), farp[l]);
   }
 }
 

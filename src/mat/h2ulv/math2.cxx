@@ -380,6 +380,7 @@ PetscErrorCode MatSetFromOptions_H2(Mat A, PetscOptionItems *PetscOptionsObject)
     PetscCall(PetscOptionsReal("-mat_h2_memory_limit", "MB per process the stored values may take under -mat_h2_storage auto (0: half the physical memory / processes)", "MatH2SetStorage", ml, &ml, &f2));
     if (f1 || f2) PetscCall(MatH2SetStorage_H2(A, st, ml));
   }
+  PetscCall(MatH2GeometryFromOptions_Private(A, PetscOptionsObject, &changed));
   PetscCall(PetscOptionsBool("-mat_h2_monitor", "Print a line per level of the basis construction: elapsed time and an estimate of what remains", "", h->monitor, &h->monitor, NULL));
   {
     PetscBool ts = (PetscBool)(h->cbthreads == PETSC_BOOL3_TRUE), set;
@@ -426,6 +427,7 @@ static PetscErrorCode MatView_H2(Mat A, PetscViewer viewer)
   PetscCall(MatH2GetMemory_H2(A, &mem));
   PetscCall(PetscViewerASCIIPrintf(viewer, "  N %" PetscInt_FMT ", dimension %" PetscInt_FMT ", tree depth %d (%d leaves), %d process(es)\n", A->rmap->N, h->dim, (int)st.size() - 1, 1 << ((int)st.size() - 1), h->structure->layout().size()));
   PetscCall(PetscViewerASCIIPrintf(viewer, "  memory %.4g MB, compression %.4g%% of dense (%.4g MB); build: tree %.3g s, bases %.3g s, values %.3g s\n", mem / 1048576.0, 100.0 * mem / dense, dense / 1048576.0, h->t_tree, h->t_basis, h->t_values));
+  PetscCall(MatH2GeometryView_Private(A, viewer));
   if (h->t_load > 0) PetscCall(PetscViewerASCIIPrintf(viewer, "  loaded from a file (MatLoad) in %.3g s\n", h->t_load));
   if (h->checkerr >= 0) PetscCall(PetscViewerASCIIPrintf(viewer, "  checked against the exact entries on %" PetscInt_FMT " rows: relative error %.3g%s\n", h->checkrows >= 0 ? h->checkrows : 16, (double)h->checkerr, h->checkerr > 10 * h->rtol ? " (ABOVE 10 x rtol: raise -mat_h2_samples)" : ""));
   if (h->jit) PetscCall(PetscViewerASCIIPrintf(viewer, "  values: computed on the fly in every product (-mat_h2_storage %s); stored they would take %.4g MB on this process\n", MatH2StorageTypes[h->storage], (double)stored / 1048576.0));
@@ -448,7 +450,7 @@ static PetscErrorCode MatDestroy_H2(Mat A)
   delete h;
   A->data = NULL;
   PetscCall(PetscObjectChangeTypeName((PetscObject)A, NULL));
-  const char *names[] = {"MatH2SetCoordinates_C", "MatH2SetKernel_C", "MatH2SetEntries_C", "MatH2SetBuiltinKernel_C", "MatH2SetTolerance_C", "MatH2SetLeafSize_C", "MatH2SetAdmissibility_C", "MatH2SetSampleSize_C", "MatH2SetStorage_C", "MatH2GetIndexMap_C", "MatH2GetRanks_C", "MatH2GetMemory_C", "MatH2GetInfo_C", "MatProductSetFromOptions_h2_seqdense_C", "MatProductSetFromOptions_h2_mpidense_C", "MatConvert_seqdense_h2_C", "MatConvert_mpidense_h2_C"};
+  const char *names[] = {"MatH2SetCoordinates_C", "MatH2SetKernel_C", "MatH2SetEntries_C", "MatH2SetBuiltinKernel_C", "MatH2SetTolerance_C", "MatH2SetLeafSize_C", "MatH2SetAdmissibility_C", "MatH2SetSampleSize_C", "MatH2SetStorage_C", "MatH2SetGeometry_C", "MatH2GetIndexMap_C", "MatH2GetRanks_C", "MatH2GetMemory_C", "MatH2GetInfo_C", "MatProductSetFromOptions_h2_seqdense_C", "MatProductSetFromOptions_h2_mpidense_C", "MatConvert_seqdense_h2_C", "MatConvert_mpidense_h2_C"};
   for (const char *n : names) PetscCall(PetscObjectComposeFunction((PetscObject)A, n, (void (*)(void))NULL));
   PetscFunctionReturn(0);
 }
@@ -471,7 +473,7 @@ static PetscErrorCode MatSetUp_H2(Mat A)
    -mat_h2_admissibility theta|eta, -mat_h2_theta, -mat_h2_eta, -mat_h2_kernel <name>,
    -mat_h2_kernel_scale, -mat_h2_kernel_length, -mat_h2_kernel_diag, -mat_h2_kernel_nugget,
    -mat_h2_symmetric, -mat_h2_threads, -mat_h2_callback_threadsafe, -mat_h2_storage auto|stored|jit,
-   -mat_h2_memory_limit, -mat_h2_check_rows
+   -mat_h2_memory_limit, -mat_h2_check_rows, -mat_h2_geometry auto|points|matrix, -mat_h2_neighbors
 
    Checks at assembly: the construction parameters must be the same on every process (an error names
    the first that differs); a matrix declared symmetric (MAT_SYMMETRIC, MAT_SPD, -mat_h2_symmetric)
@@ -518,6 +520,7 @@ PetscErrorCode MatCreate_H2(Mat A)
   PetscCall(PetscObjectComposeFunction((PetscObject)A, "MatH2SetAdmissibility_C", MatH2SetAdmissibility_H2));
   PetscCall(PetscObjectComposeFunction((PetscObject)A, "MatH2SetSampleSize_C", MatH2SetSampleSize_H2));
   PetscCall(PetscObjectComposeFunction((PetscObject)A, "MatH2SetStorage_C", MatH2SetStorage_H2));
+  PetscCall(PetscObjectComposeFunction((PetscObject)A, "MatH2SetGeometry_C", MatH2SetGeometry_H2));
   PetscCall(PetscObjectComposeFunction((PetscObject)A, "MatH2GetIndexMap_C", MatH2GetIndexMap_H2));
   PetscCall(PetscObjectComposeFunction((PetscObject)A, "MatH2GetRanks_C", MatH2GetRanks_H2));
   PetscCall(PetscObjectComposeFunction((PetscObject)A, "MatH2GetMemory_C", MatH2GetMemory_H2));

@@ -255,6 +255,45 @@ PetscErrorCode MatH2SetSampleSize(Mat A, PetscInt s)
   PetscFunctionReturn(0);
 }
 
+const char *const MatH2GeometryTypes[] = {"auto", "points", "matrix", "MatH2GeometryType", "MATH2_GEOMETRY_", NULL};
+
+/*@
+   MatH2SetGeometry - what the cluster tree of a MATH2 is built from: its points or its entries alone
+
+   Logically Collective on Mat
+
+   Input Parameters:
++  A         - the MATH2 matrix
+.  geometry  - MATH2_GEOMETRY_POINTS (the points of MatH2SetCoordinates()), MATH2_GEOMETRY_MATRIX (the entries alone) or MATH2_GEOMETRY_AUTO (the points when they are given, else the entries)
+-  neighbors - for the tree from the entries: leaf clusters are near when a point of one has one of its neighbors nearest points in the other (PETSC_DEFAULT: 32)
+
+   Options Database Keys:
++  -mat_h2_geometry <auto,points,matrix> - the geometry
+-  -mat_h2_neighbors <32> - the neighbours
+
+   Notes:
+   Without points the tree comes from the angle distance d_ij = 1 - A_ij^2/(A_ii A_jj) between rows:
+   clusters are split at the median of the distances to two far points, the near field comes from
+   the nearest neighbours (found in randomized trees), and the far-field samples of the bases are
+   chosen by the same distance.  The method is meant for symmetric positive definite matrices; a
+   negative diagonal is measured by its magnitude, a zero or non-finite diagonal entry is an error
+   naming it.  A dense matrix converted
+   with MatConvert(), an entry callback (MatH2SetEntries()) and PCH2ULV on a dense matrix need no
+   points then.  The tree costs O(N log N) entries, evaluated on every process (every process holds
+   the same tree); MatView() shows which tree was built and the entries it took.
+
+   Level: intermediate
+
+.seealso: MATH2, MatH2SetCoordinates(), MatH2SetEntries(), PCH2ULV
+@*/
+PetscErrorCode MatH2SetGeometry(Mat A, MatH2GeometryType geometry, PetscInt neighbors)
+{
+  PetscFunctionBegin;
+  PetscCall(H2ULVInitializePackage());
+  PetscTryMethod(A, "MatH2SetGeometry_C", (Mat, MatH2GeometryType, PetscInt), (A, geometry, neighbors));
+  PetscFunctionReturn(0);
+}
+
 /*@
    MatH2SetStorage - whether the near blocks and couplings of a MATH2 are stored or computed in every product
 

@@ -63,6 +63,9 @@ static PetscErrorCode MatH2CheckSame_Private(Mat A)
     {"-mat_h2_storage", (double)h->storage},
     {"-mat_h2_memory_limit", h->memlimit},
     {"-mat_h2_check_rows", (double)h->checkrows},
+    {"-mat_h2_geometry", (double)h->geometry},
+    {"-mat_h2_neighbors", (double)h->neighbors},
+    {"MatH2SetCoordinates() (1: called)", (double)h->coords_set},
   };
 
   PetscFunctionBegin;
@@ -130,9 +133,11 @@ static PetscErrorCode MatH2BuildCheckInput_Private(Mat A)
   PetscFunctionBegin;
   PetscCall(PetscLayoutSetUp(A->rmap));
   PetscCall(PetscLayoutSetUp(A->cmap));
+  A->preallocated = PETSC_TRUE; /* nothing to preallocate (and no MatH2SetCoordinates() without points) */
   PetscCheck(A->rmap->N == A->cmap->N && A->rmap->n == A->cmap->n, comm, PETSC_ERR_ARG_SIZ, "MATH2 matrices are square with the same row and column layout; got %" PetscInt_FMT " x %" PetscInt_FMT " (local %" PetscInt_FMT " x %" PetscInt_FMT ")", A->rmap->N, A->cmap->N, A->rmap->n, A->cmap->n);
-  PetscCheck(h->coords_set, comm, PETSC_ERR_ORDER, "MATH2 has no coordinates: call MatH2SetCoordinates() before MatAssemblyEnd()");
-  PetscCheck((PetscInt)h->coords.size() == A->rmap->n * h->dim, PETSC_COMM_SELF, PETSC_ERR_ARG_SIZ, "MATH2 was given %" PetscInt_FMT " local points but owns %" PetscInt_FMT " rows: the layout changed after MatH2SetCoordinates()", (PetscInt)h->coords.size() / h->dim, A->rmap->n);
+  PetscCheck(h->coords_set || h->geometry != MATH2_GEOMETRY_POINTS, comm, PETSC_ERR_ORDER, "MATH2 has no coordinates but -mat_h2_geometry points asks for them: call MatH2SetCoordinates() before MatAssemblyEnd(), or build the tree from the entries (-mat_h2_geometry auto or matrix)");
+  PetscCheck(h->coords_set || !(h->kfn || h->kernel != MATH2_KERNEL_NONE), comm, PETSC_ERR_ORDER, "MATH2 has a point kernel (MatH2SetKernel, MatH2SetBuiltinKernel or -mat_h2_kernel) but no coordinates: call MatH2SetCoordinates() before MatAssemblyEnd() (without points, give the entries with MatH2SetEntries or MatConvert from a dense matrix)");
+  PetscCheck(!h->coords_set || (PetscInt)h->coords.size() == A->rmap->n * h->dim, PETSC_COMM_SELF, PETSC_ERR_ARG_SIZ, "MATH2 was given %" PetscInt_FMT " local points but owns %" PetscInt_FMT " rows: the layout changed after MatH2SetCoordinates()", (PetscInt)h->coords.size() / h->dim, A->rmap->n);
   PetscCheck(h->kfn || h->efn || h->dense || h->kernel != MATH2_KERNEL_NONE, comm, PETSC_ERR_ORDER, "MATH2 has no entries: call MatH2SetKernel(), MatH2SetEntries() or MatH2SetBuiltinKernel(), or choose -mat_h2_kernel, before MatAssemblyEnd()");
   PetscCheck(A->rmap->N >= 1, comm, PETSC_ERR_ARG_SIZ, "MATH2 needs at least one point (the global size is 0)");
   if (h->kernel == MATH2_KERNEL_LAPLACE || h->kernel == MATH2_KERNEL_YUKAWA) PetscCheck(h->kdiag_set, comm, PETSC_ERR_ARG_WRONG, "The %s kernel is singular at r = 0: give its diagonal value with -mat_h2_kernel_diag (or MatH2SetBuiltinKernel)", MatH2KernelTypes[h->kernel]);
@@ -187,37 +192,91 @@ static PetscErrorCode MatH2BuildStepEnd_Private(Mat A, PetscLogEvent event, Pets
   PetscFunctionReturn(0);
 }
 
-/* all points on every process (the tree and the far samples need them), the cluster tree, the entries */
+/* all points on every process (the tree, the far samples and the point kernels need them); empty
+   without coordinates */
+static PetscErrorCode MatH2GatherPoints_Private(Mat A, std::vector<double> &all)
+{
+  Mat_H2        *h    = H2(A);
+  MPI_Comm       comm = PetscObjectComm((PetscObject)A);
+  const PetscInt N = A->rmap->N, dim = h->coords_set ? h->dim : 0;
+  PetscMPIInt    size;
+
+  PetscFunctionBegin;
+  PetscCallMPI(MPI_Comm_size(comm, &size));
+  PetscCall(H2ULVCallCore(comm, PETSC_TRUE, [&]() { all.resize((size_t)N * dim); }));
+  if (!dim) PetscFunctionReturn(0);
+  std::vector<PetscMPIInt> counts(size), displs(size);
+  for (PetscMPIInt p = 0; p < size; p++) {
+    counts[p] = (PetscMPIInt)((A->rmap->range[p + 1] - A->rmap->range[p]) * dim);
+    displs[p] = (PetscMPIInt)(A->rmap->range[p] * dim);
+  }
+  PetscCallMPI(MPI_Allgatherv(h->coords.data(), (PetscMPIInt)h->coords.size(), MPIU_REAL, all.data(), counts.data(), displs.data(), MPIU_REAL, comm));
+  PetscFunctionReturn(0);
+}
+
+/* the entries in the user's numbering, for the tree from the entries: a dense matrix directly, the
+   other sources through their evaluator on the points in the user's order (throws) */
+static h2ulv::UserEntries MatH2UserEntries_Private(Mat_H2 *h, int N, int dim, const std::vector<double> &all)
+{
+  if (h->dense) {
+    std::shared_ptr<const std::vector<double>> a = h->dense;
+    return [a, N](const int *r, int m, const int *c, int n, double *o, int ld) {
+      for (int j = 0; j < n; j++)
+        for (int i = 0; i < m; i++) o[i + (size_t)j * ld] = (*a)[r[i] + (size_t)c[j] * N];
+    };
+  }
+  h2ulv::MatrixTreeParts id; /* one cell, the identity order */
+  id.dim = dim;
+  id.coords = all;
+  id.perm.resize(N);
+  for (int t = 0; t < N; t++) id.perm[t] = t;
+  id.cells.resize(1);
+  id.cells[0].end = N;
+  id.diag.assign(N, 1.0);
+  id.near.resize(1);
+  id.near[0].ptr = {0, 1};
+  id.near[0].col = {0};
+  id.far.resize(1);
+  id.far[0].ptr = {0, 0};
+  h->tree = std::make_shared<h2ulv::ClusterTree>(std::move(id), h2ulv::TreeOptions());
+  MatH2CreateEvaluator_Private(h);
+  std::shared_ptr<const h2ulv::EntryEvaluator> ev = h->evaluator;
+  std::shared_ptr<const h2ulv::ClusterTree>    t  = h->tree;
+  h->evaluator.reset();
+  h->tree.reset();
+  return [ev, t](const int *r, int m, const int *c, int n, double *o, int ld) { ev->eval(r, m, c, n, o, ld); };
+}
+
+/* the cluster tree (from the points, or from the entries: -mat_h2_geometry) and the entries on it */
 static PetscErrorCode MatH2BuildTree_Private(Mat A)
 {
   Mat_H2             *h    = H2(A);
   MPI_Comm            comm = PetscObjectComm((PetscObject)A);
-  const PetscInt      N = A->rmap->N, dim = h->dim;
-  PetscMPIInt         size;
+  const PetscInt      N = A->rmap->N, dim = h->coords_set ? h->dim : 0;
+  const bool          points = h->geometry == MATH2_GEOMETRY_POINTS || (h->geometry == MATH2_GEOMETRY_AUTO && h->coords_set);
   PetscLogDouble      t0;
   PetscErrorCode      ierr;
   std::vector<double> all;
 
   PetscFunctionBegin;
-  PetscCallMPI(MPI_Comm_size(comm, &size));
-  PetscCall(H2ULVCallCore(comm, PETSC_TRUE, [&]() { all.resize((size_t)N * dim); }));
-  {
-    std::vector<PetscMPIInt> counts(size), displs(size);
-    for (PetscMPIInt p = 0; p < size; p++) {
-      counts[p] = (PetscMPIInt)((A->rmap->range[p + 1] - A->rmap->range[p]) * dim);
-      displs[p] = (PetscMPIInt)(A->rmap->range[p] * dim);
-    }
-    PetscCallMPI(MPI_Allgatherv(h->coords.data(), (PetscMPIInt)h->coords.size(), MPIU_REAL, all.data(), counts.data(), displs.data(), MPIU_REAL, comm));
-  }
-
+  PetscCall(MatH2GatherPoints_Private(A, all));
   PetscCall(PetscLogEventBegin(MATH2_Tree, A, 0, 0, 0));
   PetscCall(PetscTime(&t0));
-  ierr = H2ULVCallCore(comm, PETSC_FALSE, [&]() {
-    h->tree = std::make_shared<h2ulv::ClusterTree>((int)dim, (int)N, all.data(), MatH2TreeOptions_Private(h));
-    all     = std::vector<double>();
+  ierr = H2ULVCallCore(comm, PETSC_TRUE, [&]() { /* collective: a failing entry callback fails on every process */
+    if (points) h->tree = std::make_shared<h2ulv::ClusterTree>((int)dim, (int)N, all.data(), MatH2TreeOptions_Private(h));
+    else {
+      h2ulv::MatrixTreeOptions mopt;
+      mopt.leafsize  = (int)h->leafsize;
+      mopt.neighbors = (int)h->neighbors;
+      mopt.threaded  = !(h->kfn || h->efn) || h->cbthreads;
+      const h2ulv::UserEntries ue = MatH2UserEntries_Private(h, (int)N, (int)dim, all);
+      h->tree                     = h2ulv::buildMatrixTree((int)N, ue, mopt, (int)dim, dim ? all.data() : nullptr);
+    }
+    all = std::vector<double>();
     MatH2CreateEvaluator_Private(h);
   });
   PetscCall(MatH2BuildStepEnd_Private(A, MATH2_Tree, t0, &h->t_tree, ierr));
+  if (!points) PetscCall(PetscInfo(A, "MATH2: cluster tree from the entries alone: %lld entries evaluated (%.3g per point), %.3g s\n", h->tree->constructionEntries(), (double)h->tree->constructionEntries() / (double)N, h->t_tree));
   PetscFunctionReturn(0);
 }
 
@@ -230,7 +289,7 @@ static PetscErrorCode MatH2BuildBases_Private(Mat A)
   PetscErrorCode      ierr;
 
   PetscFunctionBegin;
-  PetscCall(MatH2CheckMemoryPilot_Private(A));
+  if (h->tree->geometric()) PetscCall(MatH2CheckMemoryPilot_Private(A)); /* the pilot subsamples the points */
   PetscCall(PetscTime(&t0));
   PetscCall(MatH2CheckSymmetric_Private(A));
   PetscCall(PetscLogEventBegin(MATH2_Basis, A, 0, 0, 0));
@@ -391,5 +450,49 @@ PetscErrorCode MatAssemblyEnd_H2(Mat A, MatAssemblyType type)
   /* a failed build (a callback's error, memory) leaves nothing half built: the next MatAssemblyEnd builds again */
   if (ierr) PetscCall(MatH2ResetBuilt_Private(A));
   PetscCall(ierr);
+  PetscFunctionReturn(0);
+}
+
+/* ------------------------------------------------------------------------------------------------
+   What the tree is built from: -mat_h2_geometry, MatH2SetGeometry(), and what MatView says of it
+   ------------------------------------------------------------------------------------------------ */
+PetscErrorCode MatH2SetGeometry_H2(Mat A, MatH2GeometryType g, PetscInt neighbors)
+{
+  Mat_H2 *h = H2(A);
+
+  PetscFunctionBegin;
+  PetscCheck(g >= MATH2_GEOMETRY_AUTO && g <= MATH2_GEOMETRY_MATRIX, PetscObjectComm((PetscObject)A), PETSC_ERR_ARG_OUTOFRANGE, "MatH2SetGeometry: unknown geometry type %d (auto, points or matrix)", (int)g);
+  if (neighbors == PETSC_DEFAULT) neighbors = h->neighbors;
+  PetscCheck(neighbors >= 1, PetscObjectComm((PetscObject)A), PETSC_ERR_ARG_OUTOFRANGE, "MatH2SetGeometry: the number of neighbours (-mat_h2_neighbors) must be at least 1, got %" PetscInt_FMT, neighbors);
+  if (g != h->geometry || neighbors != h->neighbors) PetscCall(MatH2ResetBuilt_Private(A));
+  h->geometry  = g;
+  h->neighbors = neighbors;
+  PetscFunctionReturn(0);
+}
+
+PetscErrorCode MatH2GeometryFromOptions_Private(Mat A, PetscOptionItems *PetscOptionsObject, PetscBool *changed)
+{
+  Mat_H2           *h = H2(A);
+  MatH2GeometryType g = h->geometry;
+  PetscInt          k = h->neighbors;
+  PetscBool         f1, f2;
+
+  PetscFunctionBegin;
+  PetscCall(PetscOptionsEnum("-mat_h2_geometry", "What the cluster tree is built from: points (MatH2SetCoordinates), matrix (the entries alone: angle distance 1 - A_ij^2/(A_ii A_jj), near field from nearest neighbours; meant for symmetric positive definite matrices, nonzero diagonal) or auto (points when given, else matrix)", "MatH2SetGeometry", MatH2GeometryTypes, (PetscEnum)g, (PetscEnum *)&g, &f1));
+  PetscCall(PetscOptionsInt("-mat_h2_neighbors", "Tree from the entries: leaf clusters are near when a point of one has one of its k nearest neighbours in the other", "MatH2SetGeometry", k, &k, &f2));
+  if (f1 || f2) PetscCall(MatH2SetGeometry_H2(A, g, k));
+  *changed = (PetscBool)(*changed || f1 || f2);
+  PetscFunctionReturn(0);
+}
+
+PetscErrorCode MatH2GeometryView_Private(Mat A, PetscViewer viewer)
+{
+  Mat_H2 *h = H2(A);
+
+  PetscFunctionBegin;
+  if (h->tree->geometric()) PetscCall(PetscViewerASCIIPrintf(viewer, "  cluster tree from the points (-mat_h2_geometry %s): %.3g s\n", MatH2GeometryTypes[h->geometry], h->t_tree));
+  else
+    PetscCall(PetscViewerASCIIPrintf(viewer, "  cluster tree from the entries alone (-mat_h2_geometry %s, %" PetscInt_FMT " neighbours): %lld entries evaluated (%.1f per point), %.3g s\n", MatH2GeometryTypes[h->geometry], h->neighbors, h->tree->constructionEntries(),
+                                     (double)h->tree->constructionEntries() / (double)A->rmap->N, h->t_tree));
   PetscFunctionReturn(0);
 }

@@ -28,6 +28,8 @@ struct Mat_H2 {
   PetscBool              monitor   = PETSC_FALSE; /* -mat_h2_monitor: a line per level of the bases */
   PetscInt               checkrows = -1; /* rows whose product is checked against the exact entries after the build (-1: 16 when -mat_h2_samples is below the automatic count, else none) */
   PetscReal              checkerr  = -1; /* the error measured on them (relative, 2-norm); -1: not measured */
+  MatH2GeometryType      geometry  = MATH2_GEOMETRY_AUTO; /* -mat_h2_geometry; -mat_h2_neighbors: k of the tree from the entries */
+  PetscInt               neighbors = 32;
 
   /* built-in kernel */
   MatH2KernelType kernel  = MATH2_KERNEL_NONE;
@@ -92,6 +94,9 @@ PETSC_INTERN PetscErrorCode MatSetFromOptions_H2(Mat, PetscOptionItems *);
 
 /* math2build.cxx: the construction */
 PETSC_INTERN PetscErrorCode MatAssemblyEnd_H2(Mat, MatAssemblyType);
+PETSC_INTERN PetscErrorCode MatH2SetGeometry_H2(Mat, MatH2GeometryType, PetscInt);
+PETSC_INTERN PetscErrorCode MatH2GeometryFromOptions_Private(Mat, PetscOptionItems *, PetscBool *);
+PETSC_INTERN PetscErrorCode MatH2GeometryView_Private(Mat, PetscViewer);
 PETSC_INTERN void           MatH2CreateEvaluator_Private(Mat_H2 *); /* throws */
 PETSC_INTERN PetscErrorCode MatH2BuildSF_Private(Mat);
 

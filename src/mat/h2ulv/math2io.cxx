@@ -13,7 +13,10 @@
      version   1 int    MATH2_FILE_VERSION
      params    H2IO_NINT ints, H2IO_NREAL reals (enum below)
      tree      the permutation (N ints: tree position -> row), the points in tree order (N dim reals),
-               the near and far pair counts of every level (a check of the tree the points rebuild)
+               the near and far pair counts of every level (a check of the tree the points rebuild);
+               a tree from the entries (no points, or not built from them) also its cells (begin, end
+               per cell in heap order), the near and far lists of every level (offsets, columns) and
+               the diagonal it was built from (N reals)
      shifts    the added diagonal of the factorization's view (N reals, tree order) when there is one;
                the diagonal of on-the-fly values (N reals) for those
      bases     levels L..1: the ranks of the level (row side, then column side when nonsymmetric);
@@ -28,13 +31,14 @@
 
 #include <petscviewer.h>
 #include <algorithm>
+#include <cmath>
 
 #define MATH2_FILE_MARKER  (-1212768306) /* -0x48494C32 */
 #define MATH2_FILE_VERSION 1
 
 /* the integer and real parameters, in file order */
-enum { IO_DIM, IO_SYMMETRIC, IO_JIT, IO_KERNEL, IO_KDIAG_SET, IO_LEAFSIZE, IO_ADM, IO_MAXRANK, IO_NSAMPLES, IO_LEVELS, IO_SOURCE, IO_MAT_SYMMETRIC, IO_MAT_SPD, IO_HAS_DSHIFT, IO_HAS_VDIAG, IO_STORAGE, IO_CHECKROWS, IO_NPROCS, H2IO_NINT };
-enum { IO_RTOL, IO_THETA, IO_ETA, IO_KSCALE, IO_KPARAM, IO_KDIAG, IO_KNUGGET, IO_ALPHA, IO_VALPHA, IO_CHECKERR, IO_MEMLIMIT, H2IO_NREAL };
+enum { IO_DIM, IO_SYMMETRIC, IO_JIT, IO_KERNEL, IO_KDIAG_SET, IO_LEAFSIZE, IO_ADM, IO_MAXRANK, IO_NSAMPLES, IO_LEVELS, IO_SOURCE, IO_MAT_SYMMETRIC, IO_MAT_SPD, IO_HAS_DSHIFT, IO_HAS_VDIAG, IO_STORAGE, IO_CHECKROWS, IO_NPROCS, IO_TREEKIND, IO_GEOMETRY, IO_NEIGHBORS, H2IO_NINT };
+enum { IO_RTOL, IO_THETA, IO_ETA, IO_KSCALE, IO_KPARAM, IO_KDIAG, IO_KNUGGET, IO_ALPHA, IO_VALPHA, IO_CHECKERR, IO_MEMLIMIT, IO_TREE_ENTRIES, H2IO_NREAL };
 /* where the entries came from (IO_SOURCE) */
 enum { SRC_BUILTIN, SRC_KERNEL, SRC_ENTRIES, SRC_DENSE };
 static const char *const H2IOSources[] = {"a built-in kernel", "a user kernel function (MatH2SetKernel)", "a user block callback (MatH2SetEntries)", "a dense matrix (MatConvert)"};
@@ -60,7 +64,7 @@ static void MatH2FileParams_Private(Mat A, H2FileParams &p)
 {
   Mat_H2 *h = H2(A);
 
-  p.iv[IO_DIM]           = h->dim;
+  p.iv[IO_DIM]           = h->tree->dim();
   p.iv[IO_SYMMETRIC]     = h->symmetric;
   p.iv[IO_JIT]           = h->jit;
   p.iv[IO_KERNEL]        = h->kernel;
@@ -78,6 +82,10 @@ static void MatH2FileParams_Private(Mat A, H2FileParams &p)
   p.iv[IO_STORAGE]       = h->storage;
   p.iv[IO_CHECKROWS]     = h->checkrows;
   p.iv[IO_NPROCS]        = h->structure->layout().size();
+  p.iv[IO_TREEKIND]      = h->tree->geometric() ? 0 : 1;
+  p.iv[IO_GEOMETRY]      = h->geometry;
+  p.iv[IO_NEIGHBORS]     = h->neighbors;
+  p.rv[IO_TREE_ENTRIES]  = (PetscReal)h->tree->constructionEntries();
   p.rv[IO_RTOL]          = h->rtol;
   p.rv[IO_THETA]         = h->theta;
   p.rv[IO_ETA]           = h->eta;
@@ -110,6 +118,24 @@ static PetscErrorCode WriteTreeVector_Private(PetscViewer viewer, const std::vec
   PetscFunctionReturn(0);
 }
 
+/* what a tree from the entries cannot rebuild from points: the cells, the pair lists, the diagonal */
+static PetscErrorCode MatH2WriteMatrixTree_Private(const h2ulv::ClusterTree &T, PetscViewer viewer)
+{
+  std::vector<PetscInt> cells;
+
+  PetscFunctionBegin;
+  for (int l = 0; l <= T.levels(); l++)
+    for (int k = 0; k < T.ncells(l); k++) cells.push_back(T.cell(l, k).begin), cells.push_back(T.cell(l, k).end);
+  PetscCall(PetscViewerBinaryWrite(viewer, cells.data(), (PetscInt)cells.size(), PETSC_INT));
+  for (int l = 0; l <= T.levels(); l++)
+    for (const h2ulv::PairList *P : {&T.nearList(l), &T.farList(l)}) {
+      PetscCall(PetscViewerBinaryWrite(viewer, P->ptr.data(), (PetscInt)P->ptr.size(), PETSC_INT));
+      PetscCall(PetscViewerBinaryWrite(viewer, P->col.data(), (PetscInt)P->col.size(), PETSC_INT));
+    }
+  PetscCall(PetscViewerBinaryWrite(viewer, T.diagonal().data(), (PetscInt)T.diagonal().size(), PETSC_DOUBLE));
+  PetscFunctionReturn(0);
+}
+
 static PetscErrorCode MatH2WriteTree_Private(Mat A, PetscViewer viewer, const H2FileParams &p)
 {
   Mat_H2                   *h = H2(A);
@@ -120,6 +146,7 @@ static PetscErrorCode MatH2WriteTree_Private(Mat A, PetscViewer viewer, const H2
   PetscCall(PetscViewerBinaryWrite(viewer, perm.data(), (PetscInt)perm.size(), PETSC_INT));
   PetscCall(PetscViewerBinaryWrite(viewer, T.coords().data(), (PetscInt)T.coords().size(), PETSC_DOUBLE));
   PetscCall(PetscViewerBinaryWrite(viewer, counts.data(), (PetscInt)counts.size(), PETSC_INT));
+  if (!T.geometric()) PetscCall(MatH2WriteMatrixTree_Private(T, viewer));
   if (p.iv[IO_HAS_DSHIFT]) PetscCall(WriteTreeVector_Private(viewer, h->dshift));
   if (p.iv[IO_HAS_VDIAG]) PetscCall(WriteTreeVector_Private(viewer, h->values.diag_));
   PetscFunctionReturn(0);
@@ -239,7 +266,7 @@ static PetscErrorCode MatH2LoadHeader_Private(Mat A, PetscViewer viewer, H2FileP
   FileCheck(header[1] >= 1 && header[1] == header[2], "the file's matrix is %" PetscInt_FMT " x %" PetscInt_FMT ": a MATH2 matrix is square and not empty", header[1], header[2]);
   PetscCall(PetscViewerBinaryRead(viewer, p.iv, H2IO_NINT, NULL, PETSC_INT));
   PetscCall(PetscViewerBinaryRead(viewer, p.rv, H2IO_NREAL, NULL, PETSC_REAL));
-  FileCheck(p.iv[IO_DIM] >= 1 && p.iv[IO_DIM] <= 3 && p.iv[IO_LEVELS] >= 0 && p.iv[IO_LEVELS] < 31 && p.iv[IO_LEAFSIZE] >= 1 && p.iv[IO_KERNEL] >= 0 && p.iv[IO_KERNEL] <= MATH2_KERNEL_IMQ && p.iv[IO_SOURCE] >= SRC_BUILTIN && p.iv[IO_SOURCE] <= SRC_DENSE && p.iv[IO_ADM] >= 0 && p.iv[IO_ADM] <= 1 && p.iv[IO_STORAGE] >= 0 && p.iv[IO_STORAGE] <= MATH2_STORAGE_JIT && p.iv[IO_NPROCS] >= 1 && p.iv[IO_NPROCS] <= (1 << 24), "the parameters in the file are out of range (a damaged file)");
+  FileCheck(p.iv[IO_DIM] >= (p.iv[IO_TREEKIND] ? 0 : 1) && p.iv[IO_DIM] <= 3 && p.iv[IO_TREEKIND] >= 0 && p.iv[IO_TREEKIND] <= 1 && p.iv[IO_GEOMETRY] >= 0 && p.iv[IO_GEOMETRY] <= MATH2_GEOMETRY_MATRIX && p.iv[IO_NEIGHBORS] >= 1 && p.iv[IO_LEVELS] >= 0 && p.iv[IO_LEVELS] < 31 && p.iv[IO_LEAFSIZE] >= 1 && p.iv[IO_KERNEL] >= 0 && p.iv[IO_KERNEL] <= MATH2_KERNEL_IMQ && p.iv[IO_SOURCE] >= SRC_BUILTIN && p.iv[IO_SOURCE] <= SRC_DENSE && p.iv[IO_ADM] >= 0 && p.iv[IO_ADM] <= 1 && p.iv[IO_STORAGE] >= 0 && p.iv[IO_STORAGE] <= MATH2_STORAGE_JIT && p.iv[IO_NPROCS] >= 1 && p.iv[IO_NPROCS] <= (1 << 24), "the parameters in the file are out of range (a damaged file)");
   if (A->rmap->N < 0) A->rmap->N = header[1];
   if (A->cmap->N < 0) A->cmap->N = header[2];
   if (A->cmap->n < 0 && A->rmap->n >= 0) A->cmap->n = A->rmap->n;
@@ -276,6 +303,8 @@ static void MatH2SetFileParams_Private(Mat A, const H2FileParams &p)
   h->alpha     = p.rv[IO_ALPHA];
   h->checkerr  = p.rv[IO_CHECKERR];
   h->memlimit  = p.rv[IO_MEMLIMIT];
+  h->geometry  = (MatH2GeometryType)p.iv[IO_GEOMETRY];
+  h->neighbors = p.iv[IO_NEIGHBORS];
   if (p.iv[IO_SOURCE] == SRC_BUILTIN) {
     h->kfn = nullptr;
     h->efn = nullptr;
@@ -285,7 +314,73 @@ static void MatH2SetFileParams_Private(Mat A, const H2FileParams &p)
   A->spd       = (PetscBool3)p.iv[IO_MAT_SPD];
 }
 
-/* the permutation and the points; the tree rebuilt from them must be the stored one */
+/* the cells of a tree from the entries: nested halves of [0, N) in heap order */
+static bool CellsNested(const std::vector<h2ulv::Cell> &c, int L, int N)
+{
+  if (c[0].begin != 0 || c[0].end != N) return false;
+  for (int l = 0; l < L; l++)
+    for (int k = 0; k < (1 << l); k++) {
+      const h2ulv::Cell &p = c[h2ulv::ClusterTree::index(l, k)], &a = c[h2ulv::ClusterTree::index(l + 1, 2 * k)], &b = c[h2ulv::ClusterTree::index(l + 1, 2 * k + 1)];
+      if (a.begin != p.begin || a.end != b.begin || b.end != p.end || a.begin > a.end || b.begin > b.end) return false;
+    }
+  return true;
+}
+
+/* a pair list of a level of n cells: n + 1 nondecreasing offsets from 0, columns in [0, n) */
+static bool PairListValid(const h2ulv::PairList &P, int n)
+{
+  if ((int)P.ptr.size() != n + 1 || P.ptr[0] != 0 || P.ptr[n] != (int)P.col.size()) return false;
+  for (int i = 0; i < n; i++)
+    if (P.ptr[i] > P.ptr[i + 1]) return false;
+  for (int j : P.col)
+    if (j < 0 || j >= n) return false;
+  return true;
+}
+
+/* a tree from the entries: its cells, lists and diagonal read and checked (perm and pts: read before) */
+static PetscErrorCode MatH2LoadMatrixTree_Private(Mat A, PetscViewer viewer, const H2FileParams &p, const std::vector<PetscInt> &perm, std::vector<double> &pts)
+{
+  Mat_H2                 *h = H2(A);
+  MPI_Comm                comm = PetscObjectComm((PetscObject)A);
+  const int               L = (int)p.iv[IO_LEVELS], N = (int)A->rmap->N;
+  h2ulv::MatrixTreeParts  parts;
+  std::vector<PetscInt>   cells, ptr, col;
+  bool                    ok = true;
+
+  PetscFunctionBegin;
+  PetscCall(ReadVector_Private(viewer, cells, (size_t)2 * ((size_t(2) << L) - 1), PETSC_INT));
+  PetscCall(H2ULVCallCore(PETSC_COMM_SELF, PETSC_FALSE, [&]() {
+    parts.dim    = (int)p.iv[IO_DIM];
+    parts.coords = std::move(pts);
+    parts.perm.assign(perm.begin(), perm.end());
+    parts.levels = L;
+    parts.cells.resize(cells.size() / 2);
+    for (size_t c = 0; c < parts.cells.size(); c++) parts.cells[c].begin = (int)cells[2 * c], parts.cells[c].end = (int)cells[2 * c + 1];
+    parts.near.resize(L + 1);
+    parts.far.resize(L + 1);
+    parts.entries = (long long)p.rv[IO_TREE_ENTRIES];
+  }));
+  FileCheck(CellsNested(parts.cells, L, N), "the stored cells of the tree are not nested halves of the rows (a damaged file)");
+  for (int l = 0; l <= L; l++)
+    for (h2ulv::PairList *P : {&parts.near[l], &parts.far[l]}) {
+      PetscCall(ReadVector_Private(viewer, ptr, (size_t)(1 << l) + 1, PETSC_INT));
+      FileCheck(ptr.back() >= 0 && ptr.back() <= (PetscInt)(1 << l) * (PetscInt)(1 << l), "a stored pair list of level %d is out of range (a damaged file)", l);
+      PetscCall(ReadVector_Private(viewer, col, (size_t)ptr.back(), PETSC_INT));
+      PetscCall(H2ULVCallCore(PETSC_COMM_SELF, PETSC_FALSE, [&]() {
+        P->ptr.assign(ptr.begin(), ptr.end());
+        P->col.assign(col.begin(), col.end());
+      }));
+      ok = ok && PairListValid(*P, 1 << l);
+    }
+  FileCheck(ok, "a stored pair list of the tree is not valid (a damaged file)");
+  PetscCall(ReadVector_Private(viewer, parts.diag, N, PETSC_DOUBLE));
+  for (double d : parts.diag) ok = ok && std::isfinite(d) && d != 0;
+  FileCheck(ok, "the stored diagonal of the tree is not finite and nonzero (a damaged file)");
+  PetscCall(H2ULVCallCore(comm, PETSC_FALSE, [&]() { h->tree = std::make_shared<h2ulv::ClusterTree>(std::move(parts), MatH2TreeOptions_Private(h)); }));
+  PetscFunctionReturn(0);
+}
+
+/* the permutation and the points; the tree rebuilt from them (or, from the entries, read) must be the stored one */
 static PetscErrorCode MatH2LoadTree_Private(Mat A, PetscViewer viewer, const H2FileParams &p)
 {
   Mat_H2               *h    = H2(A);
@@ -306,14 +401,20 @@ static PetscErrorCode MatH2LoadTree_Private(Mat A, PetscViewer viewer, const H2F
   }));
   for (PetscInt t = 0; t < N && ok; t++) {
     ok = (PetscBool)(perm[t] >= 0 && perm[t] < N && !seen[perm[t]]);
-    if (ok) seen[perm[t]] = 1, std::copy(&pts[t * dim], &pts[t * dim] + dim, &user[perm[t] * dim]);
+    if (ok) seen[perm[t]] = 1, std::copy(pts.data() + t * dim, pts.data() + (t + 1) * dim, user.data() + perm[t] * dim);
   }
   FileCheck(ok, "the stored order of the points is not a permutation (a damaged file)");
-  PetscCall(H2ULVCallCore(comm, PETSC_FALSE, [&]() { h->tree = std::make_shared<h2ulv::ClusterTree>((int)dim, (int)N, user.data(), MatH2TreeOptions_Private(h)); }));
-  ok = (PetscBool)(h->tree->levels() == p.iv[IO_LEVELS] && std::equal(perm.begin(), perm.end(), h->tree->perm().begin()) && counts == MatH2PairCounts_Private(*h->tree));
-  FileCheck(ok, "the tree the stored points give is not the stored one (a file written by another version of h2ulv, or a damaged one)");
-  PetscCall(H2ULVCallCore(PETSC_COMM_SELF, PETSC_FALSE, [&]() { h->coords.assign(user.begin() + A->rmap->rstart * dim, user.begin() + A->rmap->rend * dim); }));
-  h->coords_set = PETSC_TRUE;
+  if (p.iv[IO_TREEKIND]) PetscCall(MatH2LoadMatrixTree_Private(A, viewer, p, perm, pts));
+  else {
+    PetscCall(H2ULVCallCore(comm, PETSC_FALSE, [&]() { h->tree = std::make_shared<h2ulv::ClusterTree>((int)dim, (int)N, user.data(), MatH2TreeOptions_Private(h)); }));
+    ok = (PetscBool)(h->tree->levels() == p.iv[IO_LEVELS] && std::equal(perm.begin(), perm.end(), h->tree->perm().begin()));
+    FileCheck(ok, "the tree the stored points give is not the stored one (a file written by another version of h2ulv, or a damaged one)");
+  }
+  FileCheck(counts == MatH2PairCounts_Private(*h->tree), "the pair counts of the stored tree do not match its lists (a damaged file)");
+  if (dim > 0) {
+    PetscCall(H2ULVCallCore(PETSC_COMM_SELF, PETSC_FALSE, [&]() { h->coords.assign(user.begin() + A->rmap->rstart * dim, user.begin() + A->rmap->rend * dim); }));
+    h->coords_set = PETSC_TRUE;
+  }
   if (h->kernel != MATH2_KERNEL_NONE || h->kfn || h->efn) PetscCall(H2ULVCallCore(comm, PETSC_FALSE, [&]() { MatH2CreateEvaluator_Private(h); }));
   PetscFunctionReturn(0);
 }

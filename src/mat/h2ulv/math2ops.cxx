@@ -488,8 +488,7 @@ PetscErrorCode MatConvert_Dense_H2(Mat D, MatType newtype, MatReuse reuse, Mat *
   PetscErrorCode     ierr;
 
   PetscFunctionBegin;
-  PetscCall(PetscObjectQuery((PetscObject)D, "MatH2Coordinates", (PetscObject *)&cvec));
-  PetscCheck(cvec, comm, PETSC_ERR_ARG_WRONGSTATE, "MatConvert(dense, MATH2) needs the points of the rows: call MatH2SetCoordinates(dense, dim, coords) on the dense matrix first");
+  PetscCall(PetscObjectQuery((PetscObject)D, "MatH2Coordinates", (PetscObject *)&cvec)); /* none: the tree from the entries */
   PetscCheck(D->rmap->N == D->cmap->N, comm, PETSC_ERR_ARG_SIZ, "MatConvert(dense, MATH2) needs a square matrix");
   PetscCallMPI(MPI_Comm_size(comm, &size));
   /* the whole matrix on every process (documented: the conversion replicates the dense matrix) */
@@ -524,10 +523,12 @@ PetscErrorCode MatConvert_Dense_H2(Mat D, MatType newtype, MatReuse reuse, Mat *
   PetscCall(MatSetSizes(B, n, D->cmap->n, N, N));
   PetscCall(MatSetType(B, MATH2));
   PetscCall(MatPropagateSymmetryOptions(D, B));
-  PetscCall(VecGetBlockSize(cvec, &bsz));
-  PetscCall(VecGetArrayRead(cvec, &c));
-  PetscCall(MatH2SetCoordinates(B, bsz, c));
-  PetscCall(VecRestoreArrayRead(cvec, &c));
+  if (cvec) {
+    PetscCall(VecGetBlockSize(cvec, &bsz));
+    PetscCall(VecGetArrayRead(cvec, &c));
+    PetscCall(MatH2SetCoordinates(B, bsz, c));
+    PetscCall(VecRestoreArrayRead(cvec, &c));
+  }
   H2(B)->dense = full;
   PetscObjectOptionsBegin((PetscObject)B);
   PetscCall(MatSetFromOptions_H2(B, PetscOptionsObject));

@@ -53,6 +53,10 @@ PetscErrorCode MatH2CheckMemoryPilot_Private(Mat A)
   /* only where it could matter: 16 KB a point (more than measured for the standard problems at
      rtol 1e-8) would take more than half of what a process can get */
   if (N < 16 * PilotPoints || N / size * 16384.0 < 0.5 * avail) PetscFunctionReturn(0);
+  if (!h->tree->geometric()) { /* a subsample of a tree from the entries would need a tree of its own from the entries */
+    PetscCall(PetscInfo(A, "MATH2: no pilot build for a tree from the entries: the memory of the bases is not estimated before they are built\n"));
+    PetscFunctionReturn(0);
+  }
   PetscCall(MatH2Pilot_Private(A, &bases, &values)); /* the same on every process: same points, same options */
   bases *= N / size, values *= N / size;
   PetscCall(MatH2StoredValuesLimit_Private(A, &limit));

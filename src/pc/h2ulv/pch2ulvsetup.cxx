@@ -92,13 +92,11 @@ static PetscErrorCode PCH2ULVGetH2_Private(PC pc, Mat *h2)
     const H2ULVParam src[] = {{"the dimension of PCSetCoordinates() (0: not called)", (double)p->cdim}, {"MatH2SetCoordinates() on the dense matrix (1: called)", cvec ? 1.0 : 0.0}};
     PetscCall(H2ULVCheckSame_Private(PetscObjectComm((PetscObject)pc), "PCH2ULV", 2, src));
   }
-  if (p->cdim == 0 && cvec) {
+  if (p->cdim == 0) { /* the points attached to the matrix, or none: the tree from the entries (-mat_h2_geometry) */
+    if (!cvec) PetscCall(PetscInfo(pc, "PCH2ULV: a dense preconditioning matrix without points: its cluster tree is built from the entries alone\n"));
     PetscCall(MatConvert(P, MATH2, MAT_INITIAL_MATRIX, h2));
     PetscFunctionReturn(0);
   }
-  PetscCheck(p->cdim > 0 || !p->inFactor, PetscObjectComm((PetscObject)pc), PETSC_ERR_ARG_WRONGSTATE,
-             "MatSolverType h2ulv with a dense matrix needs the points of its rows attached to the matrix: call MatH2SetCoordinates() on it (PCSetCoordinates() of -pc_type cholesky/lu does not reach the factorization), or use -pc_type h2ulv with PCSetCoordinates()");
-  PetscCheck(p->cdim > 0, PetscObjectComm((PetscObject)pc), PETSC_ERR_ARG_WRONGSTATE, "PCH2ULV with a dense preconditioning matrix needs the points of its rows: call PCSetCoordinates() (or MatH2SetCoordinates() on the matrix) first");
   { /* the number of points on every process, checked together (no process left waiting) */
     PetscMPIInt rank, first;
     const bool  bad = (PetscInt)p->coords.size() != P->rmap->n * p->cdim;
@@ -247,7 +245,8 @@ static PetscErrorCode PCH2ULVChooseTree_Private(PC pc, const Mat_H2 *h)
   PetscFunctionBegin;
   PetscCallMPI(MPI_Comm_size(comm, &size));
   p->map.clear();
-  if (h->adm == MATH2_ADMISSIBILITY_THETA && theta == h->theta && leaf == h->leafsize) {
+  if (!h->tree->geometric() && (theta != h->theta || leaf != h->leafsize)) PetscCall(PetscInfo(pc, "PCH2ULV: the matrix's cluster tree was built from its entries (no boxes): factored on it, -pc_h2ulv_theta and -pc_h2ulv_leaf_size do not apply\n"));
+  if (!h->tree->geometric() || (h->adm == MATH2_ADMISSIBILITY_THETA && theta == h->theta && leaf == h->leafsize)) {
     p->tree      = h->tree;
     p->evaluator = h->evaluator;
   } else if (leaf == h->leafsize) { /* the matrix's cells (and distribution) with its own admissibility */

@@ -103,3 +103,10 @@ h2ulv_test(pc_sketch_gmres_ns 1 test_pc -problem sphere-laplace-ns -n 4096 -pc_h
 h2ulv_program(. test_pc_defaults)
 h2ulv_test(pc_defaults_np1 1 test_pc_defaults -n 2048 -max_err 1e-6 -mat_h2_threads 2)
 h2ulv_test(pc_defaults_np2 2 test_pc_defaults -n 2048 -max_err 1e-6)
+# a negative definite matrix (sc22-sphere: 1/r with diagonal -1e6): its negative is factorized with
+# Cholesky; the solve, |det| and its sign (N odd and even), the inertia (all negative) against LAPACK,
+# through the ULV levels (root_size 0) and 2 processes
+foreach(n 4096 4095)
+  h2ulv_test(pc_negdef_${n} 1 test_pc -pc_h2ulv_root_size 0 -problem sc22-sphere -n ${n} -ksp_type preonly -max_err 1e-5 -logdet -max_logdet_err 1e-8 -inertia -ksp_view)
+  set_tests_properties(pc_negdef_${n} PROPERTIES PASS_REGULAR_EXPRESSION "the negative of the matrix.*PASS" FAIL_REGULAR_EXPRESSION "LU used|FAILED")
+endforeach()

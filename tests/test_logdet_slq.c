@@ -1,6 +1,7 @@
 /* log det of the operator from a loose PCH2ULV: log det P (the factors) + the stochastic Lanczos
    correction log det A - log det P (PCH2ULVGetLogDeterminantCorrection), against the dense LAPACK
-   Cholesky log det of the exact kernel matrix (computed on process 0).
+   Cholesky log det of the exact kernel matrix (computed on process 0; log|det| of a negative
+   definite one, whose negative PCH2ULV factorizes).
    A: the MATH2 of the problem (-mat_h2_rtol, tight); P: PCH2ULV at its own -pc_h2ulv_rtol (loose).
    Assertions:
      - |log det P + corr - ld_dense| <= max(3 stderr, 1e-9 |ld_dense|)   (within the error bar)
@@ -15,7 +16,8 @@
 #include <h2ulv.h>
 #include <petscblaslapack.h>
 
-/* log det of the SPD dense kernel matrix by LAPACK Cholesky (potrf), on process 0, broadcast */
+/* log|det| of the definite dense kernel matrix by LAPACK Cholesky (potrf) of it or of its negative,
+   on process 0, broadcast */
 static PetscErrorCode DenseLogDet(H2ULVProblem prob, PetscReal *ld)
 {
   PetscMPIInt rank;
@@ -35,7 +37,15 @@ static PetscErrorCode DenseLogDet(H2ULVProblem prob, PetscReal *ld)
     PetscCall(PetscBLASIntCast(lda, &bld));
     PetscCall(MatDenseGetArray(D, &a));
     PetscCallBLAS("LAPACKpotrf", LAPACKpotrf_("L", &n, a, &bld, &info));
-    PetscCheck(info == 0, PETSC_COMM_SELF, PETSC_ERR_LIB, "LAPACK potrf failed (the matrix is not SPD?): info %d", (int)info);
+    if (info > 0) { /* not SPD: negative definite? log|det D| = log det(-D) */
+      PetscCall(MatDenseRestoreArray(D, &a));
+      PetscCall(MatDestroy(&D));
+      PetscCall(H2ULVProblemCreateDense(prob, PETSC_COMM_SELF, PETSC_DECIDE, &D));
+      PetscCall(MatScale(D, -1.0));
+      PetscCall(MatDenseGetArray(D, &a));
+      PetscCallBLAS("LAPACKpotrf", LAPACKpotrf_("L", &n, a, &bld, &info));
+    }
+    PetscCheck(info == 0, PETSC_COMM_SELF, PETSC_ERR_LIB, "LAPACK potrf failed (the matrix is neither positive nor negative definite?): info %d", (int)info);
     for (PetscInt i = 0; i < N; i++) *ld += 2 * PetscLogReal(PetscRealPart(a[i + i * lda]));
     PetscCall(MatDenseRestoreArray(D, &a));
     PetscCall(MatDestroy(&D));

@@ -3,8 +3,10 @@
    from the options (e.g. -ksp_type preonly -pc_type h2ulv) and reports
      - the relative difference to the dense LAPACK solution x_d of D x = b,
      - the true relative residual ||b - D x|| / ||b||, and the iteration count,
-     - with -logdet: log det from PCH2ULVGetLogDeterminant vs LAPACK (Cholesky/LU of D).
-   Assertions: -max_err <e> (||x - x_d||/||x_d||), -max_res <r>, -max_its <k>, -max_logdet_err <e>.
+     - with -logdet: log|det| and its sign from PCH2ULVGetLogAbsDeterminant vs LAPACK (LU of D);
+     - with -inertia: PCH2ULVGetInertia vs LAPACK's LDL^T (sytrf) of D.
+   Assertions: -max_err <e> (||x - x_d||/||x_d||), -max_res <r>, -max_its <k>, -max_logdet_err <e>
+   (and the determinant's sign), the inertia (-inertia).
    -transpose: solve A^T x = b instead (KSPSolveTranspose; PCApplyTranspose)
    -shift <s>: shift both matrices by s after a first solve, solve again (refactorization reuses
                the tree and the bases; the second solve is the one checked)
@@ -13,8 +15,8 @@
 #include <h2ulv.h>
 #include <petscblaslapack.h>
 
-/* log|det D| by LAPACK LU (getrf) of a copy of the (sequential) dense matrix */
-static PetscErrorCode DenseLogDet(Mat D, PetscReal *ld)
+/* log|det D| and the sign of det D by LAPACK LU (getrf) of a copy of the (sequential) dense matrix */
+static PetscErrorCode DenseLogDet(Mat D, PetscReal *ld, PetscInt *sign)
 {
   const PetscScalar *a;
   PetscScalar       *f;
@@ -33,8 +35,54 @@ static PetscErrorCode DenseLogDet(Mat D, PetscReal *ld)
   PetscCall(MatDenseRestoreArrayRead(D, &a));
   PetscCallBLAS("LAPACKgetrf", LAPACKgetrf_(&n, &n, f, &lda, piv, &info));
   PetscCheck(info == 0, PETSC_COMM_SELF, PETSC_ERR_LIB, "LAPACK getrf failed: %d", (int)info);
-  *ld = 0;
-  for (PetscInt i = 0; i < N; i++) *ld += PetscLogReal(PetscAbsReal(PetscRealPart(f[i + i * N])));
+  *ld   = 0;
+  *sign = 1;
+  for (PetscInt i = 0; i < N; i++) {
+    *ld += PetscLogReal(PetscAbsReal(PetscRealPart(f[i + i * N])));
+    if ((PetscRealPart(f[i + i * N]) < 0) != (piv[i] != i + 1)) *sign = -*sign;
+  }
+  PetscCall(PetscFree2(f, piv));
+  PetscFunctionReturn(0);
+}
+
+/* the inertia of the symmetric (sequential) dense matrix by LAPACK's Bunch-Kaufman LDL^T (sytrf):
+   a 1x1 pivot counts by its sign, a 2x2 one (negative determinant) has one eigenvalue of each sign */
+static PetscErrorCode DenseInertia(Mat D, PetscInt *neg, PetscInt *zero, PetscInt *pos)
+{
+  const PetscScalar *a;
+  PetscScalar       *f, wq;
+  PetscBLASInt       n, info, *piv, lw = -1;
+  PetscInt           N, ldd;
+
+  PetscFunctionBeginUser;
+  PetscCall(MatGetSize(D, &N, NULL));
+  PetscCall(PetscBLASIntCast(N, &n));
+  PetscCall(PetscMalloc2((size_t)N * N, &f, N, &piv));
+  PetscCall(MatDenseGetArrayRead(D, &a));
+  PetscCall(MatDenseGetLDA(D, &ldd));
+  for (PetscInt j = 0; j < N; j++)
+    for (PetscInt i = 0; i < N; i++) f[i + j * N] = a[i + j * ldd];
+  PetscCall(MatDenseRestoreArrayRead(D, &a));
+  PetscCallBLAS("LAPACKsytrf", LAPACKsytrf_("L", &n, f, &n, piv, &wq, &lw, &info));
+  {
+    PetscScalar *w;
+    PetscCall(PetscBLASIntCast((PetscInt)PetscRealPart(wq), &lw));
+    PetscCall(PetscMalloc1(lw, &w));
+    PetscCallBLAS("LAPACKsytrf", LAPACKsytrf_("L", &n, f, &n, piv, w, &lw, &info));
+    PetscCall(PetscFree(w));
+  }
+  PetscCheck(info >= 0, PETSC_COMM_SELF, PETSC_ERR_LIB, "LAPACK sytrf failed: %d", (int)info);
+  *neg = *zero = *pos = 0;
+  for (PetscInt i = 0; i < N; i++) {
+    if (piv[i] < 0) { /* a 2x2 block in rows i, i+1 */
+      (*neg)++, (*pos)++, i++;
+      continue;
+    }
+    const PetscReal d = PetscRealPart(f[i + i * N]);
+    if (d < 0) (*neg)++;
+    else if (d > 0) (*pos)++;
+    else (*zero)++;
+  }
   PetscCall(PetscFree2(f, piv));
   PetscFunctionReturn(0);
 }
@@ -44,7 +92,7 @@ int main(int argc, char **argv)
   char         name[64] = "sphere-laplace";
   PetscInt     N = 2048, its, maxits = -1;
   PetscReal    maxerr = -1, maxres = -1, maxlderr = -1, err, res, nb, nxd;
-  PetscBool    sym, logdet = PETSC_FALSE, compressed = PETSC_FALSE, transpose = PETSC_FALSE;
+  PetscBool    sym, logdet = PETSC_FALSE, inertia = PETSC_FALSE, compressed = PETSC_FALSE, transpose = PETSC_FALSE;
   PetscReal    shift = 0;
   H2ULVProblem prob;
   Mat          A, D;
@@ -63,6 +111,7 @@ int main(int argc, char **argv)
   PetscCall(PetscOptionsGetReal(NULL, NULL, "-max_res", &maxres, NULL));
   PetscCall(PetscOptionsGetReal(NULL, NULL, "-max_logdet_err", &maxlderr, NULL));
   PetscCall(PetscOptionsGetBool(NULL, NULL, "-logdet", &logdet, NULL));
+  PetscCall(PetscOptionsGetBool(NULL, NULL, "-inertia", &inertia, NULL));
   PetscCall(PetscOptionsGetBool(NULL, NULL, "-compressed", &compressed, NULL));
   PetscCall(PetscOptionsGetBool(NULL, NULL, "-transpose", &transpose, NULL));
   PetscCall(PetscOptionsGetReal(NULL, NULL, "-shift", &shift, NULL));
@@ -135,11 +184,19 @@ int main(int argc, char **argv)
   PetscCall(PetscPrintf(PETSC_COMM_WORLD, "%s N=%" PetscInt_FMT ": %s, %" PetscInt_FMT " its, setup %.3f s, solve %.3f s; vs LAPACK: ||x-x_d||/||x_d|| = %.3e, residual %.3e\n", name, N, KSPConvergedReasons[reason], its, t1 - t0, t2 - t1, (double)err, (double)res));
   if (logdet) {
     PetscReal ld, ldd;
-    PetscInt  sgn;
+    PetscInt  sgn, sgnd;
     PetscCall(PCH2ULVGetLogAbsDeterminant(pc, &ld, &sgn));
-    PetscCall(DenseLogDet(D, &ldd));
-    PetscCall(PetscPrintf(PETSC_COMM_WORLD, "log|det|: H2-ULV %.12e, LAPACK %.12e, relative error %.3e\n", (double)ld, (double)ldd, (double)(PetscAbsReal(ld - ldd) / PetscAbsReal(ldd))));
+    PetscCall(DenseLogDet(D, &ldd, &sgnd));
+    PetscCall(PetscPrintf(PETSC_COMM_WORLD, "log|det|: H2-ULV %.12e (sign %+d), LAPACK %.12e (sign %+d), relative error %.3e\n", (double)ld, (int)sgn, (double)ldd, (int)sgnd, (double)(PetscAbsReal(ld - ldd) / PetscAbsReal(ldd))));
     if (maxlderr > 0) PetscCheck(PetscAbsReal(ld - ldd) <= maxlderr * PetscAbsReal(ldd), PETSC_COMM_WORLD, PETSC_ERR_NOT_CONVERGED, "FAILED: log det error above %g", (double)maxlderr);
+    PetscCheck(sgn == sgnd, PETSC_COMM_WORLD, PETSC_ERR_NOT_CONVERGED, "FAILED: the sign of the determinant is %+d, LAPACK's %+d", (int)sgn, (int)sgnd);
+  }
+  if (inertia) {
+    PetscInt n0, z0, p0, n1, z1, p1;
+    PetscCall(PCH2ULVGetInertia(pc, &n0, &z0, &p0));
+    PetscCall(DenseInertia(D, &n1, &z1, &p1));
+    PetscCall(PetscPrintf(PETSC_COMM_WORLD, "inertia (negative, zero, positive): H2-ULV %" PetscInt_FMT " %" PetscInt_FMT " %" PetscInt_FMT ", LAPACK sytrf %" PetscInt_FMT " %" PetscInt_FMT " %" PetscInt_FMT "\n", n0, z0, p0, n1, z1, p1));
+    PetscCheck(n0 == n1 && z0 == z1 && p0 == p1, PETSC_COMM_WORLD, PETSC_ERR_NOT_CONVERGED, "FAILED: the inertia differs from LAPACK's");
   }
   if (maxerr > 0) PetscCheck(err <= maxerr, PETSC_COMM_WORLD, PETSC_ERR_NOT_CONVERGED, "FAILED: solution error %.3e > %g", (double)err, (double)maxerr);
   if (maxres > 0) PetscCheck(res <= maxres, PETSC_COMM_WORLD, PETSC_ERR_NOT_CONVERGED, "FAILED: residual %.3e > %g", (double)res, (double)maxres);

@@ -6,6 +6,7 @@
 #include "ulv_impl.hpp"
 
 #include <cmath>
+#include <limits>
 #include <numeric>
 #include <sstream>
 
@@ -190,14 +191,16 @@ void UlvFactorization<T>::leafBlocks()
   size_t kb = 0;
   for (const auto &m : Knear_) kb += m.bytes();
   if (kb > opt_.keepKernelBytes / 2) keepKernel_ = false;
+  chooseSign();
+  const double a = scale();
   A_[L].assign(N.nnz(), Matrix<double>());
   for (int i : own) {
     const Cell &c = Tr.cell(L, i);
     for (int p = N.ptr[i]; p < N.ptr[i + 1]; p++) {
       Matrix<double> B = keepKernel_ ? Knear_[p] : std::move(Knear_[p]);
-      for (auto &x : B.storage()) x *= alpha_;
+      for (auto &x : B.storage()) x *= a;
       if (N.col[p] == i)
-        for (int t = 0; t < c.size(); t++) B(t, t) += dshift_[c.begin - pb + t];
+        for (int t = 0; t < c.size(); t++) B(t, t) += sign_m_ * dshift_[c.begin - pb + t];
       A_[L][p] = std::move(B);
     }
   }
@@ -209,6 +212,28 @@ void UlvFactorization<T>::leafBlocks()
       if (N.col[p] == i)
         for (int t = 0; t < A_[L][p].rows(); t++) amax = std::max(amax, std::fabs(A_[L][p](t, t)));
   MPI_Allreduce(&amax, &pivotScale_, 1, MPI_DOUBLE, MPI_MAX, comm_);
+}
+
+// A symmetric M whose diagonal alpha K_ii + d_i is negative everywhere is not positive definite,
+// but -M may be (the 1/r single layer with a negative self term, -Laplacian-like Hessians):
+// factorize -M with Cholesky instead of M with LU (half the flops, and the halves of the solve
+// exist).  Decided on the leaf blocks, the same on every process; the bases do not change with the
+// sign (the fill-in generators A_ik A_kk^{-1} are the same for -M).
+template <typename T>
+void UlvFactorization<T>::chooseSign()
+{
+  const ClusterTree &Tr = *tree_;
+  const int L = Tr.levels();
+  const PairList &N = Tr.nearList(L);
+  const int pb = lay_->pointBegin();
+  double dmax = -std::numeric_limits<double>::infinity();
+  for (int i : lay_->owned(L)) {
+    const Cell &c = Tr.cell(L, i);
+    const Matrix<double> &K = Knear_[N.find(i, i)];
+    for (int t = 0; t < c.size(); t++) dmax = std::max(dmax, alpha_ * K(t, t) + dshift_[c.begin - pb + t]);
+  }
+  MPI_Allreduce(MPI_IN_PLACE, &dmax, 1, MPI_DOUBLE, MPI_MAX, comm_);
+  sign_m_ = opt_.basis.symmetric && opt_.cholesky && dmax < 0 ? -1.0 : 1.0;
 }
 
 // Why a Cholesky pivot failed, and what to change

@@ -93,7 +93,8 @@ public:
   // of my cells i, ascending] [my rows of the root block], and halfIndex() numbers them in one global
   // order that does not depend on the number of processes (levels from the leaves, cells, root last).
   // forward: h (halfSize() x k, ld ldh) <- F^{-1} x (x: my points in tree order, as solve());
-  // backward: x <- F^{-T} h.  Collective.
+  // backward: x <- F^{-T} h.  Collective.  When -M was factorized (negated()), -M = F F^T and the
+  // backward half carries the sign: x <- -F^{-T} h, so that F^{-1} M (-F^{-T}) is SPD.
   bool hasHalves() const { return opt_.basis.symmetric && opt_.cholesky && status_.ok && !status_.usedLU && (rootChol_ || rootN_ == 0); }
   int halfSize() const;
   std::vector<int> halfIndex() const;
@@ -102,11 +103,15 @@ public:
   const UlvCommStats &commStats() const { return comm_stats_; }
   const UlvStatus &status() const { return status_; }
   double logAbsDet() const { return logdet_; }
-  int detSign() const { return sign_; }
+  int detSign() const { return sign_m_ < 0 && tree_->size() % 2 ? -sign_ : sign_; }
   // inertia of the factored (symmetric) matrix: counts of negative, zero and positive eigenvalues,
   // summed over the pivot blocks and the root (Sylvester's law: the factorization is a congruence)
   bool hasInertia() const { return opt_.basis.symmetric && status_.ok; }
-  void inertia(long &neg, long &zero, long &pos) const { neg = inertia_[0], zero = inertia_[1], pos = inertia_[2]; }
+  void inertia(long &neg, long &zero, long &pos) const
+  {
+    neg = inertia_[sign_m_ < 0 ? 2 : 0], zero = inertia_[1], pos = inertia_[sign_m_ < 0 ? 0 : 2];
+  }
+  bool negated() const { return sign_m_ < 0; } // -M was factorized (M is negative definite or near it)
   const std::vector<UlvLevelStats> &levelStats() const { return stats_; }
   size_t bytes() const;
   // bytes by kind: the factors (levels and root), the bases (structure), the kernel blocks kept
@@ -125,6 +130,8 @@ public:
 private:
   struct Level; // per-level factors, in backend memory
   void leafBlocks();                 // A^(L) = alpha K_near + diag(d) (rows of my leaves)
+  void chooseSign();                 // sign_m_ from the diagonal of M (collective)
+  void negateRows(int k, T *x, int ldx) const;
   void ghostRows(int l);             // neighbours' rows of A^(l) (their diagonal blocks; whole rows when nonsymmetric)
   int blockSize(int l, int k) const; // n_k on level l (known on every process)
   void agreeStatus();                // the same status on every process
@@ -187,6 +194,11 @@ private:
   UlvOptions opt_;
   double alpha_ = 1.0;
   std::vector<double> dshift_;
+  // -1 when M is symmetric with a negative diagonal: -M is factorized instead (Cholesky can then
+  // succeed where M itself would need LU: a negative definite M); solve(), the halves, the
+  // determinant's sign and the inertia are turned back to M's
+  double sign_m_ = 1.0;
+  double scale() const { return sign_m_ * alpha_; } // the kernel's factor in the factorized matrix
   std::shared_ptr<H2Structure> structure_;
   const H2Structure *S_ = nullptr; // the structure, also while it is being built
   std::vector<Matrix<double>> Knear_;               // leaf near blocks of K (unscaled), full storage

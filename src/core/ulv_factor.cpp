@@ -720,8 +720,9 @@ void UlvFactorization<T>::factorRoot()
     const int rb = own.empty() ? 0 : off[2 * own.front()], re = own.empty() ? 0 : off[2 * own.back() + 2];
     if (KrootFar_.rows() != re - rb || KrootFar_.cols() != n0) rootCouplings(off, rb, re); // couplings between the children of non-near cells (no Schur terms reach them)
     Matrix<T> Rl(re - rb, n0);
+    const double a = scale();
     for (int jj = 0; jj < n0; jj++)
-      for (int ii = 0; ii < re - rb; ii++) Rl(ii, jj) = static_cast<T>(alpha_ * KrootFar_(ii, jj));
+      for (int ii = 0; ii < re - rb; ii++) Rl(ii, jj) = static_cast<T>(a * KrootFar_(ii, jj));
     for (int I : own)
       for (int q = Np.ptr[I]; q < Np.ptr[I + 1]; q++) {
         const int J = Np.col[q];

@@ -317,9 +317,10 @@ void UlvFactorization<T>::levelCouplings(LevelWork &lw)
       for (int q = F.ptr[own[u]]; q < F.ptr[own[u] + 1]; q++) {
         const Matrix<double> &K = Kfar_[l][q];
         T *d = h.data() + fo.off[q];
-        if (alpha_ == 1.0) std::copy(K.data(), K.data() + K.size(), d);
+        const double a = scale();
+        if (a == 1.0) std::copy(K.data(), K.data() + K.size(), d);
         else
-          for (size_t t = 0; t < K.size(); t++) d[t] = static_cast<T>(alpha_ * K.data()[t]);
+          for (size_t t = 0; t < K.size(); t++) d[t] = static_cast<T>(a * K.data()[t]);
       }
     });
     h.commit();

@@ -437,6 +437,16 @@ template <typename T>
 void UlvFactorization<T>::solve(bool transpose, int k, T *x, int ldx) const
 {
   sweep(Sweep::Full, transpose, k, x, ldx, nullptr, 0);
+  if (sign_m_ < 0) negateRows(k, x, ldx);
+}
+
+// x <- -x (the local rows, k columns): the solve with M of a factorization of -M
+template <typename T>
+void UlvFactorization<T>::negateRows(int k, T *x, int ldx) const
+{
+  const int n = lay_->pointEnd() - lay_->pointBegin();
+  for (int j = 0; j < k; j++)
+    for (int t = 0; t < n; t++) x[t + static_cast<size_t>(j) * ldx] = -x[t + static_cast<size_t>(j) * ldx];
 }
 
 template <typename T>
@@ -444,6 +454,7 @@ void UlvFactorization<T>::halfSolve(bool backward, int k, T *x, int ldx, T *h, i
 {
   if (!hasHalves()) throw Error(ERR_NUMERIC, "the halves of the solve need a symmetric factorization with Cholesky pivots everywhere");
   sweep(backward ? Sweep::Backward : Sweep::Forward, false, k, x, ldx, h, ldh);
+  if (backward && sign_m_ < 0) negateRows(k, x, ldx); // M = -F F^T: the backward half carries the sign
 }
 
 // my half space: off[l][i] = the first row of my cell i of level l, then my rootRows rows of the
@@ -513,6 +524,7 @@ std::vector<int> UlvFactorization<T>::halfIndex() const
   template void UlvFactorization<T>::sweepOut(SweepWork &, T *, int) const; \
   template void UlvFactorization<T>::solve(bool, int, T *, int) const; \
   template void UlvFactorization<T>::halfSolve(bool, int, T *, int, T *, int) const; \
+  template void UlvFactorization<T>::negateRows(int, T *, int) const; \
   template int UlvFactorization<T>::halfOffsets(std::vector<std::vector<int>> &, int &, int &) const; \
   template int UlvFactorization<T>::halfSize() const; \
   template std::vector<int> UlvFactorization<T>::halfIndex() const;

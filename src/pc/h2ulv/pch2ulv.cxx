@@ -82,7 +82,7 @@ static PetscErrorCode PCSetFromOptions_H2ULV(PC pc, PetscOptionItems *PetscOptio
   PetscCheck(mr >= 0, PetscObjectComm((PetscObject)pc), PETSC_ERR_ARG_OUTOFRANGE, "-pc_h2ulv_max_rank must be non-negative, got %" PetscInt_FMT, mr);
   PetscCall(PetscOptionsInt("-pc_h2ulv_samples", "Far-field sample cap of the factorization's bases (0: automatic)", "", ns, &ns, NULL));
   PetscCheck(ns >= 0, PetscObjectComm((PetscObject)pc), PETSC_ERR_ARG_OUTOFRANGE, "-pc_h2ulv_samples must be non-negative, got %" PetscInt_FMT, ns);
-  PetscCall(PetscOptionsEnum("-pc_h2ulv_factorization", "Pivot factorization: auto (Cholesky for symmetric matrices, LU where that fails), cholesky (fail if not SPD), lu", "", PCH2ULVFactorTypes, (PetscEnum)p->ftype, (PetscEnum *)&p->ftype, NULL));
+  PetscCall(PetscOptionsEnum("-pc_h2ulv_factorization", "Pivot factorization: auto (Cholesky for symmetric matrices, of the negative when the diagonal is negative; LU where that fails), cholesky (fail where it fails), lu", "", PCH2ULVFactorTypes, (PetscEnum)p->ftype, (PetscEnum *)&p->ftype, NULL));
   PetscCall(PetscOptionsEnum("-pc_h2ulv_fillin", "What the bases capture besides the far field: generator (A_ik A_kk^-1), nearfield (kernel samples of the near cells), none", "", PCH2ULVFillIns, (PetscEnum)p->fillin, (PetscEnum *)&p->fillin, NULL));
   {
     PetscReal w = p->fillinWeight;
@@ -204,7 +204,7 @@ static PetscErrorCode PCView_H2ULV(PC pc, PetscViewer viewer)
     }
   }
   PetscCall(PetscViewerASCIIPrintf(viewer, "  backend: %s%s%s\n", f.backendDescription().c_str(), f.backendNote().empty() ? "" : "; ", f.backendNote().c_str()));
-  PetscCall(PetscViewerASCIIPrintf(viewer, "  status: %s%s\n", sta.ok ? "factored" : sta.message.c_str(), sta.usedLU ? " (LU used where Cholesky failed)" : ""));
+  PetscCall(PetscViewerASCIIPrintf(viewer, "  status: %s%s%s\n", sta.ok ? "factored" : sta.message.c_str(), f.negated() ? " (the negative of the matrix: its diagonal is negative)" : "", sta.usedLU ? " (LU used where Cholesky failed)" : ""));
   PetscCall(PetscViewerASCIIPrintf(viewer, "  level  rank min/mean/max   Gflop  capped   dropped-term norm\n"));
   int ncap = 0;
   for (size_t l = (size_t)f.rootLevel() + 1; l < st.size(); l++) {

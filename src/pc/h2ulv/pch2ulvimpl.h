@@ -56,6 +56,7 @@ public:
   virtual double logAbsDet() const                                                                          = 0;
   virtual int    detSign() const                                                                            = 0;
   virtual bool   hasInertia() const                                                                         = 0;
+  virtual bool   negated() const                                                                            = 0;
   virtual void   inertia(long &neg, long &zero, long &pos) const                                            = 0;
   virtual size_t bytes() const                                                                              = 0;
   virtual void   bytesSplit(size_t &factors, size_t &bases, size_t &kernel) const                           = 0;

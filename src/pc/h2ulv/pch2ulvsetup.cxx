@@ -45,6 +45,7 @@ public:
   double                                   logAbsDet() const override { return f_.logAbsDet(); }
   int                                      detSign() const override { return f_.detSign(); }
   bool                                     hasInertia() const override { return f_.hasInertia(); }
+  bool                                     negated() const override { return f_.negated(); }
   void   inertia(long &neg, long &zero, long &pos) const override { f_.inertia(neg, zero, pos); }
   size_t bytes() const override { return f_.bytes(); }
   void   bytesSplit(size_t &factors, size_t &bases, size_t &kernel) const override { f_.bytesSplit(factors, bases, kernel); }
@@ -295,6 +296,7 @@ static PetscErrorCode PCH2ULVReport_Private(PC pc)
   for (const auto &ls : f.levelStats()) ncap += ls.ncapped;
   if (ncap) PetscCall(PetscInfo(pc, "PCH2ULV: %d cell(s) reached the rank cap before the tolerance: the factorization is less accurate than its rtol there (raise -pc_h2ulv_max_rank)\n", ncap));
   if (f.rootForCap()) PetscCall(PetscInfo(pc, "PCH2ULV: the bases of level %d would have reached the rank cap: levels 0..%d factored as one dense block of %d (-pc_h2ulv_root_size_capped)\n", f.rootLevel(), f.rootLevel(), f.rootSize()));
+  if (f.negated()) PetscCall(PetscInfo(pc, "PCH2ULV: the matrix is symmetric with a negative diagonal: its negative is factorized (Cholesky where it is positive definite)\n"));
   if (st.usedLU) PetscCall(PetscInfo(pc, "PCH2ULV: a pivot block was not positive definite: LU used there instead of Cholesky\n"));
   if (!st.ok) {
     PetscCall(PetscInfo(pc, "PCH2ULV: factorization failed: %s\n", st.message.c_str()));

@@ -1,6 +1,7 @@
 /* PCH2ULV bad input: each case must give a clear PETSc error or a failed reason, never NaN:
-   - Cholesky demanded on an indefinite matrix (sc22-sphere is negative definite) -> DIVERGED_PC_FAILED
-   - automatic factorization on the same matrix falls back to LU and solves it
+   - Cholesky demanded on a negative definite matrix (sc22-sphere) factors its negative and solves it
+   - Cholesky demanded on an indefinite one (its diagonal -1e6 and +1e6 by turns) -> DIVERGED_PC_FAILED
+   - automatic factorization on the indefinite one falls back to LU and solves it
    - a singular matrix (all-zero entries after MatZeroEntries) -> DIVERGED_PC_FAILED
    - zero-size system, dense Pmat without coordinates and a zero diagonal, unsupported Pmat type
    - -pc_h2ulv_factorization cholesky on a nonsymmetric matrix */
@@ -72,8 +73,22 @@ int main(int argc, char **argv)
   PetscCall(H2ULVProblemCreate("sc22-sphere", 1024, 0, &prob));
   PetscCall(H2ULVProblemCreateH2(prob, PETSC_COMM_WORLD, PETSC_DECIDE, &A));
   PetscCall(TrySolve(A, "cholesky", &reason, &err));
-  PetscCheck(reason == KSP_DIVERGED_PC_FAILED, PETSC_COMM_WORLD, PETSC_ERR_PLIB, "FAILED: Cholesky on a negative definite matrix gave %s", KSPConvergedReasons[reason]);
-  PetscCall(PetscPrintf(PETSC_COMM_WORLD, "ok: Cholesky demanded on a negative definite matrix -> %s\n", KSPConvergedReasons[reason]));
+  PetscCheck(reason > 0 && err < 1e-8, PETSC_COMM_WORLD, PETSC_ERR_PLIB, "FAILED: Cholesky of the negative of a negative definite matrix gave %s, residual %g", KSPConvergedReasons[reason], (double)err);
+  PetscCall(PetscPrintf(PETSC_COMM_WORLD, "ok: Cholesky demanded on a negative definite matrix factors its negative: residual %.2e\n", (double)err));
+  { /* indefinite: the diagonal -1e6 and +1e6 by turns */
+    Vec      dg;
+    PetscInt rs, re;
+    PetscCall(MatCreateVecs(A, &dg, NULL));
+    PetscCall(VecGetOwnershipRange(dg, &rs, &re));
+    for (PetscInt i = rs; i < re; i++) PetscCall(VecSetValue(dg, i, i % 2 ? 1e6 : -1e6, INSERT_VALUES));
+    PetscCall(VecAssemblyBegin(dg));
+    PetscCall(VecAssemblyEnd(dg));
+    PetscCall(MatDiagonalSet(A, dg, INSERT_VALUES));
+    PetscCall(VecDestroy(&dg));
+  }
+  PetscCall(TrySolve(A, "cholesky", &reason, &err));
+  PetscCheck(reason == KSP_DIVERGED_PC_FAILED, PETSC_COMM_WORLD, PETSC_ERR_PLIB, "FAILED: Cholesky on an indefinite matrix gave %s", KSPConvergedReasons[reason]);
+  PetscCall(PetscPrintf(PETSC_COMM_WORLD, "ok: Cholesky demanded on an indefinite matrix -> %s\n", KSPConvergedReasons[reason]));
   PetscCall(TrySolve(A, "auto", &reason, &err));
   PetscCheck(reason > 0 && err < 1e-8, PETSC_COMM_WORLD, PETSC_ERR_PLIB, "FAILED: automatic LU fallback gave %s, residual %g", KSPConvergedReasons[reason], (double)err);
   PetscCall(PetscPrintf(PETSC_COMM_WORLD, "ok: automatic factorization falls back to LU: residual %.2e\n", (double)err));

@@ -139,6 +139,7 @@ int main(int argc, char **argv)
   PetscCall(KSPSetType(kd, KSPPREONLY));
   PetscCall(KSPGetPC(kd, &pd));
   PetscCall(PCSetType(pd, sym ? PCCHOLESKY : PCLU));
+  PetscCall(PCFactorSetMatSolverType(pd, MATSOLVERPETSC)); /* LAPACK, whatever else is registered */
   if (transpose) PetscCall(KSPSolveTranspose(kd, b, xd));
   else PetscCall(KSPSolve(kd, b, xd));
 

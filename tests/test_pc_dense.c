@@ -1,15 +1,16 @@
 /* An existing PETSc program: a dense (MATDENSE) kernel matrix, the points given with the standard
    PCSetCoordinates(), and -pc_type h2ulv from the options (with -dll_append this needs no code
    change).  With -no_coordinates the points stay hidden: the cluster tree comes from the entries.
-   The KSP solution is checked against PETSc's own dense LAPACK solve. */
+   The KSP solution is checked against PETSc's own dense LAPACK solve (ScaLAPACK on several processes). */
 #include <petscksp.h>
 
 int main(int argc, char **argv)
 {
   PetscInt    N = 2048, rs, re, its;
   PetscReal  *xyz, err, nrm, maxerr = 1e-6, len = 0.4;
-  Mat         D;
+  Mat         D, Dr = NULL;
   Vec         b, x, xd;
+  PetscMPIInt size;
   KSP         ksp, kd;
   PC          pc, pd;
   PetscBool   nocoords = PETSC_FALSE;
@@ -51,11 +52,16 @@ int main(int argc, char **argv)
   PetscCall(KSPSolve(ksp, b, x));
   PetscCall(KSPGetIterationNumber(ksp, &its));
 
+  /* the reference: LAPACK on one process, ScaLAPACK on several (named: MATMPIDENSE has no factorization
+     of PETSc's own, and the default would be whichever package registered one, h2ulv's included) */
+  PetscCallMPI(MPI_Comm_size(PETSC_COMM_WORLD, &size));
+  if (size > 1) PetscCall(MatConvert(D, MATSCALAPACK, MAT_INITIAL_MATRIX, &Dr));
   PetscCall(KSPCreate(PETSC_COMM_WORLD, &kd));
-  PetscCall(KSPSetOperators(kd, D, D));
+  PetscCall(KSPSetOperators(kd, Dr ? Dr : D, Dr ? Dr : D));
   PetscCall(KSPSetType(kd, KSPPREONLY));
   PetscCall(KSPGetPC(kd, &pd));
   PetscCall(PCSetType(pd, PCCHOLESKY));
+  PetscCall(PCFactorSetMatSolverType(pd, size > 1 ? MATSOLVERSCALAPACK : MATSOLVERPETSC));
   PetscCall(KSPSolve(kd, b, xd));
   PetscCall(VecNorm(xd, NORM_2, &nrm));
   PetscCall(VecAXPY(xd, -1.0, x));
@@ -65,6 +71,7 @@ int main(int argc, char **argv)
   PetscCall(PetscPrintf(PETSC_COMM_WORLD, "PASS\n"));
   PetscCall(KSPDestroy(&ksp));
   PetscCall(KSPDestroy(&kd));
+  PetscCall(MatDestroy(&Dr));
   PetscCall(VecDestroy(&x));
   PetscCall(VecDestroy(&xd));
   PetscCall(VecDestroy(&b));

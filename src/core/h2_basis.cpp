@@ -6,12 +6,208 @@
 
 #include <algorithm>
 #include <cmath>
+#include <memory>
+#include <mutex>
 #include <numeric>
 
 namespace h2ulv {
 
 using detail::cellPoints;
 using detail::evalBlock;
+
+namespace {
+// The leading diagonal entries of a pivoted triangle above rtol times the first, at most kmax
+int leadingRank(const Matrix<double> &M, int kmax, double rtol)
+{
+  const double d0 = std::fabs(M(0, 0));
+  int k = 0;
+  if (d0 > 0 && std::isfinite(d0))
+    while (k < kmax && std::fabs(M(k, k)) > rtol * d0) k++;
+  return k;
+}
+
+// The sketch's columns beyond the rank found: fewer and the sketch is widened
+constexpr int kSketchOversample = 16;
+// The sketch's rank is taken at this times rtol (then its square), and checked at rtol
+constexpr double kSketchMargin = 0.25;
+
+// The first width of the sketch of an n x s sample, or 0 for the whole QR: only when the samples
+// are at least four times the candidates (a Gaussian s x l Omega is then well conditioned, and the
+// sketch saves most of the QR's flops); at most the rank cap plus the oversampling
+int sketchWidth(int n, int s, int maxrank)
+{
+  if (s < 4 * n || n < 2 * kSketchOversample) return 0;
+  return std::min(n, maxrank + kSketchOversample);
+}
+
+// A standard normal number from the counter (i, j) (splitmix64, Box-Muller): Omega's entry
+// (i, j) is the same whatever its size, process or thread, so the bases are too
+double gaussianEntry(uint64_t i, uint64_t j)
+{
+  auto mix = [](uint64_t z) {
+    z += 0x9E3779B97F4A7C15ull;
+    z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
+    z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
+    return z ^ (z >> 31);
+  };
+  const uint64_t a = mix((i << 32) ^ j), b = mix(a);
+  const double u = (static_cast<double>(a >> 11) + 0.5) * (1.0 / 9007199254740992.0);
+  const double v = static_cast<double>(b >> 11) * (1.0 / 9007199254740992.0);
+  return std::sqrt(-2.0 * std::log(u)) * std::cos(6.283185307179586 * v);
+}
+
+// Omega, at least rows x cols, shared by all cells and threads; grown (entries kept) on demand
+std::shared_ptr<const Matrix<double>> sketchMatrix(int rows, int cols)
+{
+  static std::mutex mu;
+  static std::shared_ptr<const Matrix<double>> cur;
+  std::lock_guard<std::mutex> lock(mu);
+  if (!cur || cur->rows() < rows || cur->cols() < cols) {
+    const int r = std::max(rows, cur ? cur->rows() : 0), c = std::max(cols, cur ? cur->cols() : 0);
+    auto O = std::make_shared<Matrix<double>>(r, c);
+    for (int j = 0; j < c; j++)
+      for (int i = 0; i < r; i++) (*O)(i, j) = gaussianEntry(static_cast<uint64_t>(i), static_cast<uint64_t>(j));
+    cur = std::move(O);
+  }
+  return cur;
+}
+
+// M = (D G Omega)^T, l x n, for the n x s sample G and the row scales d
+void sketchRows(const Matrix<double> &G, const std::vector<double> &d, int l, Matrix<double> &M)
+{
+  const int n = G.rows(), s = G.cols();
+  const auto O = sketchMatrix(s, l);
+  M.resize(l, n);
+  blas::gemm('T', 'T', l, n, s, 1.0, O->data(), O->ld(), G.data(), G.ld(), 0.0, M.data(), M.ld());
+  for (int j = 0; j < n; j++)
+    for (int i = 0; i < l; i++) M(i, j) *= d[j];
+}
+} // namespace
+
+// The column-pivoted triangle of (D G)^T: M (m x n, upper triangular in its first min(m, n)
+// rows) and the column order piv
+struct Pivoted {
+  Matrix<double> M;
+  std::vector<int> piv;
+  int m = 0;
+  int k = -1; // the rank, when the sketch chose it (else from M and rtol)
+};
+
+bool idResidualWithin(const Matrix<double> &G, const std::vector<double> &d, const Pivoted &T, int k, double rtol);
+
+// E = R11^{-1} R12 (k x (n - k)) of a pivoted triangle: the row ID G(rest, :) ~ E^T G(skel, :)
+Matrix<double> idCoefficients(const Matrix<double> &M, int k, int n)
+{
+  Matrix<double> E(k, n - k);
+  for (int j = 0; j < n - k; j++)
+    for (int i = 0; i < k; i++) E(i, j) = M(i, k + j);
+  blas::trsm('L', 'U', 'N', 'N', k, n - k, 1.0, M.data(), M.ld(), E.data(), E.ld());
+  return E;
+}
+
+// The whole triangle.  Loose tolerances (gramTolerance) or an extra Gram term: from the Gram
+// matrix D (G G^T + E) D by pivoted Cholesky (level-3 SYRK instead of a tall Householder QR; same
+// pivots and R in exact arithmetic).  Tighter tolerances: Householder QR of (D G)^T, reduced to
+// its n x n triangle first when it is tall.
+void wholeTriangle(const Matrix<double> &G, const std::vector<double> &d, double rtol, const Matrix<double> *Egram, Pivoted &T)
+{
+  const int n = G.rows(), s = G.cols();
+  std::vector<double> tau;
+  if ((gramTolerance(rtol) && s > n) || Egram) {
+    Matrix<double> C(n, n);
+    if (s > 0) blas::syrk('U', 'N', n, s, 1.0, G.data(), G.ld(), 0.0, C.data(), C.ld());
+    for (int j = 0; j < n; j++)
+      for (int i = 0; i <= j; i++) C(i, j) = d[i] * d[j] * (C(i, j) + (Egram ? (*Egram)(i, j) : 0.0));
+    double dmax = 0;
+    for (int j = 0; j < n; j++) dmax = std::max(dmax, C(j, j));
+    const int rk = blas::pstrf(n, C.data(), C.ld(), T.piv, dmax * 1e-15);
+    // columns beyond the computed rank are (numerically) zero
+    for (int j = 0; j < n; j++)
+      for (int i = 0; i < n; i++)
+        if (i > j || i >= rk) C(i, j) = 0.0;
+    T.M = std::move(C);
+    T.m = n;
+    return;
+  }
+  Matrix<double> M(s, n); // (D G)^T
+  constexpr int B = 32;   // tiles: the strided reads of G were 7% of a whole setup
+  for (int j0 = 0; j0 < n; j0 += B)
+    for (int i0 = 0; i0 < s; i0 += B)
+      for (int j = j0; j < std::min(n, j0 + B); j++)
+        for (int i = i0; i < std::min(s, i0 + B); i++) M(i, j) = d[j] * G(j, i);
+  T.m = s;
+  if (s > n) {
+    blas::qrR(s, n, M.data(), M.ld());
+    Matrix<double> R(n, n);
+    for (int j = 0; j < n; j++)
+      for (int i = 0; i <= j; i++) R(i, j) = M(i, j);
+    M = std::move(R);
+    T.m = n;
+  }
+  blas::geqp3(T.m, n, M.data(), M.ld(), T.piv, tau);
+  T.M = std::move(M);
+}
+
+// The triangle from a Gaussian sketch (D G Omega)^T of l columns: one GEMM (2 s n l flops) in place
+// of the tall QR, when the samples are many more than the candidates.  l starts at the rank cap
+// plus the oversampling and doubles while the rank comes within the oversampling of it.  The
+// sketch only chooses the skeleton; its ID is checked against the whole sample: accepted when
+// every row's residual is within rtol of the largest row (the whole QR's own stopping rule), or
+// when the rank cap binds (the cell is reported capped either way).  Else false: the caller
+// takes the whole triangle.
+bool sketchTriangle(const Matrix<double> &G, const std::vector<double> &d, double rtol, int maxrank, int minrank, Pivoted &T)
+{
+  const int n = G.rows(), s = G.cols();
+  const int l0 = gramTolerance(rtol) ? 0 : sketchWidth(n, s, maxrank);
+  if (l0 == 0) return false;
+  std::vector<double> tau;
+  int k = 0;
+  for (int l = l0;; l = std::min(n, 2 * l)) {
+    sketchRows(G, d, l, T.M);
+    blas::geqp3(l, n, T.M.data(), T.M.ld(), T.piv, tau);
+    T.m = l;
+    k = leadingRank(T.M, std::min({l, n, maxrank}), rtol);
+    if (l == n || k >= maxrank || k + kSketchOversample <= l) break;
+  }
+  if (k >= maxrank) {
+    T.k = std::min({maxrank, T.m, n});
+    return true;
+  }
+  // the sketch's triangle underestimates the whole one's tail: the rank at a tighter threshold,
+  // checked; a second, tighter one, then the whole triangle
+  for (const double c : {kSketchMargin, kSketchMargin * kSketchMargin}) {
+    const int kc = std::max(leadingRank(T.M, std::min({T.m, n, maxrank}), c * rtol), std::min({minrank, T.m, n}));
+    if (kc == 0) return false;
+    if (kc == n || idResidualWithin(G, d, T, kc, rtol)) {
+      T.k = kc;
+      return true;
+    }
+  }
+  return false;
+}
+
+// Is every row's residual of the ID (D G)(rest, :) - E^T (D G)(skel, :) on the whole sample within
+// rtol of the largest row of D G (the whole QR's stopping rule)?
+bool idResidualWithin(const Matrix<double> &G, const std::vector<double> &d, const Pivoted &T, int k, double rtol)
+{
+  const int n = G.rows(), s = G.cols();
+  const Matrix<double> E = idCoefficients(T.M, k, n);
+  Matrix<double> Gs(k, s), Gr(n - k, s);
+  for (int j = 0; j < s; j++) {
+    for (int t = 0; t < k; t++) Gs(t, j) = d[T.piv[t]] * G(T.piv[t], j);
+    for (int t = k; t < n; t++) Gr(t - k, j) = d[T.piv[t]] * G(T.piv[t], j);
+  }
+  blas::gemm('T', 'N', n - k, s, k, -1.0, E.data(), E.ld(), Gs.data(), Gs.ld(), 1.0, Gr.data(), Gr.ld());
+  std::vector<double> res(n - k, 0.0), row(n, 0.0);
+  for (int j = 0; j < s; j++) {
+    for (int t = 0; t < n - k; t++) res[t] += Gr(t, j) * Gr(t, j);
+    for (int t = 0; t < n; t++) row[t] += G(t, j) * G(t, j);
+  }
+  double top = 0, worst = 0;
+  for (int t = 0; t < n; t++) top = std::max(top, d[t] * d[t] * row[t]);
+  for (int t = 0; t < n - k; t++) worst = std::max(worst, res[t]);
+  return worst <= rtol * rtol * top;
+}
 
 // ------------------------------------------------------------------------------------------------
 // One cell: sampled interpolative decomposition, then orthogonalisation (docs/algorithm.md, "Shared nested bases")
@@ -38,60 +234,20 @@ void compressCell(Matrix<double> &G, const Matrix<double> *W, const std::vector<
       for (int i = 0; i < n; i++) c += (*W)(i, t) * (*W)(i, t);
       d[t] = std::sqrt(c);
     }
-  Matrix<double> M;
-  std::vector<double> tau;
-  std::vector<int> piv;
-  int m = s;
-  // Loose tolerances (gramTolerance): the pivoted QR's triangle of (D G)^T from the Gram matrix
-  // D (G G^T + E) D by pivoted Cholesky (level-3 SYRK instead of a tall Householder QR; same pivots
-  // and R in exact arithmetic).  Tighter tolerances take the Householder path below.
-  bool gram = (gramTolerance(rtol) && s > n) || Egram;
-  if (gram) {
-    Matrix<double> C(n, n);
-    if (s > 0) blas::syrk('U', 'N', n, s, 1.0, G.data(), G.ld(), 0.0, C.data(), C.ld());
-    G = Matrix<double>();
-    for (int j = 0; j < n; j++)
-      for (int i = 0; i <= j; i++) C(i, j) = d[i] * d[j] * (C(i, j) + (Egram ? (*Egram)(i, j) : 0.0));
-    double dmax = 0;
-    for (int j = 0; j < n; j++) dmax = std::max(dmax, C(j, j));
-    int rk = blas::pstrf(n, C.data(), C.ld(), piv, dmax * 1e-15);
-    // columns beyond the computed rank are (numerically) zero
-    for (int j = 0; j < n; j++)
-      for (int i = 0; i < n; i++)
-        if (i > j || i >= rk) C(i, j) = 0.0;
-    M = std::move(C);
-    m = n;
-  } else { // M = (D G)^T (s x n); reduced to its n x n triangle below when s > n
-    M.resize(s, n);
-    constexpr int B = 32; // tiles: the strided reads of G were 7% of a whole setup
-    for (int j0 = 0; j0 < n; j0 += B)
-      for (int i0 = 0; i0 < s; i0 += B)
-        for (int j = j0; j < std::min(n, j0 + B); j++)
-          for (int i = i0; i < std::min(s, i0 + B); i++) M(i, j) = d[j] * G(j, i);
-    G = Matrix<double>();
-  }
-  if (!gram && s > n) {
-    blas::qrR(s, n, M.data(), M.ld());
-    Matrix<double> T(n, n);
-    for (int j = 0; j < n; j++)
-      for (int i = 0; i <= j; i++) T(i, j) = M(i, j);
-    M = std::move(T);
-    m = n;
-  }
-  if (!gram) blas::geqp3(m, n, M.data(), M.ld(), piv, tau);
+  Pivoted T;
+  const bool sketched = !Egram && sketchTriangle(G, d, rtol, maxrank, minrank, T);
+  if (!sketched) wholeTriangle(G, d, rtol, Egram, T);
+  G = Matrix<double>();
+  const Matrix<double> &M = T.M;
+  const std::vector<int> &piv = T.piv;
+  const int m = T.m;
   const int kmax = std::min({m, n, maxrank});
-  const double d0 = std::fabs(M(0, 0));
-  int k = 0;
-  if (d0 > 0 && std::isfinite(d0))
-    while (k < kmax && std::fabs(M(k, k)) > rtol * d0) k++;
-  out.capped = k == kmax && kmax == maxrank && k < std::min(m, n) && std::fabs(M(k, k)) > rtol * d0;
-  k = std::max(k, std::min({minrank, m, n}));
+  int k = leadingRank(M, kmax, rtol);
+  out.capped = k == kmax && kmax == maxrank && k < std::min(m, n) && std::fabs(M(k, k)) > rtol * std::fabs(M(0, 0));
+  k = T.k >= 0 ? T.k : std::max(k, std::min({minrank, m, n}));
   if (k == 0) return;
-  // E = R11^{-1} R12 : row ID  G(rest,:) ~ E^T G(skel,:)
-  Matrix<double> E(k, n - k);
-  for (int j = 0; j < n - k; j++)
-    for (int i = 0; i < k; i++) E(i, j) = M(i, k + j);
-  blas::trsm('L', 'U', 'N', 'N', k, n - k, 1.0, M.data(), M.ld(), E.data(), E.ld());
+  const Matrix<double> E = idCoefficients(M, k, n);
+  std::vector<double> tau;
   Matrix<double> P(n, k);
   for (int t = 0; t < k; t++) P(piv[t], t) = 1.0;
   for (int j = 0; j < n - k; j++)

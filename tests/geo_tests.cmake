@@ -19,3 +19,8 @@ foreach(p cube-yukawa cube-gaussian sphere-laplace-ns)
 endforeach()
 h2ulv_test(geo_matvec_sc22-sphere 1 test_matvec -problem sc22-sphere -n 4096 -mat_h2_rtol 1e-8 -offdiag -mat_h2_geometry matrix)
 h2ulv_test(geo_mpi_consistency_np2 2 test_mpi_consistency -n 4096 -mat_h2_rtol 1e-8 -mat_h2_geometry matrix)
+# the direct solve at the matrix's tolerance of the exponential kernel without points: the bases'
+# sketched pivots are checked on the whole sample (without the check: error 3.9e-6)
+foreach(np 1 2)
+  h2ulv_test(geo_sketch_checked_np${np} ${np} test_pc_dense -dll_append $<TARGET_FILE:h2ulv> -ksp_type preonly -pc_type cholesky -pc_factor_mat_solver_type h2ulv -no_coordinates -max_err 1e-8)
+endforeach()

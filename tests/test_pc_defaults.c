@@ -1,5 +1,6 @@
 /* The defaults that set the cost of a solve, against MATDENSE + LAPACK LU references:
-   - symmetry: MAT_SYMMETRIC set after MatAssemblyEnd on a user kernel gives the one-basis matrix
+   - symmetry: MAT_SYMMETRIC set after MatAssemblyEnd on a user kernel gives the one-basis matrix,
+     the same as with the option before it (its row bases kept as the one basis)
      (the same memory as with the option set before assembly, less than the two-basis build of the
      same kernel), and its product matches MATDENSE;
    - the PC tolerance by use, without -pc_h2ulv_rtol: KSPPREONLY solves to the matrix's tolerance
@@ -90,6 +91,23 @@ static PetscErrorCode CheckSymmetryLate(H2ULVProblem prob, PetscInt N, Mat D)
   PetscCall(ProductError(A[2], D, &err));
   PetscCall(PetscPrintf(PETSC_COMM_WORLD, "MAT_SYMMETRIC after assembly: product error against MATDENSE %.2e\n", (double)err));
   PetscCheck(err < 1e-6, PETSC_COMM_WORLD, PETSC_ERR_PLIB, "FAILED: the rebuilt symmetric matrix multiplies with error %g against MATDENSE", (double)err);
+  { /* the late matrix keeps its row bases as the one basis: the same as the one built symmetric */
+    Vec       x, y1, y2;
+    PetscReal d, n1;
+    PetscCall(MatCreateVecs(A[1], &x, &y1));
+    PetscCall(VecDuplicate(y1, &y2));
+    PetscCall(VecSet(x, 1.0));
+    PetscCall(MatMult(A[1], x, y1));
+    PetscCall(MatMult(A[2], x, y2));
+    PetscCall(VecNorm(y1, NORM_2, &n1));
+    PetscCall(VecAXPY(y2, -1.0, y1));
+    PetscCall(VecNorm(y2, NORM_2, &d));
+    PetscCall(PetscPrintf(PETSC_COMM_WORLD, "MAT_SYMMETRIC after against before assembly: products differ by %.2e relative\n", (double)(d / n1)));
+    PetscCheck(d <= 1e-14 * n1, PETSC_COMM_WORLD, PETSC_ERR_PLIB, "FAILED: the late symmetric matrix differs from the one built symmetric (%g relative)", (double)(d / n1));
+    PetscCall(VecDestroy(&x));
+    PetscCall(VecDestroy(&y1));
+    PetscCall(VecDestroy(&y2));
+  }
   for (int s = 0; s < 3; s++) PetscCall(MatDestroy(&A[s]));
   PetscFunctionReturn(0);
 }

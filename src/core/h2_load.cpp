@@ -52,4 +52,17 @@ H2Structure::H2Structure(MPI_Comm comm, std::shared_ptr<const ClusterTree> tree,
   }
 }
 
+std::shared_ptr<const H2Structure> H2Structure::symmetricFromRows(MPI_Comm comm) const
+{
+  const int L = tree_->levels();
+  BuildOptions o = opt_;
+  o.symmetric = true;
+  std::vector<std::vector<CellBasis>> rowb(L + 1);
+  for (int l = 1; l <= L; l++) {
+    rowb[l].resize(tree_->ncells(l));
+    for (int k : layout_.owned(l)) rowb[l][k] = rowb_[l][k];
+  }
+  return std::make_shared<const H2Structure>(comm, tree_, o, std::move(rowb), std::vector<std::vector<CellBasis>>());
+}
+
 } // namespace h2ulv

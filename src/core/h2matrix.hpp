@@ -90,6 +90,9 @@ public:
   // the ranks and the ghost bases are shared as after a construction (collective).  Throws
   // ERR_ARG when a basis does not fit its cell.
   H2Structure(MPI_Comm comm, std::shared_ptr<const ClusterTree> tree, const BuildOptions &opt, std::vector<std::vector<CellBasis>> rowb, std::vector<std::vector<CellBasis>> colb);
+  // The symmetric structure whose one basis is this one's row basis (a matrix found symmetric after
+  // a build with two bases: the row bases are what a symmetric build computes); collective.
+  std::shared_ptr<const H2Structure> symmetricFromRows(MPI_Comm comm) const;
   const CellBasis &basis(int l, int k, bool row) const { return (row || opt_.symmetric) ? rowb_[l][k] : colb_[l][k]; }
   int rank(int l, int k, bool row) const { return (row || opt_.symmetric) ? rr_[l][k] : rc_[l][k]; }
   // a block (i,j) on level l (i owned) is stored with row i unless it is the transpose of an owned (j,i), j < i

@@ -191,8 +191,8 @@ static PetscErrorCode MatH2SetStorage_H2(Mat A, MatH2StorageType st, PetscReal m
 }
 
 /* PETSc keeps MAT_SYMMETRIC, MAT_HERMITIAN and MAT_SPD to itself (no type method is called): one set
-   after a build with row and column bases is found here, at the next operation, which builds the
-   matrix again with one basis (unless -mat_h2_symmetric 0, or its values were changed since by
+   after a build with row and column bases is found here, at the next operation, which keeps the row
+   bases as the one basis and evaluates the values again (unless -mat_h2_symmetric 0, or its values were changed since by
    MatShift ...: those keep the two bases) */
 static PetscBool MatH2DeclaredSymmetricLate_Private(Mat A)
 {
@@ -205,10 +205,8 @@ PetscErrorCode MatH2CheckBuilt_Private(Mat A)
 {
   PetscFunctionBegin;
   if (MatH2DeclaredSymmetricLate_Private(A)) { /* collective, like the operations that call this */
-    PetscCall(PetscInfo(A, "MATH2: declared symmetric after a build with row and column bases: built again with one basis (set MAT_SYMMETRIC before MatAssemblyEnd() to build once)\n"));
-    PetscCall(MatH2ResetBuilt_Private(A));
-    PetscCall(MatAssemblyBegin(A, MAT_FINAL_ASSEMBLY));
-    PetscCall(MatAssemblyEnd(A, MAT_FINAL_ASSEMBLY));
+    PetscCall(PetscInfo(A, "MATH2: declared symmetric after a build with row and column bases: its row bases become the one basis, the values are evaluated again (set MAT_SYMMETRIC before MatAssemblyEnd() to build once)\n"));
+    PetscCall(MatH2SymmetrizeBuilt_Private(A));
   }
   PetscCheck(H2(A)->structure, PetscObjectComm((PetscObject)A), PETSC_ERR_ARG_WRONGSTATE, "MATH2 matrix is not assembled: call MatAssemblyBegin/End() first");
   PetscFunctionReturn(0);

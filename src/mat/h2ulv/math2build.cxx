@@ -431,6 +431,19 @@ static PetscErrorCode MatH2CheckAccuracy_Private(Mat A, PetscInt nrows)
   PetscFunctionReturn(0);
 }
 
+/* the sampled check of the product after a build (-mat_h2_check_rows) */
+static PetscErrorCode MatH2CheckAfterBuild_Private(Mat A)
+{
+  Mat_H2        *h     = H2(A);
+  const PetscInt auto_ = MatH2AutoSamples_Private(h->rtol);
+  const PetscInt rows  = h->checkrows >= 0 ? h->checkrows : (h->nsamples > 0 && h->nsamples < auto_ ? 16 : 0);
+
+  PetscFunctionBegin;
+  h->checkerr = -1;
+  if (rows > 0) PetscCall(MatH2CheckAccuracy_Private(A, PetscMin(rows, A->rmap->N)));
+  PetscFunctionReturn(0);
+}
+
 PetscErrorCode MatAssemblyEnd_H2(Mat A, MatAssemblyType type)
 {
   PetscErrorCode ierr;
@@ -440,14 +453,49 @@ PetscErrorCode MatAssemblyEnd_H2(Mat A, MatAssemblyType type)
   /* already built and nothing changed since (every setter and changed option drops the build) */
   if (H2(A)->structure) PetscFunctionReturn(0);
   ierr = MatH2Build_Private(A);
-  if (!ierr) {
-    Mat_H2        *h    = H2(A);
-    const PetscInt auto_ = MatH2AutoSamples_Private(h->rtol);
-    const PetscInt rows  = h->checkrows >= 0 ? h->checkrows : (h->nsamples > 0 && h->nsamples < auto_ ? 16 : 0);
-    h->checkerr          = -1;
-    if (rows > 0) ierr = MatH2CheckAccuracy_Private(A, PetscMin(rows, A->rmap->N));
-  }
+  if (!ierr) ierr = MatH2CheckAfterBuild_Private(A);
   /* a failed build (a callback's error, memory) leaves nothing half built: the next MatAssemblyEnd builds again */
+  if (ierr) PetscCall(MatH2ResetBuilt_Private(A));
+  PetscCall(ierr);
+  PetscFunctionReturn(0);
+}
+
+/* declared symmetric after a build with row and column bases: the row bases are the ones a
+   symmetric build computes (the same samples, the same compression), so they become the one basis;
+   the entries are checked for symmetry and the values evaluated again on the new structure */
+static PetscErrorCode MatH2SymmetrizeSteps_Private(Mat A)
+{
+  Mat_H2        *h    = H2(A);
+  MPI_Comm       comm = PetscObjectComm((PetscObject)A);
+  PetscLogDouble t0;
+  PetscErrorCode ierr;
+
+  PetscFunctionBegin;
+  h->symmetric = PETSC_TRUE;
+  PetscCall(MatH2CheckSymmetric_Private(A));
+  PetscCall(PetscLogEventBegin(MATH2_Basis, A, 0, 0, 0));
+  PetscCall(PetscTime(&t0));
+  ierr = H2ULVCallCore(comm, PETSC_TRUE, [&]() {
+    h->structure = h->structure->symmetricFromRows(comm);
+    h->values    = h2ulv::H2Values<double>();
+  });
+  PetscLogDouble tb = 0;
+  PetscCall(MatH2BuildStepEnd_Private(A, MATH2_Basis, t0, &tb, ierr));
+  h->t_basis += tb;
+  PetscCall(MatH2BuildValues_Private(A));
+  PetscCall(H2ULVCallCore(comm, PETSC_FALSE, [&]() { h->multflops = h2ulv::h2MultiplyFlops(*h->structure); }));
+  PetscCall(MatH2BuildInfo_Private(A));
+  PetscCall(MatH2CheckAfterBuild_Private(A));
+  PetscFunctionReturn(0);
+}
+
+PetscErrorCode MatH2SymmetrizeBuilt_Private(Mat A)
+{
+  PetscErrorCode ierr;
+
+  PetscFunctionBegin;
+  ierr = MatH2SymmetrizeSteps_Private(A);
+  A->nonzerostate++; /* a new structure: preconditioners built on the old one set up again */
   if (ierr) PetscCall(MatH2ResetBuilt_Private(A));
   PetscCall(ierr);
   PetscFunctionReturn(0);

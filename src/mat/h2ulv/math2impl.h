@@ -88,6 +88,7 @@ static inline Mat_H2 *H2(Mat A) { return static_cast<Mat_H2 *>(A->data); }
 /* math2.cxx: the type, its setters and getters */
 PETSC_INTERN PetscErrorCode MatH2ResetBuilt_Private(Mat);
 PETSC_INTERN PetscErrorCode MatH2CheckBuilt_Private(Mat);
+PETSC_INTERN PetscErrorCode MatH2SymmetrizeBuilt_Private(Mat);
 PETSC_INTERN PetscErrorCode MatH2SetCoordinates_H2(Mat, PetscInt, const PetscReal[]);
 PETSC_INTERN PetscErrorCode MatH2GetMemory_H2(Mat, PetscLogDouble *);
 PETSC_INTERN PetscErrorCode MatSetFromOptions_H2(Mat, PetscOptionItems *);

@@ -15,24 +15,34 @@
 #include <h2ulv.h>
 #include <petscblaslapack.h>
 
+/* a contiguous copy f (N x N, column-major) of the (sequential) dense matrix, and room for N pivots */
+static PetscErrorCode DenseCopy(Mat D, PetscInt *N, PetscScalar **f, PetscBLASInt **piv)
+{
+  const PetscScalar *a;
+  PetscInt           ldd;
+
+  PetscFunctionBeginUser;
+  PetscCall(MatGetSize(D, N, NULL));
+  PetscCall(PetscMalloc2((size_t)*N * *N, f, *N, piv));
+  PetscCall(MatDenseGetArrayRead(D, &a));
+  PetscCall(MatDenseGetLDA(D, &ldd));
+  for (PetscInt j = 0; j < *N; j++)
+    for (PetscInt i = 0; i < *N; i++) (*f)[i + j * *N] = a[i + j * ldd];
+  PetscCall(MatDenseRestoreArrayRead(D, &a));
+  PetscFunctionReturn(0);
+}
+
 /* log|det D| and the sign of det D by LAPACK LU (getrf) of a copy of the (sequential) dense matrix */
 static PetscErrorCode DenseLogDet(Mat D, PetscReal *ld, PetscInt *sign)
 {
-  const PetscScalar *a;
-  PetscScalar       *f;
-  PetscBLASInt       n, lda, info, *piv;
-  PetscInt           N, ldd;
+  PetscScalar *f;
+  PetscBLASInt n, lda, info, *piv;
+  PetscInt     N;
 
   PetscFunctionBeginUser;
-  PetscCall(MatGetSize(D, &N, NULL));
+  PetscCall(DenseCopy(D, &N, &f, &piv));
   PetscCall(PetscBLASIntCast(N, &n));
   lda = n;
-  PetscCall(PetscMalloc2((size_t)N * N, &f, N, &piv));
-  PetscCall(MatDenseGetArrayRead(D, &a));
-  PetscCall(MatDenseGetLDA(D, &ldd));
-  for (PetscInt j = 0; j < N; j++)
-    for (PetscInt i = 0; i < N; i++) f[i + j * N] = a[i + j * ldd];
-  PetscCall(MatDenseRestoreArrayRead(D, &a));
   PetscCallBLAS("LAPACKgetrf", LAPACKgetrf_(&n, &n, f, &lda, piv, &info));
   PetscCheck(info == 0, PETSC_COMM_SELF, PETSC_ERR_LIB, "LAPACK getrf failed: %d", (int)info);
   *ld   = 0;
@@ -49,20 +59,13 @@ static PetscErrorCode DenseLogDet(Mat D, PetscReal *ld, PetscInt *sign)
    a 1x1 pivot counts by its sign, a 2x2 one (negative determinant) has one eigenvalue of each sign */
 static PetscErrorCode DenseInertia(Mat D, PetscInt *neg, PetscInt *zero, PetscInt *pos)
 {
-  const PetscScalar *a;
-  PetscScalar       *f, wq;
-  PetscBLASInt       n, info, *piv, lw = -1;
-  PetscInt           N, ldd;
+  PetscScalar *f, wq;
+  PetscBLASInt n, info, *piv, lw = -1;
+  PetscInt     N;
 
   PetscFunctionBeginUser;
-  PetscCall(MatGetSize(D, &N, NULL));
+  PetscCall(DenseCopy(D, &N, &f, &piv));
   PetscCall(PetscBLASIntCast(N, &n));
-  PetscCall(PetscMalloc2((size_t)N * N, &f, N, &piv));
-  PetscCall(MatDenseGetArrayRead(D, &a));
-  PetscCall(MatDenseGetLDA(D, &ldd));
-  for (PetscInt j = 0; j < N; j++)
-    for (PetscInt i = 0; i < N; i++) f[i + j * N] = a[i + j * ldd];
-  PetscCall(MatDenseRestoreArrayRead(D, &a));
   PetscCallBLAS("LAPACKsytrf", LAPACKsytrf_("L", &n, f, &n, piv, &wq, &lw, &info));
   {
     PetscScalar *w;

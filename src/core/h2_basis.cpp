@@ -32,12 +32,15 @@ constexpr int kSketchOversample = 16;
 constexpr double kSketchMargin = 0.25;
 
 // The first width of the sketch of an n x s sample, or 0 for the whole QR: only when the samples
-// are at least four times the candidates (a Gaussian s x l Omega is then well conditioned, and the
-// sketch saves most of the QR's flops); at most the rank cap plus the oversampling
+// are at least four times the candidates and Omega stays small; at most the rank cap plus the
+// oversampling
 int sketchWidth(int n, int s, int maxrank)
 {
   if (s < 4 * n || n < 2 * kSketchOversample) return 0;
-  return std::min(n, maxrank + kSketchOversample);
+  const int l = std::min(n, maxrank + kSketchOversample);
+  // Omega (s x l, doubled at most to n columns) is kept for all cells: at most 8M entries (64 MB)
+  constexpr size_t kMaxSketchEntries = size_t(8) << 20;
+  return static_cast<size_t>(s) * static_cast<size_t>(n) <= kMaxSketchEntries ? l : 0;
 }
 
 // A standard normal number from the counter (i, j) (splitmix64, Box-Muller): Omega's entry

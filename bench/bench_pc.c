@@ -9,6 +9,8 @@ Cholesky/LU for comparison up to -densemax.\n\
   -method <label>             name of this configuration in the records (default: the PC type)\n\
   -ksp_type, -pc_type, -pc_h2ulv_*   the solver (default: GMRES preconditioned by PCH2ULV, rtol 1e-10,\n\
                               at most 500 iterations)\n\
+  -exact_rows <0>             the error against the exact matrix (H2ULVProblemEntry, not the MATH2 operator):\n\
+                              ||K (x - x_true)|| / ||K x_true|| over this many rows spread over 0..N-1\n\
   -dgemm_rate                 first, the machine's DGEMM rate (n = 4096, best of 3; a RECORD with bench \"dgemm\"),\n\
                               the reference for the factorization's GFLOP/s\n\
 Prints a table and one RECORD line (JSON) per size and method.\n";
@@ -83,10 +85,50 @@ static PetscErrorCode DgemmRate(void)
   PetscFunctionReturn(0);
 }
 
+/* ||K (x - xt)||_S / ||K xt||_S with K the exact matrix of prob and S nrows rows spread over 0..N-1: the
+   accuracy of the whole path (compression and factorization) against the exact kernel, at 2 nrows N entries */
+static PetscErrorCode ExactError(H2ULVProblem prob, PetscInt N, Vec x, Vec xt, PetscInt nrows, PetscReal *err)
+{
+  Vec                ax, at;
+  VecScatter         sx, st;
+  const PetscScalar *px, *pt;
+  PetscReal          e2 = 0, k2 = 0;
+
+  PetscFunctionBegin;
+  PetscCall(VecScatterCreateToAll(x, &sx, &ax));
+  PetscCall(VecScatterCreateToAll(xt, &st, &at));
+  PetscCall(VecScatterBegin(sx, x, ax, INSERT_VALUES, SCATTER_FORWARD));
+  PetscCall(VecScatterEnd(sx, x, ax, INSERT_VALUES, SCATTER_FORWARD));
+  PetscCall(VecScatterBegin(st, xt, at, INSERT_VALUES, SCATTER_FORWARD));
+  PetscCall(VecScatterEnd(st, xt, at, INSERT_VALUES, SCATTER_FORWARD));
+  PetscCall(VecGetArrayRead(ax, &px));
+  PetscCall(VecGetArrayRead(at, &pt));
+  for (PetscInt s = 0; s < PetscMin(nrows, N); s++) { /* every process the same rows: the same sums */
+    const PetscInt i = (PetscInt)(((double)s + 0.5) * (double)N / (double)PetscMin(nrows, N));
+    PetscScalar    e = 0, k = 0;
+    for (PetscInt j = 0; j < N; j++) {
+      PetscScalar a;
+      PetscCall(H2ULVProblemEntry(prob, i, j, &a));
+      e += a * (px[j] - pt[j]);
+      k += a * pt[j];
+    }
+    e2 += PetscRealPart(e * PetscConj(e));
+    k2 += PetscRealPart(k * PetscConj(k));
+  }
+  PetscCall(VecRestoreArrayRead(ax, &px));
+  PetscCall(VecRestoreArrayRead(at, &pt));
+  PetscCall(VecScatterDestroy(&sx));
+  PetscCall(VecScatterDestroy(&st));
+  PetscCall(VecDestroy(&ax));
+  PetscCall(VecDestroy(&at));
+  *err = k2 > 0 ? PetscSqrtReal(e2 / k2) : 0;
+  PetscFunctionReturn(0);
+}
+
 int main(int argc, char **argv)
 {
   char      name[64] = "sphere-laplace", method[64] = "";
-  PetscInt  nmin = 4096, nmax = 65536, densemax = 16384;
+  PetscInt  nmin = 4096, nmax = 65536, densemax = 16384, exactrows = 0;
   PetscBool hasmethod, callback = PETSC_FALSE;
 
   PetscCall(PetscInitialize(&argc, &argv, NULL, help));
@@ -94,6 +136,7 @@ int main(int argc, char **argv)
   PetscCall(PetscOptionsGetInt(NULL, NULL, "-nmin", &nmin, NULL));
   PetscCall(PetscOptionsGetInt(NULL, NULL, "-nmax", &nmax, NULL));
   PetscCall(PetscOptionsGetInt(NULL, NULL, "-densemax", &densemax, NULL));
+  PetscCall(PetscOptionsGetInt(NULL, NULL, "-exact_rows", &exactrows, NULL));
   PetscCall(PetscOptionsGetString(NULL, NULL, "-method", method, sizeof(method), &hasmethod));
   PetscCall(PetscOptionsGetBool(NULL, NULL, "-callback", &callback, NULL));
   if (callback) {
@@ -111,7 +154,7 @@ int main(int argc, char **argv)
   for (PetscInt N = nmin; N <= nmax; N *= 2) {
     H2ULVProblem       prob;
     Mat                A;
-    Vec                x, b, r, xd = NULL;
+    Vec                x, b, r, xd = NULL, xt;
     KSP                ksp;
     PC                 pc;
     PetscLogDouble     t0, t1, t2, t3, s0, s1, f0, f1, fbytes = -1;
@@ -138,6 +181,8 @@ int main(int argc, char **argv)
     PetscCall(PetscRandomSeed(rnd));
     PetscCall(VecSetRandom(x, rnd));
     PetscCall(MatMult(A, x, b));
+    PetscCall(VecDuplicate(x, &xt));
+    PetscCall(VecCopy(x, xt));
     PetscCall(KSPCreate(PETSC_COMM_WORLD, &ksp));
     PetscCall(KSPSetOperators(ksp, A, A));
     PetscCall(KSPSetType(ksp, KSPGMRES));
@@ -171,6 +216,11 @@ int main(int argc, char **argv)
     PetscCall(VecNorm(r, NORM_2, &res));
     PetscCall(VecNorm(b, NORM_2, &nb));
     res /= nb;
+    if (exactrows > 0) {
+      PetscReal ee;
+      PetscCall(ExactError(prob, N, x, xt, exactrows, &ee));
+      PetscCall(PetscPrintf(PETSC_COMM_WORLD, "# N = %" PetscInt_FMT ": error against the exact matrix on %" PetscInt_FMT " rows, ||K (x - x_true)|| / ||K x_true|| = %.2e\n", N, PetscMin(exactrows, N), (double)ee));
+    }
     if (N <= densemax) { /* PETSc MATDENSE + LAPACK Cholesky (LU for the nonsymmetric problem), same b */
       Mat            D;
       KSP            kd;
@@ -228,6 +278,7 @@ int main(int argc, char **argv)
     PetscCall(VecDestroy(&x));
     PetscCall(VecDestroy(&b));
     PetscCall(VecDestroy(&r));
+    PetscCall(VecDestroy(&xt));
     PetscCall(PetscRandomDestroy(&rnd));
     PetscCall(MatDestroy(&A));
     PetscCall(H2ULVProblemDestroy(&prob));

@@ -10,7 +10,9 @@
 # ranks, one BLAS thread each) and h2ulv as one process with OMP_NUM_THREADS=2, with its defaults
 # and with the same rank cap (-pc_h2ulv_max_rank 100), as a direct solver (-ksp_type preonly).
 # Prints every run's own timing lines and, from /usr/bin/time, its wall time, CPU use and peak
-# resident memory (per process: lorasp on 2 ranks holds two of them).  Extra h2ulv options: H2ULV_OPTS.
+# resident memory (per process: lorasp on 2 ranks holds two of them), and for h2ulv the error of its
+# solution against the exact kernel matrix on 128 rows (-exact_rows; lorasp prints its error against
+# its own compressed matrix only).  Extra h2ulv options: H2ULV_OPTS.
 #
 # Building lorasp (Debian: libopenblas-dev liblapacke-dev libopenmpi-dev): fetch a snapshot of
 # rioyokotalab/nbd-cpu-only, compile linalg basis build_tree comm umv lorasp .cxx with
@@ -32,6 +34,6 @@ for N in $sizes; do
   done
   for opts in "" "-pc_h2ulv_max_rank 100"; do
     echo "## N = $N: h2ulv, 2 threads: bench_pc -problem sc22-sphere -ksp_type preonly $opts ${H2ULV_OPTS:-}"
-    OMP_NUM_THREADS=2 timed "$bench_pc" -problem sc22-sphere -nmin "$N" -nmax "$N" -densemax 0 -ksp_type preonly -mat_h2_leaf_size 256 $opts ${H2ULV_OPTS:-} | grep -vE "^RECORD|^#"
+    OMP_NUM_THREADS=2 timed "$bench_pc" -problem sc22-sphere -nmin "$N" -nmax "$N" -densemax 0 -ksp_type preonly -mat_h2_leaf_size 256 -exact_rows 128 $opts ${H2ULV_OPTS:-} | grep -vE "^RECORD|^# sc22"
   done
 done

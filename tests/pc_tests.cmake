@@ -103,6 +103,15 @@ h2ulv_test(pc_sketch_gmres_ns 1 test_pc -problem sphere-laplace-ns -n 4096 -pc_h
 h2ulv_program(. test_pc_defaults)
 h2ulv_test(pc_defaults_np1 1 test_pc_defaults -n 2048 -max_err 1e-6 -mat_h2_threads 2)
 h2ulv_test(pc_defaults_np2 2 test_pc_defaults -n 2048 -max_err 1e-6)
+# what the factorization's tolerance is relative to, on a matrix whose diagonal dominates (sc22-sphere,
+# kappa ~ 1, through the ULV levels): relative to each cell's diagonal dominance margin (the default)
+# the direct solve is within a few rtol of LAPACK's; relative to each block alone
+# (-pc_h2ulv_rtol_diagonal 0) it resolves the off-diagonal part too, 100 times closer (and at
+# higher ranks)
+h2ulv_test(pc_rtol_diagonal 1 test_pc -pc_h2ulv_root_size 0 -problem sc22-sphere -n 8192 -ksp_type preonly -max_err 1e-7 -ksp_view)
+set_tests_properties(pc_rtol_diagonal PROPERTIES PASS_REGULAR_EXPRESSION "diagonal dominance margin.*PASS" FAIL_REGULAR_EXPRESSION "FAILED")
+h2ulv_test(pc_rtol_block 1 test_pc -pc_h2ulv_root_size 0 -problem sc22-sphere -n 8192 -ksp_type preonly -max_err 1e-9 -pc_h2ulv_rtol_diagonal 0 -ksp_view)
+set_tests_properties(pc_rtol_block PROPERTIES PASS_REGULAR_EXPRESSION "each block alone.*PASS" FAIL_REGULAR_EXPRESSION "FAILED")
 # a negative definite matrix (sc22-sphere: 1/r with diagonal -1e6): its negative is factorized with
 # Cholesky; the solve, |det| and its sign (N odd and even), the inertia (all negative) against LAPACK,
 # through the ULV levels (root_size 0) and 2 processes

@@ -16,13 +16,15 @@ using detail::cellPoints;
 using detail::evalBlock;
 
 namespace {
-// The leading diagonal entries of a pivoted triangle above rtol times the first, at most kmax
-int leadingRank(const Matrix<double> &M, int kmax, double rtol)
+// The leading diagonal entries of a pivoted triangle above rtol times the first and above atol
+// (the floor from a reference norm of the cell), at most kmax
+int leadingRank(const Matrix<double> &M, int kmax, double rtol, double atol)
 {
   const double d0 = std::fabs(M(0, 0));
+  const double cut = std::max(rtol * d0, atol);
   int k = 0;
   if (d0 > 0 && std::isfinite(d0))
-    while (k < kmax && std::fabs(M(k, k)) > rtol * d0) k++;
+    while (k < kmax && std::fabs(M(k, k)) > cut) k++;
   return k;
 }
 
@@ -96,7 +98,7 @@ struct Pivoted {
   int k = -1; // the rank, when the sketch chose it (else from M and rtol)
 };
 
-bool idResidualWithin(const Matrix<double> &G, const std::vector<double> &d, const Pivoted &T, int k, double rtol);
+bool idResidualWithin(const Matrix<double> &G, const std::vector<double> &d, const Pivoted &T, int k, double rtol, double atol);
 
 // E = R11^{-1} R12 (k x (n - k)) of a pivoted triangle: the row ID G(rest, :) ~ E^T G(skel, :)
 Matrix<double> idCoefficients(const Matrix<double> &M, int k, int n)
@@ -155,10 +157,10 @@ void wholeTriangle(const Matrix<double> &G, const std::vector<double> &d, double
 // of the tall QR, when the samples are many more than the candidates.  l starts at the rank cap
 // plus the oversampling and doubles while the rank comes within the oversampling of it.  The
 // sketch only chooses the skeleton; its ID is checked against the whole sample: accepted when
-// every row's residual is within rtol of the largest row (the whole QR's own stopping rule), or
-// when the rank cap binds (the cell is reported capped either way).  Else false: the caller
+// every row's residual is within rtol of the largest row (the whole QR's own stopping rule) or within
+// atol, or when the rank cap binds (the cell is reported capped either way).  Else false: the caller
 // takes the whole triangle.
-bool sketchTriangle(const Matrix<double> &G, const std::vector<double> &d, double rtol, int maxrank, int minrank, Pivoted &T)
+bool sketchTriangle(const Matrix<double> &G, const std::vector<double> &d, double rtol, double atol, int maxrank, int minrank, Pivoted &T)
 {
   const int n = G.rows(), s = G.cols();
   const int l0 = gramTolerance(rtol) ? 0 : sketchWidth(n, s, maxrank);
@@ -169,7 +171,7 @@ bool sketchTriangle(const Matrix<double> &G, const std::vector<double> &d, doubl
     sketchRows(G, d, l, T.M);
     blas::geqp3(l, n, T.M.data(), T.M.ld(), T.piv, tau);
     T.m = l;
-    k = leadingRank(T.M, std::min({l, n, maxrank}), rtol);
+    k = leadingRank(T.M, std::min({l, n, maxrank}), rtol, atol);
     if (l == n || k >= maxrank || k + kSketchOversample <= l) break;
   }
   if (k >= maxrank) {
@@ -179,9 +181,9 @@ bool sketchTriangle(const Matrix<double> &G, const std::vector<double> &d, doubl
   // the sketch's triangle underestimates the whole one's tail: the rank at a tighter threshold,
   // checked; a second, tighter one, then the whole triangle
   for (const double c : {kSketchMargin, kSketchMargin * kSketchMargin}) {
-    const int kc = std::max(leadingRank(T.M, std::min({T.m, n, maxrank}), c * rtol), std::min({minrank, T.m, n}));
+    const int kc = std::max(leadingRank(T.M, std::min({T.m, n, maxrank}), c * rtol, c * atol), std::min({minrank, T.m, n}));
     if (kc == 0) return false;
-    if (kc == n || idResidualWithin(G, d, T, kc, rtol)) {
+    if (kc == n || idResidualWithin(G, d, T, kc, rtol, atol)) {
       T.k = kc;
       return true;
     }
@@ -190,8 +192,8 @@ bool sketchTriangle(const Matrix<double> &G, const std::vector<double> &d, doubl
 }
 
 // Is every row's residual of the ID (D G)(rest, :) - E^T (D G)(skel, :) on the whole sample within
-// rtol of the largest row of D G (the whole QR's stopping rule)?
-bool idResidualWithin(const Matrix<double> &G, const std::vector<double> &d, const Pivoted &T, int k, double rtol)
+// rtol of the largest row of D G (the whole QR's stopping rule), or within atol?
+bool idResidualWithin(const Matrix<double> &G, const std::vector<double> &d, const Pivoted &T, int k, double rtol, double atol)
 {
   const int n = G.rows(), s = G.cols();
   const Matrix<double> E = idCoefficients(T.M, k, n);
@@ -209,13 +211,13 @@ bool idResidualWithin(const Matrix<double> &G, const std::vector<double> &d, con
   double top = 0, worst = 0;
   for (int t = 0; t < n; t++) top = std::max(top, d[t] * d[t] * row[t]);
   for (int t = 0; t < n - k; t++) worst = std::max(worst, res[t]);
-  return worst <= rtol * rtol * top;
+  return worst <= std::max(rtol * rtol * top, atol * atol);
 }
 
 // ------------------------------------------------------------------------------------------------
 // One cell: sampled interpolative decomposition, then orthogonalisation (docs/algorithm.md, "Shared nested bases")
 // ------------------------------------------------------------------------------------------------
-void compressCell(Matrix<double> &G, const Matrix<double> *W, const std::vector<int> &cand, double rtol, int maxrank, CellBasis &out, bool fullQ, int minrank, const Matrix<double> *Egram)
+void compressCell(Matrix<double> &G, const Matrix<double> *W, const std::vector<int> &cand, double rtol, int maxrank, CellBasis &out, bool fullQ, int minrank, const Matrix<double> *Egram, double atol)
 {
   const int n = G.rows(), s = G.cols();
   out.skel.clear();
@@ -238,15 +240,15 @@ void compressCell(Matrix<double> &G, const Matrix<double> *W, const std::vector<
       d[t] = std::sqrt(c);
     }
   Pivoted T;
-  const bool sketched = !Egram && sketchTriangle(G, d, rtol, maxrank, minrank, T);
+  const bool sketched = !Egram && sketchTriangle(G, d, rtol, atol, maxrank, minrank, T);
   if (!sketched) wholeTriangle(G, d, rtol, Egram, T);
   G = Matrix<double>();
   const Matrix<double> &M = T.M;
   const std::vector<int> &piv = T.piv;
   const int m = T.m;
   const int kmax = std::min({m, n, maxrank});
-  int k = leadingRank(M, kmax, rtol);
-  out.capped = k == kmax && kmax == maxrank && k < std::min(m, n) && std::fabs(M(k, k)) > rtol * std::fabs(M(0, 0));
+  int k = leadingRank(M, kmax, rtol, atol);
+  out.capped = k == kmax && kmax == maxrank && k < std::min(m, n) && std::fabs(M(k, k)) > std::max(rtol * std::fabs(M(0, 0)), atol);
   k = T.k >= 0 ? T.k : std::max(k, std::min({minrank, m, n}));
   if (k == 0) return;
   const Matrix<double> E = idCoefficients(M, k, n);
@@ -487,7 +489,7 @@ Matrix<double> sampleBlock(const EntryEvaluator &ev, const ClusterTree &T, const
 // ------------------------------------------------------------------------------------------------
 // Structure: bases, level by level from the leaves up
 // ------------------------------------------------------------------------------------------------
-H2Structure::H2Structure(MPI_Comm comm, std::shared_ptr<const ClusterTree> tree, const EntryEvaluator &ev, const BuildOptions &opt, const ExtraSampleFn &extra, const LevelHookFn &before, const ExtraGramFn &extraGram) :
+H2Structure::H2Structure(MPI_Comm comm, std::shared_ptr<const ClusterTree> tree, const EntryEvaluator &ev, const BuildOptions &opt, const ExtraSampleFn &extra, const LevelHookFn &before, const ExtraGramFn &extraGram, const CellNormFn &floor) :
   tree_(std::move(tree)), layout_(comm, *tree_), opt_(opt)
 {
   const ClusterTree &T = *tree_;
@@ -502,7 +504,7 @@ H2Structure::H2Structure(MPI_Comm comm, std::shared_ptr<const ClusterTree> tree,
     bool go = true;
     try {
       if (before) go = before(l, *this);
-      if (go) compressLevel(l, ev, farSample[l], threaded, extra, extraGram);
+      if (go) compressLevel(l, ev, farSample[l], threaded, extra, extraGram, floor);
     } catch (...) {
       err = std::current_exception();
     }
@@ -515,15 +517,15 @@ H2Structure::H2Structure(MPI_Comm comm, std::shared_ptr<const ClusterTree> tree,
 }
 
 // the bases of the owned cells of level l (threaded over the cells), from their far samples Z
-void H2Structure::compressLevel(int l, const EntryEvaluator &ev, const std::vector<std::vector<int>> &Z, bool threaded, const ExtraSampleFn &extra, const ExtraGramFn &extraGram)
+void H2Structure::compressLevel(int l, const EntryEvaluator &ev, const std::vector<std::vector<int>> &Z, bool threaded, const ExtraSampleFn &extra, const ExtraGramFn &extraGram, const CellNormFn &floor)
 {
   const auto &mine = layout_.owned(l);
-  parallelFor(static_cast<int>(mine.size()), threaded, [&](int t) { compressSides(l, mine[t], ev, Z[mine[t]], extra, extraGram); });
+  parallelFor(static_cast<int>(mine.size()), threaded, [&](int t) { compressSides(l, mine[t], ev, Z[mine[t]], extra, extraGram, floor ? opt_.rtol * floor(l, mine[t]) : 0.0); });
 }
 
 // the row basis of cell k on level l (and its column basis, nonsymmetric), from its far sample Z
-// and the hooks' extra sample columns
-void H2Structure::compressSides(int l, int k, const EntryEvaluator &ev, const std::vector<int> &Z, const ExtraSampleFn &extra, const ExtraGramFn &extraGram)
+// and the hooks' extra sample columns; pivots at or below atol are dropped whatever the sample's largest
+void H2Structure::compressSides(int l, int k, const EntryEvaluator &ev, const std::vector<int> &Z, const ExtraSampleFn &extra, const ExtraGramFn &extraGram, double atol)
 {
   const ClusterTree &T = *tree_;
   const int L = T.levels();
@@ -558,7 +560,7 @@ void H2Structure::compressSides(int l, int k, const EntryEvaluator &ev, const st
         G = std::move(GX);
       }
     }
-    compressCell(G, l == L ? nullptr : &W, cand, opt_.rtol, opt_.maxrank, B, opt_.fullQ, minrank, haveE ? &E : nullptr);
+    compressCell(G, l == L ? nullptr : &W, cand, opt_.rtol, opt_.maxrank, B, opt_.fullQ, minrank, haveE ? &E : nullptr, atol);
     if (pass == 0) minrank = B.rank();
   }
   if (nsides == 3 && rowb_[l][k].rank() != colb_[l][k].rank())

@@ -58,7 +58,14 @@ using ExtraGramFn = std::function<bool(int level, int cell, const std::vector<in
 // Compress one cell: G (n x s, rows = candidates) is consumed.  W is the n x n weight
 // diag(R_c1, R_c2) of the children (nullptr at a leaf).  E: the Gram matrix of further sample
 // columns (upper triangle), added to G G^T (the Gram path is then taken whatever the tolerance).
-void compressCell(Matrix<double> &G, const Matrix<double> *W, const std::vector<int> &cand, double rtol, int maxrank, CellBasis &out, bool fullQ = false, int minrank = 0, const Matrix<double> *E = nullptr);
+// atol: pivots at or below it are dropped too (0: the tolerance is relative to the sample alone).
+void compressCell(Matrix<double> &G, const Matrix<double> *W, const std::vector<int> &cand, double rtol, int maxrank, CellBasis &out, bool fullQ = false, int minrank = 0, const Matrix<double> *E = nullptr, double atol = 0);
+
+// A reference norm of a cell, in the scale of its sample: the tolerance is then also relative to it
+// (pivots below rtol times it are dropped even where they are large against the sample's first).
+// The factorization gives the diagonal dominance margin of the cell's own block, so that a cell
+// whose diagonal dwarfs its couplings does not resolve them below what the solution needs.
+using CellNormFn = std::function<double(int level, int cell)>;
 
 // Called before the bases of a level are computed (levels L, L-1, ..., 1); lets the factorization
 // finish the level below first, so that its Schur complements can shape this level's bases.
@@ -79,7 +86,7 @@ struct LevelStats {
 
 class H2Structure {
 public:
-  H2Structure(MPI_Comm comm, std::shared_ptr<const ClusterTree> tree, const EntryEvaluator &ev, const BuildOptions &opt, const ExtraSampleFn &extra = nullptr, const LevelHookFn &before = nullptr, const ExtraGramFn &extraGram = nullptr);
+  H2Structure(MPI_Comm comm, std::shared_ptr<const ClusterTree> tree, const EntryEvaluator &ev, const BuildOptions &opt, const ExtraSampleFn &extra = nullptr, const LevelHookFn &before = nullptr, const ExtraGramFn &extraGram = nullptr, const CellNormFn &floor = nullptr);
   const ClusterTree &tree() const { return *tree_; }
   std::shared_ptr<const ClusterTree> treePtr() const { return tree_; }
   const Layout &layout() const { return layout_; }
@@ -109,8 +116,8 @@ private:
   void allocateLevels();
   void checkGivenBasis(int l, int k, const CellBasis &b, bool row) const;
   // the construction's steps for one level (src/core/h2_basis.cpp)
-  void compressLevel(int l, const EntryEvaluator &ev, const std::vector<std::vector<int>> &Z, bool threaded, const ExtraSampleFn &extra, const ExtraGramFn &extraGram);
-  void compressSides(int l, int k, const EntryEvaluator &ev, const std::vector<int> &Z, const ExtraSampleFn &extra, const ExtraGramFn &extraGram);
+  void compressLevel(int l, const EntryEvaluator &ev, const std::vector<std::vector<int>> &Z, bool threaded, const ExtraSampleFn &extra, const ExtraGramFn &extraGram, const CellNormFn &floor);
+  void compressSides(int l, int k, const EntryEvaluator &ev, const std::vector<int> &Z, const ExtraSampleFn &extra, const ExtraGramFn &extraGram, double atol);
   void shareRanks(int l);
   void shareGhostBases(int l);
   std::shared_ptr<const ClusterTree> tree_;

@@ -130,7 +130,9 @@ UlvFactorization<T>::UlvFactorization(MPI_Comm comm, std::shared_ptr<const Clust
   if (L == 0) leafBlocks();
   ExtraGramFn extraGram = nullptr;
   if (opt_.fillin == FillIn::Generator) extraGram = [this](int l, int i, const std::vector<int> &cand, bool row, Matrix<double> &E) { return generatorGram(l, i, cand, row, E); };
-  structure_ = std::make_shared<H2Structure>(comm, tree_, ev, opt_.basis, extra, before, extraGram);
+  CellNormFn floor = nullptr;
+  if (opt_.rtolDiagonal) floor = [this](int l, int i) { return dominance(l, i); };
+  structure_ = std::make_shared<H2Structure>(comm, tree_, ev, opt_.basis, extra, before, extraGram, floor);
   S_ = structure_.get();
   std::vector<Matrix<double>>().swap(selfLU_);
   std::vector<std::vector<int>>().swap(selfPiv_);

@@ -33,6 +33,9 @@ struct UlvOptions {
   BuildOptions basis;                       // tolerance, rank cap, samples, symmetric
   FillIn fillin = FillIn::Generator;        // what the bases are made to capture besides the far field
   double fillinWeight = 1.0;                // generators scaled to this times the norm of the cell's own block
+  bool rtolDiagonal = false;                // where a cell's block dominates its diagonal, the bases' tolerance is also
+                                            // relative to its margin (not only to its sample), and the generators
+                                            // weighted by at most that margin (UlvFactorization::dominance)
   double fillinSketch = 0;                  // > 0: a Gaussian sketch of each cell's generators, this times n_i columns
                                             // (A_ik A_kk^{-1} Omega_k, A_kk^{-1} Omega_k shared by all i) instead of all of them
   SchurVariant schur = SchurVariant::TwoHop;
@@ -178,6 +181,7 @@ private:
   bool generatorGram(int l, int i, const std::vector<int> &cand, bool row, Matrix<double> &E); // the same as X X^T
   void generatorBlock(int l, int i, int p, int k, int n, bool row, Matrix<double> &Z) const; // one neighbour's, transposed
   double generatorScale(int l, int i, double fx) const;
+  double dominance(int l, int i) const; // the diagonal dominance margin of A_ii on level l (0: none)
   Matrix<double> nearSample(int l, int i, const std::vector<int> &cand, bool row);
 
   std::unique_ptr<Backend<T>> be_;   // first: the buffers below are released through it

@@ -6,6 +6,7 @@
 #include "ulv_impl.hpp"
 
 #include <cmath>
+#include <limits>
 
 namespace h2ulv {
 
@@ -124,14 +125,55 @@ void UlvFactorization<T>::generatorBlock(int l, int i, int p, int k, int n, bool
 }
 
 // The generators' weight against the far-field sample: fillinWeight ||A_ii||_F / ||X||_F (the far
-// sample's norm is not known here; the cell's own near block is the level's reference scale)
+// sample's norm is not known here; the cell's own near block is the level's reference scale).
+// Where the cell's block dominates its diagonal (rtolDiagonal), at most its margin (dominance):
+// the generators A_ik A_kk^{-1} then have about the size of the couplings A_ik whose redundant
+// parts the factorization drops, which is what the solution's error sees, instead of the size of
+// a block that the diagonal dwarfs.
 template <typename T>
 double UlvFactorization<T>::generatorScale(int l, int i, double fx) const
 {
   const PairList &N = tree_->nearList(l);
   double fg = 0;
   for (double v : A_[l][N.find(i, i)].storage()) fg += v * v;
-  return fx > 0 && fg > 0 ? opt_.fillinWeight * std::sqrt(fg / fx) : 1.0;
+  double s = fx > 0 && fg > 0 ? opt_.fillinWeight * std::sqrt(fg / fx) : 1.0;
+  if (opt_.rtolDiagonal) {
+    const double d = dominance(l, i);
+    if (d > 0) s = std::min(s, d);
+  }
+  return s;
+}
+
+// The diagonal dominance margin of cell i's own block D of level l (Schur-complemented, in the
+// children's skeleton coordinates above the leaves): min(alpha, beta), alpha = min_r |d_rr| -
+// sum_{c != r} |d_rc| over the rows and beta the same over the columns, or 0 where D is not
+// strictly diagonally dominant.  A lower bound of the smallest singular value of D (Varah: at
+// least sqrt(alpha beta)): a perturbation of the cell's block row below rtol times it changes the
+// solution by about rtol, however small the block is against the diagonal.
+template <typename T>
+double UlvFactorization<T>::dominance(int l, int i) const
+{
+  if (A_[l].empty()) return 0;
+  const Matrix<double> &D = A_[l][tree_->nearList(l).find(i, i)];
+  const int n = D.rows();
+  if (n == 0 || D.cols() != n) return 0;
+  std::vector<double> row(n, 0.0);
+  double beta = std::numeric_limits<double>::infinity();
+  for (int c = 0; c < n; c++) {
+    double col = 0;
+    for (int r = 0; r < n; r++) {
+      const double a = std::fabs(D(r, c));
+      if (r != c) {
+        col += a;
+        row[r] += a;
+      }
+    }
+    beta = std::min(beta, std::fabs(D(c, c)) - col);
+  }
+  double alpha = std::numeric_limits<double>::infinity();
+  for (int r = 0; r < n; r++) alpha = std::min(alpha, std::fabs(D(r, r)) - row[r]);
+  const double m = std::min(alpha, beta);
+  return std::isfinite(m) && m > 0 ? m : 0.0;
 }
 
 // Fill-in generators of cell i on level l: for each near k != i, the columns of
@@ -377,6 +419,7 @@ void UlvFactorization<T>::rootCouplings(const std::vector<int> &off, int rb, int
   template void UlvFactorization<T>::factorSelfBlocks(int); \
   template void UlvFactorization<T>::generatorBlock(int, int, int, int, int, bool, Matrix<double> &) const; \
   template double UlvFactorization<T>::generatorScale(int, int, double) const; \
+  template double UlvFactorization<T>::dominance(int, int) const; \
   template Matrix<double> UlvFactorization<T>::generators(int, int, const std::vector<int> &, bool); \
   template bool UlvFactorization<T>::generatorGram(int, int, const std::vector<int> &, bool, Matrix<double> &); \
   template Matrix<double> UlvFactorization<T>::nearSample(int, int, const std::vector<int> &, bool); \

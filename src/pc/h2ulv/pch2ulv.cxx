@@ -94,6 +94,12 @@ static PetscErrorCode PCSetFromOptions_H2ULV(PC pc, PetscOptionItems *PetscOptio
     p->fillinWeight = w;
   }
   {
+    PetscBool op = p->rtolDiagonal;
+    PetscCall(PetscOptionsBool("-pc_h2ulv_rtol_diagonal", "Where a cell's own block dominates its diagonal, the bases' tolerance also relative to its dominance margin (a lower bound of its smallest singular value) and the fill-in generators weighted by at most that margin; false: every block to rtol of itself", "", op, &op, NULL));
+    if (op != p->rtolDiagonal) PetscCall(PCH2ULVInvalidate_Private(pc));
+    p->rtolDiagonal = op;
+  }
+  {
     PetscReal m = p->fillinSketch;
     PetscCall(PetscOptionsReal("-pc_h2ulv_fillin_sketch", "Sketch each cell's fill-in generators to this times its block size Gaussian combinations (sum over the neighbours k of A_ik A_kk^-1 Omega_k) before the compression; 0: use all their columns", "", m, &m, NULL));
     PetscCheck(m >= 0, PetscObjectComm((PetscObject)pc), PETSC_ERR_ARG_OUTOFRANGE, "-pc_h2ulv_fillin_sketch must be non-negative, got %g", (double)m);
@@ -181,7 +187,8 @@ static PetscErrorCode PCView_H2ULV(PC pc, PetscViewer viewer)
     PetscCall(PetscViewerASCIIPrintf(viewer, "  (not set up)\n"));
     PetscFunctionReturn(0);
   }
-  PetscCall(PetscViewerASCIIPrintf(viewer, "  tolerance %g: %s\n", (double)p->usedRtol, p->use == PCH2ULV_USE_GIVEN ? "given (-pc_h2ulv_rtol or PCH2ULVSetTolerance)" : p->use == PCH2ULV_USE_KRYLOV ? "preconditioner of a Krylov method, no -pc_h2ulv_rtol (-pc_h2ulv_krylov_rtol)" : "direct solve, no -pc_h2ulv_rtol (the matrix's -mat_h2_rtol)"));
+  PetscCall(PetscViewerASCIIPrintf(viewer, "  tolerance %g: %s; %s\n", (double)p->usedRtol, p->use == PCH2ULV_USE_GIVEN ? "given (-pc_h2ulv_rtol or PCH2ULVSetTolerance)" : p->use == PCH2ULV_USE_KRYLOV ? "preconditioner of a Krylov method, no -pc_h2ulv_rtol (-pc_h2ulv_krylov_rtol)" : "direct solve, no -pc_h2ulv_rtol (the matrix's -mat_h2_rtol)",
+                                   p->rtolDiagonal ? "relative to each block, or to its diagonal dominance margin where a cell's own block dominates (-pc_h2ulv_rtol_diagonal)" : "relative to each block alone (-pc_h2ulv_rtol_diagonal 0)"));
   const PCH2ULVFactorization &f   = *p->fact;
   const auto                 &st  = f.levelStats();
   const auto                 &sta = f.status();
@@ -390,8 +397,14 @@ PetscErrorCode PCH2ULVSetBackend(PC pc, PCH2ULVBackendType backend, PetscBool re
    apply: -pc_h2ulv_krylov_rtol (1e-4, never tighter than the matrix's) inside a Krylov method, the
    matrix's -mat_h2_rtol for a direct solve (KSPPREONLY or one iteration, PCApply outside a KSP,
    MatSolverType h2ulv, log-det, inertia: these refactor a Krylov method's factorization).
+   The tolerance is relative to each block (each cell's basis resolves its sample to rtol of its
+   largest pivot), except where a cell's own diagonal block dominates (-pc_h2ulv_rtol_diagonal, the
+   default): there a basis drops what is below rtol times that block's dominance margin (a lower
+   bound of its smallest singular value), and the fill-in generators are weighed by at most that
+   margin.  A matrix whose diagonal dwarfs its couplings (kappa near 1) then gets the low ranks
+   its solution needs; -pc_h2ulv_rtol_diagonal 0 resolves every block to rtol of itself.
 
-   Options: -pc_h2ulv_rtol, -pc_h2ulv_krylov_rtol, -pc_h2ulv_theta, -pc_h2ulv_leaf_size, -pc_h2ulv_max_rank, -pc_h2ulv_samples, -pc_h2ulv_factorization
+   Options: -pc_h2ulv_rtol, -pc_h2ulv_krylov_rtol, -pc_h2ulv_rtol_diagonal, -pc_h2ulv_theta, -pc_h2ulv_leaf_size, -pc_h2ulv_max_rank, -pc_h2ulv_samples, -pc_h2ulv_factorization
    auto|cholesky|lu, -pc_h2ulv_fillin generator|nearfield|none, -pc_h2ulv_schur twohop|near1|diag,
    -pc_h2ulv_precision double|single, -pc_h2ulv_dropped_norms, -pc_h2ulv_backend host|cuda|kokkos,
    -pc_h2ulv_backend_required, -pc_h2ulv_tf32, -pc_h2ulv_logdet_probes, -pc_h2ulv_logdet_view,

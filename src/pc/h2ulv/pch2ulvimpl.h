@@ -87,6 +87,7 @@ struct PC_H2ULV {
   PCH2ULVFillIn      fillin       = PCH2ULV_FILLIN_GENERATOR;
   PetscReal          keepKernelMB = 2048; /* keep K's near blocks and couplings for refactorizations up to about this */
   PetscReal          fillinWeight = 0.01; /* generator columns scaled to this times ||A_ii||_F (measured: bench/run.py fillin-weight runs) */
+  PetscBool          rtolDiagonal = PETSC_TRUE; /* where a cell's block dominates its diagonal, the tolerance also relative to its margin (-pc_h2ulv_rtol_diagonal) */
   PetscReal          fillinSketch = 0;    /* > 0: a Gaussian sketch of each cell's generators, this times its block size columns */
   PCH2ULVSchur       schur        = PCH2ULV_SCHUR_TWOHOP;
   PCH2ULVPrecision   precision    = PCH2ULV_PRECISION_DOUBLE;

@@ -151,6 +151,7 @@ static PetscErrorCode PCH2ULVCheckSame_Private(PC pc)
     {"-pc_h2ulv_fillin", (double)p->fillin},
     {"-pc_h2ulv_fillin_weight", p->fillinWeight},
     {"-pc_h2ulv_fillin_sketch", p->fillinSketch},
+    {"-pc_h2ulv_rtol_diagonal", (double)p->rtolDiagonal},
     {"-pc_h2ulv_schur", (double)p->schur},
     {"-pc_h2ulv_zeropivot", p->zeropivot},
     {"-pc_h2ulv_root_size", (double)p->maxroot},
@@ -219,6 +220,7 @@ static PetscErrorCode PCH2ULVCoreOptions_Private(PC pc, const Mat_H2 *h, PetscRe
   o.maxRootCapped    = (int)p->maxrootcapped;
   o.fillinWeight     = p->fillinWeight;
   o.fillinSketch     = p->fillinSketch;
+  o.rtolDiagonal     = p->rtolDiagonal ? true : false;
   o.keepKernelBytes  = (size_t)(p->keepKernelMB * 1048576.0);
   o.backend.kind     = p->backend == PCH2ULV_BACKEND_CUDA ? h2ulv::BackendKind::Cuda : p->backend == PCH2ULV_BACKEND_KOKKOS ? h2ulv::BackendKind::Kokkos : h2ulv::BackendKind::Host;
   o.backend.required = (bool)p->backendRequired;

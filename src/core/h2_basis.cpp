@@ -1,3 +1,4 @@
+#include <cstdlib>
 // Stage 2 of the pipeline, the shared nested bases of an H^2 matrix (src/core/h2matrix.hpp): the
 // compression of one cell, the far-field samples, and the structure built level by level from the
 // leaves up (compress each owned cell, share the ranks, fetch the ghost bases).
@@ -524,7 +525,8 @@ void H2Structure::compressLevel(int l, const EntryEvaluator &ev, const std::vect
 }
 
 // the row basis of cell k on level l (and its column basis, nonsymmetric), from its far sample Z
-// and the hooks' extra sample columns; pivots at or below atol are dropped whatever the sample's largest
+// and the hooks' extra sample columns; atol: rtol times the cell's reference norm (0: none), from
+// which floorFor gives the pivots' floor
 void H2Structure::compressSides(int l, int k, const EntryEvaluator &ev, const std::vector<int> &Z, const ExtraSampleFn &extra, const ExtraGramFn &extraGram, double atol)
 {
   const ClusterTree &T = *tree_;
@@ -549,6 +551,7 @@ void H2Structure::compressSides(int l, int k, const EntryEvaluator &ev, const st
       W = childWeight(c1, c2);
     }
     Matrix<double> G = sampleBlock(ev, T, cand, Z, row);
+    const double cellFloor = floorFor(l, k, G.cols(), atol);
     Matrix<double> E;
     const bool haveE = extraGram && gramTolerance(opt_.rtol) && extraGram(l, k, cand, row, E);
     if (extra && !haveE) {
@@ -560,11 +563,27 @@ void H2Structure::compressSides(int l, int k, const EntryEvaluator &ev, const st
         G = std::move(GX);
       }
     }
-    compressCell(G, l == L ? nullptr : &W, cand, opt_.rtol, opt_.maxrank, B, opt_.fullQ, minrank, haveE ? &E : nullptr, atol);
+    compressCell(G, l == L ? nullptr : &W, cand, opt_.rtol, opt_.maxrank, B, opt_.fullQ, minrank, haveE ? &E : nullptr, cellFloor);
     if (pass == 0) minrank = B.rank();
   }
   if (nsides == 3 && rowb_[l][k].rank() != colb_[l][k].rank())
     throw Error(ERR_NUMERIC, "could not give cell " + std::to_string(k) + " on level " + std::to_string(l) + " equal row and column ranks (too few samples?)");
+}
+
+// The floor of cell k's pivots from the norm bound atol = rtol |D_k| for its whole block row: the s
+// sampled far columns stand for all the cell's far points (their pivots are smaller by about
+// sqrt(s / far)), and the error of the level's cells adds up over its rows (by about the square root
+// of their number), so that the error of the whole operator stays within rtol |D|
+double H2Structure::floorFor(int l, int k, int s, double atol) const
+{
+  if (atol <= 0) return 0.0;
+  const ClusterTree &T = *tree_;
+  const PairList &N = T.nearList(l);
+  long nearPts = 0;
+  for (int p = N.ptr[k]; p < N.ptr[k + 1]; p++) nearPts += T.cell(l, N.col[p]).size();
+  const double far = static_cast<double>(T.size() - nearPts);
+  const double sampled = far > 0 ? std::sqrt(std::min(1.0, s / far)) : 1.0;
+  return atol * sampled / std::sqrt(static_cast<double>(T.ncells(l)));
 }
 
 // every process learns every rank of level l (sizes of all later messages) and whether the cap

@@ -61,8 +61,9 @@ using ExtraGramFn = std::function<bool(int level, int cell, const std::vector<in
 // atol: pivots at or below it are dropped too (0: the tolerance is relative to the sample alone).
 void compressCell(Matrix<double> &G, const Matrix<double> *W, const std::vector<int> &cand, double rtol, int maxrank, CellBasis &out, bool fullQ = false, int minrank = 0, const Matrix<double> *E = nullptr, double atol = 0);
 
-// A reference norm of a cell, in the scale of its sample: the tolerance is then also relative to it
-// (pivots below rtol times it are dropped even where they are large against the sample's first).
+// A reference norm of a cell's block row (the 2-norm of the part the basis must resolve to rtol of
+// it): the pivots below a floor from rtol times it are dropped even where they are large against the
+// sample's first (H2Structure::floorFor: corrected for the sampling and the cells of the level).
 // The factorization gives the diagonal dominance margin of the cell's own block, so that a cell
 // whose diagonal dwarfs its couplings does not resolve them below what the solution needs.
 using CellNormFn = std::function<double(int level, int cell)>;
@@ -118,6 +119,7 @@ private:
   // the construction's steps for one level (src/core/h2_basis.cpp)
   void compressLevel(int l, const EntryEvaluator &ev, const std::vector<std::vector<int>> &Z, bool threaded, const ExtraSampleFn &extra, const ExtraGramFn &extraGram, const CellNormFn &floor);
   void compressSides(int l, int k, const EntryEvaluator &ev, const std::vector<int> &Z, const ExtraSampleFn &extra, const ExtraGramFn &extraGram, double atol);
+  double floorFor(int l, int k, int s, double atol) const;
   void shareRanks(int l);
   void shareGhostBases(int l);
   std::shared_ptr<const ClusterTree> tree_;

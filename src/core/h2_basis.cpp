@@ -1,4 +1,3 @@
-#include <cstdlib>
 // Stage 2 of the pipeline, the shared nested bases of an H^2 matrix (src/core/h2matrix.hpp): the
 // compression of one cell, the far-field samples, and the structure built level by level from the
 // leaves up (compress each owned cell, share the ranks, fetch the ghost bases).

@@ -402,8 +402,9 @@ PetscErrorCode PCH2ULVSetBackend(PC pc, PCH2ULVBackendType backend, PetscBool re
    default): there a basis drops what is below rtol times that block's dominance margin (a lower
    bound of its smallest singular value), scaled down for the sampled far field and the number of
    cells of the level so that the factored operator stays within about rtol of the matrix, and the
-   fill-in generators are weighed by at most that margin.  A matrix whose diagonal dwarfs its couplings (kappa near 1) then gets the low ranks
-   its solution needs; -pc_h2ulv_rtol_diagonal 0 resolves every block to rtol of itself.
+   fill-in generators are weighed by at most that margin.  A matrix whose diagonal dwarfs its
+   couplings (kappa near 1) then gets the low ranks its solution needs; -pc_h2ulv_rtol_diagonal 0
+   resolves every block to rtol of itself.
 
    Options: -pc_h2ulv_rtol, -pc_h2ulv_krylov_rtol, -pc_h2ulv_rtol_diagonal, -pc_h2ulv_theta, -pc_h2ulv_leaf_size, -pc_h2ulv_max_rank, -pc_h2ulv_samples, -pc_h2ulv_factorization
    auto|cholesky|lu, -pc_h2ulv_fillin generator|nearfield|none, -pc_h2ulv_schur twohop|near1|diag,

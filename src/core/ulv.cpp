@@ -83,6 +83,7 @@ UlvFactorization<T>::UlvFactorization(MPI_Comm comm, std::shared_ptr<const Clust
     if (opt_.onLevel) opt_.onLevel(l, L, a - t0);
     if (l == L) leafBlocks();
     else if (status_.ok) factorLevel(l + 1, true);
+    be_->trimCache(0);
     if (!status_.ok) { // a pivot failed (on some process: the status is agreed): stop building
       top_ = l;
       tf += now() - a;
@@ -143,6 +144,7 @@ UlvFactorization<T>::UlvFactorization(MPI_Comm comm, std::shared_ptr<const Clust
   if (top_ == 0 && L >= 1 && status_.ok) factorLevel(1, true);
   reduceScalars();
   factorRoot();
+  be_->trimCache(0);
   tf += now() - a;
   tfactor_ = tf;
   tbasis_ = now() - t0 - tf;
@@ -280,12 +282,15 @@ void UlvFactorization<T>::refactor(double alpha, const std::vector<double> &dshi
   inertia_[0] = inertia_[1] = inertia_[2] = 0;
   status_ = UlvStatus();
   leafBlocks();
+  keepKernel_ = true; // refactorizations come in series (shifts, damping): keep K from here on
   for (int l = tree_->levels(); l > top_; l--) {
     factorLevel(l, l - 1 == top_);
+    be_->trimCache(0);
     if (!status_.ok) return;
   }
   reduceScalars();
   factorRoot();
+  be_->trimCache(0);
   tfactor_ = now() - t0;
 }
 

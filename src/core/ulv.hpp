@@ -207,7 +207,7 @@ private:
   const H2Structure *S_ = nullptr; // the structure, also while it is being built
   std::vector<Matrix<double>> Knear_;               // leaf near blocks of K (unscaled), full storage
   std::vector<std::vector<Matrix<double>>> Kfar_;   // couplings of K per level (unscaled)
-  bool keepKernel_ = true;                          // Knear_ and Kfar_ kept (else evaluated by each (re)factorization)
+  bool keepKernel_ = false;                         // Knear_ and Kfar_ kept (from the first refactorization on; else evaluated by each)
   std::vector<std::vector<Matrix<double>>> A_;      // level matrices A^(l) (near blocks) on the host, when needed
   Buffer<T> Acur_;                                  // the level matrix being factorized, in backend memory
   std::vector<size_t> Aoff_;                        // (near pair q: n_i x n_j, ld n_i, at Aoff_[q])

@@ -112,6 +112,8 @@ public:
   virtual void diagonals(const std::vector<FactorItem<T>> &items, std::vector<double> &out) = 0;
   // returns once every call made so far has finished (a device backend's queue drained)
   virtual void synchronize() { }
+  // a backend that keeps released blocks for reuse frees them until at most keep bytes are kept
+  virtual void trimCache(size_t keep) { (void)keep; }
 };
 
 // Per-operation profiling (the PETSc layer maps the operations to -log_view events): a backend

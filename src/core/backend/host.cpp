@@ -65,6 +65,7 @@ public:
     } else std::free(p);
   }
   ~HostBackend() override { trim(0); }
+  void trimCache(size_t keep) override { trim(keep); }
   int *allocInt(size_t n) override
   {
     void *p = std::calloc(n, sizeof(int));

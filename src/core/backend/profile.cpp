@@ -21,6 +21,7 @@ public:
   void download(T *dst, const T *src, size_t n) override { in_->download(dst, src, n); }
   void downloadInt(int *dst, const int *src, size_t n) override { in_->downloadInt(dst, src, n); }
   void synchronize() override { in_->synchronize(); }
+  void trimCache(size_t keep) override { in_->trimCache(keep); }
   void diagonals(const std::vector<FactorItem<T>> &items, std::vector<double> &out) override { in_->diagonals(items, out); }
 
   void gemm(T alpha, T beta, const std::vector<GemmItem<T>> &items) override

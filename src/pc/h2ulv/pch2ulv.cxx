@@ -108,7 +108,7 @@ static PetscErrorCode PCSetFromOptions_H2ULV(PC pc, PetscOptionItems *PetscOptio
     }
     p->fillinSketch = m;
   }
-  PetscCall(PetscOptionsReal("-pc_h2ulv_keep_kernel_mb", "Keep the kernel's leaf near blocks and couplings for refactorizations (MatShift ...) while they take at most about this many MB; larger: evaluated again by each refactorization", "", p->keepKernelMB, &p->keepKernelMB, NULL));
+  PetscCall(PetscOptionsReal("-pc_h2ulv_keep_kernel_mb", "From the first refactorization (MatShift ...) on, keep the kernel's leaf near blocks and couplings for the next ones while they take at most about this many MB; larger: evaluated again by each refactorization", "", p->keepKernelMB, &p->keepKernelMB, NULL));
   PetscCheck(p->keepKernelMB >= 0, PetscObjectComm((PetscObject)pc), PETSC_ERR_ARG_OUTOFRANGE, "-pc_h2ulv_keep_kernel_mb must be non-negative (0: keep nothing), got %g", (double)p->keepKernelMB);
   {
     PetscReal zp = p->zeropivot == PETSC_DEFAULT ? 100 * PETSC_MACHINE_EPSILON : p->zeropivot;

@@ -2,7 +2,7 @@ static const char help[] = "Solver benchmark: A x = b with the MATH2 operator, f
 Setup (H2 construction + factorization/PC setup) and solve, with PETSc MATDENSE + LAPACK\n\
 Cholesky/LU for comparison up to -densemax.\n\
   -problem <sphere-laplace>   standard problem (H2ULVProblemCreate)\n\
-  -callback                   sphere-laplace only: its kernel as a user callback (MatH2SetKernel)\n\
+  -callback                   sphere-laplace or sc22-sphere: its kernel as a user callback (MatH2SetKernel)\n\
   -callback_symmetric_late <1> MAT_SYMMETRIC set after MatAssemblyEnd (0: before it)\n\
   -nmin <4096> -nmax <65536>  sizes (doubling)\n\
   -densemax <16384>           largest N with the dense LAPACK factorization (time, and the reference solution)\n\
@@ -11,6 +11,9 @@ Cholesky/LU for comparison up to -densemax.\n\
                               at most 500 iterations)\n\
   -exact_rows <0>             the error against the exact matrix (H2ULVProblemEntry, not the MATH2 operator):\n\
                               ||K (x - x_true)|| / ||K x_true|| over this many rows spread over 0..N-1\n\
+  -rhs_random                 a direct solver's path: b random instead of A x_true, the MATH2 operator never\n\
+                              used (its bases are never built, -mat_h2_defer), the residual ||K x - b|| / ||b||\n\
+                              on the -exact_rows rows of the exact matrix (128 if not given)\n\
   -dgemm_rate                 first, the machine's DGEMM rate (n = 4096, best of 3; a RECORD with bench \"dgemm\"),\n\
                               the reference for the factorization's GFLOP/s\n\
 Prints a table and one RECORD line (JSON) per size and method.\n";
@@ -28,8 +31,17 @@ static PetscScalar SingleLayer(PetscInt dim, const PetscReal x[], const PetscRea
   return r2 == 0 ? PetscSqrtReal(w / PETSC_PI) / 2 : w / (4 * PETSC_PI * PetscSqrtReal(r2));
 }
 
-/* the matrix of sphere-laplace built the way a user with a kernel of their own builds it */
-static PetscErrorCode CreateCallbackH2(H2ULVProblem prob, PetscInt N, PetscReal *w, Mat *A)
+/* the kernel of sc22-sphere as a user point kernel: 1/r, -1e6 at r = 0 */
+static PetscScalar InverseDistance(PetscInt dim, const PetscReal x[], const PetscReal y[], void *ctx)
+{
+  PetscReal r2 = 0;
+  (void)ctx;
+  for (PetscInt d = 0; d < dim; d++) r2 += (x[d] - y[d]) * (x[d] - y[d]);
+  return r2 == 0 ? -1e6 : 1.0 / PetscSqrtReal(r2);
+}
+
+/* the matrix of sphere-laplace (or sc22-sphere) built the way a user with a kernel of their own builds it */
+static PetscErrorCode CreateCallbackH2(H2ULVProblem prob, PetscInt N, PetscBool sc22, PetscReal *w, Mat *A)
 {
   PetscInt   rstart, rend;
   PetscReal *c;
@@ -48,7 +60,7 @@ static PetscErrorCode CreateCallbackH2(H2ULVProblem prob, PetscInt N, PetscReal 
   PetscCall(H2ULVProblemGetCoordinates(prob, rstart, rend, c));
   PetscCall(MatH2SetCoordinates(*A, 3, c));
   PetscCall(PetscFree(c));
-  PetscCall(MatH2SetKernel(*A, SingleLayer, w));
+  PetscCall(MatH2SetKernel(*A, sc22 ? InverseDistance : SingleLayer, w));
   if (!late) PetscCall(MatSetOption(*A, MAT_SYMMETRIC, PETSC_TRUE));
   PetscCall(MatAssemblyBegin(*A, MAT_FINAL_ASSEMBLY));
   PetscCall(MatAssemblyEnd(*A, MAT_FINAL_ASSEMBLY));
@@ -86,8 +98,9 @@ static PetscErrorCode DgemmRate(void)
 }
 
 /* ||K (x - xt)||_S / ||K xt||_S with K the exact matrix of prob and S nrows rows spread over 0..N-1: the
-   accuracy of the whole path (compression and factorization) against the exact kernel, at 2 nrows N entries */
-static PetscErrorCode ExactError(H2ULVProblem prob, PetscInt N, Vec x, Vec xt, PetscInt nrows, PetscReal *err)
+   accuracy of the whole path (compression and factorization) against the exact kernel, at 2 nrows N
+   entries.  xt = NULL: ||K x - b||_S / ||b||_S (b = K xt exactly for the unknown xt) */
+static PetscErrorCode ExactError(H2ULVProblem prob, PetscInt N, Vec x, Vec xt, Vec b, PetscInt nrows, PetscReal *err)
 {
   Vec                ax, at;
   VecScatter         sx, st;
@@ -96,11 +109,11 @@ static PetscErrorCode ExactError(H2ULVProblem prob, PetscInt N, Vec x, Vec xt, P
 
   PetscFunctionBegin;
   PetscCall(VecScatterCreateToAll(x, &sx, &ax));
-  PetscCall(VecScatterCreateToAll(xt, &st, &at));
+  PetscCall(VecScatterCreateToAll(xt ? xt : b, &st, &at));
   PetscCall(VecScatterBegin(sx, x, ax, INSERT_VALUES, SCATTER_FORWARD));
   PetscCall(VecScatterEnd(sx, x, ax, INSERT_VALUES, SCATTER_FORWARD));
-  PetscCall(VecScatterBegin(st, xt, at, INSERT_VALUES, SCATTER_FORWARD));
-  PetscCall(VecScatterEnd(st, xt, at, INSERT_VALUES, SCATTER_FORWARD));
+  PetscCall(VecScatterBegin(st, xt ? xt : b, at, INSERT_VALUES, SCATTER_FORWARD));
+  PetscCall(VecScatterEnd(st, xt ? xt : b, at, INSERT_VALUES, SCATTER_FORWARD));
   PetscCall(VecGetArrayRead(ax, &px));
   PetscCall(VecGetArrayRead(at, &pt));
   for (PetscInt s = 0; s < PetscMin(nrows, N); s++) { /* every process the same rows: the same sums */
@@ -109,9 +122,10 @@ static PetscErrorCode ExactError(H2ULVProblem prob, PetscInt N, Vec x, Vec xt, P
     for (PetscInt j = 0; j < N; j++) {
       PetscScalar a;
       PetscCall(H2ULVProblemEntry(prob, i, j, &a));
-      e += a * (px[j] - pt[j]);
-      k += a * pt[j];
+      e += a * (px[j] - (xt ? pt[j] : 0.0));
+      k += a * (xt ? pt[j] : 0.0);
     }
+    if (!xt) e -= pt[i], k = pt[i];
     e2 += PetscRealPart(e * PetscConj(e));
     k2 += PetscRealPart(k * PetscConj(k));
   }
@@ -129,7 +143,7 @@ int main(int argc, char **argv)
 {
   char      name[64] = "sphere-laplace", method[64] = "";
   PetscInt  nmin = 4096, nmax = 65536, densemax = 16384, exactrows = 0;
-  PetscBool hasmethod, callback = PETSC_FALSE;
+  PetscBool hasmethod, callback = PETSC_FALSE, sc22 = PETSC_FALSE, rhsrandom = PETSC_FALSE;
 
   PetscCall(PetscInitialize(&argc, &argv, NULL, help));
   PetscCall(PetscOptionsGetString(NULL, NULL, "-problem", name, sizeof(name), NULL));
@@ -139,10 +153,13 @@ int main(int argc, char **argv)
   PetscCall(PetscOptionsGetInt(NULL, NULL, "-exact_rows", &exactrows, NULL));
   PetscCall(PetscOptionsGetString(NULL, NULL, "-method", method, sizeof(method), &hasmethod));
   PetscCall(PetscOptionsGetBool(NULL, NULL, "-callback", &callback, NULL));
+  PetscCall(PetscOptionsGetBool(NULL, NULL, "-rhs_random", &rhsrandom, NULL));
+  if (rhsrandom && exactrows <= 0) exactrows = 128;
+  PetscCall(PetscStrcmp(name, "sc22-sphere", &sc22));
   if (callback) {
     PetscBool sphere;
     PetscCall(PetscStrcmp(name, "sphere-laplace", &sphere));
-    PetscCheck(sphere, PETSC_COMM_WORLD, PETSC_ERR_ARG_INCOMP, "-callback is the kernel of -problem sphere-laplace, got -problem %s", name);
+    PetscCheck(sphere || sc22, PETSC_COMM_WORLD, PETSC_ERR_ARG_INCOMP, "-callback is the kernel of -problem sphere-laplace or sc22-sphere, got -problem %s", name);
   }
   {
     PetscBool rate = PETSC_FALSE;
@@ -170,9 +187,10 @@ int main(int argc, char **argv)
     PetscCall(H2ULVProblemCreate(name, N, 0, &prob));
     PetscCall(H2ULVProblemGetInfo(prob, NULL, NULL, NULL, &sym));
     PetscCall(PetscTime(&t0));
-    if (callback) PetscCall(CreateCallbackH2(prob, N, &w, &A));
+    if (callback) PetscCall(CreateCallbackH2(prob, N, sc22, &w, &A));
     else PetscCall(H2ULVProblemCreateH2(prob, PETSC_COMM_WORLD, PETSC_DECIDE, &A));
-    PetscCall(MatH2GetInfo(A, &info)); /* the first use: a matrix declared symmetric late is built again here */
+    /* the first use builds the bases and values (-mat_h2_defer); a direct solve of a random b never does */
+    if (!rhsrandom) PetscCall(MatH2GetInfo(A, &info));
     PetscCall(PetscTime(&t1));
     PetscCall(MatCreateVecs(A, &x, &b));
     PetscCall(VecDuplicate(b, &r));
@@ -180,7 +198,8 @@ int main(int argc, char **argv)
     PetscCall(PetscRandomSetSeed(rnd, 5));
     PetscCall(PetscRandomSeed(rnd));
     PetscCall(VecSetRandom(x, rnd));
-    PetscCall(MatMult(A, x, b));
+    if (rhsrandom) PetscCall(VecSetRandom(b, rnd));
+    else PetscCall(MatMult(A, x, b));
     PetscCall(VecDuplicate(x, &xt));
     PetscCall(VecCopy(x, xt));
     PetscCall(KSPCreate(PETSC_COMM_WORLD, &ksp));
@@ -207,18 +226,28 @@ int main(int argc, char **argv)
     PetscCall(PetscTime(&s0));
     PetscCall(KSPSolve(ksp, b, x));
     PetscCall(PetscTime(&s1));
-    PetscCall(MatH2GetInfo(A, &info));
+    if (!rhsrandom) PetscCall(MatH2GetInfo(A, &info));
+    else {
+      PetscCall(PetscMemzero(&info, sizeof(info)));
+      info.rtol = 1e-8;
+      PetscCall(PetscOptionsGetReal(NULL, NULL, "-mat_h2_rtol", &info.rtol, NULL));
+    }
     if (ish2ulv) PetscCall(PCH2ULVGetInfo(pc, &fbytes, NULL));
     PetscCall(KSPGetIterationNumber(ksp, &its));
     PetscCall(KSPGetConvergedReason(ksp, &reason));
-    PetscCall(MatMult(A, x, r));
-    PetscCall(VecAYPX(r, -1.0, b));
-    PetscCall(VecNorm(r, NORM_2, &res));
-    PetscCall(VecNorm(b, NORM_2, &nb));
-    res /= nb;
-    if (exactrows > 0) {
+    if (rhsrandom) { /* the residual against the exact matrix, on its rows: the operator stays unbuilt */
+      PetscCall(ExactError(prob, N, x, NULL, b, exactrows, &res));
+      PetscCall(PetscPrintf(PETSC_COMM_WORLD, "# N = %" PetscInt_FMT ": residual against the exact matrix on %" PetscInt_FMT " rows, ||K x - b|| / ||b|| = %.2e\n", N, PetscMin(exactrows, N), (double)res));
+    } else {
+      PetscCall(MatMult(A, x, r));
+      PetscCall(VecAYPX(r, -1.0, b));
+      PetscCall(VecNorm(r, NORM_2, &res));
+      PetscCall(VecNorm(b, NORM_2, &nb));
+      res /= nb;
+    }
+    if (exactrows > 0 && !rhsrandom) {
       PetscReal ee;
-      PetscCall(ExactError(prob, N, x, xt, exactrows, &ee));
+      PetscCall(ExactError(prob, N, x, xt, NULL, exactrows, &ee));
       PetscCall(PetscPrintf(PETSC_COMM_WORLD, "# N = %" PetscInt_FMT ": error against the exact matrix on %" PetscInt_FMT " rows, ||K (x - x_true)|| / ||K x_true|| = %.2e\n", N, PetscMin(exactrows, N), (double)ee));
     }
     if (N <= densemax) { /* PETSc MATDENSE + LAPACK Cholesky (LU for the nonsymmetric problem), same b */

@@ -27,13 +27,13 @@ h2ulv_test(math2_edge_np3 3 test_edge -mat_h2_rtol 1e-6)
 h2ulv_test(math2_ops_jit_np1 1 test_ops -n 2000 -mat_h2_rtol 1e-10 -mat_h2_leaf_size 64 -mat_h2_storage jit)
 h2ulv_test(math2_ops_jit_np2 2 test_ops -n 2000 -mat_h2_rtol 1e-10 -mat_h2_leaf_size 64 -mat_h2_storage jit)
 h2ulv_test(math2_matvec_jit_ns_np3 3 test_matvec -problem sphere-laplace-ns -n 4096 -mat_h2_rtol 1e-8 -mat_h2_storage jit)
-h2ulv_test(math2_storage_auto 1 test_matvec -problem ball-matern -n 4096 -mat_h2_rtol 1e-8 -mat_h2_memory_limit 1 -mat_view ::ascii_info)
+h2ulv_test(math2_storage_auto 1 test_matvec -problem ball-matern -n 4096 -mat_h2_rtol 1e-8 -mat_h2_memory_limit 1 -mat_view ::ascii_info -mat_h2_defer 0)
 set_tests_properties(math2_storage_auto PROPERTIES PASS_REGULAR_EXPRESSION "computed on the fly.*PASS")
 # a rank cap that stops the compression before the tolerance is reported (-mat_view, -info), and
 # the accuracy check (10 rtol) fails with it; with the cap high enough nothing is reported
-h2ulv_test(math2_rank_capped 1 test_matvec -problem ball-matern -n 4096 -mat_h2_rtol 1e-10 -mat_h2_max_rank 40 -mat_view ::ascii_info)
+h2ulv_test(math2_rank_capped 1 test_matvec -problem ball-matern -n 4096 -mat_h2_rtol 1e-10 -mat_h2_max_rank 40 -mat_view ::ascii_info -mat_h2_defer 0)
 set_tests_properties(math2_rank_capped PROPERTIES PASS_REGULAR_EXPRESSION "WARNING: [0-9]+ cell\\(s\\) reached the rank cap 40 .*FAILED")
-h2ulv_test(math2_rank_not_capped 1 test_matvec -problem ball-matern -n 4096 -mat_h2_rtol 1e-10 -mat_h2_max_rank 4096 -mat_view ::ascii_info)
+h2ulv_test(math2_rank_not_capped 1 test_matvec -problem ball-matern -n 4096 -mat_h2_rtol 1e-10 -mat_h2_max_rank 4096 -mat_view ::ascii_info -mat_h2_defer 0)
 set_tests_properties(math2_rank_not_capped PROPERTIES PASS_REGULAR_EXPRESSION "capped\n.*PASS" FAIL_REGULAR_EXPRESSION "WARNING|FAILED")
 
 # MatView to a binary file and MatLoad: bit-identical products and factorization after the round

@@ -7,6 +7,9 @@ foreach(p sphere-laplace cube-yukawa sc22-sphere)
   h2ulv_test(pc_preonly_${p} 1 test_pc -problem ${p} -n 4096 -ksp_type preonly -max_err 1e-5)
 endforeach()
 # nonsymmetric: LU pivots, and the transposed solve
+# a direct solve never builds the operator's bases and values (-mat_h2_defer): KSPView shows them unbuilt
+h2ulv_test(pc_preonly_deferred 1 test_pc -problem sphere-laplace -n 4096 -ksp_type preonly -max_err 1e-5 -ksp_view)
+set_tests_properties(pc_preonly_deferred PROPERTIES PASS_REGULAR_EXPRESSION "bases and values not built yet.*PASS")
 h2ulv_test(pc_preonly_sphere-laplace-ns 1 test_pc -pc_h2ulv_root_size 0 -problem sphere-laplace-ns -n 4096 -ksp_type preonly -max_err 1e-5 -logdet -max_logdet_err 1e-8)
 h2ulv_test(pc_transpose_sphere-laplace-ns 1 test_pc -pc_h2ulv_root_size 0 -problem sphere-laplace-ns -n 2048 -ksp_type preonly -transpose -max_err 1e-5)
 # (root_size 0: the whole tree through the ULV levels; the default stops at a dense top block,

@@ -89,11 +89,15 @@ static PetscErrorCode NewMat(Mat *A)
   PetscFunctionReturn(0);
 }
 
+/* the assembly, then the first use of the operator (its bases and values are built there) */
 static PetscErrorCode Assemble(Mat A)
 {
+  MatH2Info info;
+
   PetscFunctionBegin;
   PetscCall(MatAssemblyBegin(A, MAT_FINAL_ASSEMBLY));
   PetscCall(MatAssemblyEnd(A, MAT_FINAL_ASSEMBLY));
+  PetscCall(MatH2GetInfo(A, &info));
   PetscFunctionReturn(0);
 }
 

@@ -232,11 +232,14 @@ static PetscErrorCode RunOp(PetscInt kind, Mat Y, Mat X)
   PetscFunctionReturn(ierr);
 }
 
-/* MatAssemblyBegin/End in one call (an expression for ARMED) */
+/* MatAssemblyBegin/End and the first use of the operator (its bases and values are built there) in
+   one call (an expression for ARMED) */
 static PetscErrorCode Assemble(Mat A)
 {
+  MatH2Info      info;
   PetscErrorCode ierr = MatAssemblyBegin(A, MAT_FINAL_ASSEMBLY);
-  return ierr ? ierr : MatAssemblyEnd(A, MAT_FINAL_ASSEMBLY);
+  if (!ierr) ierr = MatAssemblyEnd(A, MAT_FINAL_ASSEMBLY);
+  return ierr ? ierr : MatH2GetInfo(A, &info);
 }
 
 /* a MATH2 over the points, entries from src, -mat_h2_* options applied; assembled unless told not to */

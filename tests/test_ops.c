@@ -2,7 +2,7 @@
    MATDENSE matrix of the same problem (H2ULVProblemCreateDense) operated on by PETSc's dense code
    (LAPACK/BLAS), or an analytic value (zero operator, s*x, ...).
      MatMultAdd, MatMultTransposeAdd (also in place y == z), MatGetDiagonal, MatShift (bases kept),
-     MatDiagonalSet (INSERT/ADD), MatScale, MatDuplicate (COPY / DO_NOT_COPY values), MatAXPY (shared
+     MatDiagonalSet (INSERT/ADD), MatScale (also before the first use of a deferred build), MatDuplicate (COPY / DO_NOT_COPY values), MatAXPY (shared
      structure: works; separately built: must fail), MatCopy, MatZeroEntries, MatNorm (F, 1, inf, 2),
      MatConvert (H2 -> dense, dense -> H2), MatMatMult, MatTransposeMatMult, MatH2SetEntries,
      MatCreateVecs, MatView (ascii_info).
@@ -293,6 +293,36 @@ static PetscErrorCode CheckReassembly(Ops *o)
   PetscFunctionReturn(0);
 }
 
+/* A new matrix scaled, shifted and zeroed before its first use (its bases and values not built yet,
+   -mat_h2_defer): the build must apply them, whatever happened in between */
+static PetscErrorCode CheckBeforeFirstUse(Ops *o)
+{
+  Mat       B, Dm;
+  PetscBool deferred = PETSC_TRUE;
+
+  PetscFunctionBegin;
+  PetscCall(PetscOptionsGetBool(NULL, NULL, "-mat_h2_defer", &deferred, NULL));
+  PetscCall(H2ULVProblemCreateH2(o->prob, PETSC_COMM_WORLD, o->mloc, &B));
+  PetscCall(MatDuplicate(o->D, MAT_COPY_VALUES, &Dm));
+  PetscCall(MatScale(B, -2.0));
+  PetscCall(MatShift(B, 3.25));
+  PetscCall(MatScale(B, 0.5));
+  PetscCall(MatScale(Dm, -1.0));
+  PetscCall(MatShift(Dm, 1.625));
+  PetscCall(ExpectSameOp(B, Dm, o->tol, o->name, deferred ? "MatScale, MatShift, MatScale before the first use" : "MatScale, MatShift, MatScale"));
+  PetscCall(MatDestroy(&B));
+  PetscCall(H2ULVProblemCreateH2(o->prob, PETSC_COMM_WORLD, o->mloc, &B));
+  PetscCall(MatShift(B, 1.0));
+  PetscCall(MatZeroEntries(B));
+  PetscCall(MatShift(B, 2.0));
+  PetscCall(MatZeroEntries(Dm));
+  PetscCall(MatShift(Dm, 2.0));
+  PetscCall(ExpectSameOp(B, Dm, 1e-14, o->name, "MatShift, MatZeroEntries, MatShift before the first use"));
+  PetscCall(MatDestroy(&B));
+  PetscCall(MatDestroy(&Dm));
+  PetscFunctionReturn(0);
+}
+
 /* MatDiagonalSet INSERT_VALUES then ADD_VALUES */
 static PetscErrorCode CheckDiagonalSet(Ops *o)
 {
@@ -560,6 +590,7 @@ static PetscErrorCode RunProblem(const char *name, PetscInt N, PetscInt mloc, Pe
   PetscCall(ExpectSameDiagonal(&o, o.A, o.D, "MatGetDiagonal")); /* MatGetDiagonal: near blocks hold exact entries */
   PetscCall(CheckShift(&o));
   PetscCall(CheckReassembly(&o));
+  PetscCall(CheckBeforeFirstUse(&o));
   PetscCall(CheckDiagonalSet(&o));
   PetscCall(CheckScale(&o));
   PetscCall(CheckDuplicateAXPY(&o));

@@ -122,7 +122,9 @@ def main():
     def failing(rows, cols):
         raise RuntimeError("deliberate failure")
     try:
-        h2ulv.entries_matrix(x[slice(*_local_range())], failing, comm=COMM)
+        F = h2ulv.entries_matrix(x[slice(*_local_range())], failing, comm=COMM)
+        y = F.createVecLeft()
+        F.mult(F.createVecRight(), y)  # the first use builds the bases from the entries
         check(False, "a failing entries function raised no error")
     except PETSc.Error as e:
         check(e.ierr != 0, "a failing entries function raises PETSc.Error (code %d)" % e.ierr)

@@ -18,6 +18,8 @@ PetscErrorCode MatH2ResetBuilt_Private(Mat A)
 
   PetscFunctionBegin;
   h->structure.reset();
+  h->deferred = PETSC_FALSE;
+  h->ntree    = 0;
   h->evaluator.reset();
   h->tree.reset();
   h->values = h2ulv::H2Values<double>();
@@ -204,7 +206,8 @@ static PetscBool MatH2DeclaredSymmetricLate_Private(Mat A)
 PetscErrorCode MatH2CheckBuilt_Private(Mat A)
 {
   PetscFunctionBegin;
-  if (MatH2DeclaredSymmetricLate_Private(A)) { /* collective, like the operations that call this */
+  PetscCall(MatH2BuildDeferred_Private(A)); /* collective, like the operations that call this */
+  if (MatH2DeclaredSymmetricLate_Private(A)) {
     PetscCall(PetscInfo(A, "MATH2: declared symmetric after a build with row and column bases: its row bases become the one basis, the values are evaluated again (set MAT_SYMMETRIC before MatAssemblyEnd() to build once)\n"));
     PetscCall(MatH2SymmetrizeBuilt_Private(A));
   }
@@ -291,7 +294,9 @@ PetscBool MatH2KernelIsSPD_Private(const Mat_H2 *h)
 PetscErrorCode MatH2GetStructure_Private(Mat A, Mat_H2 **h)
 {
   PetscFunctionBegin;
-  PetscCall(MatH2CheckBuilt_Private(A));
+  /* the factorization needs the tree and the entries, not the operator's bases: a deferred one stays so */
+  if (H2(A)->deferred) PetscCall(MatH2ResolveSymmetry_Private(A));
+  else PetscCall(MatH2CheckBuilt_Private(A));
   PetscCheck(H2(A)->evaluator, PetscObjectComm((PetscObject)A), PETSC_ERR_ARG_WRONGSTATE, "This MATH2 was loaded from a file without its entries (they came from a user callback or a dense matrix, which a file does not hold): the factorization needs them; call MatH2SetKernel() or MatH2SetEntries() on the matrix before MatLoad()");
   *h = H2(A);
   PetscFunctionReturn(0);
@@ -380,13 +385,14 @@ PetscErrorCode MatSetFromOptions_H2(Mat A, PetscOptionItems *PetscOptionsObject)
   }
   PetscCall(MatH2GeometryFromOptions_Private(A, PetscOptionsObject, &changed));
   PetscCall(PetscOptionsBool("-mat_h2_monitor", "Print a line per level of the basis construction: elapsed time and an estimate of what remains", "", h->monitor, &h->monitor, NULL));
+  PetscCall(PetscOptionsBool("-mat_h2_defer", "MatAssemblyEnd() builds the cluster tree; the bases and values are built at the first operation that needs them (a product, MatGetDiagonal, MatNorm, MatH2GetInfo ...; a factorization by PCH2ULV needs only the tree and the entries). false: all in MatAssemblyEnd()", "", h->defer, &h->defer, NULL));
   {
     PetscBool ts = (PetscBool)(h->cbthreads == PETSC_BOOL3_TRUE), set;
     PetscCall(PetscOptionsBool("-mat_h2_callback_threadsafe", "User callbacks may be called from several threads at once (default: yes for MatH2SetKernel, no for MatH2SetEntries)", "MatH2SetKernel", ts, &ts, &set));
     if (set) h->cbthreads = PetscBoolToBool3(ts);
   }
   PetscOptionsHeadEnd();
-  if (changed && h->structure) PetscCall(MatH2ResetBuilt_Private(A));
+  if (changed && h->tree) PetscCall(MatH2ResetBuilt_Private(A));
   PetscFunctionReturn(0);
 }
 
@@ -412,8 +418,14 @@ static PetscErrorCode MatView_H2(Mat A, PetscViewer viewer)
     else PetscCall(PetscViewerASCIIPrintf(viewer, "  kernel %s: scale %g, length %g, diagonal kernel(0) + nugget %g\n", MatH2KernelTypes[h->kernel], (double)h->kscale, (double)h->kparam, (double)h->knugget));
   }
   else PetscCall(PetscViewerASCIIPrintf(viewer, "  entries from %s\n", h->kfn ? "a user kernel function" : h->efn ? "a user block callback" : h->dense ? "a dense matrix" : "(not set)"));
-  if (!h->structure) {
+  if (!h->tree) {
     PetscCall(PetscViewerASCIIPrintf(viewer, "  (not assembled)\n"));
+    PetscFunctionReturn(0);
+  }
+  if (h->deferred) {
+    PetscCall(PetscViewerASCIIPrintf(viewer, "  N %" PetscInt_FMT ", dimension %" PetscInt_FMT ", tree depth %d (%d leaves)\n", A->rmap->N, h->dim, h->tree->levels(), h->tree->ncells(h->tree->levels())));
+    PetscCall(MatH2GeometryView_Private(A, viewer));
+    PetscCall(PetscViewerASCIIPrintf(viewer, "  bases and values not built yet: built at the first operation that needs them (a product, MatGetDiagonal, MatH2GetInfo ...; -mat_h2_defer 0 builds them in MatAssemblyEnd())\n"));
     PetscFunctionReturn(0);
   }
   std::vector<h2ulv::LevelStats> st;
@@ -463,17 +475,22 @@ static PetscErrorCode MatSetUp_H2(Mat A)
 }
 
 /*MC
-   MATH2 - "h2" - an H^2 matrix with shared nested bases (h2ulv).  Built at MatAssemblyEnd() from
-   points (MatH2SetCoordinates) and a kernel (MatH2SetKernel, MatH2SetBuiltinKernel, -mat_h2_kernel),
-   a block entry callback (MatH2SetEntries), or a dense matrix (MatConvert).
+   MATH2 - "h2" - an H^2 matrix with shared nested bases (h2ulv), from points (MatH2SetCoordinates)
+   and a kernel (MatH2SetKernel, MatH2SetBuiltinKernel, -mat_h2_kernel), a block entry callback
+   (MatH2SetEntries), or a dense matrix (MatConvert).  MatAssemblyEnd() builds the cluster tree; the
+   bases and values are built at the first operation that needs them (a product, MatGetDiagonal,
+   MatNorm, MatH2GetInfo, MatDuplicate, a binary MatView), with the symmetry options as they are
+   then.  A factorization by PCH2ULV needs only the tree and the entries: a direct solve never builds
+   them.  -mat_h2_defer 0 builds everything in MatAssemblyEnd().
 
    Options: -mat_h2_leaf_size, -mat_h2_rtol, -mat_h2_max_rank, -mat_h2_samples,
    -mat_h2_admissibility theta|eta, -mat_h2_theta, -mat_h2_eta, -mat_h2_kernel <name>,
    -mat_h2_kernel_scale, -mat_h2_kernel_length, -mat_h2_kernel_diag, -mat_h2_kernel_nugget,
    -mat_h2_symmetric, -mat_h2_threads, -mat_h2_callback_threadsafe, -mat_h2_storage auto|stored|jit,
-   -mat_h2_memory_limit, -mat_h2_check_rows, -mat_h2_geometry auto|points|matrix, -mat_h2_neighbors
+   -mat_h2_memory_limit, -mat_h2_check_rows, -mat_h2_geometry auto|points|matrix, -mat_h2_neighbors,
+   -mat_h2_defer
 
-   Checks at assembly: the construction parameters must be the same on every process (an error names
+   Checks at assembly (those of the bases at their build): the construction parameters must be the same on every process (an error names
    the first that differs); a matrix declared symmetric (MAT_SYMMETRIC, MAT_SPD, -mat_h2_symmetric)
    has its entries compared with their transposes on 64 sampled rows and columns (an error when they
    differ by more than sqrt(eps) relative); the points and tree are checked against the memory a

@@ -14,7 +14,7 @@
 PetscErrorCode MatH2ToTree_Private(Mat A, const PetscScalar *user, PetscScalar *tree, PetscInt k, PetscInt ldu)
 {
   Mat_H2  *h  = H2(A);
-  PetscInt nt = h->structure->layout().pointEnd() - h->structure->layout().pointBegin();
+  PetscInt nt = h->ntree;
 
   PetscFunctionBegin;
   for (PetscInt j = 0; j < k; j++) {
@@ -27,7 +27,7 @@ PetscErrorCode MatH2ToTree_Private(Mat A, const PetscScalar *user, PetscScalar *
 PetscErrorCode MatH2FromTree_Private(Mat A, const PetscScalar *tree, PetscScalar *user, PetscInt k, PetscInt ldu)
 {
   Mat_H2  *h  = H2(A);
-  PetscInt nt = h->structure->layout().pointEnd() - h->structure->layout().pointBegin();
+  PetscInt nt = h->ntree;
 
   PetscFunctionBegin;
   for (PetscInt j = 0; j < k; j++) {
@@ -124,6 +124,16 @@ static PetscErrorCode MatH2CheckMemory_Private(Mat A)
   PetscFunctionReturn(0);
 }
 
+/* one basis for rows and columns: a built-in kernel, MAT_SYMMETRIC, MAT_SPD or -mat_h2_symmetric
+   (-mat_h2_symmetric 0 wins) */
+static void MatH2SymmetryFromFlags_Private(Mat A)
+{
+  Mat_H2 *h = H2(A);
+
+  h->symmetric = (PetscBool)(h->kernel != MATH2_KERNEL_NONE || A->symmetric == PETSC_BOOL3_TRUE || A->spd == PETSC_BOOL3_TRUE || (h->symmetric_set && h->symmetric_opt));
+  if (h->symmetric_set && !h->symmetric_opt) h->symmetric = PETSC_FALSE;
+}
+
 /* the input is complete and the same on every process; the previous build is dropped */
 static PetscErrorCode MatH2BuildCheckInput_Private(Mat A)
 {
@@ -143,8 +153,7 @@ static PetscErrorCode MatH2BuildCheckInput_Private(Mat A)
   if (h->kernel == MATH2_KERNEL_LAPLACE || h->kernel == MATH2_KERNEL_YUKAWA) PetscCheck(h->kdiag_set, comm, PETSC_ERR_ARG_WRONG, "The %s kernel is singular at r = 0: give its diagonal value with -mat_h2_kernel_diag (or MatH2SetBuiltinKernel)", MatH2KernelTypes[h->kernel]);
   PetscCall(MatH2ResetBuilt_Private(A));
   if (h->threads > 0) PetscCall(H2ULVCallCore(comm, PETSC_FALSE, [&]() { h2ulv::setDefaultThreads((int)h->threads); }));
-  h->symmetric = (PetscBool)(h->kernel != MATH2_KERNEL_NONE || A->symmetric == PETSC_BOOL3_TRUE || A->spd == PETSC_BOOL3_TRUE || (h->symmetric_set && h->symmetric_opt));
-  if (h->symmetric_set && !h->symmetric_opt) h->symmetric = PETSC_FALSE;
+  MatH2SymmetryFromFlags_Private(A);
   PetscCall(MatH2CheckSame_Private(A));
   PetscCall(MatH2CheckMemory_Private(A));
   PetscFunctionReturn(0);
@@ -280,7 +289,7 @@ static PetscErrorCode MatH2BuildTree_Private(Mat A)
   PetscFunctionReturn(0);
 }
 
-/* the memory the bases need (a pilot build, for large matrices), the symmetry check, then the bases, level by level */
+/* the memory the bases need (a pilot build, for large matrices), then the bases, level by level */
 static PetscErrorCode MatH2BuildBases_Private(Mat A)
 {
   Mat_H2             *h    = H2(A);
@@ -291,7 +300,6 @@ static PetscErrorCode MatH2BuildBases_Private(Mat A)
   PetscFunctionBegin;
   if (h->tree->geometric()) PetscCall(MatH2CheckMemoryPilot_Private(A)); /* the pilot subsamples the points */
   PetscCall(PetscTime(&t0));
-  PetscCall(MatH2CheckSymmetric_Private(A));
   PetscCall(PetscLogEventBegin(MATH2_Basis, A, 0, 0, 0));
   const h2ulv::BuildOptions bopt = MatH2BuildOptions_Private(h);
   h2ulv::LevelHookFn monitor = nullptr;
@@ -334,12 +342,15 @@ PetscErrorCode MatH2BuildSF_Private(Mat A)
 {
   Mat_H2               *h    = H2(A);
   MPI_Comm              comm = PetscObjectComm((PetscObject)A);
-  const h2ulv::Layout  &lay  = h->structure->layout();
   const auto           &perm = h->tree->perm();
   std::vector<PetscInt> gidx;
 
   PetscFunctionBegin;
-  PetscCall(H2ULVCallCore(comm, PETSC_TRUE, [&]() { gidx.assign(perm.begin() + lay.pointBegin(), perm.begin() + lay.pointEnd()); }));
+  PetscCall(H2ULVCallCore(comm, PETSC_TRUE, [&]() {
+    const h2ulv::Layout lay(comm, *h->tree); /* the ownership the structure will have */
+    gidx.assign(perm.begin() + lay.pointBegin(), perm.begin() + lay.pointEnd());
+  }));
+  h->ntree = (PetscInt)gidx.size();
   PetscCall(PetscSFCreate(comm, &h->sf));
   PetscCall(PetscSFSetGraphLayout(h->sf, A->rmap, (PetscInt)gidx.size(), NULL, PETSC_COPY_VALUES, gidx.data()));
   PetscCall(PetscSFSetUp(h->sf));
@@ -365,20 +376,20 @@ static PetscErrorCode MatH2BuildInfo_Private(Mat A)
   PetscFunctionReturn(0);
 }
 
-/* the H2 matrix from the points and the entries: tree, bases, values, orderings, flop count */
-static PetscErrorCode MatH2Build_Private(Mat A)
+/* the operator on the tree: bases, values (with the shifts and scalings made while it waited:
+   alpha K + diag(dshift)), flop count */
+static PetscErrorCode MatH2BuildOperator_Private(Mat A)
 {
   Mat_H2 *h = H2(A);
 
   PetscFunctionBegin;
-  PetscCall(MatH2BuildCheckInput_Private(A));
-  PetscCall(MatH2BuildTree_Private(A));
   PetscCall(MatH2BuildBases_Private(A));
   PetscCall(MatH2BuildValues_Private(A));
-  PetscCall(MatH2BuildSF_Private(A));
-
-  /* flops of one product with one vector */
-  PetscCall(H2ULVCallCore(PetscObjectComm((PetscObject)A), PETSC_FALSE, [&]() { h->multflops = h2ulv::h2MultiplyFlops(*h->structure); }));
+  PetscCall(H2ULVCallCore(PetscObjectComm((PetscObject)A), PETSC_FALSE, [&]() {
+    if (h->alpha != 1.0) h->values.scale(h->alpha);
+    if (!h->dshift.empty()) h->values.shiftDiagonal(*h->structure, h->dshift.data(), 1.0);
+    h->multflops = h2ulv::h2MultiplyFlops(*h->structure); /* of one product with one vector */
+  }));
   PetscCall(MatH2BuildInfo_Private(A));
   PetscFunctionReturn(0);
 }
@@ -444,17 +455,73 @@ static PetscErrorCode MatH2CheckAfterBuild_Private(Mat A)
   PetscFunctionReturn(0);
 }
 
+/* MatAssemblyEnd: the input checked, the cluster tree, the entries on it and the orderings; then the
+   operator, or (-mat_h2_defer) nothing more until an operation needs it (MatH2BuildDeferred_Private) */
+static PetscErrorCode MatH2Assemble_Private(Mat A)
+{
+  Mat_H2 *h = H2(A);
+
+  PetscFunctionBegin;
+  PetscCall(MatH2BuildCheckInput_Private(A));
+  PetscCall(MatH2BuildTree_Private(A));
+  PetscCall(MatH2CheckSymmetric_Private(A)); /* a PCH2ULV factors what the flags say, built or not */
+  PetscCall(MatH2BuildSF_Private(A));
+  if (h->defer) {
+    h->deferred = PETSC_TRUE;
+    PetscCall(PetscInfo(A, "MATH2: cluster tree built (%.3g s); the bases and values are built at the first operation that needs them (a factorization by PCH2ULV does not; -mat_h2_defer 0 builds them here)\n", h->t_tree));
+    PetscFunctionReturn(0);
+  }
+  PetscCall(MatH2BuildOperator_Private(A));
+  PetscCall(MatH2CheckAfterBuild_Private(A));
+  PetscFunctionReturn(0);
+}
+
 PetscErrorCode MatAssemblyEnd_H2(Mat A, MatAssemblyType type)
 {
   PetscErrorCode ierr;
 
   PetscFunctionBegin;
   if (type == MAT_FLUSH_ASSEMBLY) PetscFunctionReturn(0);
-  /* already built and nothing changed since (every setter and changed option drops the build) */
-  if (H2(A)->structure) PetscFunctionReturn(0);
-  ierr = MatH2Build_Private(A);
-  if (!ierr) ierr = MatH2CheckAfterBuild_Private(A);
+  /* already assembled and nothing changed since (every setter and changed option drops the build) */
+  if (H2(A)->tree) PetscFunctionReturn(0);
+  ierr = MatH2Assemble_Private(A);
   /* a failed build (a callback's error, memory) leaves nothing half built: the next MatAssemblyEnd builds again */
+  if (ierr) PetscCall(MatH2ResetBuilt_Private(A));
+  PetscCall(ierr);
+  PetscFunctionReturn(0);
+}
+
+/* The symmetry a deferred operator will be built with, from the flags as they are now (MAT_SYMMETRIC
+   set after MatAssemblyEnd() still gives the one-basis build), the entries checked when declared;
+   collective.  Nothing to do for a built matrix. */
+PetscErrorCode MatH2ResolveSymmetry_Private(Mat A)
+{
+  Mat_H2         *h   = H2(A);
+  const PetscBool was = h->symmetric;
+
+  PetscFunctionBegin;
+  if (!h->deferred) PetscFunctionReturn(0);
+  MatH2SymmetryFromFlags_Private(A);
+  if (h->symmetric != was) {
+    PetscCall(MatH2CheckSame_Private(A));
+    PetscCall(MatH2CheckSymmetric_Private(A));
+  }
+  PetscFunctionReturn(0);
+}
+
+/* the operator of a matrix assembled with -mat_h2_defer, at the first operation that needs it;
+   a failure leaves the matrix unassembled, as a failed MatAssemblyEnd() does */
+PetscErrorCode MatH2BuildDeferred_Private(Mat A)
+{
+  Mat_H2        *h = H2(A);
+  PetscErrorCode ierr;
+
+  PetscFunctionBegin;
+  if (!h->deferred) PetscFunctionReturn(0);
+  ierr = MatH2ResolveSymmetry_Private(A);
+  h->deferred = PETSC_FALSE;
+  if (!ierr) ierr = MatH2BuildOperator_Private(A);
+  if (!ierr) ierr = MatH2CheckAfterBuild_Private(A);
   if (ierr) PetscCall(MatH2ResetBuilt_Private(A));
   PetscCall(ierr);
   PetscFunctionReturn(0);

@@ -30,6 +30,7 @@ struct Mat_H2 {
   PetscReal              checkerr  = -1; /* the error measured on them (relative, 2-norm); -1: not measured */
   MatH2GeometryType      geometry  = MATH2_GEOMETRY_AUTO; /* -mat_h2_geometry; -mat_h2_neighbors: k of the tree from the entries */
   PetscInt               neighbors = 32;
+  PetscBool              defer     = PETSC_TRUE; /* -mat_h2_defer: MatAssemblyEnd() builds the tree; the bases and values wait for their first use */
 
   /* built-in kernel */
   MatH2KernelType kernel  = MATH2_KERNEL_NONE;
@@ -52,6 +53,8 @@ struct Mat_H2 {
   std::shared_ptr<const h2ulv::H2Structure>     structure;
   h2ulv::H2Values<double>                       values;
   PetscSF                                       sf = nullptr; /* roots: user layout; leaves: local tree order */
+  PetscInt                                      ntree = 0;    /* this process's points in tree order (the leaves of sf) */
+  PetscBool                                     deferred = PETSC_FALSE; /* assembled (tree, entries, sf) but the bases and values not built yet */
   PetscBool                                     symmetric = PETSC_FALSE;
   PetscLogDouble                                multflops = 0;
   /* the values are alpha K + diag(dshift) with K the entries of the evaluator (tracked through
@@ -100,6 +103,8 @@ PETSC_INTERN PetscErrorCode MatH2GeometryFromOptions_Private(Mat, PetscOptionIte
 PETSC_INTERN PetscErrorCode MatH2GeometryView_Private(Mat, PetscViewer);
 PETSC_INTERN void           MatH2CreateEvaluator_Private(Mat_H2 *); /* throws */
 PETSC_INTERN PetscErrorCode MatH2BuildSF_Private(Mat);
+PETSC_INTERN PetscErrorCode MatH2BuildDeferred_Private(Mat);
+PETSC_INTERN PetscErrorCode MatH2ResolveSymmetry_Private(Mat);
 
 /* math2io.cxx: the matrix in PETSc binary files */
 PETSC_INTERN PetscErrorCode MatView_H2_Binary(Mat, PetscViewer);

@@ -218,6 +218,7 @@ PetscErrorCode MatView_H2_Binary(Mat A, PetscViewer viewer)
   PetscInt     header[4] = {MAT_FILE_CLASSID, A->rmap->N, A->cmap->N, MATH2_FILE_MARKER}, version = MATH2_FILE_VERSION;
 
   PetscFunctionBegin;
+  if (h->deferred) PetscCall(MatH2CheckBuilt_Private(A)); /* the file holds the bases */
   PetscCheck(h->structure, PetscObjectComm((PetscObject)A), PETSC_ERR_ARG_WRONGSTATE, "MatView of a MATH2 to a binary viewer needs the assembled matrix: call MatAssemblyBegin/End() first");
   PetscCall(PetscViewerSetUp(viewer));
   MatH2FileParams_Private(A, p);

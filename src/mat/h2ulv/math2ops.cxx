@@ -8,7 +8,7 @@
 /* dshift += a * d (d in local tree order; NULL: all ones) */
 static void MatH2TrackShift_Private(Mat_H2 *h, const PetscScalar *d, PetscReal a)
 {
-  const size_t n = (size_t)(h->structure->layout().pointEnd() - h->structure->layout().pointBegin());
+  const size_t n = (size_t)h->ntree;
   if (h->dshift.size() != n) h->dshift.assign(n, 0.0);
   for (size_t i = 0; i < n; i++) h->dshift[i] += a * (d ? PetscRealPart(d[i]) : 1.0);
 }
@@ -25,7 +25,7 @@ PetscErrorCode MatH2Apply_Private(Mat A, PetscBool trans, PetscInt k, const Pets
 
   PetscFunctionBegin;
   PetscCall(MatH2CheckBuilt_Private(A));
-  nt = h->structure->layout().pointEnd() - h->structure->layout().pointBegin();
+  nt = h->ntree;
   PetscCall(PetscLogEventBegin(MATH2_Mult, A, 0, 0, 0));
   std::vector<PetscScalar> xt, yt;
   PetscCall(H2ULVCallCore(PetscObjectComm((PetscObject)A), h->jit, [&]() { xt.resize((size_t)nt * k), yt.resize((size_t)nt * k); }));
@@ -139,9 +139,9 @@ PetscErrorCode MatShift_H2(Mat A, PetscScalar a)
   Mat_H2 *h = H2(A);
 
   PetscFunctionBegin;
-  PetscCall(MatH2CheckBuilt_Private(A));
+  if (!h->deferred) PetscCall(MatH2CheckBuilt_Private(A)); /* deferred: the build applies the tracked shift */
   PetscCall(H2ULVCallCore(PetscObjectComm((PetscObject)A), PETSC_TRUE, [&]() {
-    h->values.shiftDiagonal(*h->structure, nullptr, a);
+    if (!h->deferred) h->values.shiftDiagonal(*h->structure, nullptr, a);
     MatH2TrackShift_Private(h, nullptr, a);
   }));
   PetscCall(PetscInfo(A, "MATH2 shifted by %g (bases kept)\n", (double)PetscRealPart(a)));
@@ -182,8 +182,8 @@ PetscErrorCode MatScale_H2(Mat A, PetscScalar a)
   Mat_H2 *h = H2(A);
 
   PetscFunctionBegin;
-  PetscCall(MatH2CheckBuilt_Private(A));
-  PetscCall(H2ULVCallCore(PetscObjectComm((PetscObject)A), PETSC_FALSE, [&]() { h->values.scale(a); }));
+  if (!h->deferred) PetscCall(MatH2CheckBuilt_Private(A)); /* deferred: the build applies alpha */
+  if (!h->deferred) PetscCall(H2ULVCallCore(PetscObjectComm((PetscObject)A), PETSC_FALSE, [&]() { h->values.scale(a); }));
   h->alpha *= a;
   for (double &d : h->dshift) d *= PetscRealPart(a);
   PetscCall(PetscObjectStateIncrease((PetscObject)A)); /* the values changed: a PC built on this matrix must refactor */
@@ -253,6 +253,8 @@ static PetscErrorCode MatH2CopyBuilt_Private(Mat A, Mat B, PetscBool values)
   b->tree      = a->tree;
   b->evaluator = a->evaluator;
   b->structure = a->structure;
+  b->deferred  = a->deferred;
+  b->ntree     = a->ntree;
   b->symmetric = a->symmetric;
   b->multflops = a->multflops;
   b->t_tree    = a->t_tree;
@@ -284,6 +286,7 @@ PetscErrorCode MatDuplicate_H2(Mat A, MatDuplicateOption op, Mat *B)
   PetscCall(PetscLayoutSetUp((*B)->rmap));
   PetscCall(PetscLayoutSetUp((*B)->cmap));
   PetscCall(H2ULVCallCore(PetscObjectComm((PetscObject)A), PETSC_TRUE, [&]() { MatH2CopySettings_Private(H2(A), H2(*B)); }));
+  if (H2(A)->deferred) PetscCall(MatH2CheckBuilt_Private(A)); /* the copy shares A's bases */
   if (H2(A)->structure) PetscCall(MatH2CopyBuilt_Private(A, *B, (PetscBool)(op == MAT_COPY_VALUES)));
   PetscCall(MatPropagateSymmetryOptions(A, *B));
   PetscFunctionReturn(0);

@@ -31,8 +31,23 @@ void blasThreadsPush()
 }
 void blasThreadsPop()
 {
-  if (setThreads() && saved > 1) setThreads()(saved);
+  if (setThreads() && saved > 0) setThreads()(saved);
   saved = -1;
+}
+
+bool blasThreadsWiden(int nt)
+{
+#if defined(_OPENMP)
+  if (omp_in_parallel()) return false;
+#endif
+  if (nt <= 1 || !getThreads() || !setThreads()) return false;
+  saved = getThreads()();
+  if (saved >= nt) {
+    saved = -1;
+    return false;
+  }
+  setThreads()(nt);
+  return true;
 }
 
 int defaultThreads()

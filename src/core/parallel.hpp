@@ -14,6 +14,9 @@ namespace h2ulv {
 
 void blasThreadsPush(); // OpenBLAS to 1 thread (no-op without OpenBLAS)
 void blasThreadsPop();
+// OpenBLAS to nt threads for one large call made outside any parallel loop (a batch of one item:
+// the dense root), so that it uses every core; returns whether it changed anything (then pop)
+bool blasThreadsWiden(int nt);
 
 int defaultThreads();
 void setDefaultThreads(int);

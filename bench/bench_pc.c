@@ -4,6 +4,7 @@ Cholesky/LU for comparison up to -densemax.\n\
   -problem <sphere-laplace>   standard problem (H2ULVProblemCreate)\n\
   -callback                   sphere-laplace or sc22-sphere: its kernel as a user callback (MatH2SetKernel)\n\
   -callback_symmetric_late <1> MAT_SYMMETRIC set after MatAssemblyEnd (0: before it)\n\
+  -callback_block             with -callback: the kernel by blocks (MatH2SetKernelBlock), a loop the compiler vectorises\n\
   -nmin <4096> -nmax <65536>  sizes (doubling)\n\
   -densemax <16384>           largest N with the dense LAPACK factorization (time, and the reference solution)\n\
   -method <label>             name of this configuration in the records (default: the PC type)\n\
@@ -40,6 +41,22 @@ static PetscScalar InverseDistance(PetscInt dim, const PetscReal x[], const Pets
   return r2 == 0 ? -1e6 : 1.0 / PetscSqrtReal(r2);
 }
 
+/* the two kernels by blocks (MatH2SetKernelBlock): ctx NULL is sc22-sphere's 1/r */
+static PetscErrorCode BlockKernel(PetscInt dim, PetscInt m, const PetscReal x[], PetscInt n, const PetscReal y[], PetscScalar out[], PetscInt ldo, void *ctx)
+{
+  const PetscReal c = ctx ? *(const PetscReal *)ctx / (4 * PETSC_PI) : 1.0, d0 = ctx ? PetscSqrtReal(*(const PetscReal *)ctx / PETSC_PI) / 2 : -1e6;
+  for (PetscInt j = 0; j < n; j++) {
+    const PetscReal y0 = y[3 * j], y1 = y[3 * j + 1], y2 = y[3 * j + 2];
+    PetscScalar    *o  = out + j * ldo;
+    (void)dim;
+    for (PetscInt i = 0; i < m; i++) {
+      const PetscReal a = x[3 * i] - y0, b = x[3 * i + 1] - y1, e = x[3 * i + 2] - y2, r2 = a * a + b * b + e * e;
+      o[i] = r2 == 0 ? d0 : c / PetscSqrtReal(r2);
+    }
+  }
+  return 0;
+}
+
 /* the matrix of sphere-laplace (or sc22-sphere) built the way a user with a kernel of their own builds it */
 static PetscErrorCode CreateCallbackH2(H2ULVProblem prob, PetscInt N, PetscBool sc22, PetscReal *w, Mat *A)
 {
@@ -60,7 +77,10 @@ static PetscErrorCode CreateCallbackH2(H2ULVProblem prob, PetscInt N, PetscBool 
   PetscCall(H2ULVProblemGetCoordinates(prob, rstart, rend, c));
   PetscCall(MatH2SetCoordinates(*A, 3, c));
   PetscCall(PetscFree(c));
-  PetscCall(MatH2SetKernel(*A, sc22 ? InverseDistance : SingleLayer, w));
+  PetscBool block = PETSC_FALSE;
+  PetscCall(PetscOptionsGetBool(NULL, NULL, "-callback_block", &block, NULL));
+  if (block) PetscCall(MatH2SetKernelBlock(*A, BlockKernel, sc22 ? NULL : w));
+  else PetscCall(MatH2SetKernel(*A, sc22 ? InverseDistance : SingleLayer, w));
   if (!late) PetscCall(MatSetOption(*A, MAT_SYMMETRIC, PETSC_TRUE));
   PetscCall(MatAssemblyBegin(*A, MAT_FINAL_ASSEMBLY));
   PetscCall(MatAssemblyEnd(*A, MAT_FINAL_ASSEMBLY));

@@ -35,6 +35,11 @@ PETSC_EXTERN PetscLogEvent MATH2_Tree, MATH2_Basis, MATH2_Values, MATH2_Mult;
 /* A_ij = fn(dim, x_i, x_j, ctx).  The function handles x_i == x_j (the diagonal) itself. */
 typedef PetscScalar (*MatH2KernelFn)(PetscInt dim, const PetscReal x[], const PetscReal y[], void *ctx);
 
+/* A block of a point kernel: out[i + j*ldo] = K(x_i, y_j) for the m points x and the n points y
+   (dim coordinates each, interleaved).  One call per block, so that the loop can vectorise; it
+   handles coincident points (the diagonal) itself; a nonzero return is an error. */
+typedef PetscErrorCode (*MatH2KernelBlockFn)(PetscInt dim, PetscInt m, const PetscReal x[], PetscInt n, const PetscReal y[], PetscScalar out[], PetscInt ldo, void *ctx);
+
 /* Block callback: fill the m x n block out[i + j*ldo] = A(rows[i], cols[j]) for global row and
    column indices in the user's numbering.  Any index may be asked for on any process. */
 typedef PetscErrorCode (*MatH2EntriesFn)(PetscInt m, const PetscInt rows[], PetscInt n, const PetscInt cols[], PetscScalar out[], PetscInt ldo, void *ctx);
@@ -83,6 +88,7 @@ PETSC_EXTERN PetscErrorCode MatH2SetCoordinates(Mat, PetscInt dim, const PetscRe
 PETSC_EXTERN PetscErrorCode MatH2SetGeometry(Mat, MatH2GeometryType, PetscInt neighbors);
 PETSC_EXTERN PetscErrorCode MatH2SetKernel(Mat, MatH2KernelFn, void *ctx);
 PETSC_EXTERN PetscErrorCode MatH2SetEntries(Mat, MatH2EntriesFn, void *ctx);
+PETSC_EXTERN PetscErrorCode MatH2SetKernelBlock(Mat, MatH2KernelBlockFn, void *ctx);
 PETSC_EXTERN PetscErrorCode MatH2SetBuiltinKernel(Mat, MatH2KernelType, PetscReal scale, PetscReal param, PetscReal diag, PetscReal nugget);
 PETSC_EXTERN PetscErrorCode MatH2SetTolerance(Mat, PetscReal rtol, PetscInt maxrank);
 PETSC_EXTERN PetscErrorCode MatH2SetLeafSize(Mat, PetscInt leafsize);

@@ -1,6 +1,6 @@
 /* A user callback that fails inside each MATH2 operation.  The matrix comes from MatH2SetKernel (a
-   kernel reports failure by returning NaN, its only channel) and from MatH2SetEntries (the callback
-   returns PETSC_ERR_USER through SETERRQ).  The callback is armed (it fails from the next call on),
+   kernel reports failure by returning NaN, its only channel), from MatH2SetEntries (the callback
+   returns PETSC_ERR_USER through SETERRQ) and from MatH2SetKernelBlock (an error code).  The callback is armed (it fails from the next call on),
    the operation is called with a returning error handler, and then:
    - an operation that evaluates entries must return an error on every process, with the code and
      message of the callback's failure (or, on a process whose own callback was not reached, the
@@ -57,6 +57,15 @@ static PetscErrorCode EntriesCb(PetscInt m, const PetscInt rows[], PetscInt n, c
   PetscFunctionReturn(0);
 }
 
+/* the point kernel by blocks: an error code when armed (it may run on several threads: no SETERRQ) */
+static PetscErrorCode BlockCb(PetscInt dim, PetscInt m, const PetscReal x[], PetscInt n, const PetscReal y[], PetscScalar out[], PetscInt ldo, void *ctx)
+{
+  if (Fail((Ctx *)ctx)) return PETSC_ERR_USER;
+  for (PetscInt j = 0; j < n; j++)
+    for (PetscInt i = 0; i < m; i++) out[i + j * ldo] = Entry(x + dim * i, y + dim * j);
+  return 0;
+}
+
 /* every message of an error's origin (the callback's own and the library's) */
 static char           errlog[8192];
 static PetscErrorCode CatchError(MPI_Comm comm, int line, const char *fun, const char *file, PetscErrorCode n, PetscErrorType p, const char *mess, void *ctx)
@@ -70,9 +79,10 @@ static PetscErrorCode CatchError(MPI_Comm comm, int line, const char *fun, const
 
 typedef enum {
   SRC_KERNEL,
-  SRC_ENTRIES
+  SRC_ENTRIES,
+  SRC_BLOCK
 } Source;
-static const char *srcname[] = {"MatH2SetKernel", "MatH2SetEntries"};
+static const char *srcname[] = {"MatH2SetKernel", "MatH2SetEntries", "MatH2SetKernelBlock"};
 
 typedef enum {
   EXPECT_OK,   /* does not evaluate entries: success, the callback not called */
@@ -102,7 +112,7 @@ static PetscErrorCode CheckOutcome(PetscErrorCode ierr, Expect expect, Source sr
     if (fired) {
       const PetscErrorCode code = src == SRC_KERNEL ? PETSC_ERR_FP : PETSC_ERR_USER;
       PetscCheck(ierr == code, PETSC_COMM_SELF, PETSC_ERR_PLIB, "FAILED [%s, %s]: error code %d, expected %d: %s", srcname[src], what, (int)ierr, (int)code, errlog);
-      PetscCheck(strstr(errlog, src == SRC_KERNEL ? "MatH2SetKernel callback returned nan" : "MatH2SetEntries callback returned error code"), PETSC_COMM_SELF, PETSC_ERR_PLIB, "FAILED [%s, %s]: the message does not name the callback: %s", srcname[src], what, errlog);
+      PetscCheck(strstr(errlog, src == SRC_KERNEL ? "MatH2SetKernel callback returned nan" : src == SRC_BLOCK ? "MatH2SetKernelBlock callback returned error code" : "MatH2SetEntries callback returned error code"), PETSC_COMM_SELF, PETSC_ERR_PLIB, "FAILED [%s, %s]: the message does not name the callback: %s", srcname[src], what, errlog);
       if (src == SRC_ENTRIES) PetscCheck(strstr(errlog, "EntriesCb: armed failure"), PETSC_COMM_SELF, PETSC_ERR_PLIB, "FAILED [%s, %s]: the callback's own message is missing: %s", srcname[src], what, errlog);
     } else PetscCheck(strstr(errlog, "another process"), PETSC_COMM_SELF, PETSC_ERR_PLIB, "FAILED [%s, %s]: this process's callback did not fail but the message does not say another process did: %s", srcname[src], what, errlog);
   }
@@ -257,6 +267,7 @@ static PetscErrorCode CreateH2(Source src, Ctx *c, PetscBool assemble, Mat *A)
   PetscCall(MatGetOwnershipRange(*A, &r0, &r1));
   PetscCall(MatH2SetCoordinates(*A, DIM, pts + DIM * r0));
   if (src == SRC_KERNEL) PetscCall(MatH2SetKernel(*A, KernelCb, c));
+  else if (src == SRC_BLOCK) PetscCall(MatH2SetKernelBlock(*A, BlockCb, c));
   else PetscCall(MatH2SetEntries(*A, EntriesCb, c));
   if (assemble) PetscCall(Assemble(*A));
   PetscFunctionReturn(0);
@@ -327,7 +338,7 @@ int main(int argc, char **argv)
   PetscCall(MatAssemblyEnd(D, MAT_FINAL_ASSEMBLY));
 
   PetscCall(PetscPrintf(PETSC_COMM_WORLD, "values %s\n", jit ? "computed on the fly (-mat_h2_storage jit)" : "stored"));
-  for (int s = SRC_KERNEL; s <= SRC_ENTRIES; s++) {
+  for (int s = SRC_KERNEL; s <= SRC_BLOCK; s++) {
     const Source src = (Source)s;
     Mat          A;
 

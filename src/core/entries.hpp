@@ -134,6 +134,42 @@ private:
   bool               ts_;
 };
 
+// User point kernel by blocks: fn(dim, m, x, n, y, out, ld, ctx) fills out[i + j*ld] = K(x_i, y_j)
+// for the gathered row and column points, one call per block (the user's loop can vectorise); a
+// nonzero return is the user's error, and the block is checked for Inf/NaN as FunctionKernel's.
+class PointBlockKernel : public EntryEvaluator {
+public:
+  using Fn = int (*)(int dim, int m, const double *x, int n, const double *y, double *out, int ld, void *ctx);
+  PointBlockKernel(const ClusterTree &t, Fn f, void *ctx, bool threadsafe) : tree_(t), f_(f), ctx_(ctx), ts_(threadsafe) { }
+  void eval(const int *rows, int m, const int *cols, int n, double *out, int ld) const override
+  {
+    if (m == 0 || n == 0) return;
+    const int           d = tree_.dim();
+    const double       *X = tree_.coords().data();
+    std::vector<double> x(static_cast<size_t>(m) * d), y(static_cast<size_t>(n) * d);
+    for (int i = 0; i < m; i++)
+      for (int k = 0; k < d; k++) x[static_cast<size_t>(i) * d + k] = X[static_cast<size_t>(rows[i]) * d + k];
+    for (int j = 0; j < n; j++)
+      for (int k = 0; k < d; k++) y[static_cast<size_t>(j) * d + k] = X[static_cast<size_t>(cols[j]) * d + k];
+    const int ierr = f_(d, m, x.data(), n, y.data(), out, ld, ctx_);
+    if (ierr) throw Error(ERR_USER, "the MatH2SetKernelBlock callback returned error code " + std::to_string(ierr));
+    for (int j = 0; j < n; j++) {
+      const double *o = out + static_cast<size_t>(j) * ld;
+      if (allFinite(o, static_cast<size_t>(m))) continue;
+      int i = 0;
+      while (i < m - 1 && std::isfinite(o[i])) i++;
+      throw Error(ERR_NUMERIC, "the matrix entries are not finite: the MatH2SetKernelBlock callback returned " + std::to_string(o[i]) + " for A(" + std::to_string(tree_.perm()[rows[i]]) + ", " + std::to_string(tree_.perm()[cols[j]]) + ") (check the kernel)");
+    }
+  }
+  bool threadSafe() const override { return ts_; }
+
+private:
+  const ClusterTree &tree_;
+  Fn                 f_;
+  void              *ctx_;
+  bool               ts_;
+};
+
 // User block callback in user numbering (tree positions mapped through perm).
 class BlockCallback : public EntryEvaluator {
 public:

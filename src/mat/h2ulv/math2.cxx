@@ -72,6 +72,24 @@ static PetscErrorCode MatH2SetKernel_H2(Mat A, MatH2KernelFn fn, void *ctx)
   h->kfn  = fn;
   h->kctx = ctx;
   if (fn) {
+    h->efn  = nullptr;
+    h->kbfn = nullptr;
+    h->dense.reset();
+    h->kernel = MATH2_KERNEL_NONE;
+  }
+  PetscFunctionReturn(0);
+}
+
+static PetscErrorCode MatH2SetKernelBlock_H2(Mat A, MatH2KernelBlockFn fn, void *ctx)
+{
+  Mat_H2 *h = H2(A);
+
+  PetscFunctionBegin;
+  PetscCall(MatH2ResetBuilt_Private(A));
+  h->kbfn  = fn;
+  h->kbctx = ctx;
+  if (fn) {
+    h->kfn = nullptr;
     h->efn = nullptr;
     h->dense.reset();
     h->kernel = MATH2_KERNEL_NONE;
@@ -88,7 +106,8 @@ static PetscErrorCode MatH2SetEntries_H2(Mat A, MatH2EntriesFn fn, void *ctx)
   h->efn  = fn;
   h->ectx = ctx;
   if (fn) {
-    h->kfn = nullptr;
+    h->kfn  = nullptr;
+    h->kbfn = nullptr;
     h->dense.reset();
     h->kernel = MATH2_KERNEL_NONE;
   }
@@ -121,8 +140,9 @@ static PetscErrorCode MatH2SetBuiltinKernel_H2(Mat A, MatH2KernelType k, PetscRe
   h->kdiag     = diag;
   h->knugget   = nugget;
   if (k != MATH2_KERNEL_NONE) {
-    h->kfn = nullptr;
-    h->efn = nullptr;
+    h->kfn  = nullptr;
+    h->efn  = nullptr;
+    h->kbfn = nullptr;
     h->dense.reset();
   }
   PetscFunctionReturn(0);
@@ -357,8 +377,9 @@ PetscErrorCode MatSetFromOptions_H2(Mat A, PetscOptionItems *PetscOptionsObject)
     PetscCall(PetscOptionsReal("-mat_h2_kernel_nugget", "Added to every diagonal entry", "MatH2SetBuiltinKernel", kn, &kn, &f5));
     PetscCall(MatH2CheckKernelParams_Private(A, kt, ks, kp, f4 ? kd : PETSC_DEFAULT, kn));
     if (f1) {
-      h->kfn = nullptr;
-      h->efn = nullptr;
+      h->kfn  = nullptr;
+      h->efn  = nullptr;
+      h->kbfn = nullptr;
       h->dense.reset();
     }
     h->kernel  = kt;
@@ -417,7 +438,7 @@ static PetscErrorCode MatView_H2(Mat A, PetscViewer viewer)
     if (h->kdiag_set) PetscCall(PetscViewerASCIIPrintf(viewer, "  kernel %s: scale %g, length %g, diagonal %g + nugget %g\n", MatH2KernelTypes[h->kernel], (double)h->kscale, (double)h->kparam, (double)h->kdiag, (double)h->knugget));
     else PetscCall(PetscViewerASCIIPrintf(viewer, "  kernel %s: scale %g, length %g, diagonal kernel(0) + nugget %g\n", MatH2KernelTypes[h->kernel], (double)h->kscale, (double)h->kparam, (double)h->knugget));
   }
-  else PetscCall(PetscViewerASCIIPrintf(viewer, "  entries from %s\n", h->kfn ? "a user kernel function" : h->efn ? "a user block callback" : h->dense ? "a dense matrix" : "(not set)"));
+  else PetscCall(PetscViewerASCIIPrintf(viewer, "  entries from %s\n", h->kfn ? "a user kernel function" : h->kbfn ? "a user kernel block function" : h->efn ? "a user block callback" : h->dense ? "a dense matrix" : "(not set)"));
   if (!h->tree) {
     PetscCall(PetscViewerASCIIPrintf(viewer, "  (not assembled)\n"));
     PetscFunctionReturn(0);
@@ -460,7 +481,7 @@ static PetscErrorCode MatDestroy_H2(Mat A)
   delete h;
   A->data = NULL;
   PetscCall(PetscObjectChangeTypeName((PetscObject)A, NULL));
-  const char *names[] = {"MatH2SetCoordinates_C", "MatH2SetKernel_C", "MatH2SetEntries_C", "MatH2SetBuiltinKernel_C", "MatH2SetTolerance_C", "MatH2SetLeafSize_C", "MatH2SetAdmissibility_C", "MatH2SetSampleSize_C", "MatH2SetStorage_C", "MatH2SetGeometry_C", "MatH2GetIndexMap_C", "MatH2GetRanks_C", "MatH2GetMemory_C", "MatH2GetInfo_C", "MatProductSetFromOptions_h2_seqdense_C", "MatProductSetFromOptions_h2_mpidense_C", "MatConvert_seqdense_h2_C", "MatConvert_mpidense_h2_C"};
+  const char *names[] = {"MatH2SetCoordinates_C", "MatH2SetKernel_C", "MatH2SetEntries_C", "MatH2SetKernelBlock_C", "MatH2SetBuiltinKernel_C", "MatH2SetTolerance_C", "MatH2SetLeafSize_C", "MatH2SetAdmissibility_C", "MatH2SetSampleSize_C", "MatH2SetStorage_C", "MatH2SetGeometry_C", "MatH2GetIndexMap_C", "MatH2GetRanks_C", "MatH2GetMemory_C", "MatH2GetInfo_C", "MatProductSetFromOptions_h2_seqdense_C", "MatProductSetFromOptions_h2_mpidense_C", "MatConvert_seqdense_h2_C", "MatConvert_mpidense_h2_C"};
   for (const char *n : names) PetscCall(PetscObjectComposeFunction((PetscObject)A, n, (void (*)(void))NULL));
   PetscFunctionReturn(0);
 }
@@ -529,6 +550,7 @@ PetscErrorCode MatCreate_H2(Mat A)
   PetscCall(PetscObjectComposeFunction((PetscObject)A, "MatH2SetCoordinates_C", MatH2SetCoordinates_H2));
   PetscCall(PetscObjectComposeFunction((PetscObject)A, "MatH2SetKernel_C", MatH2SetKernel_H2));
   PetscCall(PetscObjectComposeFunction((PetscObject)A, "MatH2SetEntries_C", MatH2SetEntries_H2));
+  PetscCall(PetscObjectComposeFunction((PetscObject)A, "MatH2SetKernelBlock_C", MatH2SetKernelBlock_H2));
   PetscCall(PetscObjectComposeFunction((PetscObject)A, "MatH2SetBuiltinKernel_C", MatH2SetBuiltinKernel_H2));
   PetscCall(PetscObjectComposeFunction((PetscObject)A, "MatH2SetTolerance_C", MatH2SetTolerance_H2));
   PetscCall(PetscObjectComposeFunction((PetscObject)A, "MatH2SetLeafSize_C", MatH2SetLeafSize_H2));

@@ -66,19 +66,58 @@ PetscErrorCode MatH2SetCoordinates(Mat A, PetscInt dim, const PetscReal coords[]
    Replaces an entry callback or a built-in kernel set before. fn must be a pure function of its
    arguments (no PETSc calls, no writes to ctx): it is called from all threads of the construction
    at once unless -mat_h2_callback_threadsafe 0 is given; with several processes it may be asked for any pair of
-   points. The H^2 matrix is built in MatAssemblyEnd(). A kernel that cannot compute an entry
-   returns NaN (or Inf): the operation that evaluates it (the assembly, and with
-   -mat_h2_storage jit the products and the diagonal) fails with PETSC_ERR_FP naming the entry.
+   points. A kernel that cannot compute an entry returns NaN (or Inf): the operation that evaluates
+   it (the first use of the matrix or a factorization, and with -mat_h2_storage jit the products and
+   the diagonal) fails with PETSC_ERR_FP naming the entry. MatH2SetKernelBlock() takes the same
+   kernel by blocks.
 
    Level: beginner
 
-.seealso: MATH2, MatH2KernelFn, MatH2SetCoordinates(), MatH2SetEntries(), MatH2SetBuiltinKernel()
+.seealso: MATH2, MatH2KernelFn, MatH2SetKernelBlock(), MatH2SetCoordinates(), MatH2SetEntries(), MatH2SetBuiltinKernel()
 @*/
 PetscErrorCode MatH2SetKernel(Mat A, MatH2KernelFn fn, void *ctx)
 {
   PetscFunctionBegin;
   PetscCall(H2ULVInitializePackage());
   PetscTryMethod(A, "MatH2SetKernel_C", (Mat, MatH2KernelFn, void *), (A, fn, ctx));
+  PetscFunctionReturn(0);
+}
+
+/*@C
+   MatH2SetKernelBlock - the entries of a MATH2 are a user point kernel evaluated by blocks,
+   out[i + j*ldo] = K(x_i, y_j) for m row points x and n column points y
+
+   Logically Collective on Mat
+
+   Input Parameters:
++  A   - the MATH2 matrix
+.  fn  - the block kernel: fn(dim, m, x, n, y, out, ldo, ctx) with x (m points) and y (n points)
+         interleaved, dim coordinates each; it handles coincident points (the diagonal) itself and
+         returns 0, or an error code
+-  ctx - user context passed to fn (or NULL)
+
+   Options Database Keys:
+.  -mat_h2_callback_threadsafe <true> - fn may be called from several threads at once
+
+   Notes:
+   The same matrix as MatH2SetKernel() with K as the point kernel, but one call per block of
+   entries (hundreds to thousands of each at a time) instead of one per entry, so that the kernel's
+   loop can be vectorised and its per-call costs paid once per block. Replaces a point kernel, an
+   entry callback or a built-in kernel set before. As for MatH2SetKernel(), fn is called from all
+   threads of the construction at once unless -mat_h2_callback_threadsafe 0 is given (it must then
+   not call PETSc or write to ctx), and with several processes any pair of points may be asked for.
+   A nonzero return, or a NaN or Inf entry, makes the operation that evaluated the block fail (the
+   first use of the matrix, a factorization, and with -mat_h2_storage jit the products).
+
+   Level: intermediate
+
+.seealso: MATH2, MatH2KernelBlockFn, MatH2SetKernel(), MatH2SetCoordinates(), MatH2SetEntries()
+@*/
+PetscErrorCode MatH2SetKernelBlock(Mat A, MatH2KernelBlockFn fn, void *ctx)
+{
+  PetscFunctionBegin;
+  PetscCall(H2ULVInitializePackage());
+  PetscTryMethod(A, "MatH2SetKernelBlock_C", (Mat, MatH2KernelBlockFn, void *), (A, fn, ctx));
   PetscFunctionReturn(0);
 }
 

@@ -46,7 +46,7 @@ static PetscErrorCode MatH2CheckSame_Private(Mat A)
   Mat_H2          *h   = H2(A);
   const H2ULVParam p[] = {
     {"the point dimension of MatH2SetCoordinates()", (double)h->dim},
-    {"the source of the entries (built-in kernel, MatH2SetKernel, MatH2SetEntries, dense)", (double)(h->kernel != MATH2_KERNEL_NONE ? 0 : h->kfn ? 1 : h->efn ? 2 : 3)},
+    {"the source of the entries (built-in kernel, MatH2SetKernel, MatH2SetEntries, dense, MatH2SetKernelBlock)", (double)(h->kernel != MATH2_KERNEL_NONE ? 0 : h->kfn ? 1 : h->efn ? 2 : h->kbfn ? 4 : 3)},
     {"-mat_h2_kernel", (double)h->kernel},
     {"-mat_h2_kernel_scale", h->kscale},
     {"-mat_h2_kernel_length", h->kparam},
@@ -146,9 +146,9 @@ static PetscErrorCode MatH2BuildCheckInput_Private(Mat A)
   A->preallocated = PETSC_TRUE; /* nothing to preallocate (and no MatH2SetCoordinates() without points) */
   PetscCheck(A->rmap->N == A->cmap->N && A->rmap->n == A->cmap->n, comm, PETSC_ERR_ARG_SIZ, "MATH2 matrices are square with the same row and column layout; got %" PetscInt_FMT " x %" PetscInt_FMT " (local %" PetscInt_FMT " x %" PetscInt_FMT ")", A->rmap->N, A->cmap->N, A->rmap->n, A->cmap->n);
   PetscCheck(h->coords_set || h->geometry != MATH2_GEOMETRY_POINTS, comm, PETSC_ERR_ORDER, "MATH2 has no coordinates but -mat_h2_geometry points asks for them: call MatH2SetCoordinates() before MatAssemblyEnd(), or build the tree from the entries (-mat_h2_geometry auto or matrix)");
-  PetscCheck(h->coords_set || !(h->kfn || h->kernel != MATH2_KERNEL_NONE), comm, PETSC_ERR_ORDER, "MATH2 has a point kernel (MatH2SetKernel, MatH2SetBuiltinKernel or -mat_h2_kernel) but no coordinates: call MatH2SetCoordinates() before MatAssemblyEnd() (without points, give the entries with MatH2SetEntries or MatConvert from a dense matrix)");
+  PetscCheck(h->coords_set || !(h->kfn || h->kbfn || h->kernel != MATH2_KERNEL_NONE), comm, PETSC_ERR_ORDER, "MATH2 has a point kernel (MatH2SetKernel, MatH2SetKernelBlock, MatH2SetBuiltinKernel or -mat_h2_kernel) but no coordinates: call MatH2SetCoordinates() before MatAssemblyEnd() (without points, give the entries with MatH2SetEntries or MatConvert from a dense matrix)");
   PetscCheck(!h->coords_set || (PetscInt)h->coords.size() == A->rmap->n * h->dim, PETSC_COMM_SELF, PETSC_ERR_ARG_SIZ, "MATH2 was given %" PetscInt_FMT " local points but owns %" PetscInt_FMT " rows: the layout changed after MatH2SetCoordinates()", (PetscInt)h->coords.size() / h->dim, A->rmap->n);
-  PetscCheck(h->kfn || h->efn || h->dense || h->kernel != MATH2_KERNEL_NONE, comm, PETSC_ERR_ORDER, "MATH2 has no entries: call MatH2SetKernel(), MatH2SetEntries() or MatH2SetBuiltinKernel(), or choose -mat_h2_kernel, before MatAssemblyEnd()");
+  PetscCheck(h->kfn || h->kbfn || h->efn || h->dense || h->kernel != MATH2_KERNEL_NONE, comm, PETSC_ERR_ORDER, "MATH2 has no entries: call MatH2SetKernel(), MatH2SetKernelBlock(), MatH2SetEntries() or MatH2SetBuiltinKernel(), or choose -mat_h2_kernel, before MatAssemblyEnd()");
   PetscCheck(A->rmap->N >= 1, comm, PETSC_ERR_ARG_SIZ, "MATH2 needs at least one point (the global size is 0)");
   if (h->kernel == MATH2_KERNEL_LAPLACE || h->kernel == MATH2_KERNEL_YUKAWA) PetscCheck(h->kdiag_set, comm, PETSC_ERR_ARG_WRONG, "The %s kernel is singular at r = 0: give its diagonal value with -mat_h2_kernel_diag (or MatH2SetBuiltinKernel)", MatH2KernelTypes[h->kernel]);
   PetscCall(MatH2ResetBuilt_Private(A));
@@ -175,6 +175,8 @@ void MatH2CreateEvaluator_Private(Mat_H2 *h)
   } else if (h->kfn) { /* MatH2KernelFn called directly by the core's loop (same types with real, 32-bit-index PETSc) */
     static_assert(sizeof(PetscInt) == sizeof(int) && sizeof(PetscScalar) == sizeof(double), "real scalars and 32-bit PetscInt expected");
     h->evaluator = std::make_shared<h2ulv::FunctionKernel>(T, reinterpret_cast<h2ulv::FunctionKernel::Fn>(h->kfn), h->kctx, h->cbthreads != PETSC_BOOL3_FALSE);
+  } else if (h->kbfn) { /* MatH2KernelBlockFn called once per block with the gathered points */
+    h->evaluator = std::make_shared<h2ulv::PointBlockKernel>(T, reinterpret_cast<h2ulv::PointBlockKernel::Fn>(h->kbfn), h->kbctx, h->cbthreads != PETSC_BOOL3_FALSE);
   } else if (h->efn) {
     MatH2EntriesFn fn = h->efn;
     void          *cx = h->ectx;
@@ -277,7 +279,7 @@ static PetscErrorCode MatH2BuildTree_Private(Mat A)
       h2ulv::MatrixTreeOptions mopt;
       mopt.leafsize  = (int)h->leafsize;
       mopt.neighbors = (int)h->neighbors;
-      mopt.threaded  = !(h->kfn || h->efn) || h->cbthreads;
+      mopt.threaded  = !(h->kfn || h->kbfn || h->efn) || h->cbthreads;
       const h2ulv::UserEntries ue = MatH2UserEntries_Private(h, (int)N, (int)dim, all);
       h->tree                     = h2ulv::buildMatrixTree((int)N, ue, mopt, (int)dim, dim ? all.data() : nullptr);
     }

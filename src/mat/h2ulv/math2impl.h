@@ -44,6 +44,8 @@ struct Mat_H2 {
   MatH2KernelFn          kfn  = nullptr;
   void                  *kctx = nullptr;
   MatH2EntriesFn         efn  = nullptr;
+  MatH2KernelBlockFn     kbfn = nullptr; /* a point kernel by blocks (MatH2SetKernelBlock) */
+  void                  *kbctx = nullptr;
   void                  *ectx = nullptr;
   std::shared_ptr<std::vector<double>> dense; /* MatConvert from a dense matrix: all entries, column-major */
 

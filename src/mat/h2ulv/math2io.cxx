@@ -74,7 +74,7 @@ static void MatH2FileParams_Private(Mat A, H2FileParams &p)
   p.iv[IO_MAXRANK]       = h->maxrank;
   p.iv[IO_NSAMPLES]      = h->nsamples;
   p.iv[IO_LEVELS]        = h->tree->levels();
-  p.iv[IO_SOURCE]        = h->kernel != MATH2_KERNEL_NONE ? SRC_BUILTIN : h->kfn ? SRC_KERNEL : h->efn ? SRC_ENTRIES : SRC_DENSE;
+  p.iv[IO_SOURCE]        = h->kernel != MATH2_KERNEL_NONE ? SRC_BUILTIN : (h->kfn || h->kbfn) ? SRC_KERNEL : h->efn ? SRC_ENTRIES : SRC_DENSE;
   p.iv[IO_MAT_SYMMETRIC] = A->symmetric;
   p.iv[IO_MAT_SPD]       = A->spd;
   p.iv[IO_HAS_DSHIFT]    = !h->dshift.empty();
@@ -307,8 +307,9 @@ static void MatH2SetFileParams_Private(Mat A, const H2FileParams &p)
   h->geometry  = (MatH2GeometryType)p.iv[IO_GEOMETRY];
   h->neighbors = p.iv[IO_NEIGHBORS];
   if (p.iv[IO_SOURCE] == SRC_BUILTIN) {
-    h->kfn = nullptr;
-    h->efn = nullptr;
+    h->kfn  = nullptr;
+    h->kbfn = nullptr;
+    h->efn  = nullptr;
   }
   h->dense.reset();
   A->symmetric = (PetscBool3)p.iv[IO_MAT_SYMMETRIC];
@@ -416,7 +417,7 @@ static PetscErrorCode MatH2LoadTree_Private(Mat A, PetscViewer viewer, const H2F
     PetscCall(H2ULVCallCore(PETSC_COMM_SELF, PETSC_FALSE, [&]() { h->coords.assign(user.begin() + A->rmap->rstart * dim, user.begin() + A->rmap->rend * dim); }));
     h->coords_set = PETSC_TRUE;
   }
-  if (h->kernel != MATH2_KERNEL_NONE || h->kfn || h->efn) PetscCall(H2ULVCallCore(comm, PETSC_FALSE, [&]() { MatH2CreateEvaluator_Private(h); }));
+  if (h->kernel != MATH2_KERNEL_NONE || h->kfn || h->kbfn || h->efn) PetscCall(H2ULVCallCore(comm, PETSC_FALSE, [&]() { MatH2CreateEvaluator_Private(h); }));
   PetscFunctionReturn(0);
 }
 

@@ -239,6 +239,8 @@ static void MatH2CopySettings_Private(const Mat_H2 *a, Mat_H2 *b)
   b->coords        = a->coords;
   b->coords_set    = a->coords_set;
   b->kfn           = a->kfn;
+  b->kbfn          = a->kbfn;
+  b->kbctx         = a->kbctx;
   b->kctx          = a->kctx;
   b->efn           = a->efn;
   b->ectx          = a->ectx;

@@ -63,20 +63,26 @@ PetscErrorCode MatH2SetCoordinates_H2(Mat A, PetscInt dim, const PetscReal coord
   PetscFunctionReturn(0);
 }
 
+/* a source of the entries given (set): it replaces the others */
+static void MatH2OnlySource_Private(Mat_H2 *h, bool set)
+{
+  if (!set) return;
+  h->kfn  = nullptr;
+  h->kbfn = nullptr;
+  h->efn  = nullptr;
+  h->dense.reset();
+  h->kernel = MATH2_KERNEL_NONE;
+}
+
 static PetscErrorCode MatH2SetKernel_H2(Mat A, MatH2KernelFn fn, void *ctx)
 {
   Mat_H2 *h = H2(A);
 
   PetscFunctionBegin;
   PetscCall(MatH2ResetBuilt_Private(A));
+  MatH2OnlySource_Private(h, fn);
   h->kfn  = fn;
   h->kctx = ctx;
-  if (fn) {
-    h->efn  = nullptr;
-    h->kbfn = nullptr;
-    h->dense.reset();
-    h->kernel = MATH2_KERNEL_NONE;
-  }
   PetscFunctionReturn(0);
 }
 
@@ -86,14 +92,9 @@ static PetscErrorCode MatH2SetKernelBlock_H2(Mat A, MatH2KernelBlockFn fn, void 
 
   PetscFunctionBegin;
   PetscCall(MatH2ResetBuilt_Private(A));
+  MatH2OnlySource_Private(h, fn);
   h->kbfn  = fn;
   h->kbctx = ctx;
-  if (fn) {
-    h->kfn = nullptr;
-    h->efn = nullptr;
-    h->dense.reset();
-    h->kernel = MATH2_KERNEL_NONE;
-  }
   PetscFunctionReturn(0);
 }
 
@@ -103,14 +104,9 @@ static PetscErrorCode MatH2SetEntries_H2(Mat A, MatH2EntriesFn fn, void *ctx)
 
   PetscFunctionBegin;
   PetscCall(MatH2ResetBuilt_Private(A));
+  MatH2OnlySource_Private(h, fn);
   h->efn  = fn;
   h->ectx = ctx;
-  if (fn) {
-    h->kfn  = nullptr;
-    h->kbfn = nullptr;
-    h->dense.reset();
-    h->kernel = MATH2_KERNEL_NONE;
-  }
   PetscFunctionReturn(0);
 }
 

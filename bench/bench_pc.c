@@ -45,10 +45,10 @@ static PetscScalar InverseDistance(PetscInt dim, const PetscReal x[], const Pets
 static PetscErrorCode BlockKernel(PetscInt dim, PetscInt m, const PetscReal x[], PetscInt n, const PetscReal y[], PetscScalar out[], PetscInt ldo, void *ctx)
 {
   const PetscReal c = ctx ? *(const PetscReal *)ctx / (4 * PETSC_PI) : 1.0, d0 = ctx ? PetscSqrtReal(*(const PetscReal *)ctx / PETSC_PI) / 2 : -1e6;
+  (void)dim; /* 3 */
   for (PetscInt j = 0; j < n; j++) {
     const PetscReal y0 = y[3 * j], y1 = y[3 * j + 1], y2 = y[3 * j + 2];
     PetscScalar    *o  = out + j * ldo;
-    (void)dim;
     for (PetscInt i = 0; i < m; i++) {
       const PetscReal a = x[3 * i] - y0, b = x[3 * i + 1] - y1, e = x[3 * i + 2] - y2, r2 = a * a + b * b + e * e;
       o[i] = r2 == 0 ? d0 : c / PetscSqrtReal(r2);

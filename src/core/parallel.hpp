@@ -12,14 +12,28 @@
 
 namespace h2ulv {
 
+int defaultThreads();
+void setDefaultThreads(int);
+
 void blasThreadsPush(); // OpenBLAS to 1 thread (no-op without OpenBLAS)
 void blasThreadsPop();
 // OpenBLAS to nt threads for one large call made outside any parallel loop (a batch of one item:
 // the dense root), so that it uses every core; returns whether it changed anything (then pop)
 bool blasThreadsWiden(int nt);
+// the same for a scope: widened to every thread given when `on`, restored at its end
+class BlasThreadsWide {
+public:
+  explicit BlasThreadsWide(bool on) : on_(on && blasThreadsWiden(defaultThreads())) { }
+  ~BlasThreadsWide()
+  {
+    if (on_) blasThreadsPop();
+  }
+  BlasThreadsWide(const BlasThreadsWide &) = delete;
+  BlasThreadsWide &operator=(const BlasThreadsWide &) = delete;
 
-int defaultThreads();
-void setDefaultThreads(int);
+private:
+  bool on_;
+};
 
 template <typename F>
 void parallelFor(int n, bool threaded, F &&f)

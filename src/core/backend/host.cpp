@@ -169,14 +169,8 @@ private:
   void run(size_t n, double work, F &&f)
   {
     if (n == 1) { // one item (the dense root): OpenBLAS's own threads, when the caller allows them
-      const bool wide = threaded_ && work >= 1e8 && blasThreadsWiden(defaultThreads());
-      try {
-        f(0);
-      } catch (...) {
-        if (wide) blasThreadsPop();
-        throw;
-      }
-      if (wide) blasThreadsPop();
+      const BlasThreadsWide wide(threaded_ && work >= 1e8);
+      f(0);
     } else if (work < 2e5)
       for (size_t i = 0; i < n; i++) f(i);
     else parallelFor(static_cast<int>(n), threaded_, [&](int i) { f(static_cast<size_t>(i)); });

@@ -129,18 +129,13 @@ static PetscErrorCode MatH2SetBuiltinKernel_H2(Mat A, MatH2KernelType k, PetscRe
   PetscFunctionBegin;
   PetscCall(MatH2CheckKernelParams_Private(A, k, scale, param, diag, nugget));
   PetscCall(MatH2ResetBuilt_Private(A));
+  MatH2OnlySource_Private(h, k != MATH2_KERNEL_NONE);
   h->kernel    = k;
   h->kscale    = scale;
   h->kparam    = param;
   h->kdiag_set = (PetscBool)(diag != PETSC_DEFAULT);
   h->kdiag     = diag;
   h->knugget   = nugget;
-  if (k != MATH2_KERNEL_NONE) {
-    h->kfn  = nullptr;
-    h->efn  = nullptr;
-    h->kbfn = nullptr;
-    h->dense.reset();
-  }
   PetscFunctionReturn(0);
 }
 
@@ -372,12 +367,7 @@ PetscErrorCode MatSetFromOptions_H2(Mat A, PetscOptionItems *PetscOptionsObject)
     PetscCall(PetscOptionsReal("-mat_h2_kernel_diag", "Diagonal value A_ii (required for laplace and yukawa; default kernel(0))", "MatH2SetBuiltinKernel", kd, &kd, &f4));
     PetscCall(PetscOptionsReal("-mat_h2_kernel_nugget", "Added to every diagonal entry", "MatH2SetBuiltinKernel", kn, &kn, &f5));
     PetscCall(MatH2CheckKernelParams_Private(A, kt, ks, kp, f4 ? kd : PETSC_DEFAULT, kn));
-    if (f1) {
-      h->kfn  = nullptr;
-      h->efn  = nullptr;
-      h->kbfn = nullptr;
-      h->dense.reset();
-    }
+    MatH2OnlySource_Private(h, f1);
     h->kernel  = kt;
     h->kscale  = ks;
     h->kparam  = kp;

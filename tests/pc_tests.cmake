@@ -96,6 +96,13 @@ set_tests_properties(pc_backend_cuda_fallback PROPERTIES PASS_REGULAR_EXPRESSION
 add_test(NAME pc_backend_cuda_required COMMAND $<TARGET_FILE:test_pc_backend> -problem sphere-laplace -n 1024 -backend cuda -required)
 set_tests_properties(pc_backend_cuda_required PROPERTIES ENVIRONMENT "${H2ULV_TEST_ENV}" PROCESSORS 1 TIMEOUT 300
                      PASS_REGULAR_EXPRESSION "backend was demanded but is not usable|PASS \\[cuda\\]")
+# tensor-core single precision, emulated by the host backend: corrected TF32 GEMMs give the FP32
+# factors' solve to 1e-6 and their FGMRES iterations, plain TF32 is at least 10 times farther off
+h2ulv_program(. test_pc_tensor)
+h2ulv_test(pc_tensor_cores 1 test_pc_tensor -problem sphere-laplace -n 4096)
+# the same through five levels of bases (a small dense root): corrected within twice the FP32
+# factors' own difference from double
+h2ulv_test(pc_tensor_cores_levels 1 test_pc_tensor -problem sphere-laplace -n 4096 -pc_h2ulv_root_size 512 -max_corrected 1e-5)
 # sketched fill-in generators (a Gaussian sketch of n_i columns instead of all of A_ik A_kk^-1):
 # still a direct solver at tol 1e-8, and a working preconditioner
 h2ulv_test(pc_sketch_preonly 1 test_pc -problem sphere-laplace -n 4096 -pc_h2ulv_fillin_sketch 1 -ksp_type preonly -max_err 1e-5)

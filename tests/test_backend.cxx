@@ -6,7 +6,9 @@
 // and against the input (L L^T and P L U reproduce A), and the deliberately indefinite and singular
 // blocks must give the expected info.  Plain C++: no PETSc or MPI initialization.
 //
-//   test_backend [-backend host|cuda|kokkos] [-precision double|single] [-required]
+//   test_backend [-backend host|cuda|kokkos] [-precision double|single] [-required] [-tensor]
+//
+// -tensor checks the tensor-core arithmetic of single-precision GEMMs instead (runTensor below).
 //
 // Without -required, a backend that is not usable prints "SKIP: ..." and exits 0.  Output: one
 // line per operation, then "RESULT: PASS" or "RESULT: FAIL" (exit code 1).
@@ -558,12 +560,84 @@ int runAll(const BackendRequest &req)
   return ok ? 0 : 1;
 }
 
+// -tensor: the tensor-core arithmetic of single-precision GEMMs (core/backend/tensor.hpp) on the
+// backend (emulated by the host backend): exact cases that tell the modes apart, then random
+// batches against double-precision products.  Corrected must be as accurate as an FP32 GEMM
+// (within 4 times its error), plain at least 10 times less accurate than corrected.
+int runTensor(BackendRequest req)
+{
+  std::string note;
+  std::unique_ptr<Backend<float>> fp32 = makeBackend<float>(req, &note);
+  if (req.kind != BackendKind::Host && fp32->kind() != req.kind) {
+    std::printf("SKIP: %s\n", note.c_str());
+    return 0;
+  }
+  bool ok = true;
+  Rng rng(7);
+  req.tensor = TensorMode::Plain;
+  std::unique_ptr<Backend<float>> plain = makeBackend<float>(req, &note);
+  req.tensor = TensorMode::Corrected;
+  std::unique_ptr<Backend<float>> corr = makeBackend<float>(req, &note);
+  std::printf("tensor cores: %s | %s\n", plain->describe().c_str(), corr->describe().c_str());
+  // one product of an m x k and a k x n matrix (column-major), C <- alpha A B + beta C0
+  auto product = [](Backend<float> &be, int m, int n, int k, char ta, char tb, const std::vector<float> &a, const std::vector<float> &b, float alpha, float beta, std::vector<float> c) {
+    Device<float> d(be);
+    float *A = d.put(a), *B = d.put(b), *C = d.put(c);
+    be.gemm(alpha, beta, {{ta, tb, m, n, k, A, ta == 'N' ? m : k, B, tb == 'N' ? k : n, C, m}});
+    return d.get(C, c.size());
+  };
+  { // 1 + 2^-20 has 20 mantissa bits: plain TF32 rounds it to 1, the corrected split keeps it
+    const float x = 1.0f + std::ldexp(1.0f, -20);
+    const float p = product(*plain, 1, 1, 1, 'N', 'N', {x}, {1.0f}, 1.0f, 0.0f, {std::nanf("")})[0];
+    const float c = product(*corr, 1, 1, 1, 'N', 'N', {x}, {1.0f}, 1.0f, 0.0f, {std::nanf("")})[0];
+    const bool good = p == 1.0f && c == x;
+    std::printf("operand (1 + 2^-20) * 1: plain %.9g (1), corrected %.9g (%.9g) %s\n", p, c, x, good ? "ok" : "FAIL");
+    ok = ok && good;
+  }
+  if (req.kind == BackendKind::Host) { // plain accumulates toward zero: 1 + 3 2^-25 stays 1 (FP32: 1 + 2^-23)
+    const float p = product(*plain, 1, 1, 2, 'N', 'N', {1.0f, 3.0f * std::ldexp(1.0f, -25)}, {1.0f, 1.0f}, 1.0f, 0.0f, {0.0f})[0];
+    const float f = product(*fp32, 1, 1, 2, 'N', 'N', {1.0f, 3.0f * std::ldexp(1.0f, -25)}, {1.0f, 1.0f}, 1.0f, 0.0f, {0.0f})[0];
+    const bool good = p == 1.0f && f == 1.0f + std::ldexp(1.0f, -23);
+    std::printf("accumulation 1 + 3 2^-25: plain %.9g (1), FP32 %.9g (1 + 2^-23) %s\n", p, f, good ? "ok" : "FAIL");
+    ok = ok && good;
+  }
+  double ef = 0, ec = 0, ep = 0;
+  for (int trial = 0; trial < 24; trial++) {
+    const int m = randInt(rng, 1, 70), n = randInt(rng, 1, 70), k = randInt(rng, 1, 600);
+    const char ta = trial % 2 ? 'T' : 'N', tb = trial % 3 ? 'N' : 'T';
+    const float alpha = 0.7f, beta = trial % 4 ? -0.3f : 0.0f;
+    const std::vector<float> a = randVec<float>(rng, static_cast<size_t>(m) * k), b = randVec<float>(rng, static_cast<size_t>(k) * n), c0 = randVec<float>(rng, static_cast<size_t>(m) * n);
+    std::vector<double> ref(c0.size());
+    double nref = 0;
+    for (int j = 0; j < n; j++)
+      for (int i = 0; i < m; i++) {
+        double s = 0;
+        for (int p = 0; p < k; p++) s += static_cast<double>(ta == 'N' ? a[i + static_cast<size_t>(p) * m] : a[p + static_cast<size_t>(i) * k]) * (tb == 'N' ? b[p + static_cast<size_t>(j) * k] : b[j + static_cast<size_t>(p) * n]);
+        const size_t o = i + static_cast<size_t>(j) * m;
+        ref[o] = alpha * s + (beta == 0.0f ? 0.0 : beta * static_cast<double>(c0[o]));
+        nref = std::max(nref, std::fabs(ref[o]));
+      }
+    auto err = [&](Backend<float> &be) {
+      const std::vector<float> c = product(be, m, n, k, ta, tb, a, b, alpha, beta, c0);
+      double e = 0;
+      for (size_t o = 0; o < c.size(); o++) e = std::max(e, std::fabs(c[o] - ref[o]));
+      return e / nref;
+    };
+    ef = std::max(ef, err(*fp32)), ec = std::max(ec, err(*corr)), ep = std::max(ep, err(*plain));
+  }
+  const bool good = ec <= 4 * ef && ep >= 10 * ec;
+  std::printf("24 random products (k <= 600), max error relative to max|C|: FP32 %.2e, corrected %.2e, plain %.2e %s\n", ef, ec, ep, good ? "ok" : "FAIL");
+  ok = ok && good;
+  std::printf("RESULT: %s\n", ok ? "PASS" : "FAIL");
+  return ok ? 0 : 1;
+}
+
 } // namespace
 
 int main(int argc, char **argv)
 {
   BackendRequest req;
-  bool single = false;
+  bool single = false, tensor = false;
   for (int i = 1; i < argc; i++) {
     const std::string a = argv[i];
     if (a == "-backend" && i + 1 < argc) {
@@ -583,12 +657,14 @@ int main(int argc, char **argv)
         return 2;
       }
     } else if (a == "-required") req.required = true;
+    else if (a == "-tensor") tensor = true;
     else {
-      std::fprintf(stderr, "usage: %s [-backend host|cuda|kokkos] [-precision double|single] [-required]\n", argv[0]);
+      std::fprintf(stderr, "usage: %s [-backend host|cuda|kokkos] [-precision double|single] [-required] [-tensor]\n", argv[0]);
       return 2;
     }
   }
   try {
+    if (tensor) return runTensor(req);
     return single ? runAll<float>(req) : runAll<double>(req);
   } catch (const std::exception &e) {
     std::printf("ERROR: %s\nRESULT: FAIL\n", e.what());

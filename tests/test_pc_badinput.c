@@ -150,6 +150,35 @@ int main(int argc, char **argv)
     PetscCall(MatDestroy(&A));
     PetscCall(H2ULVProblemDestroy(&prob));
   }
+  /* tensor cores asked for with double-precision factors, and with the kokkos backend */
+  for (int t = 0; t < 2; t++) {
+    KSP ksp;
+    PC  pc;
+    Vec x, b;
+    PetscCall(H2ULVProblemCreate("sphere-laplace", 600, 0, &prob));
+    PetscCall(H2ULVProblemCreateH2(prob, PETSC_COMM_WORLD, PETSC_DECIDE, &A));
+    PetscCall(KSPCreate(PETSC_COMM_WORLD, &ksp));
+    PetscCall(KSPSetOperators(ksp, A, A));
+    PetscCall(KSPGetPC(ksp, &pc));
+    PetscCall(PCSetType(pc, PCH2ULV));
+    PetscCall(PetscOptionsSetValue(NULL, "-pc_h2ulv_tensor_cores", "corrected"));
+    if (t) PetscCall(PetscOptionsSetValue(NULL, "-pc_h2ulv_precision", "single"));
+    if (t) PetscCall(PetscOptionsSetValue(NULL, "-pc_h2ulv_backend", "kokkos"));
+    PetscCall(KSPSetFromOptions(ksp));
+    PetscCall(PetscOptionsClearValue(NULL, "-pc_h2ulv_tensor_cores"));
+    if (t) PetscCall(PetscOptionsClearValue(NULL, "-pc_h2ulv_precision"));
+    if (t) PetscCall(PetscOptionsClearValue(NULL, "-pc_h2ulv_backend"));
+    PetscCall(MatCreateVecs(A, &x, &b));
+    PetscCall(VecSet(b, 1.0));
+    code = KSPSolve(ksp, b, x); /* the factorization runs at the first solve */
+    PetscCall(VecDestroy(&x));
+    PetscCall(VecDestroy(&b));
+    if (t) PetscCall(ExpectError(code, "tensor cores on the kokkos backend", "not supported by the kokkos backend"));
+    else PetscCall(ExpectError(code, "tensor cores with double-precision factors", "needs -pc_h2ulv_precision single"));
+    PetscCall(KSPDestroy(&ksp));
+    PetscCall(MatDestroy(&A));
+    PetscCall(H2ULVProblemDestroy(&prob));
+  }
   /* zero-size system */
   {
     KSP ksp;

@@ -50,6 +50,15 @@ bool blasThreadsWiden(int nt)
   return true;
 }
 
+BlasOneThread::BlasOneThread()
+{
+  if (getThreads() && setThreads() && (saved_ = getThreads()()) > 1) setThreads()(1);
+}
+BlasOneThread::~BlasOneThread()
+{
+  if (saved_ > 1) setThreads()(saved_);
+}
+
 int defaultThreads()
 {
   if (nthreads > 0) return nthreads;

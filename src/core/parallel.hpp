@@ -35,6 +35,19 @@ private:
   bool on_;
 };
 
+// OpenBLAS on the calling thread alone for a scope (whatever its setting), restored at its end: for
+// work whose result depends on the calling thread's floating-point state (a rounding mode)
+class BlasOneThread {
+public:
+  BlasOneThread();
+  ~BlasOneThread();
+  BlasOneThread(const BlasOneThread &) = delete;
+  BlasOneThread &operator=(const BlasOneThread &) = delete;
+
+private:
+  int saved_ = -1;
+};
+
 template <typename F>
 void parallelFor(int n, bool threaded, F &&f)
 {

@@ -3,7 +3,7 @@
 # toolkit (cuBLAS, cuSOLVER) but not Debian's PETSc stack (PETSc, OpenMPI, OpenBLAS, ...), e.g. a
 # lent GPU machine with no package registry. Run here, after building:
 #   cmake -S . -B build-device -DCMAKE_BUILD_TYPE=Release -DCMAKE_CUDA_ARCHITECTURES=90
-#   make -C build-device -j test_backend test_pc_backend bench_pc
+#   make -C build-device -j test_backend test_pc_backend test_pc_tensor bench_pc
 #   bash tests/device/bundle.sh                 # -> .devbundle/bundle.tar.xz (a path git ignores)
 # and on the GPU machine, from the repository root (tests/device/run.sh does this itself when
 # .devbundle/bundle.tar.xz is there):  source tests/device/unbundle.sh
@@ -23,7 +23,7 @@ mkdir -p "$stage/build-device/tests" "$stage/build-device/bench" "$stage/devlibs
 sed -n "/<<'CPPEOF'$/,/^CPPEOF$/p" tests/device/run.sh | sed '1d;$d' >"$stage/uniform_batch.cpp"
 c++ -std=c++17 -O2 -Isrc "$stage/uniform_batch.cpp" -o "$stage/build-device/uniform_batch" -L"$BUILD" -lh2ulv
 
-bins=("$BUILD/tests/test_backend" "$BUILD/tests/test_pc_backend" "$BUILD/bench/bench_pc")
+bins=("$BUILD/tests/test_backend" "$BUILD/tests/test_pc_backend" "$BUILD/tests/test_pc_tensor" "$BUILD/bench/bench_pc")
 for b in "${bins[@]}"; do cp "$b" "$stage/build-device/${b#"$BUILD"/}"; done
 cp -L "$BUILD/libh2ulv.so.0" "$stage/build-device/libh2ulv.so.0"
 ln -s libh2ulv.so.0 "$stage/build-device/libh2ulv.so"

@@ -8,7 +8,10 @@
 #      (embedded below) of the batched cuBLAS/cuSOLVER paths that random-size batches rarely reach
 #   4. sphere-laplace N = 2^16: host double vs cuda double (GMRES runs, and one application of the
 #      preconditioner compared vector to vector)
-#   5. N = 2^16 .. 2^20 with cuda double, single, single+TF32; no run is launched after ~6.5 min
+#   4b. tensor cores on the device: corrected TF32 against FP32 factors, plain TF32 worse
+#      (tests/test_pc_tensor.c, N = 2^16)
+#   5. N = 2^16 .. 2^20 with cuda double, single, single with plain and corrected TF32 tensor
+#      cores; no run is launched after ~6.5 min
 #   6. one table: card, N, mode, build/setup/solve times, iterations, final true residual
 # Overrides (for testing the script elsewhere): BUILD_DIR, JOBS, NMAX_LOG2, SKIP_BUILD=1.
 # On a GPU machine without Debian's PETSc stack: make .devbundle/bundle.tar.xz here with
@@ -51,7 +54,7 @@ if [ "${SKIP_BUILD:-0}" != 1 ]; then
   grep -E "CUDA backend|Kokkos|CMake Error" "$OUTDIR/logs/configure.txt" | sed 's/^/  /'
   grep -q "CUDA backend: ON" "$OUTDIR/logs/configure.txt" || say "WARNING: the CUDA backend is not in this build: the cuda runs below will fail"
   targets=""
-  for t in test_backend test_pc_backend bench_pc; do
+  for t in test_backend test_pc_backend test_pc_tensor bench_pc; do
     grep -q "^$t:" "$BUILD_DIR/Makefile" 2>/dev/null && targets="$targets $t" # only what this script runs
   done
   say "build: make -C $BUILD_DIR -j$JOBS${targets:- (all)}"
@@ -78,6 +81,11 @@ for prec in double single; do
   echo "  exit $rc"
   CHECKS="$CHECKS test_backend-$prec=$([ $rc -eq 0 ] && echo PASS || echo "FAIL(rc=$rc)")"
 done
+say "test_backend -backend cuda -tensor -required (tensor-core TF32: plain rounds, corrected keeps FP32 accuracy)"
+timeout -k 5 120 "$BUILD_DIR/tests/test_backend" -backend cuda -tensor -required >"$OUTDIR/logs/test_backend_tensor.txt" 2>&1
+rc=$?
+sed 's/^/  /' "$OUTDIR/logs/test_backend_tensor.txt"
+CHECKS="$CHECKS test_backend-tensor=$([ $rc -eq 0 ] && echo PASS || echo "FAIL(rc=$rc)")"
 
 say "uniform-batch check (cuda vs host)"
 cat >"$OUTDIR/uniform_batch.cpp" <<'CPPEOF'
@@ -361,7 +369,7 @@ run() {
   DUR[$mode]=$(($(date +%s) - t0))
   if [ $rc -eq 124 ] || [ $rc -eq 137 ]; then status="timeout"; elif [ $rc -ne 0 ]; then status="failed (rc=$rc)"; else status=ok; fi
   grep -q "Option left: name:-pc_h2ulv_backend" "$log" && status="$status; -pc_h2ulv_backend NOT USED"
-  grep -q "Option left: name:-pc_h2ulv_tf32" "$log" && status="$status; -pc_h2ulv_tf32 NOT USED"
+  grep -q "Option left: name:-pc_h2ulv_tensor_cores" "$log" && status="$status; -pc_h2ulv_tensor_cores NOT USED"
   grep -m1 -i "backend:" "$log" | sed 's/^ */  /'
   grep -i "PCH2ULV:" "$log" | head -3 | sed 's/^/  /'
   grep -E "^PCH2ULV(Setup|Bat)" "$log" | awk '{printf "  %-16s count %6s  time %s s  flop %s  %s MFlop/s\n", $1, $2, $4, $6, $NF}' # -log_view: per kind of batch
@@ -414,6 +422,10 @@ run compare $N0 cuda-double -ksp_type fgmres "${CUDA[@]}" -ksp_view -log_view
 say "PC application, cuda vs host backend, double, N=$N0"
 timeout 240 "$BUILD_DIR/tests/test_pc_backend" -problem sphere-laplace -n $N0 -backend cuda -required \
   -mat_h2_rtol 1e-8 -pc_h2ulv_rtol 1e-4 -max_diff 1e-10 2>&1 | tee "$OUTDIR/apply_compare.txt" | grep -v "^ *[0-9]  " || true
+# tensor cores on the device: corrected TF32 within 1e-6 of FP32 factors, plain at least 10x farther
+say "tensor cores, cuda, N=$N0: corrected and plain TF32 against FP32 factors"
+timeout 240 "$BUILD_DIR/tests/test_pc_tensor" -problem sphere-laplace -n $N0 -backend cuda -rtol 1e-6 2>&1 | tee "$OUTDIR/tensor_check.txt" | grep -v "^ *[0-9]  " || true
+CHECKS="$CHECKS test_pc_tensor=$(grep -q '^PASS' "$OUTDIR/tensor_check.txt" && grep -q 'corrected TF32 (3 products) GEMMs)' "$OUTDIR/tensor_check.txt" && echo PASS || echo FAIL)"
 table
 
 # ------------------------------------------------------------------ 5. cuda timings 2^16 .. 2^20
@@ -421,7 +433,8 @@ N=$N0
 while [ "$N" -le $((1 << NMAX_LOG2)) ]; do
   [ "$N" -ne $N0 ] && run timing "$N" cuda-double -ksp_type fgmres "${CUDA[@]}" # N0: the 'compare' run
   run timing "$N" cuda-single -ksp_type fgmres "${CUDA[@]}" -pc_h2ulv_precision single
-  run timing "$N" cuda-tf32 -ksp_type fgmres "${CUDA[@]}" -pc_h2ulv_precision single -pc_h2ulv_tf32
+  run timing "$N" cuda-tf32 -ksp_type fgmres "${CUDA[@]}" -pc_h2ulv_precision single -pc_h2ulv_tensor_cores plain
+  run timing "$N" cuda-tf32c -ksp_type fgmres "${CUDA[@]}" -pc_h2ulv_precision single -pc_h2ulv_tensor_cores corrected
   N=$((N * 2))
 done
 

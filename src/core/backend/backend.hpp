@@ -24,6 +24,8 @@
 #include <utility>
 #include <vector>
 
+#include "tensor.hpp"
+
 namespace h2ulv {
 
 enum class BackendKind { Host, Cuda, Kokkos };
@@ -234,7 +236,9 @@ private:
 struct BackendRequest {
   BackendKind kind = BackendKind::Host;
   bool required = false; // error instead of falling back to the host when the kind is unavailable
-  bool tf32 = false;     // CUDA, single precision: TF32 tensor-core GEMMs
+  // single precision: the GEMMs' tensor-core arithmetic (tensor.hpp): on the CUDA backend's tensor
+  // cores; emulated by the host backend (slower than plain FP32: a check of the numerics)
+  TensorMode tensor = TensorMode::Off;
   bool threaded = true;  // host: spread a batch over the threads
 };
 

@@ -21,6 +21,7 @@
 #include <cublas_v2.h>
 #include <cuda_runtime.h>
 #include <cusolverDn.h>
+#include <mma.h>
 
 #include <algorithm>
 #include <climits>
@@ -222,6 +223,73 @@ __global__ void triKernel(const TriDesc<T> *d, int restore)
   }
 }
 
+// ---- corrected TF32 GEMM (tensor.hpp): C <- alpha op(A) op(B) + beta C in FP32 accuracy
+// One warp per 16 x 16 tile of C.  Per step of kTensorChunk along k the warp stages its 16 x 8 slice
+// of op(A) and 8 x 16 slice of op(B) in shared memory, split into TF32 hi and lo parts (zero beyond
+// the edges), then issues three mma: hi*hi into a fresh accumulator that is added, rounded to nearest,
+// to the FP32 sum kept in registers, and lo*hi and hi*lo into the corrections' accumulator.
+struct TensorGemmDesc {
+  const float *A, *B;
+  float *C;
+  int m, n, k, lda, ldb, ldc, ta, tb;
+};
+constexpr int kTensorWarps = 4; // warps (tiles) per block
+static_assert(kTensorChunk == 8, "the corrected kernel issues m16n16k8 TF32 mma steps");
+
+__global__ void tensorGemmCorrectedKernel(const TensorGemmDesc *d, float alpha, float beta)
+{
+#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 800
+  using namespace nvcuda;
+  __shared__ float sh[kTensorWarps][4 * 128 + 256]; // A hi, A lo (16 x 8), B hi, B lo (8 x 16), C (16 x 16)
+  const TensorGemmDesc g = d[blockIdx.x];
+  const int warp = threadIdx.x / 32, lane = threadIdx.x % 32;
+  float *ahi = sh[warp], *alo = ahi + 128, *bhi = alo + 128, *blo = bhi + 128, *cs = blo + 128;
+  const int tm = (g.m + 15) / 16, tiles = tm * ((g.n + 15) / 16);
+  for (int t = blockIdx.y * kTensorWarps + warp; t < tiles; t += gridDim.y * kTensorWarps) {
+    const int i0 = (t % tm) * 16, j0 = (t / tm) * 16;
+    wmma::fragment<wmma::accumulator, 16, 16, 8, float> sum, corr, step;
+    wmma::fill_fragment(sum, 0.0f);
+    wmma::fill_fragment(corr, 0.0f);
+    for (int p0 = 0; p0 < g.k; p0 += 8) {
+      for (int e = lane; e < 128; e += 32) {
+        const int ar = e % 16, ac = e / 16, br = e % 8, bc = e / 8;
+        const int i = i0 + ar, pa = p0 + ac, pb = p0 + br, j = j0 + bc;
+        const float av = (i < g.m && pa < g.k) ? (g.ta ? g.A[pa + static_cast<long long>(i) * g.lda] : g.A[i + static_cast<long long>(pa) * g.lda]) : 0.0f;
+        const float bv = (pb < g.k && j < g.n) ? (g.tb ? g.B[j + static_cast<long long>(pb) * g.ldb] : g.B[pb + static_cast<long long>(j) * g.ldb]) : 0.0f;
+        tf32Split(av, ahi[e], alo[e]);
+        tf32Split(bv, bhi[e], blo[e]);
+      }
+      __syncwarp();
+      wmma::fragment<wmma::matrix_a, 16, 16, 8, wmma::precision::tf32, wmma::col_major> fah, fal;
+      wmma::fragment<wmma::matrix_b, 16, 16, 8, wmma::precision::tf32, wmma::col_major> fbh, fbl;
+      wmma::load_matrix_sync(fah, ahi, 16);
+      wmma::load_matrix_sync(fal, alo, 16);
+      wmma::load_matrix_sync(fbh, bhi, 8);
+      wmma::load_matrix_sync(fbl, blo, 8);
+      // the staged values are TF32 already: the conversions the API asks for change nothing
+      for (int q = 0; q < fah.num_elements; q++) fah.x[q] = wmma::__float_to_tf32(fah.x[q]), fal.x[q] = wmma::__float_to_tf32(fal.x[q]);
+      for (int q = 0; q < fbh.num_elements; q++) fbh.x[q] = wmma::__float_to_tf32(fbh.x[q]), fbl.x[q] = wmma::__float_to_tf32(fbl.x[q]);
+      wmma::fill_fragment(step, 0.0f);
+      wmma::mma_sync(step, fah, fbh, step);
+      for (int q = 0; q < sum.num_elements; q++) sum.x[q] = __fadd_rn(sum.x[q], step.x[q]);
+      wmma::mma_sync(corr, fal, fbh, corr);
+      wmma::mma_sync(corr, fah, fbl, corr);
+      __syncwarp();
+    }
+    for (int q = 0; q < sum.num_elements; q++) sum.x[q] = __fadd_rn(sum.x[q], corr.x[q]);
+    wmma::store_matrix_sync(cs, sum, 16, wmma::mem_col_major);
+    __syncwarp();
+    for (int e = lane; e < 256; e += 32) {
+      const int i = i0 + e % 16, j = j0 + e / 16;
+      if (i >= g.m || j >= g.n) continue;
+      float &c = g.C[i + static_cast<long long>(j) * g.ldc];
+      c = beta == 0.0f ? alpha * cs[e] : alpha * cs[e] + beta * c;
+    }
+    __syncwarp();
+  }
+#endif
+}
+
 // blocks along y for items of at most maxElems elements: about 4 elements per thread, at most 1024,
 // and at most ~4M blocks in all
 unsigned chunksFor(long long maxElems, size_t items)
@@ -293,8 +361,8 @@ public:
       os.setf(std::ios::fixed);
       os.precision(1);
       os << "cuda (" << prop.name << ", sm_" << prop.major << prop.minor << ", " << static_cast<double>(prop.totalGlobalMem) / (1024.0 * 1024.0 * 1024.0) << " GiB";
-      tf32_ = req.tf32 && std::is_same<T, float>::value;
-      if (tf32_) os << ", TF32 GEMMs";
+      tensor_ = std::is_same<T, float>::value ? req.tensor : TensorMode::Off;
+      if (tensor_ != TensorMode::Off) os << ", " << tensorModeName(tensor_) << " GEMMs";
       os << ")";
       desc_ = os.str();
       // a device this library has no kernel image for (CUDA_ARCHITECTURES) fails here, cleanly
@@ -345,6 +413,8 @@ public:
   // ---------------------------------------------------------------- gemm
   void gemm(T alpha, T beta, const std::vector<GemmItem<T>> &items) override
   {
+    if constexpr (std::is_same<T, float>::value)
+      if (tensor_ == TensorMode::Corrected) return correctedGemm(alpha, beta, items);
     std::vector<size_t> idx, scale;
     for (size_t i = 0; i < items.size(); i++) {
       const auto &g = items[i];
@@ -409,11 +479,11 @@ public:
         const size_t cnt = runs[r].second - runs[r].first;
         const auto &g = items[idx[runs[r].first]];
         if (cnt == 1) {
-          setMath(tf32_);
+          setMath(tensor_ == TensorMode::Plain);
           H2CK(xgemm(blas_, op(g.ta), op(g.tb), g.m, g.n, g.k, &alpha, g.A, g.lda, g.B, g.ldb, &beta, g.C, g.ldc));
           continue;
         }
-        setMath(tf32_ && aligned16(r));
+        setMath(tensor_ == TensorMode::Plain && aligned16(r));
         void *const *p = reinterpret_cast<void *const *>(dws + off[r]);
         for (size_t c0 = 0; c0 < cnt; c0 += kMaxBatch) {
           const int c = static_cast<int>(std::min<size_t>(kMaxBatch, cnt - c0));
@@ -427,6 +497,38 @@ public:
     }
     setMath(false);
     if (!scale.empty()) launchCopy(reinterpret_cast<const CopyDesc<T> *>(dws + scaleOff), scale.size(), scaleMax, beta, 1);
+  }
+
+  // corrected TF32 (tensorGemmCorrectedKernel): one launch per call, an item per blockIdx.x
+  void correctedGemm(float alpha, float beta, const std::vector<GemmItem<float>> &items)
+  {
+    std::vector<TensorGemmDesc> td;
+    std::vector<CopyDesc<float>> scale;
+    long long tilesMax = 0, scaleMax = 0;
+    for (const auto &g : items) {
+      if (g.m <= 0 || g.n <= 0) continue;
+      if (g.k <= 0) { // C <- beta C
+        scale.push_back({g.C, g.C, g.m, g.n, g.ldc, g.ldc, 0});
+        scaleMax = std::max(scaleMax, static_cast<long long>(g.m) * g.n);
+        continue;
+      }
+      td.push_back({g.A, g.B, g.C, g.m, g.n, g.k, g.lda, g.ldb, g.ldc, op(g.ta) == CUBLAS_OP_T, op(g.tb) == CUBLAS_OP_T});
+      tilesMax = std::max(tilesMax, static_cast<long long>((g.m + 15) / 16) * ((g.n + 15) / 16));
+    }
+    if (td.empty() && scale.empty()) return;
+    begin();
+    const size_t tdOff = td.empty() ? 0 : stage_.add(td.data(), td.size());
+    const size_t scOff = scale.empty() ? 0 : stage_.add(scale.data(), scale.size());
+    unsigned char *dws = uploadStage();
+    if (!td.empty()) {
+      const unsigned gy = static_cast<unsigned>(std::min<long long>((tilesMax + kTensorWarps - 1) / kTensorWarps, 1024));
+      for (size_t c0 = 0; c0 < td.size(); c0 += static_cast<size_t>(INT_MAX)) {
+        const unsigned c = static_cast<unsigned>(std::min<size_t>(INT_MAX, td.size() - c0));
+        tensorGemmCorrectedKernel<<<dim3(c, gy), 32 * kTensorWarps, 0, stream_>>>(reinterpret_cast<const TensorGemmDesc *>(dws + tdOff) + c0, alpha, beta);
+        H2CK(cudaGetLastError());
+      }
+    }
+    if (!scale.empty()) launchCopy(reinterpret_cast<const CopyDesc<float> *>(dws + scOff), scale.size(), scaleMax, beta, 1);
   }
 
   // ---------------------------------------------------------------- trsm (left side)
@@ -825,7 +927,7 @@ private:
   }
 
   int dev_ = 0;
-  bool tf32_ = false;
+  TensorMode tensor_ = TensorMode::Off;
   std::string desc_;
   cudaStream_t stream_ = nullptr;
   cublasHandle_t blas_ = nullptr;

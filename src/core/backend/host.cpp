@@ -4,8 +4,10 @@
 #include "../dense.hpp"
 #include "../parallel.hpp"
 
+#include <cfenv>
 #include <cstdlib>
 #include <cstring>
+#include <type_traits>
 #include <iterator>
 #include <map>
 #include <unordered_map>
@@ -15,15 +17,84 @@ namespace h2ulv {
 
 namespace {
 
+// The tensor-core GEMM of tensor.hpp, emulated for one item: op(A) and op(B) rounded (plain) or
+// split (corrected) into packed TF32 copies, each tensor-core product an FP32 GEMM on this thread
+// with the rounding mode toward zero, each epilogue C <- alpha P + beta C rounded to nearest.
+class TensorGemmEmulation {
+public:
+  TensorGemmEmulation(TensorMode mode, float alpha, float beta, const GemmItem<float> &g) : mode_(mode), alpha_(alpha), g_(g)
+  {
+    const int m = g.m, n = g.n, k = g.k;
+    pack(g.ta, m, k, g.A, g.lda, ah_, al_);
+    pack(g.tb, k, n, g.B, g.ldb, bh_, bl_);
+    p_.resize(static_cast<size_t>(m) * n);
+    if (mode == TensorMode::Plain) {
+      product(ah_.data(), bh_.data(), 0, k);
+      epilogue(beta);
+      return;
+    }
+    product(al_.data(), bh_.data(), 0, k); // the corrections first (the smaller terms)
+    epilogue(beta);
+    product(ah_.data(), bl_.data(), 0, k);
+    epilogue(1);
+    for (int k0 = 0; k0 < k; k0 += kTensorChunk) {
+      product(ah_.data(), bh_.data(), k0, std::min(kTensorChunk, k - k0));
+      epilogue(1);
+    }
+  }
+
+private:
+  // op(X) (rows x cols) into packed hi (and lo) copies
+  void pack(char trans, int rows, int cols, const float *x, int ld, std::vector<float> &hi, std::vector<float> &lo)
+  {
+    const size_t sz = static_cast<size_t>(rows) * cols;
+    hi.resize(sz);
+    if (mode_ == TensorMode::Corrected) lo.resize(sz);
+    const bool t = trans == 'T' || trans == 't' || trans == 'C' || trans == 'c';
+    for (int j = 0; j < cols; j++)
+      for (int i = 0; i < rows; i++) {
+        const float v = t ? x[j + static_cast<size_t>(i) * ld] : x[i + static_cast<size_t>(j) * ld];
+        const size_t o = i + static_cast<size_t>(j) * rows;
+        if (mode_ == TensorMode::Corrected) tf32Split(v, hi[o], lo[o]);
+        else hi[o] = tf32Round(v);
+      }
+  }
+  // P <- A(:, k0:k0+kk) B(k0:k0+kk, :), accumulated toward zero
+  void product(const float *a, const float *b, int k0, int kk)
+  {
+    const int m = g_.m, n = g_.n, k = g_.k;
+    const int saved = std::fegetround();
+    std::fesetround(FE_TOWARDZERO);
+    blas::gemm('N', 'N', m, n, kk, 1.0f, a + static_cast<size_t>(k0) * m, m, b + k0, k, 0.0f, p_.data(), m);
+    std::fesetround(saved);
+  }
+  // C <- alpha P + beta C, to nearest (beta = 0: C is not read)
+  void epilogue(float beta)
+  {
+    for (int j = 0; j < g_.n; j++)
+      for (int i = 0; i < g_.m; i++) {
+        float &c = g_.C[i + static_cast<size_t>(j) * g_.ldc];
+        const float pv = alpha_ * p_[i + static_cast<size_t>(j) * g_.m];
+        c = beta == 0.0f ? pv : pv + beta * c;
+      }
+  }
+  TensorMode mode_;
+  float alpha_;
+  const GemmItem<float> &g_;
+  std::vector<float> ah_, al_, bh_, bl_, p_;
+};
+
 template <typename T>
 class HostBackend final : public Backend<T> {
 public:
-  explicit HostBackend(const BackendRequest &req) : threaded_(req.threaded) { }
+  explicit HostBackend(const BackendRequest &req) : threaded_(req.threaded), tensor_(std::is_same<T, float>::value ? req.tensor : TensorMode::Off) { }
   BackendKind kind() const override { return BackendKind::Host; }
   std::string describe() const override
   {
     std::ostringstream os;
-    os << "host (BLAS/LAPACK, " << (threaded_ ? defaultThreads() : 1) << " thread" << ((threaded_ ? defaultThreads() : 1) > 1 ? "s" : "") << ")";
+    os << "host (BLAS/LAPACK, " << (threaded_ ? defaultThreads() : 1) << " thread" << ((threaded_ ? defaultThreads() : 1) > 1 ? "s" : "");
+    if (tensor_ != TensorMode::Off) os << ", " << tensorModeName(tensor_) << " GEMMs emulated";
+    os << ")";
     return os.str();
   }
   // Large level buffers come and go level by level, and every PCApply allocates its own: fresh
@@ -90,6 +161,7 @@ public:
   {
     double w = 0;
     for (const auto &g : items) w += static_cast<double>(g.m) * g.n * g.k;
+    if (tensor_ != TensorMode::Off) return emulatedGemm(alpha, beta, items, w);
     run(items.size(), w, [&](size_t i) {
       const auto &g = items[i];
       blas::gemm(g.ta, g.tb, g.m, g.n, g.k, alpha, g.A, g.lda, g.B, g.ldb, beta, g.C, g.ldc);
@@ -151,6 +223,22 @@ public:
   }
 
 private:
+  // the tensor-core GEMMs emulated (T = float only): BLAS on each calling thread alone, since the
+  // rounding mode is a thread's own
+  void emulatedGemm(T alpha, T beta, const std::vector<GemmItem<T>> &items, double work)
+  {
+    if constexpr (std::is_same<T, float>::value) {
+      const BlasOneThread one;
+      auto f = [&](size_t i) {
+        const auto &g = items[i];
+        if (g.m <= 0 || g.n <= 0) return;
+        if (g.k <= 0) blas::gemm(g.ta, g.tb, g.m, g.n, g.k, alpha, g.A, g.lda, g.B, g.ldb, beta, g.C, g.ldc);
+        else TensorGemmEmulation(tensor_, alpha, beta, g);
+      };
+      if (work < 2e5) for (size_t i = 0; i < items.size(); i++) f(i);
+      else parallelFor(static_cast<int>(items.size()), threaded_, [&](int i) { f(static_cast<size_t>(i)); });
+    }
+  }
   void trim(size_t keep) // free cached blocks, largest first, until at most keep bytes are cached
   {
     while (cached_ > keep && !cache_.empty()) {
@@ -176,6 +264,7 @@ private:
     else parallelFor(static_cast<int>(n), threaded_, [&](int i) { f(static_cast<size_t>(i)); });
   }
   bool threaded_;
+  TensorMode tensor_;
 };
 
 } // namespace

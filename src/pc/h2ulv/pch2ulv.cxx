@@ -11,6 +11,7 @@ static const char *const PCH2ULVFillIns[] = {"none", "nearfield", "generator", "
 static const char *const PCH2ULVSchurs[] = {"diag", "near1", "twohop", "PCH2ULVSchur", "PCH2ULV_SCHUR_", NULL};
 static const char *const PCH2ULVPrecisions[] = {"double", "single", "PCH2ULVPrecision", "PCH2ULV_PRECISION_", NULL};
 
+static const char *const PCH2ULVTensorCoreModes[] = {"off", "plain", "corrected", "PCH2ULVTensorCores", "PCH2ULV_TENSOR_", NULL};
 static const char *const PCH2ULVBackendTypes[] = {"host", "cuda", "kokkos", "PCH2ULVBackendType", "PCH2ULV_BACKEND_", NULL};
 
 /* forget the factorization (a changed option): the next PCSetUp builds it anew */
@@ -143,15 +144,14 @@ static PetscErrorCode PCSetFromOptions_H2ULV(PC pc, PetscOptionItems *PetscOptio
   }
   {
     PCH2ULVBackendType be  = p->backend;
-    PetscBool          req = p->backendRequired, tf = p->tf32;
+    PetscBool          req = p->backendRequired;
+    PCH2ULVTensorCores tc  = p->tensor;
     PetscCall(PetscOptionsEnum("-pc_h2ulv_backend", "Where the batched dense operations of the factorization and the solve run: host (BLAS/LAPACK over threads), cuda (cuBLAS/cuSOLVER), kokkos (KokkosBatched); an unusable device falls back to host", "PCH2ULVSetBackend", PCH2ULVBackendTypes, (PetscEnum)be, (PetscEnum *)&be, NULL));
     PetscCall(PetscOptionsBool("-pc_h2ulv_backend_required", "Error out instead of falling back to the host when the -pc_h2ulv_backend is not usable", "PCH2ULVSetBackend", req, &req, NULL));
-    PetscCall(PetscOptionsBool("-pc_h2ulv_tf32", "With -pc_h2ulv_backend cuda and -pc_h2ulv_precision single: TF32 tensor-core GEMMs", "", tf, &tf, NULL));
+    PetscCall(PetscOptionsEnum("-pc_h2ulv_tensor_cores", "With -pc_h2ulv_precision single: the GEMMs on TF32 tensor cores, plain (operands rounded to TF32) or corrected (each operand split into two TF32 parts, three products: FP32 accuracy); on the cuda backend's tensor cores, emulated by the host backend (a check of the numerics, slower than off)", "", PCH2ULVTensorCoreModes, (PetscEnum)tc, (PetscEnum *)&tc, NULL));
     PetscCall(PCH2ULVSetBackend(pc, be, req));
-    if (tf != p->tf32) {
-      PetscCall(PCH2ULVInvalidate_Private(pc));
-    }
-    p->tf32 = tf;
+    if (tc != p->tensor) PetscCall(PCH2ULVInvalidate_Private(pc));
+    p->tensor = tc;
   }
   PetscCall(PetscOptionsBool("-pc_h2ulv_monitor", "Print a line per level of the setup (bases and factorization): elapsed time and an estimate of what remains", "", p->monitor, &p->monitor, NULL));
   PetscCall(PetscOptionsBool("-pc_h2ulv_dropped_norms", "Measure the Schur terms that fall outside the H2 pattern (diagnostic, costs extra)", "", p->dropped, &p->dropped, NULL));
@@ -178,7 +178,7 @@ static PetscErrorCode PCView_H2ULV(PC pc, PetscViewer viewer)
   PetscFunctionBegin;
   PetscCall(PetscObjectTypeCompare((PetscObject)viewer, PETSCVIEWERASCII, &isascii));
   if (!isascii) PetscFunctionReturn(0);
-  PetscCall(PetscViewerASCIIPrintf(viewer, "  H2-ULV (h2ulv): fill-in %s, Schur %s, factorization %s, precision %s, %s\n", PCH2ULVFillIns[p->fillin], PCH2ULVSchurs[p->schur], PCH2ULVFactorTypes[p->ftype], PCH2ULVPrecisions[p->precision], p->map.empty() ? "the matrix's cluster tree" : "its own cluster tree"));
+  PetscCall(PetscViewerASCIIPrintf(viewer, "  H2-ULV (h2ulv): fill-in %s, Schur %s, factorization %s, precision %s%s%s, %s\n", PCH2ULVFillIns[p->fillin], PCH2ULVSchurs[p->schur], PCH2ULVFactorTypes[p->ftype], PCH2ULVPrecisions[p->precision], p->tensor ? ", tensor cores " : "", p->tensor ? PCH2ULVTensorCoreModes[p->tensor] : "", p->map.empty() ? "the matrix's cluster tree" : "its own cluster tree"));
   if (p->pending) {
     PetscCall(PetscViewerASCIIPrintf(viewer, "  factorization deferred to its first use: tolerance %g inside a Krylov method (-pc_h2ulv_krylov_rtol), the matrix's for a direct solve (-pc_h2ulv_rtol fixes it)\n", (double)p->krylovRtol));
     PetscFunctionReturn(0);
@@ -409,7 +409,7 @@ PetscErrorCode PCH2ULVSetBackend(PC pc, PCH2ULVBackendType backend, PetscBool re
    Options: -pc_h2ulv_rtol, -pc_h2ulv_krylov_rtol, -pc_h2ulv_rtol_diagonal, -pc_h2ulv_theta, -pc_h2ulv_leaf_size, -pc_h2ulv_max_rank, -pc_h2ulv_samples, -pc_h2ulv_factorization
    auto|cholesky|lu, -pc_h2ulv_fillin generator|nearfield|none, -pc_h2ulv_schur twohop|near1|diag,
    -pc_h2ulv_precision double|single, -pc_h2ulv_dropped_norms, -pc_h2ulv_backend host|cuda|kokkos,
-   -pc_h2ulv_backend_required, -pc_h2ulv_tf32, -pc_h2ulv_logdet_probes, -pc_h2ulv_logdet_view,
+   -pc_h2ulv_backend_required, -pc_h2ulv_tensor_cores off|plain|corrected, -pc_h2ulv_logdet_probes, -pc_h2ulv_logdet_view,
    -pc_h2ulv_zeropivot, -pc_h2ulv_root_size, -pc_h2ulv_root_size_capped, -pc_h2ulv_keep_kernel_mb
 
    Failures: a pivot of magnitude at most -pc_h2ulv_zeropivot (default 100 eps, 1e-6 with single

@@ -37,6 +37,12 @@ typedef enum {
   PCH2ULV_PRECISION_DOUBLE,
   PCH2ULV_PRECISION_SINGLE
 } PCH2ULVPrecision;
+/* the GEMMs of single-precision factors on tensor cores (-pc_h2ulv_tensor_cores); see src/core/backend/tensor.hpp */
+typedef enum {
+  PCH2ULV_TENSOR_OFF,
+  PCH2ULV_TENSOR_PLAIN,
+  PCH2ULV_TENSOR_CORRECTED
+} PCH2ULVTensorCores;
 
 /* The H^2-ULV factorization whatever the precision of its factors (-pc_h2ulv_precision): vectors
    are PetscScalar, and single-precision factors convert at this boundary.  Columns are in the
@@ -97,7 +103,7 @@ struct PC_H2ULV {
   PetscInt           maxrootcapped = 0;   /* ... or at most this, where the next level's bases would reach the rank cap (0: never) */
   PCH2ULVBackendType backend      = PCH2ULV_BACKEND_HOST; /* where the batched dense operations run */
   PetscBool          backendRequired = PETSC_FALSE;       /* error instead of falling back to the host */
-  PetscBool          tf32         = PETSC_FALSE;          /* cuda, single: TF32 tensor-core GEMMs */
+  PCH2ULVTensorCores tensor       = PCH2ULV_TENSOR_OFF;   /* single: TF32 tensor-core GEMMs, plain or corrected (emulated on the host) */
   PetscReal          zeropivot    = PETSC_DEFAULT;        /* pivots below this times max |A_ii| are zero (default: 100 eps; 1e-6 for single factors) */
   PetscBool          zeropivotSet = PETSC_FALSE;          /* given by -pc_h2ulv_zeropivot */
   PetscBool          inFactor     = PETSC_FALSE;          /* the engine of MatSolverType h2ulv (PCCHOLESKY/PCLU outside) */

@@ -158,7 +158,7 @@ static PetscErrorCode PCH2ULVCheckSame_Private(PC pc)
     {"-pc_h2ulv_root_size_capped", (double)p->maxrootcapped},
     {"-pc_h2ulv_keep_kernel_mb", p->keepKernelMB},
     {"-pc_h2ulv_backend", (double)p->backend},
-    {"-pc_h2ulv_tf32", (double)p->tf32},
+    {"-pc_h2ulv_tensor_cores", (double)p->tensor},
     {"-pc_h2ulv_dropped_norms", (double)p->dropped},
   };
 
@@ -214,6 +214,8 @@ static PetscErrorCode PCH2ULVCoreOptions_Private(PC pc, const Mat_H2 *h, PetscRe
   o.schur           = p->schur == PCH2ULV_SCHUR_DIAG ? h2ulv::SchurVariant::Diag : p->schur == PCH2ULV_SCHUR_NEAR1 ? h2ulv::SchurVariant::Near1 : h2ulv::SchurVariant::TwoHop;
   o.cholesky        = (PetscBool)(h->symmetric && p->ftype != PCH2ULV_FACTOR_LU);
   PCH2ULVPivotRule_Private(pc, h, &o.spdKnown, &o.choleskyRequired);
+  PetscCheck(p->tensor == PCH2ULV_TENSOR_OFF || p->precision == PCH2ULV_PRECISION_SINGLE, PetscObjectComm((PetscObject)pc), PETSC_ERR_ARG_INCOMP, "-pc_h2ulv_tensor_cores %s needs -pc_h2ulv_precision single (double-precision GEMMs run as they are)", p->tensor == PCH2ULV_TENSOR_PLAIN ? "plain" : "corrected");
+  PetscCheck(p->tensor == PCH2ULV_TENSOR_OFF || p->backend != PCH2ULV_BACKEND_KOKKOS, PetscObjectComm((PetscObject)pc), PETSC_ERR_SUP, "-pc_h2ulv_tensor_cores is not supported by the kokkos backend: use -pc_h2ulv_backend cuda (or host, which emulates it)");
   o.zeroPivot        = p->zeropivot != PETSC_DEFAULT ? p->zeropivot : p->precision == PCH2ULV_PRECISION_SINGLE ? 1e-6 : 100 * PETSC_MACHINE_EPSILON;
   o.droppedNorms     = p->dropped;
   o.maxRoot          = (int)p->maxroot;
@@ -224,7 +226,7 @@ static PetscErrorCode PCH2ULVCoreOptions_Private(PC pc, const Mat_H2 *h, PetscRe
   o.keepKernelBytes  = (size_t)(p->keepKernelMB * 1048576.0);
   o.backend.kind     = p->backend == PCH2ULV_BACKEND_CUDA ? h2ulv::BackendKind::Cuda : p->backend == PCH2ULV_BACKEND_KOKKOS ? h2ulv::BackendKind::Kokkos : h2ulv::BackendKind::Host;
   o.backend.required = (bool)p->backendRequired;
-  o.backend.tf32     = (bool)p->tf32;
+  o.backend.tensor   = p->tensor == PCH2ULV_TENSOR_PLAIN ? h2ulv::TensorMode::Plain : p->tensor == PCH2ULV_TENSOR_CORRECTED ? h2ulv::TensorMode::Corrected : h2ulv::TensorMode::Off;
   PetscCall(PCH2ULVLogHooks_Private(p, o));
   if (p->monitor) {
     MPI_Comm       comm = PetscObjectComm((PetscObject)pc);

@@ -103,6 +103,8 @@ h2ulv_test(pc_tensor_cores 1 test_pc_tensor -problem sphere-laplace -n 4096)
 # the same through five levels of bases (a small dense root): corrected within twice the FP32
 # factors' own difference from double
 h2ulv_test(pc_tensor_cores_levels 1 test_pc_tensor -problem sphere-laplace -n 4096 -pc_h2ulv_root_size 512 -max_corrected 1e-5)
+# refinement by Richardson on the true residual, a volume kernel
+h2ulv_test(pc_tensor_cores_richardson 1 test_pc_tensor -problem cube-yukawa -n 4096 -refine richardson)
 # sketched fill-in generators (a Gaussian sketch of n_i columns instead of all of A_ik A_kk^-1):
 # still a direct solver at tol 1e-8, and a working preconditioner
 h2ulv_test(pc_sketch_preonly 1 test_pc -problem sphere-laplace -n 4096 -pc_h2ulv_fillin_sketch 1 -ksp_type preonly -max_err 1e-5)

@@ -2,16 +2,18 @@
    machine: the host backend emulates the tensor cores' rounding (src/core/backend/tensor.hpp).
    Four factorizations of one MATH2 with the same tolerance: double, single, single with corrected
    TF32 GEMMs, single with plain TF32 GEMMs.  Each is applied to one random vector and used by FGMRES
-   (double-precision refinement of the single-precision solve) on A x = b, and the program checks
+   or Richardson on the true residual (-refine: the double-precision refinement of the
+   single-precision solve) on A x = b, and the program checks
      - ||y_corrected - y_single|| / ||y_single|| <= -max_corrected (default 1e-6), and at most
        -max_corrected_ratio (default 2) times ||y_single - y_double|| / ||y_double||: the correction
        gives what FP32 factors give, to their own rounding;
      - ||y_plain - y_single|| >= -min_ratio (default 10) times that: plain TF32 is visibly worse;
-     - FGMRES converges to -ksp_rtol with the corrected factors in no more iterations than with the
+     - the refinement converges to -ksp_rtol with the corrected factors in no more iterations than with the
        FP32 ones, and the residual b - A x of every converged solve is within 10 ksp_rtol.
    The difference of the single-precision factors from the double ones is printed for scale.
    Options: -problem <name> -n <N> -rtol <factorization tolerance> -backend host|cuda (cuda without a
-   device falls back to the host's emulation) -max_corrected -max_corrected_ratio -min_ratio -ksp_rtol.
+   device falls back to the host's emulation) -refine fgmres|richardson -max_corrected
+   -max_corrected_ratio -min_ratio -ksp_rtol.
    Exit code 0 and "PASS" when every check holds. */
 #include <h2ulv.h>
 
@@ -54,8 +56,8 @@ static PetscErrorCode RelDiff(Vec a, Vec b, PetscReal *d)
   PetscFunctionReturn(0);
 }
 
-/* FGMRES on A x = b with pc: iterations, whether it converged, ||b - A x|| / ||b|| */
-static PetscErrorCode Solve(Mat A, PC pc, Vec b, PetscReal rtol, PetscInt *its, PetscBool *conv, PetscReal *res)
+/* FGMRES or Richardson on A x = b with pc: iterations, whether it converged, ||b - A x|| / ||b|| */
+static PetscErrorCode Solve(Mat A, PC pc, KSPType type, Vec b, PetscReal rtol, PetscInt *its, PetscBool *conv, PetscReal *res)
 {
   KSP                ksp;
   Vec                x, r;
@@ -65,7 +67,8 @@ static PetscErrorCode Solve(Mat A, PC pc, Vec b, PetscReal rtol, PetscInt *its, 
   PetscFunctionBeginUser;
   PetscCall(KSPCreate(PETSC_COMM_WORLD, &ksp));
   PetscCall(KSPSetOperators(ksp, A, A));
-  PetscCall(KSPSetType(ksp, KSPFGMRES));
+  PetscCall(KSPSetType(ksp, type));
+  PetscCall(KSPSetNormType(ksp, KSP_NORM_UNPRECONDITIONED)); /* Richardson: the true residual */
   PetscCall(KSPSetPC(ksp, pc));
   PetscCall(KSPSetTolerances(ksp, rtol, PETSC_DEFAULT, PETSC_DEFAULT, 50));
   PetscCall(VecDuplicate(b, &x));
@@ -87,7 +90,7 @@ static PetscErrorCode Solve(Mat A, PC pc, Vec b, PetscReal rtol, PetscInt *its, 
 
 int main(int argc, char **argv)
 {
-  char               name[64] = "sphere-laplace", bname[16] = "host";
+  char               name[64] = "sphere-laplace", bname[16] = "host", refine[16] = "fgmres";
   PetscInt           N = 4096, its[4];
   PetscReal          rtol = 1e-7, maxcorr = 1e-6, maxcratio = 2, minratio = 10, krtol = 1e-10, d[4], res[4];
   PetscBool          ok = PETSC_TRUE, conv[4];
@@ -102,6 +105,8 @@ int main(int argc, char **argv)
   PetscCall(PetscInitialize(&argc, &argv, NULL, "PCH2ULV: tensor-core single precision, corrected and plain, against FP32 factors"));
   PetscCall(PetscOptionsGetString(NULL, NULL, "-problem", name, sizeof(name), NULL));
   PetscCall(PetscOptionsGetString(NULL, NULL, "-backend", bname, sizeof(bname), NULL));
+  PetscCall(PetscOptionsGetString(NULL, NULL, "-refine", refine, sizeof(refine), NULL));
+  PetscCheck(!strcmp(refine, "fgmres") || !strcmp(refine, "richardson"), PETSC_COMM_WORLD, PETSC_ERR_ARG_UNKNOWN_TYPE, "-refine must be fgmres or richardson, got %s", refine);
   PetscCall(PetscOptionsGetInt(NULL, NULL, "-n", &N, NULL));
   PetscCall(PetscOptionsGetReal(NULL, NULL, "-rtol", &rtol, NULL));
   PetscCall(PetscOptionsGetReal(NULL, NULL, "-max_corrected", &maxcorr, NULL));
@@ -129,8 +134,8 @@ int main(int argc, char **argv)
   PetscCall(PetscPrintf(PETSC_COMM_WORLD, "%s N=%" PetscInt_FMT ", factorization tolerance %g\n", name, N, (double)rtol));
   PetscCall(PetscPrintf(PETSC_COMM_WORLD, "PCApply: single vs double %.3e; corrected TF32 vs single %.3e; plain TF32 vs single %.3e (%.1f times the corrected)\n", (double)d[1], (double)d[2], (double)d[3], (double)(d[3] / PetscMax(d[2], PETSC_SMALL * PETSC_SMALL))));
   for (int m = 0; m < 4; m++) {
-    PetscCall(Solve(A, pc[m], b, krtol, &its[m], &conv[m], &res[m]));
-    PetscCall(PetscPrintf(PETSC_COMM_WORLD, "%-9s setup %.3f s; FGMRES to %g: %s in %" PetscInt_FMT " iterations, residual %.2e\n", modes[m], ts[m], (double)krtol, conv[m] ? "converged" : "NOT converged", its[m], (double)res[m]));
+    PetscCall(Solve(A, pc[m], refine, b, krtol, &its[m], &conv[m], &res[m]));
+    PetscCall(PetscPrintf(PETSC_COMM_WORLD, "%-9s setup %.3f s; %s to %g: %s in %" PetscInt_FMT " iterations, residual %.2e\n", modes[m], ts[m], refine, (double)krtol, conv[m] ? "converged" : "NOT converged", its[m], (double)res[m]));
     if (conv[m] && res[m] > 10 * krtol) ok = PETSC_FALSE;
   }
   PetscCall(PCView(pc[2], PETSC_VIEWER_STDOUT_WORLD));
@@ -145,7 +150,7 @@ int main(int argc, char **argv)
   }
   if (!conv[0] || !conv[1] || !conv[2] || its[2] > its[1]) {
     ok = PETSC_FALSE;
-    PetscCall(PetscPrintf(PETSC_COMM_WORLD, "FAIL: FGMRES with the corrected factors took %" PetscInt_FMT " iterations (FP32 factors: %" PetscInt_FMT "), or a solve did not converge\n", its[2], its[1]));
+    PetscCall(PetscPrintf(PETSC_COMM_WORLD, "FAIL: %s with the corrected factors took %" PetscInt_FMT " iterations (FP32 factors: %" PetscInt_FMT "), or a solve did not converge\n", refine, its[2], its[1]));
   }
   PetscCall(PetscPrintf(PETSC_COMM_WORLD, ok ? "PASS\n" : "FAIL\n"));
 

@@ -3,10 +3,12 @@
 // on unmanaged strided views of the column-major blocks, and with the serial kernels Kokkos lacks
 // (Cholesky, LU with partial pivoting, the LU solve, the scaled copy/transpose) written here once.
 // The kernels are device-portable (KOKKOS_LAMBDA, item descriptors in a View, no std:: calls), so
-// the same file serves a CUDA/HIP build of Kokkos; the Debian Kokkos 3.4 has the Serial space only.
+// the same file serves a CUDA/HIP build of Kokkos; the Debian Kokkos 3.4 has the Serial space only,
+// and there the items of a batch go over the host threads (forItems).
 #include "backend.hpp"
 
 #include "../dense.hpp"
+#include "../parallel.hpp"
 
 #include <Kokkos_Core.hpp>
 #include <Kokkos_ArithTraits.hpp>
@@ -19,6 +21,7 @@
 #include <exception>
 #include <mutex>
 #include <sstream>
+#include <type_traits>
 
 namespace h2ulv {
 
@@ -150,6 +153,24 @@ KOKKOS_INLINE_FUNCTION void luSolve(bool trans, int n, int nrhs, const T *a, int
   }
 }
 
+// One batch: f(i) for every item.  On a device or threaded execution space one Kokkos::parallel_for;
+// on the Serial space (Debian's Kokkos has no other) the items go over the host threads as the host
+// backend's do, each item's kernels serial as on any space.  The kernels touch only the items'
+// memory and unmanaged views, so threads need nothing from the Serial space's runtime.
+template <typename F>
+void forItems(const char *name, size_t n, const F &f)
+{
+#if defined(KOKKOS_ENABLE_SERIAL)
+  if constexpr (std::is_same<ExecSpace, Kokkos::Serial>::value) {
+    if (n > 1) {
+      parallelFor(static_cast<int>(n), true, [&](int i) { f(i); });
+      return;
+    }
+  }
+#endif
+  Kokkos::parallel_for(name, Policy(0, n), f);
+}
+
 // the item descriptors where the kernels can read them (no copy when the memory space is the host's)
 template <typename Item>
 auto itemsView(const std::vector<Item> &items)
@@ -170,7 +191,7 @@ template <typename T>
 void gemm(T alpha, T beta, const std::vector<GemmItem<T>> &items)
 {
   const auto d = itemsView(items);
-  Kokkos::parallel_for("h2ulv::kokkos::gemm", Policy(0, items.size()), KOKKOS_LAMBDA(const int i) {
+  forItems("h2ulv::kokkos::gemm", items.size(), KOKKOS_LAMBDA(const int i) {
     const GemmItem<T> g = d(i);
     if (g.m <= 0 || g.n <= 0) return;
     const int k = g.k > 0 ? g.k : 0; // k = 0: C <- beta C
@@ -185,7 +206,7 @@ template <typename Uplo, typename Trans, typename Diag, typename T>
 void trsm(T alpha, const std::vector<TrsmItem<T>> &items)
 {
   const auto d = itemsView(items);
-  Kokkos::parallel_for("h2ulv::kokkos::trsm", Policy(0, items.size()), KOKKOS_LAMBDA(const int i) {
+  forItems("h2ulv::kokkos::trsm", items.size(), KOKKOS_LAMBDA(const int i) {
     const TrsmItem<T> t = d(i);
     if (t.m <= 0 || t.n <= 0) return;
     kb::SerialTrsm<kb::Side::Left, Uplo, Trans, Diag, kb::Algo::Trsm::Unblocked>::invoke(alpha, view(t.A, t.m, t.m, t.lda), view(t.B, t.m, t.n, t.ldb));
@@ -209,7 +230,7 @@ void factor(bool lu, const std::vector<FactorItem<T>> &items, std::vector<int> &
 {
   const auto d = itemsView(items);
   Kokkos::View<int *, MemSpace> dinfo("h2ulv::kokkos::info", items.size()); // zero: n = 0 items
-  Kokkos::parallel_for(lu ? "h2ulv::kokkos::getrf" : "h2ulv::kokkos::potrf", Policy(0, items.size()), KOKKOS_LAMBDA(const int i) {
+  forItems(lu ? "h2ulv::kokkos::getrf" : "h2ulv::kokkos::potrf", items.size(), KOKKOS_LAMBDA(const int i) {
     const FactorItem<T> f = d(i);
     if (f.n <= 0) return;
     dinfo(i) = lu ? luFactor(f.n, f.A, f.lda, f.ipiv) : cholesky(f.n, f.A, f.lda);
@@ -222,7 +243,7 @@ void getrs(char trans, const std::vector<LuSolveItem<T>> &items)
 {
   const auto d = itemsView(items);
   const bool tr = isTrans(trans);
-  Kokkos::parallel_for("h2ulv::kokkos::getrs", Policy(0, items.size()), KOKKOS_LAMBDA(const int i) {
+  forItems("h2ulv::kokkos::getrs", items.size(), KOKKOS_LAMBDA(const int i) {
     const LuSolveItem<T> s = d(i);
     if (s.n <= 0 || s.nrhs <= 0) return;
     luSolve(tr, s.n, s.nrhs, s.A, s.lda, s.ipiv, s.B, s.ldb);
@@ -233,7 +254,7 @@ template <typename T>
 void copy(T alpha, const std::vector<CopyItem<T>> &items)
 {
   const auto d = itemsView(items);
-  Kokkos::parallel_for("h2ulv::kokkos::copy", Policy(0, items.size()), KOKKOS_LAMBDA(const int i) {
+  forItems("h2ulv::kokkos::copy", items.size(), KOKKOS_LAMBDA(const int i) {
     const CopyItem<T> c = d(i);
     const bool tr = isTrans(c.trans);
     for (int j = 0; j < c.n; j++)
@@ -250,7 +271,7 @@ void diagonals(const std::vector<FactorItem<T>> &items, std::vector<double> &out
   const auto d = itemsView(items);
   const auto doff = itemsView(offsets);
   Kokkos::View<T *, MemSpace> diag(Kokkos::view_alloc(Kokkos::WithoutInitializing, "h2ulv::kokkos::diagonals"), offsets.back());
-  Kokkos::parallel_for("h2ulv::kokkos::diagonals", Policy(0, items.size()), KOKKOS_LAMBDA(const int i) {
+  forItems("h2ulv::kokkos::diagonals", items.size(), KOKKOS_LAMBDA(const int i) {
     const FactorItem<T> f = d(i);
     for (int t = 0; t < f.n; t++) diag(doff(i) + t) = f.A[at(t, t, f.lda)];
   });
@@ -332,7 +353,11 @@ public:
   std::string describe() const override
   {
     std::ostringstream os;
-    os << "kokkos (" << kokkos_backend::ExecSpace::name() << ", Kokkos " << KOKKOS_VERSION / 10000 << "." << KOKKOS_VERSION / 100 % 100 << ")";
+    os << "kokkos (" << kokkos_backend::ExecSpace::name() << ", Kokkos " << KOKKOS_VERSION / 10000 << "." << KOKKOS_VERSION / 100 % 100;
+#if defined(KOKKOS_ENABLE_SERIAL)
+    if (std::is_same<kokkos_backend::ExecSpace, Kokkos::Serial>::value) os << ", items over " << defaultThreads() << " host thread" << (defaultThreads() > 1 ? "s" : "");
+#endif
+    os << ")";
     return os.str();
   }
 

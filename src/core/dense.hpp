@@ -9,7 +9,9 @@
 #include <cstddef>
 #include <cstdint>
 #include <stdexcept>
+#include <memory>
 #include <string>
+#include <utility>
 #include <vector>
 
 extern "C" {
@@ -47,11 +49,42 @@ void sgetrs_(const char *, const int *, const int *, const float *, const int *,
 
 namespace h2ulv {
 
+// std::allocator whose value-initialization leaves the elements as they are: a Matrix made with
+// Matrix::uninitialized() is not zero-filled first (its entries are written whole before use)
+template <typename T>
+struct NoFillAllocator : std::allocator<T> {
+  template <typename U>
+  struct rebind {
+    using other = NoFillAllocator<U>;
+  };
+  NoFillAllocator() = default;
+  template <typename U>
+  NoFillAllocator(const NoFillAllocator<U> &) noexcept { }
+  template <typename U>
+  void construct(U *p) noexcept
+  {
+    ::new (static_cast<void *>(p)) U;
+  }
+  template <typename U, typename... Args>
+  void construct(U *p, Args &&...args)
+  {
+    ::new (static_cast<void *>(p)) U(std::forward<Args>(args)...);
+  }
+};
+
 template <typename T>
 class Matrix {
 public:
   Matrix() = default;
   Matrix(int m, int n) : m_(m), n_(n), a_(static_cast<size_t>(m) * n, T(0)) { }
+  // m x n with unspecified entries, for a block its maker writes whole
+  static Matrix uninitialized(int m, int n)
+  {
+    Matrix x;
+    x.m_ = m, x.n_ = n;
+    x.a_.resize(static_cast<size_t>(m) * n);
+    return x;
+  }
   // m x n from the column-major entries src (ld m), converted to T: no zero fill first
   template <typename U>
   Matrix(int m, int n, const U *src) : m_(m), n_(n), a_(src, src + static_cast<size_t>(m) * n) { }
@@ -71,12 +104,12 @@ public:
   size_t size() const { return a_.size(); }
   bool empty() const { return a_.empty(); }
   size_t bytes() const { return a_.capacity() * sizeof(T); }
-  std::vector<T> &storage() { return a_; }
-  const std::vector<T> &storage() const { return a_; }
+  std::vector<T, NoFillAllocator<T>> &storage() { return a_; }
+  const std::vector<T, NoFillAllocator<T>> &storage() const { return a_; }
 
 private:
   int m_ = 0, n_ = 0;
-  std::vector<T> a_;
+  std::vector<T, NoFillAllocator<T>> a_;
 };
 
 namespace blas {

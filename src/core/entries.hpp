@@ -20,6 +20,9 @@ public:
   virtual void eval(const int *rows, int m, const int *cols, int n, double *out, int ld) const = 0;
   // may eval() be called from several threads at once?
   virtual bool threadSafe() const { return true; }
+  // does eval() write every entry of the block (so a new block need not be cleared first)?  Only
+  // the library's own kernels promise it; a user's function that leaves an entry gives a zero.
+  virtual bool writesWhole() const { return false; }
 };
 
 enum class KernelKind { Laplace, Yukawa, Gaussian, Exponential, Matern32, Matern52, IMQ };
@@ -74,6 +77,7 @@ public:
       p_.diag = evalr(0.0);
     }
   }
+  bool writesWhole() const override { return true; }
   void eval(const int *rows, int m, const int *cols, int n, double *out, int ld) const override
   {
     // coincident distinct points: the self value of a singular kernel, kernel(0) otherwise
@@ -119,6 +123,7 @@ public:
     }
   }
   bool threadSafe() const override { return ts_; }
+  bool writesWhole() const override { return true; }
 
 private:
   [[noreturn]] void notFinite(const int *rows, int m, int col, const double *o) const
@@ -203,6 +208,7 @@ public:
       for (int i = 0; i < m; i++) out[i + static_cast<size_t>(j) * ld] = c[tree_.perm()[rows[i]]];
     }
   }
+  bool writesWhole() const override { return true; }
 
 private:
   const ClusterTree &tree_;
@@ -222,6 +228,7 @@ public:
     base_->eval(r.data(), m, c.data(), n, out, ld);
   }
   bool threadSafe() const override { return base_->threadSafe(); }
+  bool writesWhole() const override { return base_->writesWhole(); }
 
 private:
   std::shared_ptr<const EntryEvaluator> base_;

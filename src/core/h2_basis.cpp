@@ -477,7 +477,7 @@ Matrix<double> sampleBlock(const EntryEvaluator &ev, const ClusterTree &T, const
   Matrix<double> G = row ? evalBlock(ev, T, cand, Z) : Matrix<double>();
   if (!row) { // column side: G = A(Z, cand)^T
     Matrix<double> Gt = evalBlock(ev, T, Z, cand);
-    G.resize(static_cast<int>(cand.size()), static_cast<int>(Z.size()));
+    G = Matrix<double>::uninitialized(static_cast<int>(cand.size()), static_cast<int>(Z.size()));
     for (int j = 0; j < Gt.cols(); j++)
       for (int i = 0; i < Gt.rows(); i++) G(j, i) = Gt(i, j);
   }
@@ -556,7 +556,7 @@ void H2Structure::compressSides(int l, int k, const EntryEvaluator &ev, const st
     if (extra && !haveE) {
       Matrix<double> X = extra(l, k, cand, row);
       if (X.cols() > 0) {
-        Matrix<double> GX(G.rows(), G.cols() + X.cols());
+        auto GX = Matrix<double>::uninitialized(G.rows(), G.cols() + X.cols());
         std::copy(G.data(), G.data() + G.size(), GX.data());
         std::copy(X.data(), X.data() + X.size(), GX.data() + G.size());
         G = std::move(GX);

@@ -46,7 +46,8 @@ const double *evalScratch(const EntryEvaluator &ev, const ClusterTree &tree, con
 
 Matrix<double> evalBlock(const EntryEvaluator &ev, const ClusterTree &tree, const std::vector<int> &rows, const std::vector<int> &cols)
 {
-  Matrix<double> B(static_cast<int>(rows.size()), static_cast<int>(cols.size()));
+  const int m = static_cast<int>(rows.size()), n = static_cast<int>(cols.size());
+  Matrix<double> B = ev.writesWhole() ? Matrix<double>::uninitialized(m, n) : Matrix<double>(m, n);
   if (!rows.empty() && !cols.empty()) ev.eval(rows.data(), B.rows(), cols.data(), B.cols(), B.data(), B.ld());
   checkFinite(B, rows, cols, tree);
   return B;

@@ -178,7 +178,8 @@ void UlvFactorization<T>::leafBlocks()
         const auto pi = cellPts(Tr.cell(L, i));
         for (int p = N.ptr[i]; p < N.ptr[i + 1]; p++) {
           const auto pj = cellPts(Tr.cell(L, N.col[p]));
-          Matrix<double> B(static_cast<int>(pi.size()), static_cast<int>(pj.size()));
+          const int m = static_cast<int>(pi.size()), n = static_cast<int>(pj.size());
+          Matrix<double> B = ev_->writesWhole() ? Matrix<double>::uninitialized(m, n) : Matrix<double>(m, n);
           ev_->eval(pi.data(), B.rows(), pj.data(), B.cols(), B.data(), B.ld());
           for (size_t u = 0; u < B.size(); u++)
             if (!std::isfinite(B.data()[u])) throw Error(ERR_NUMERIC, "the matrix entries are not finite (check the kernel or entry function)");

@@ -8,6 +8,8 @@
 #include <cstdlib>
 #include <cstring>
 #include <type_traits>
+
+#include <sys/mman.h>
 #include <iterator>
 #include <map>
 #include <unordered_map>
@@ -111,10 +113,10 @@ public:
       cache_.erase(it);
       return p;
     }
-    void *p = std::malloc(std::max<size_t>(1, n) * sizeof(T));
+    void *p = fresh(n * sizeof(T));
     if (!p) {
       trim(0);
-      p = std::malloc(std::max<size_t>(1, n) * sizeof(T));
+      p = fresh(n * sizeof(T));
     }
     if (!p) throw Error(ERR_LIB, "out of memory: could not allocate " + std::to_string(n * sizeof(T)) + " bytes");
     sizes_[static_cast<T *>(p)] = n;
@@ -223,6 +225,20 @@ public:
   }
 
 private:
+  // Fresh memory.  A block of several MB is aligned to 2 MB and marked for transparent huge pages:
+  // its first touch then costs one page fault per 2 MB instead of one per 4 KB (on a virtual
+  // machine a fault is dear: with 4 KB pages they took about a fifth of a factorization).
+  static void *fresh(size_t bytes)
+  {
+    constexpr size_t huge = size_t(2) << 20;
+    if (bytes < 4 * huge) return std::malloc(std::max<size_t>(1, bytes));
+    void *p = nullptr;
+    if (posix_memalign(&p, huge, (bytes + huge - 1) / huge * huge)) return nullptr;
+#if defined(MADV_HUGEPAGE)
+    (void)madvise(p, (bytes + huge - 1) / huge * huge, MADV_HUGEPAGE);
+#endif
+    return p;
+  }
   // the tensor-core GEMMs emulated (T = float only): BLAS on each calling thread alone, since the
   // rounding mode is a thread's own
   void emulatedGemm(T alpha, T beta, const std::vector<GemmItem<T>> &items, double work)

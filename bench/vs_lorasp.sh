@@ -15,7 +15,8 @@
 # /usr/bin/time, its wall time, CPU use and peak resident memory (per process: lorasp on 2 ranks holds
 # two of them), and for h2ulv the residual of its solution against the exact kernel matrix on 128
 # rows (lorasp prints its error against its own compressed matrix only).  Extra h2ulv options:
-# H2ULV_OPTS; other h2ulv configurations: H2ULV_CONFIGS (a list of option sets separated by ';').
+# H2ULV_OPTS; other h2ulv configurations: H2ULV_CONFIGS (a list of option sets separated by ';'); the lorasp
+# rank counts: LORASP_RANKS (default "1 2").
 #
 # Building lorasp (Debian: libopenblas-dev liblapacke-dev libopenmpi-dev): fetch a snapshot of
 # rioyokotalab/nbd-cpu-only, compile linalg basis build_tree comm umv lorasp .cxx with
@@ -31,7 +32,7 @@ export OPENBLAS_NUM_THREADS=1
 timed() { /usr/bin/time -f "  wall %e s, CPU %P, peak RSS %M KB" "$@" 2>&1; }
 echo "# $(nproc) cores: $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2)"
 for N in $sizes; do
-  for np in 1 2; do
+  for np in ${LORASP_RANKS:-1 2}; do
     echo "## N = $N: lorasp, $np rank(s): lorasp $N 2 256 1e-10 100 2000"
     OMP_NUM_THREADS=1 timed mpiexec -n "$np" "$lorasp" "$N" 2 256 1.e-10 100 2000 | grep -E "Construct|Factorize|Solution|GFLOPS|Memory|Err|wall"
   done

@@ -9,6 +9,7 @@
    the other PC options (-pc_h2ulv_rtol, -pc_h2ulv_precision, -pc_h2ulv_tf32 ...) apply to both.
    Exit code 0 and "PASS" when every difference is within its bound. */
 #include <h2ulv.h>
+#include "reldiff.h"
 
 static PetscErrorCode SetUpPC(Mat A, PCH2ULVBackendType be, PetscBool required, PC *pc, PetscLogDouble *t)
 {
@@ -24,21 +25,6 @@ static PetscErrorCode SetUpPC(Mat A, PCH2ULVBackendType be, PetscBool required, 
   PetscCall(PCSetUp(*pc));
   PetscCall(PetscTime(&t1));
   *t = t1 - t0;
-  PetscFunctionReturn(0);
-}
-
-static PetscErrorCode RelDiff(Vec a, Vec b, PetscReal *d)
-{
-  Vec       w;
-  PetscReal na, nw;
-
-  PetscFunctionBeginUser;
-  PetscCall(VecDuplicate(a, &w));
-  PetscCall(VecWAXPY(w, -1.0, a, b));
-  PetscCall(VecNorm(w, NORM_2, &nw));
-  PetscCall(VecNorm(a, NORM_2, &na));
-  *d = nw / na;
-  PetscCall(VecDestroy(&w));
   PetscFunctionReturn(0);
 }
 

@@ -16,6 +16,7 @@
    -max_corrected_ratio -min_ratio -ksp_rtol.
    Exit code 0 and "PASS" when every check holds. */
 #include <h2ulv.h>
+#include "reldiff.h"
 
 static const char *const modes[] = {"double", "single", "corrected", "plain"};
 
@@ -38,21 +39,6 @@ static PetscErrorCode SetUpPC(Mat A, int mode, PCH2ULVBackendType be, PetscReal 
   *t = t1 - t0;
   PetscCall(PetscOptionsClearValue(NULL, "-pc_h2ulv_precision"));
   PetscCall(PetscOptionsClearValue(NULL, "-pc_h2ulv_tensor_cores"));
-  PetscFunctionReturn(0);
-}
-
-static PetscErrorCode RelDiff(Vec a, Vec b, PetscReal *d)
-{
-  Vec       w;
-  PetscReal na, nw;
-
-  PetscFunctionBeginUser;
-  PetscCall(VecDuplicate(a, &w));
-  PetscCall(VecWAXPY(w, -1.0, a, b));
-  PetscCall(VecNorm(w, NORM_2, &nw));
-  PetscCall(VecNorm(a, NORM_2, &na));
-  *d = nw / na;
-  PetscCall(VecDestroy(&w));
   PetscFunctionReturn(0);
 }
 

@@ -7,13 +7,13 @@
 #include <cfenv>
 #include <cstdlib>
 #include <cstring>
-#include <type_traits>
-
-#include <sys/mman.h>
 #include <iterator>
 #include <map>
-#include <unordered_map>
 #include <sstream>
+#include <type_traits>
+#include <unordered_map>
+
+#include <sys/mman.h>
 
 namespace h2ulv {
 
@@ -232,10 +232,11 @@ private:
   {
     constexpr size_t huge = size_t(2) << 20;
     if (bytes < 4 * huge) return std::malloc(std::max<size_t>(1, bytes));
+    const size_t whole = (bytes + huge - 1) / huge * huge;
     void *p = nullptr;
-    if (posix_memalign(&p, huge, (bytes + huge - 1) / huge * huge)) return nullptr;
+    if (posix_memalign(&p, huge, whole)) return nullptr;
 #if defined(MADV_HUGEPAGE)
-    (void)madvise(p, (bytes + huge - 1) / huge * huge, MADV_HUGEPAGE);
+    (void)madvise(p, whole, MADV_HUGEPAGE);
 #endif
     return p;
   }
@@ -245,14 +246,12 @@ private:
   {
     if constexpr (std::is_same<T, float>::value) {
       const BlasOneThread one;
-      auto f = [&](size_t i) {
+      run(items.size(), work, [&](size_t i) {
         const auto &g = items[i];
         if (g.m <= 0 || g.n <= 0) return;
         if (g.k <= 0) blas::gemm(g.ta, g.tb, g.m, g.n, g.k, alpha, g.A, g.lda, g.B, g.ldb, beta, g.C, g.ldc);
         else TensorGemmEmulation(tensor_, alpha, beta, g);
-      };
-      if (work < 2e5) for (size_t i = 0; i < items.size(); i++) f(i);
-      else parallelFor(static_cast<int>(items.size()), threaded_, [&](int i) { f(static_cast<size_t>(i)); });
+      }, false);
     }
   }
   void trim(size_t keep) // free cached blocks, largest first, until at most keep bytes are cached
@@ -267,13 +266,13 @@ private:
   std::multimap<size_t, T *> cache_;          // released blocks by size (elements)
   std::unordered_map<T *, size_t> sizes_;     // live blocks
   size_t cached_ = 0, cacheMax_ = size_t(1) << 30;
-  // the items over the threads; one item (the root) with threaded BLAS; a batch too small to
-  // pay for a parallel region (work: multiply-adds) on the calling thread
+  // the items over the threads; one item (the root) with threaded BLAS unless widen is false; a
+  // batch too small to pay for a parallel region (work: multiply-adds) on the calling thread
   template <typename F>
-  void run(size_t n, double work, F &&f)
+  void run(size_t n, double work, F &&f, bool widen = true)
   {
     if (n == 1) { // one item (the dense root): OpenBLAS's own threads, when the caller allows them
-      const BlasThreadsWide wide(threaded_ && work >= 1e8);
+      const BlasThreadsWide wide(widen && threaded_ && work >= 1e8);
       f(0);
     } else if (work < 2e5)
       for (size_t i = 0; i < n; i++) f(i);

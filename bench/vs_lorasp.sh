@@ -14,7 +14,9 @@
 # (-pc_h2ulv_max_rank 100) and at -pc_h2ulv_rtol 1e-6.  Prints every run's own timing lines and, from
 # /usr/bin/time, its wall time, CPU use and peak resident memory (per process: lorasp on 2 ranks holds
 # two of them), and for h2ulv the residual of its solution against the exact kernel matrix on 128
-# rows (lorasp prints its error against its own compressed matrix only).  Extra h2ulv options:
+# rows.  lorasp's driver compares with the exact kernel matrix only below N = 20000 (above, its
+# errors are against its own compressed matrix): for its accuracy at every N, pass a driver built
+# with that check at every N (LORASP_EXACT below).  Extra h2ulv options:
 # H2ULV_OPTS; other h2ulv configurations: H2ULV_CONFIGS (a list of option sets separated by ';'); the lorasp
 # rank counts: LORASP_RANKS (default "1 2").
 #
@@ -22,7 +24,26 @@
 # rioyokotalab/nbd-cpu-only, compile linalg basis build_tree comm umv lorasp .cxx with
 # `mpicxx -std=c++14 -O3 -fopenmp` and a header that maps its four MKL calls onto CBLAS/LAPACKE,
 # link with -lopenblas -llapacke.
+#
+# LORASP_EXACT=1 bench/vs_lorasp.sh LORASP_SRC_DIR ...: first builds, from that source directory,
+# a copy of the driver whose exact check (`if (Nbody < 20000)` in lorasp.cxx) holds at every N, so
+# that its "Err: Compress ..., Factor ..." line is against the exact kernel matrix (the check costs
+# an O(N^2) product, outside the timed phases), and runs that one; LORASP_INCLUDE: the directory
+# of the MKL-to-CBLAS header the build needs.
 set -eu
+if [ "${LORASP_EXACT:-0}" = 1 ]; then
+  src=$1
+  out=${TMPDIR:-/tmp}/lorasp-exact
+  rm -rf "$out" && mkdir -p "$out/build" && cp -r "$src" "$out/src"
+  sed -i 's/Nbody < 20000/Nbody < 2000000000/' "$out/src/lorasp.cxx"
+  grep -q 'Nbody < 2000000000' "$out/src/lorasp.cxx" || { echo "vs_lorasp.sh: the driver's exact check was not found in $src/lorasp.cxx" >&2; exit 1; }
+  for f in linalg basis build_tree comm umv lorasp; do
+    mpicxx -std=c++14 -O3 -m64 -I"$out/src" ${LORASP_INCLUDE:+-I"$LORASP_INCLUDE"} -fopenmp -c "$out/src/$f.cxx" -o "$out/build/$f.o"
+  done
+  mpicxx -fopenmp "$out"/build/{linalg,basis,build_tree,comm,umv,lorasp}.o -lopenblas -llapacke -lm -o "$out/lorasp"
+  set -- "$out/lorasp" "${@:2}"
+fi
+
 lorasp=$1
 bench_pc=$2
 shift 2

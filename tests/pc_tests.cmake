@@ -120,8 +120,8 @@ h2ulv_test(pc_defaults_np1 1 test_pc_defaults -n 2048 -max_err 1e-6 -mat_h2_thre
 h2ulv_test(pc_defaults_np2 2 test_pc_defaults -n 2048 -max_err 1e-6)
 # what the factorization's tolerance is relative to, on a matrix whose diagonal dominates (sc22-sphere,
 # kappa ~ 1, through the ULV levels): relative to each cell's diagonal dominance margin (the default)
-# the direct solve is within rtol of LAPACK's (3.8e-10 at 1e-8); relative to each block alone
-# (-pc_h2ulv_rtol_diagonal 0) it resolves the off-diagonal part too (6.0e-11, at four times the flops)
+# the direct solve is within rtol of LAPACK's (4.0e-10 at 1e-8); relative to each block alone
+# (-pc_h2ulv_rtol_diagonal 0) it resolves the off-diagonal part too (8.7e-14, at 4.4 times the flops)
 h2ulv_test(pc_rtol_diagonal 1 test_pc -pc_h2ulv_root_size 0 -problem sc22-sphere -n 8192 -ksp_type preonly -max_err 1e-8 -ksp_view)
 set_tests_properties(pc_rtol_diagonal PROPERTIES PASS_REGULAR_EXPRESSION "diagonal dominance margin.*PASS" FAIL_REGULAR_EXPRESSION "FAILED")
 h2ulv_test(pc_rtol_block 1 test_pc -pc_h2ulv_root_size 0 -problem sc22-sphere -n 8192 -ksp_type preonly -max_err 2e-10 -pc_h2ulv_rtol_diagonal 0 -ksp_view)
@@ -133,3 +133,16 @@ foreach(n 4096 4095)
   h2ulv_test(pc_negdef_${n} 1 test_pc -pc_h2ulv_root_size 0 -problem sc22-sphere -n ${n} -ksp_type preonly -max_err 1e-5 -logdet -max_logdet_err 1e-8 -inertia -ksp_view)
   set_tests_properties(pc_negdef_${n} PROPERTIES PASS_REGULAR_EXPRESSION "the negative of the matrix.*PASS" FAIL_REGULAR_EXPRESSION "LU used|FAILED")
 endforeach()
+# the solve's correction for the dropped couplings E between the redundant parts of near cells
+# (-pc_h2ulv_cross_correction, the default): sc22-sphere's diagonal dominates every level, so its
+# bases come from the far field alone (-pc_h2ulv_fillin auto) and the correction takes the direct
+# solve from 3.5e-8 (uncorrected) to 2.4e-11 of LAPACK's; the same after a shift (refactorization:
+# 3.0e-11, uncorrected 4.4e-8); a nonsymmetric transposed solve with the correction on every level (fillin
+# none, shifted to dominance): 2.5e-6 against 5.2e-4 uncorrected
+h2ulv_test(pc_cross_sc22 1 test_pc -problem sc22-sphere -n 4096 -ksp_type preonly -pc_h2ulv_rtol 1e-12 -pc_h2ulv_max_rank 64 -pc_h2ulv_root_size 0 -pc_h2ulv_theta 2 -mat_h2_leaf_size 128 -max_err 1e-9)
+h2ulv_test(pc_cross_sc22_shift 1 test_pc -problem sc22-sphere -n 4096 -ksp_type preonly -pc_h2ulv_rtol 1e-12 -pc_h2ulv_max_rank 64 -pc_h2ulv_root_size 0 -pc_h2ulv_theta 2 -mat_h2_leaf_size 128 -shift 2e5 -max_err 1e-9)
+h2ulv_test(pc_cross_transpose_ns 1 test_pc -problem sphere-laplace-ns -n 4096 -ksp_type preonly -pc_h2ulv_rtol 1e-10 -pc_h2ulv_root_size 0 -pc_h2ulv_fillin none -shift 1000 -transpose -max_err 2e-5)
+# a refactorization whose new values take the dominance away from far-field-only leaves (sc22-sphere
+# shifted by +1e6: the diagonal becomes 0) fails with a message instead of a wrong solve
+h2ulv_test(pc_cross_refactor_guard 1 test_pc -problem sc22-sphere -n 4096 -ksp_type preonly -shift 1e6 -pc_h2ulv_rtol 1e-8 -ksp_view)
+set_tests_properties(pc_cross_refactor_guard PROPERTIES PASS_REGULAR_EXPRESSION "no longer make the diagonal block of leaf")

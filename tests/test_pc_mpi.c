@@ -511,6 +511,13 @@ int main(int argc, char **argv)
   PetscMPIInt rank;
 
   PetscCall(PetscInitialize(&argc, &argv, NULL, "PCH2ULV: P processes vs one process"));
+  { /* the solve's correction for the dropped couplings (and with it the far-field-only bases of
+       diagonally dominant cells) exists on one process only: the reference on PETSC_COMM_SELF
+       would take it, the distributed solve cannot, so both go without it unless told otherwise */
+    PetscBool set;
+    PetscCall(PetscOptionsHasName(NULL, NULL, "-pc_h2ulv_cross_correction", &set));
+    if (!set) PetscCall(PetscOptionsSetValue(NULL, "-pc_h2ulv_cross_correction", "0"));
+  }
   PetscCallMPI(MPI_Comm_rank(PETSC_COMM_WORLD, &rank));
   PetscCall(ReadOptions(&o));
   refhere = (PetscBool)(o.everywhere || rank == 0);

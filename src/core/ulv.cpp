@@ -118,7 +118,8 @@ UlvFactorization<T>::UlvFactorization(MPI_Comm comm, std::shared_ptr<const Clust
         return false;
       }
     }
-    if (opt_.fillin == FillIn::Generator && status_.ok) {
+    const bool gen = opt_.fillin == FillIn::Generator || (opt_.fillin == FillIn::Auto && chooseFarOnly(l));
+    if (gen && status_.ok) {
       ghostRows(l);
       factorSelfBlocks(l);
     }
@@ -126,11 +127,11 @@ UlvFactorization<T>::UlvFactorization(MPI_Comm comm, std::shared_ptr<const Clust
     return true;
   };
   ExtraSampleFn extra = nullptr;
-  if (opt_.fillin == FillIn::Generator) extra = [this](int l, int i, const std::vector<int> &cand, bool row) { return generators(l, i, cand, row); };
+  if (opt_.fillin == FillIn::Generator || opt_.fillin == FillIn::Auto) extra = [this](int l, int i, const std::vector<int> &cand, bool row) { return generators(l, i, cand, row); };
   else if (opt_.fillin == FillIn::NearField) extra = [this](int l, int i, const std::vector<int> &cand, bool row) { return nearSample(l, i, cand, row); };
   if (L == 0) leafBlocks();
   ExtraGramFn extraGram = nullptr;
-  if (opt_.fillin == FillIn::Generator) extraGram = [this](int l, int i, const std::vector<int> &cand, bool row, Matrix<double> &E) { return generatorGram(l, i, cand, row, E); };
+  if (opt_.fillin == FillIn::Generator || opt_.fillin == FillIn::Auto) extraGram = [this](int l, int i, const std::vector<int> &cand, bool row, Matrix<double> &E) { return generatorGram(l, i, cand, row, E); };
   CellNormFn floor = nullptr;
   if (opt_.rtolDiagonal) floor = [this](int l, int i) { return dominance(l, i); };
   structure_ = std::make_shared<H2Structure>(comm, tree_, ev, opt_.basis, extra, before, extraGram, floor);
@@ -284,6 +285,20 @@ void UlvFactorization<T>::refactor(double alpha, const std::vector<double> &dshi
   status_ = UlvStatus();
   leafBlocks();
   keepKernel_ = true; // refactorizations come in series (shifts, damping): keep K from here on
+  if (opt_.fillin == FillIn::Auto && !leafFarOnly_.empty()) {
+    // the leaves whose bases came from the far field alone must still be dominated by their
+    // diagonal blocks: else the corrected solve would not hold (a failure, not a wrong answer)
+    const std::vector<char> was = leafFarOnly_;
+    chooseFarOnly(tree_->levels());
+    for (size_t i = 0; i < was.size() && status_.ok; i++)
+      if (was[i] && !farOnly_[i]) {
+        status_.ok      = false;
+        status_.message = "the new values no longer make the diagonal block of leaf " + std::to_string(i) + " dominate its block row, which its far-field basis (-pc_h2ulv_fillin auto) needs: set the preconditioner up again, or use -pc_h2ulv_fillin generator";
+      }
+    leafFarOnly_ = was;
+    agreeStatus();
+    if (!status_.ok) return;
+  }
   for (int l = tree_->levels(); l > top_; l--) {
     factorLevel(l, l - 1 == top_);
     be_->trimCache(0);

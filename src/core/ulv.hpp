@@ -25,7 +25,9 @@
 namespace h2ulv {
 
 enum class SchurVariant { Diag, Near1, TwoHop };
-enum class FillIn { None, NearField, Generator };
+// Auto: per cell, the far field alone where the cell's block row is dominated by its diagonal block
+// and the solve corrects for the dropped redundant couplings (crossCorrected()); generators elsewhere
+enum class FillIn { None, NearField, Generator, Auto };
 // phases reported to UlvOptions::onEvent (the PETSc layer maps them to log events)
 enum class UlvEvent { FactorComm, SolveComm, Root };
 
@@ -39,6 +41,8 @@ struct UlvOptions {
   double fillinSketch = 0;                  // > 0: a Gaussian sketch of each cell's generators, this times n_i columns
                                             // (A_ik A_kk^{-1} Omega_k, A_kk^{-1} Omega_k shared by all i) instead of all of them
   SchurVariant schur = SchurVariant::TwoHop;
+  bool crossCorrection = false;             // the solve corrects, to first order, for the couplings between the
+                                            // redundant parts of near cells that the factorization drops
   bool cholesky = true;                     // Cholesky pivots for symmetric matrices (LU otherwise)
   bool choleskyRequired = false;            // fail instead of falling back to LU
   bool spdKnown = false;                    // the matrix is known SPD (a failed Cholesky pivot is the compression's)
@@ -176,12 +180,24 @@ private:
   void sweepHalfOut(SweepWork &w, T *half, int ldhalf) const;      // (Forward) the half space out
   void sweepBackward(SweepWork &w, int l) const;                 // backward over level l
   void sweepOut(SweepWork &w, T *x, int ldx) const;              // the solution to x
+  bool crossCorrected() const { return opt_.crossCorrection && nprocs_ == 1; } // the E blocks kept and used
+  // y_i <- y_i - (D_i^{-1} or L_i^{-1}) sum_{k near i, k != i} E_ik x_k over my cells (ld of y: ldy(i))
+  template <typename YF, typename LdF>
+  void crossSubtract(int l, bool tr, int k, const Buffer<T> &x, const std::vector<size_t> &xoff, YF y, LdF ldy, bool lowerOnly) const;
   int halfOffsets(std::vector<std::vector<int>> &off, int &rootRow, int &rootRows) const; // my half space's layout
   Matrix<double> generators(int l, int i, const std::vector<int> &cand, bool row);
   bool generatorGram(int l, int i, const std::vector<int> &cand, bool row, Matrix<double> &E); // the same as X X^T
   void generatorBlock(int l, int i, int p, int k, int n, bool row, Matrix<double> &Z) const; // one neighbour's, transposed
   double generatorScale(int l, int i, double fx) const;
   double dominance(int l, int i) const; // the diagonal dominance margin of A_ii on level l (0: none)
+  bool chooseFarOnly(int l);            // (FillIn::Auto) farOnly_ for my cells of level l; false: all far-only
+  std::vector<char> farOnly_;           // (FillIn::Auto) cells of the level being built whose bases skip the generators
+  std::vector<char> crossLevel_;        // levels whose factors keep the E blocks for the solve's correction
+  std::vector<char> leafFarOnly_;       // farOnly_ of the leaf level (checked again by refactor())
+  bool crossAt(int l) const             // fillin none, or auto with far-only cells on level l
+  {
+    return crossCorrected() && (opt_.fillin == FillIn::None || (l < static_cast<int>(crossLevel_.size()) && crossLevel_[l]));
+  }
   Matrix<double> nearSample(int l, int i, const std::vector<int> &cand, bool row);
 
   std::unique_ptr<Backend<T>> be_;   // first: the buffers below are released through it

@@ -156,18 +156,35 @@ void UlvFactorization<T>::transformNear(LevelWork &lw)
   if (ao.total != Acur_.size()) throw Error(ERR_INTERNAL, "internal: the level matrix does not match the near pairs");
   Ah = std::move(Acur_); // transformed in place: W = Qr^T A, then A <- W Qc
   {
-    Buffer<T> W(be, ao.total);
-    std::vector<GemmItem<T>> g1, g2;
+    // in chunks of blocks through one workspace W of at most kChunk entries (or one block): the
+    // workspace of the whole level would double its memory and its first-touch page faults
+    constexpr size_t kChunk = size_t(8) << 20;
+    std::vector<std::pair<int, int>> qs; // (row cell, pair)
+    size_t wmax = 0;
     for (int i : own)
-      for (int q = N.ptr[i]; q < N.ptr[i + 1]; q++) {
-        const int j = N.col[q];
-        if (lw.viaTranspose(i, j)) continue;
-        T *w = W.get() + ao.off[q];
-        g1.push_back({'T', 'N', n[i], n[j], n[i], Lv.Qrp(i), n[i], lw.ahp(q), n[i], w, n[i]});
-        g2.push_back({'N', 'N', n[i], n[j], n[j], w, n[i], Lv.Qcp(j), n[j], lw.ahp(q), n[i]});
-      }
-    be.gemm(T(1), T(0), g1);
-    be.gemm(T(1), T(0), g2);
+      for (int q = N.ptr[i]; q < N.ptr[i + 1]; q++)
+        if (!lw.viaTranspose(i, N.col[q])) {
+          qs.push_back({i, q});
+          wmax = std::max(wmax, static_cast<size_t>(n[i]) * n[N.col[q]]);
+        }
+    Buffer<T> W(be, std::max<size_t>(1, std::max(wmax, std::min(kChunk, ao.total))));
+    std::vector<GemmItem<T>> g1, g2;
+    size_t used = 0;
+    auto flush = [&]() {
+      be.gemm(T(1), T(0), g1);
+      be.gemm(T(1), T(0), g2);
+      g1.clear(), g2.clear(), used = 0;
+    };
+    for (const auto &iq : qs) {
+      const int i = iq.first, q = iq.second, j = N.col[q];
+      const size_t sz = static_cast<size_t>(n[i]) * n[j];
+      if (used + sz > W.size()) flush();
+      T *w = W.get() + used;
+      used += sz;
+      g1.push_back({'T', 'N', n[i], n[j], n[i], Lv.Qrp(i), n[i], lw.ahp(q), n[i], w, n[i]});
+      g2.push_back({'N', 'N', n[i], n[j], n[j], w, n[i], Lv.Qcp(j), n[j], lw.ahp(q), n[i]});
+    }
+    if (!g1.empty()) flush();
   }
   std::vector<CopyItem<T>> cp;
   if (sym) {
@@ -268,6 +285,21 @@ void UlvFactorization<T>::pivotBlocks(LevelWork &lw)
     }
   }
   be.copy(T(1), cp);
+  if (crossAt(lw.l)) { // E_kj = Ah_kj(rho, rho), k != j, for the solve's correction
+    COff eo(N.nnz());
+    for (int k : own)
+      for (int q = N.ptr[k]; q < N.ptr[k + 1]; q++)
+        if (N.col[q] != k) eo.set(q, static_cast<size_t>(p[k]) * p[N.col[q]]);
+    Lv.E = Buffer<T>(be, eo.total);
+    Lv.eoff = eo.off;
+    cp.clear();
+    for (int k : own)
+      for (int q = N.ptr[k]; q < N.ptr[k + 1]; q++) {
+        const int j = N.col[q];
+        if (j != k) cp.push_back({'N', p[k], p[j], lw.ahp(q) + r[k] + static_cast<size_t>(r[j]) * n[k], n[k], Lv.Ep(q), ld1(p[k])});
+      }
+    be.copy(T(1), cp);
+  }
 }
 
 // 2. factor the pivots, the failures agreed over the processes (false: the factorization failed);

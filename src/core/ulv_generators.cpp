@@ -176,6 +176,48 @@ double UlvFactorization<T>::dominance(int l, int i) const
   return std::isfinite(m) && m > 0 ? m : 0.0;
 }
 
+// (FillIn::Auto) Which of my cells of level l take their bases from the far field alone: those
+// whose block row is dominated by the diagonal block, sum_{k near i, k != i} ||A_ik||_F <=
+// kFarOnly * delta_i (delta_i: the dominance margin of A_ii, whose diagonal has one sign; a lower
+// bound of the smallest singular value of every compression of A_ii).  There ||D_i^{-1} E_ik|| summed over k is at most kFarOnly for the redundant couplings
+// E_ik the factorization drops, and the solve's first-order correction (crossCorrected()) leaves
+// terms of its square; the generators would only take rank from the far field.  Without the
+// correction every cell takes the generators.  Returns whether some cell of mine takes them.
+template <typename T>
+bool UlvFactorization<T>::chooseFarOnly(int l)
+{
+  constexpr double kFarOnly = 1e-3;
+  const PairList &N = tree_->nearList(l);
+  farOnly_.assign(tree_->ncells(l), 0);
+  if (!crossCorrected() || A_[l].empty()) return true;
+  bool need = false;
+  for (int i : lay_->owned(l)) {
+    // a diagonal of one sign: then every compression U^T A_ii U has the margin too (Gershgorin on
+    // the symmetric part); with both signs D_i = U_perp^T A_ii U_perp may be nearly singular
+    const Matrix<double> &Aii = A_[l][N.find(i, i)];
+    bool pos = true, neg = true;
+    for (int t = 0; t < Aii.rows() && t < Aii.cols(); t++) pos = pos && Aii(t, t) > 0, neg = neg && Aii(t, t) < 0;
+    // and a far field (at its level or its ancestors'): without one its far-field basis is empty
+    // and all of its block row would be left to the correction
+    bool far = false;
+    for (int a = l, c = i; a >= 0 && !far; a--, c /= 2) far = tree_->farList(a).count(c) > 0;
+    const double d = (pos || neg) && far ? dominance(l, i) : 0.0;
+    double off = 0;
+    for (int q = N.ptr[i]; q < N.ptr[i + 1] && d > 0; q++)
+      if (N.col[q] != i) {
+        double f = 0;
+        for (double v : A_[l][q].storage()) f += v * v;
+        off += std::sqrt(f);
+      }
+    farOnly_[i] = d > 0 && off <= kFarOnly * d;
+    need = need || !farOnly_[i];
+  }
+  crossLevel_.resize(tree_->levels() + 1, 0);
+  crossLevel_[l] = std::find(farOnly_.begin(), farOnly_.end(), 1) != farOnly_.end();
+  if (l == tree_->levels()) leafFarOnly_ = farOnly_;
+  return need;
+}
+
 // Fill-in generators of cell i on level l: for each near k != i, the columns of
 // A_ik A_kk^{-1} (rows) or (A_kk^{-1} A_ki)^T (columns), mapped to the candidate points by W^{-1}
 // and scaled to the Frobenius norm of the far-field sample (docs/algorithm.md, "Fill-in-aware bases").
@@ -187,6 +229,7 @@ Matrix<double> UlvFactorization<T>::generators(int l, int i, const std::vector<i
   const int n = static_cast<int>(cand.size());
   const auto &A = A_[l];
   if (A.empty()) return Matrix<double>(n, 0); // the level below failed to factor: no generators
+  if (opt_.fillin == FillIn::Auto && farOnly_[i]) return Matrix<double>(n, 0);
   int tot = 0;
   for (int p = N.ptr[i]; p < N.ptr[i + 1]; p++)
     if (N.col[p] != i) tot += A[p].cols();
@@ -239,7 +282,7 @@ bool UlvFactorization<T>::generatorGram(int l, int i, const std::vector<int> &ca
   const PairList &N = Tr.nearList(l);
   const int n = static_cast<int>(cand.size());
   const auto &A = A_[l];
-  if (A.empty() || n == 0) return false;
+  if (A.empty() || n == 0 || (opt_.fillin == FillIn::Auto && farOnly_[i])) return false;
   int tot = 0;
   for (int p = N.ptr[i]; p < N.ptr[i + 1]; p++)
     if (N.col[p] != i) tot += A[p].cols();
@@ -420,6 +463,7 @@ void UlvFactorization<T>::rootCouplings(const std::vector<int> &off, int rb, int
   template void UlvFactorization<T>::generatorBlock(int, int, int, int, int, bool, Matrix<double> &) const; \
   template double UlvFactorization<T>::generatorScale(int, int, double) const; \
   template double UlvFactorization<T>::dominance(int, int) const; \
+  template bool UlvFactorization<T>::chooseFarOnly(int); \
   template Matrix<double> UlvFactorization<T>::generators(int, int, const std::vector<int> &, bool); \
   template bool UlvFactorization<T>::generatorGram(int, int, const std::vector<int> &, bool, Matrix<double> &); \
   template Matrix<double> UlvFactorization<T>::nearSample(int, int, const std::vector<int> &, bool); \

@@ -81,13 +81,16 @@ struct UlvFactorization<T>::Level {
   std::vector<size_t> boff;
   Buffer<T> C;                      // near pair q = (i,k): A^(sigma_i, rho_k), r_i x p_k, ld r_i (nonsymmetric only)
   std::vector<size_t> coff;
+  Buffer<T> E;                      // near pair q = (i,k), i != k: A^(rho_i, rho_k), p_i x p_k, ld p_i (crossCorrection only)
+  std::vector<size_t> eoff;
   T *Qrp(int k) const { return Qr.get() + qoff[k]; }
   T *Qcp(int k) const { return Qc.get() ? Qc.get() + qoff[k] : Qr.get() + qoff[k]; }
   T *Dp(int k) const { return D.get() + doff[k]; }
   int *pivp(int k) const { return piv.get() + pivoff[k]; }
   T *Bp(int q) const { return B.get() + boff[q]; }
   T *Cp(int q) const { return C.get() + coff[q]; }
-  size_t bytes() const { return Qr.bytes() + Qc.bytes() + D.bytes() + B.bytes() + C.bytes() + piv.size() * sizeof(int); }
+  T *Ep(int q) const { return E.get() + eoff[q]; }
+  size_t bytes() const { return Qr.bytes() + Qc.bytes() + D.bytes() + B.bytes() + C.bytes() + E.bytes() + piv.size() * sizeof(int); }
 };
 
 // One level's factorization (factorLevel): its sizes and cell lists, the offsets of its blocks in

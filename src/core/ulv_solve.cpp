@@ -82,6 +82,55 @@ void UlvFactorization<T>::sweep(Sweep part, bool transpose, int k, T *x, int ldx
   sweepOut(w, x, ldx);
 }
 
+// The first-order correction for the redundant couplings E_ik = A^(rho_i, rho_k) between near
+// cells, which the factorization drops (it factors the block diagonal D of A^(rho, rho)): with
+// A^(rho, rho) = D + E, (D + E)^{-1} = D^{-1} - D^{-1} E D^{-1} + O((D^{-1} E)^2).  Over my cells:
+// y_i <- y_i - F_i^{-1} sum_{k near i, k != i} E_ik x_k, with F_i = L_i (Cholesky, forward) or
+// D_i (LU, or backward).  x: my cells' and my ghosts' p_k x k blocks (ld p_k) at xoff.
+template <typename T>
+template <typename YF, typename LdF>
+void UlvFactorization<T>::crossSubtract(int l, bool tr, int k, const Buffer<T> &x, const std::vector<size_t> &xoff, YF y, LdF ldy, bool forward) const
+{
+  Backend<T> &be = *be_;
+  const Level &Lv = *levels_[l];
+  const PairList &N = tree_->nearList(l);
+  const std::vector<int> &own = lay_->owned(l);
+  const auto &p = Lv.p;
+  COff go(tree_->ncells(l));
+  for (int i : own) go.set(i, static_cast<size_t>(p[i]) * k);
+  Buffer<T> G(be, std::max<size_t>(1, go.total)), I(be, static_cast<size_t>(k) * k);
+  {
+    HostFill<T> h(be, G.get(), go.total);
+    std::fill(h.data(), h.data() + go.total, T(0));
+    h.commit();
+    HostFill<T> hi(be, I.get(), static_cast<size_t>(k) * k);
+    std::fill(hi.data(), hi.data() + static_cast<size_t>(k) * k, T(0));
+    for (int j = 0; j < k; j++) hi.data()[j + static_cast<size_t>(j) * k] = T(1);
+    hi.commit();
+  }
+  auto gp = [&](int i) { return G.get() + go.off[i]; };
+  inRounds(be, own.size(), [&](size_t t, size_t round) { return N.ptr[own[t]] + static_cast<int>(round) < N.ptr[own[t] + 1]; }, [&](size_t t, size_t round, std::vector<GemmItem<T>> &g) {
+    const int i = own[t], q = N.ptr[i] + static_cast<int>(round), kk = N.col[q];
+    if (kk == i || p[i] == 0 || p[kk] == 0) return;
+    if (!tr) g.push_back({'N', 'N', p[i], k, p[kk], Lv.Ep(q), ld1(p[i]), x.get() + xoff[kk], ld1(p[kk]), gp(i), ld1(p[i])});
+    else g.push_back({'T', 'N', p[i], k, p[kk], Lv.Ep(N.find(kk, i)), ld1(p[kk]), x.get() + xoff[kk], ld1(p[kk]), gp(i), ld1(p[i])});
+  }, T(1));
+  std::vector<TrsmItem<T>> ti;
+  std::vector<LuSolveItem<T>> si;
+  for (int i : own) {
+    if (p[i] == 0) continue;
+    if (!Lv.lu[i]) ti.push_back({p[i], k, Lv.Dp(i), ld1(p[i]), gp(i), ld1(p[i])});
+    else si.push_back({p[i], k, Lv.Dp(i), ld1(p[i]), Lv.pivp(i), gp(i), ld1(p[i])});
+  }
+  be.trsm('L', 'N', 'N', T(1), ti);
+  if (!forward) be.trsm('L', 'T', 'N', T(1), ti);
+  be.getrs(tr ? 'T' : 'N', si);
+  std::vector<GemmItem<T>> gi; // y_i -= G_i (times the k x k identity)
+  for (int i : own)
+    if (p[i] > 0) gi.push_back({'N', 'N', p[i], k, k, gp(i), ld1(p[i]), I.get(), k, y(i), ldy(i)});
+  be.gemm(T(-1), T(1), gi);
+}
+
 // Forward pass over level l (leaves up): gather the cells' right-hand sides (the children's skeleton
 // parts), transform them with Q^T, pivot solves, skeleton updates from the near cells' solutions
 template <typename T>
@@ -169,13 +218,34 @@ void UlvFactorization<T>::sweepForward(SweepWork &w, int l) const
   be.trsm('L', 'N', 'N', T(1), ti);
   be.getrs(tr ? 'T' : 'N', si);
   exchange(*nearX_[l], z[l], [&](int i) { return p[i] * k; }, [&](int i) { return zo.off[i]; }, true);
+  // (crossCorrected) the skeleton updates take zc = F^{-1} (c_rho - E D^{-1} c_rho) instead of z;
+  // z itself (F^{-1} c_rho) stays for the backward pass
+  Buffer<T> zc;
+  const bool cross = Lv.E.get() && w.part == Sweep::Full; // the halves (M = F F^T) stay uncorrected
+  if (cross) {
+    Buffer<T> y(be, std::max<size_t>(1, zo.total)); // D^{-1} c_rho = L^{-T} z (Cholesky) or z (LU)
+    zc = Buffer<T>(be, std::max<size_t>(1, zo.total));
+    cp.clear();
+    for (int i = 0; i < nc; i++)
+      if (lay.mine(l, i) || std::binary_search(ghost_[l].begin(), ghost_[l].end(), i)) {
+        cp.push_back({'N', p[i], k, zp(i), ld1(p[i]), y.get() + zo.off[i], ld1(p[i])});
+        cp.push_back({'N', p[i], k, zp(i), ld1(p[i]), zc.get() + zo.off[i], ld1(p[i])});
+      }
+    be.copy(T(1), cp);
+    ti.clear();
+    for (int i : own)
+      if (!Lv.lu[i]) ti.push_back({p[i], k, Lv.Dp(i), ld1(p[i]), y.get() + zo.off[i], ld1(p[i])});
+    be.trsm('L', 'T', 'N', T(1), ti);
+    crossSubtract(l, tr, k, y, zo.off, [&](int i) { return zc.get() + zo.off[i]; }, [&](int i) { return ld1(p[i]); }, true);
+  }
+  auto zs = [&](int i) { return cross ? zc.get() + zo.off[i] : zp(i); };
   // skeleton updates: c_sigma_i -= sum_{k near i} Lf_ik z_k, in rounds
   // (Lf_ik: Cholesky: (L^{-1}B_ki)^T; LU symmetric: B_ki^T; LU nonsymmetric: C_ik; transposed solve: B_ki^T)
   inRounds(be, own.size(), [&](size_t t, size_t round) { return N.ptr[own[t]] + static_cast<int>(round) < N.ptr[own[t] + 1]; }, [&](size_t t, size_t round, std::vector<GemmItem<T>> &g) {
     const int i = own[t], q = N.ptr[i] + static_cast<int>(round), kk = N.col[q];
     if (p[kk] == 0 || r[i] == 0) return;
-    if (sym || tr) g.push_back({'T', 'N', r[i], k, p[kk], Lv.Bp(N.find(kk, i)), ld1(p[kk]), zp(kk), ld1(p[kk]), cp_(i), n[i]});
-    else g.push_back({'N', 'N', r[i], k, p[kk], Lv.Cp(q), ld1(r[i]), zp(kk), ld1(p[kk]), cp_(i), n[i]});
+    if (sym || tr) g.push_back({'T', 'N', r[i], k, p[kk], Lv.Bp(N.find(kk, i)), ld1(p[kk]), zs(kk), ld1(p[kk]), cp_(i), n[i]});
+    else g.push_back({'N', 'N', r[i], k, p[kk], Lv.Cp(q), ld1(r[i]), zs(kk), ld1(p[kk]), cp_(i), n[i]});
   }, T(-1));
 }
 
@@ -399,6 +469,17 @@ void UlvFactorization<T>::sweepBackward(SweepWork &w, int l) const
   }
   be.trsm('L', 'T', 'N', T(1), ti);
   be.getrs(tr ? 'T' : 'N', si);
+  if (Lv.E.get() && w.part == Sweep::Full) { // (crossCorrected) x_rho <- x_rho - D^{-1} E x_rho, the near ghosts' x_rho in first
+    COff yo(nc);
+    for (int i = 0; i < nc; i++)
+      if (lay.mine(l, i) || std::binary_search(ghost_[l].begin(), ghost_[l].end(), i)) yo.set(i, static_cast<size_t>(p[i]) * k);
+    Buffer<T> y(be, std::max<size_t>(1, yo.total));
+    cp.clear();
+    for (int i : own) cp.push_back({'N', p[i], k, xtp(i) + r[i], n[i], y.get() + yo.off[i], ld1(p[i])});
+    be.copy(T(1), cp);
+    exchange(*nearX_[l], y, [&](int i) { return p[i] * k; }, [&](int i) { return yo.off[i]; }, true);
+    crossSubtract(l, tr, k, y, yo.off, [&](int i) { return xtp(i) + r[i]; }, [&](int i) { return n[i]; }, false);
+  }
   gi.clear();
   for (int i : own) gi.push_back({'N', 'N', n[i], k, n[i], tr ? Lv.Qrp(i) : Lv.Qcp(i), n[i], xtp(i), n[i], xout.get() + xo.off[i], n[i]});
   be.gemm(T(1), T(0), gi);

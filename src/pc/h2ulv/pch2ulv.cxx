@@ -7,7 +7,7 @@
 #include "pch2ulvimpl.h"
 
 static const char *const PCH2ULVFactorTypes[] = {"auto", "cholesky", "lu", "PCH2ULVFactorType", "PCH2ULV_FACTOR_", NULL};
-static const char *const PCH2ULVFillIns[] = {"none", "nearfield", "generator", "PCH2ULVFillIn", "PCH2ULV_FILLIN_", NULL};
+static const char *const PCH2ULVFillIns[] = {"none", "nearfield", "generator", "auto", "PCH2ULVFillIn", "PCH2ULV_FILLIN_", NULL};
 static const char *const PCH2ULVSchurs[] = {"diag", "near1", "twohop", "PCH2ULVSchur", "PCH2ULV_SCHUR_", NULL};
 static const char *const PCH2ULVPrecisions[] = {"double", "single", "PCH2ULVPrecision", "PCH2ULV_PRECISION_", NULL};
 
@@ -84,7 +84,7 @@ static PetscErrorCode PCSetFromOptions_H2ULV(PC pc, PetscOptionItems *PetscOptio
   PetscCall(PetscOptionsInt("-pc_h2ulv_samples", "Far-field sample cap of the factorization's bases (0: automatic)", "", ns, &ns, NULL));
   PetscCheck(ns >= 0, PetscObjectComm((PetscObject)pc), PETSC_ERR_ARG_OUTOFRANGE, "-pc_h2ulv_samples must be non-negative, got %" PetscInt_FMT, ns);
   PetscCall(PetscOptionsEnum("-pc_h2ulv_factorization", "Pivot factorization: auto (Cholesky for symmetric matrices, of the negative when the diagonal is negative; LU where that fails), cholesky (fail where it fails), lu", "", PCH2ULVFactorTypes, (PetscEnum)p->ftype, (PetscEnum *)&p->ftype, NULL));
-  PetscCall(PetscOptionsEnum("-pc_h2ulv_fillin", "What the bases capture besides the far field: generator (A_ik A_kk^-1), nearfield (kernel samples of the near cells), none", "", PCH2ULVFillIns, (PetscEnum)p->fillin, (PetscEnum *)&p->fillin, NULL));
+  PetscCall(PetscOptionsEnum("-pc_h2ulv_fillin", "What the bases capture besides the far field: auto (per cell: nothing where its block row is dominated by its diagonal block and the solve corrects for the dropped couplings, else the generators), generator (A_ik A_kk^-1), nearfield (kernel samples of the near cells), none", "", PCH2ULVFillIns, (PetscEnum)p->fillin, (PetscEnum *)&p->fillin, NULL));
   {
     PetscReal w = p->fillinWeight;
     PetscCall(PetscOptionsReal("-pc_h2ulv_fillin_weight", "Weight of the fill-in generators against the far field in the bases: they are scaled to this times the norm of the cell's own block (larger: more fill-in captured, higher ranks)", "", w, &w, NULL));
@@ -121,6 +121,12 @@ static PetscErrorCode PCSetFromOptions_H2ULV(PC pc, PetscOptionItems *PetscOptio
       p->zeropivot    = zp;
       p->zeropivotSet = PETSC_TRUE;
     }
+  }
+  {
+    PetscBool c = p->cross;
+    PetscCall(PetscOptionsBool("-pc_h2ulv_cross_correction", "The solve corrects, to first order, for the couplings between the redundant parts of near cells that the factorization drops (keeps those blocks: more memory, a slower solve)", "", c, &c, NULL));
+    if (c != p->cross) PetscCall(PCH2ULVInvalidate_Private(pc));
+    p->cross = c;
   }
   PetscCall(PetscOptionsEnum("-pc_h2ulv_schur", "Skeleton Schur complement terms kept: twohop (exact for the block-diagonal-redundant model), near1, diag", "", PCH2ULVSchurs, (PetscEnum)p->schur, (PetscEnum *)&p->schur, NULL));
   PetscCall(PetscOptionsEnum("-pc_h2ulv_precision", "Precision of the factors and the solve (vectors stay double)", "", PCH2ULVPrecisions, (PetscEnum)p->precision, (PetscEnum *)&p->precision, NULL));
@@ -406,8 +412,17 @@ PetscErrorCode PCH2ULVSetBackend(PC pc, PCH2ULVBackendType backend, PetscBool re
    couplings (kappa near 1) then gets the low ranks its solution needs; -pc_h2ulv_rtol_diagonal 0
    resolves every block to rtol of itself.
 
+   Fill-in: by default (-pc_h2ulv_fillin auto) a cell whose diagonal block has a diagonal of one sign
+   and dominates its block row (its near couplings add up to at most 1e-3 of its dominance margin)
+   takes its basis from the far field alone, like the matrix's own, and the solve corrects, to first
+   order, for the couplings between the redundant parts of near cells that the factorization drops
+   (-pc_h2ulv_cross_correction); the other cells also capture the fill-in generators A_ik A_kk^-1.
+   The correction keeps those couplings (more memory, two more passes over them per solve) and runs on
+   one process; on several processes every cell takes the generators.  PCApplySymmetricLeft/Right are
+   the halves of the uncorrected factors (the log-determinant is theirs too).
+
    Options: -pc_h2ulv_rtol, -pc_h2ulv_krylov_rtol, -pc_h2ulv_rtol_diagonal, -pc_h2ulv_theta, -pc_h2ulv_leaf_size, -pc_h2ulv_max_rank, -pc_h2ulv_samples, -pc_h2ulv_factorization
-   auto|cholesky|lu, -pc_h2ulv_fillin generator|nearfield|none, -pc_h2ulv_schur twohop|near1|diag,
+   auto|cholesky|lu, -pc_h2ulv_fillin auto|generator|nearfield|none, -pc_h2ulv_cross_correction, -pc_h2ulv_schur twohop|near1|diag,
    -pc_h2ulv_precision double|single, -pc_h2ulv_dropped_norms, -pc_h2ulv_backend host|cuda|kokkos,
    -pc_h2ulv_backend_required, -pc_h2ulv_tensor_cores off|plain|corrected, -pc_h2ulv_logdet_probes, -pc_h2ulv_logdet_view,
    -pc_h2ulv_zeropivot, -pc_h2ulv_root_size, -pc_h2ulv_root_size_capped, -pc_h2ulv_keep_kernel_mb

@@ -20,7 +20,8 @@ typedef enum {
 typedef enum {
   PCH2ULV_FILLIN_NONE,
   PCH2ULV_FILLIN_NEARFIELD,
-  PCH2ULV_FILLIN_GENERATOR
+  PCH2ULV_FILLIN_GENERATOR,
+  PCH2ULV_FILLIN_AUTO
 } PCH2ULVFillIn;
 typedef enum {
   PCH2ULV_SCHUR_DIAG,
@@ -90,12 +91,13 @@ struct PC_H2ULV {
   PetscInt           maxrank      = 0; /* 0: the Pmat's cap */
   PetscInt           nsamples     = 0;
   PCH2ULVFactorType  ftype        = PCH2ULV_FACTOR_AUTO;
-  PCH2ULVFillIn      fillin       = PCH2ULV_FILLIN_GENERATOR;
+  PCH2ULVFillIn      fillin       = PCH2ULV_FILLIN_AUTO;
   PetscReal          keepKernelMB = 2048; /* keep K's near blocks and couplings for refactorizations up to about this */
   PetscReal          fillinWeight = 0.01; /* generator columns scaled to this times ||A_ii||_F (measured: bench/run.py fillin-weight runs) */
   PetscBool          rtolDiagonal = PETSC_TRUE; /* where a cell's block dominates its diagonal, the tolerance also relative to its margin (-pc_h2ulv_rtol_diagonal) */
   PetscReal          fillinSketch = 0;    /* > 0: a Gaussian sketch of each cell's generators, this times its block size columns */
   PCH2ULVSchur       schur        = PCH2ULV_SCHUR_TWOHOP;
+  PetscBool          cross        = PETSC_TRUE;  /* -pc_h2ulv_cross_correction: the solve corrects for the dropped redundant couplings of near cells */
   PCH2ULVPrecision   precision    = PCH2ULV_PRECISION_DOUBLE;
   PetscBool          dropped      = PETSC_FALSE;
   PetscBool          monitor      = PETSC_FALSE; /* -pc_h2ulv_monitor: a line per level of the setup */

@@ -153,6 +153,7 @@ static PetscErrorCode PCH2ULVCheckSame_Private(PC pc)
     {"-pc_h2ulv_fillin_sketch", p->fillinSketch},
     {"-pc_h2ulv_rtol_diagonal", (double)p->rtolDiagonal},
     {"-pc_h2ulv_schur", (double)p->schur},
+    {"-pc_h2ulv_cross_correction", (double)p->cross},
     {"-pc_h2ulv_zeropivot", p->zeropivot},
     {"-pc_h2ulv_root_size", (double)p->maxroot},
     {"-pc_h2ulv_root_size_capped", (double)p->maxrootcapped},
@@ -210,7 +211,8 @@ static PetscErrorCode PCH2ULVCoreOptions_Private(PC pc, const Mat_H2 *h, PetscRe
   o.basis.maxrank   = (int)(p->maxrank > 0 ? p->maxrank : h->maxrank);
   o.basis.nsamples  = (int)(p->nsamples > 0 ? p->nsamples : MatH2AutoSamples_Private(o.basis.rtol));
   o.basis.symmetric = h->symmetric;
-  o.fillin          = p->fillin == PCH2ULV_FILLIN_NONE ? h2ulv::FillIn::None : p->fillin == PCH2ULV_FILLIN_NEARFIELD ? h2ulv::FillIn::NearField : h2ulv::FillIn::Generator;
+  o.fillin          = p->fillin == PCH2ULV_FILLIN_NONE ? h2ulv::FillIn::None : p->fillin == PCH2ULV_FILLIN_NEARFIELD ? h2ulv::FillIn::NearField : p->fillin == PCH2ULV_FILLIN_AUTO ? h2ulv::FillIn::Auto : h2ulv::FillIn::Generator;
+  o.crossCorrection = p->cross;
   o.schur           = p->schur == PCH2ULV_SCHUR_DIAG ? h2ulv::SchurVariant::Diag : p->schur == PCH2ULV_SCHUR_NEAR1 ? h2ulv::SchurVariant::Near1 : h2ulv::SchurVariant::TwoHop;
   o.cholesky        = (PetscBool)(h->symmetric && p->ftype != PCH2ULV_FACTOR_LU);
   PCH2ULVPivotRule_Private(pc, h, &o.spdKnown, &o.choleskyRequired);

@@ -73,6 +73,8 @@ struct UlvLevelStats {
   double dropped = 0;       // Frobenius norm of the 2-hop terms dropped (droppedNorms only)
   double flops = 0;
   int ncapped = 0;          // cells whose basis the rank cap stopped before the tolerance
+  int nfarOnly = 0;         // (FillIn::Auto) my cells whose basis is from the far field alone
+  bool corrected = false;   // the solve corrects for this level's dropped redundant couplings
 };
 
 struct UlvStatus {

@@ -285,7 +285,8 @@ void UlvFactorization<T>::pivotBlocks(LevelWork &lw)
     }
   }
   be.copy(T(1), cp);
-  if (crossAt(lw.l)) { // E_kj = Ah_kj(rho, rho), k != j, for the solve's correction
+  lw.st.corrected = crossAt(lw.l);
+  if (lw.st.corrected) { // E_kj = Ah_kj(rho, rho), k != j, for the solve's correction
     COff eo(N.nnz());
     for (int k : own)
       for (int q = N.ptr[k]; q < N.ptr[k + 1]; q++)

@@ -215,6 +215,7 @@ bool UlvFactorization<T>::chooseFarOnly(int l)
   crossLevel_.resize(tree_->levels() + 1, 0);
   crossLevel_[l] = std::find(farOnly_.begin(), farOnly_.end(), 1) != farOnly_.end();
   if (l == tree_->levels()) leafFarOnly_ = farOnly_;
+  stats_[l].nfarOnly = static_cast<int>(std::count(farOnly_.begin(), farOnly_.end(), 1));
   return need;
 }
 

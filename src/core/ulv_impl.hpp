@@ -136,7 +136,9 @@ struct UlvFactorization<T>::LevelWork {
     Lv.r.resize(nc);
     Lv.p.resize(nc);
     Lv.lu.assign(nc, sym && f.opt_.cholesky ? 0 : 1);
+    const int nfar = st.nfarOnly; // set while the level's bases were chosen
     st = UlvLevelStats();
+    st.nfarOnly = nfar;
     st.minrank = 1 << 30;
     flops0 = *f.batchFlops_;
     long long rsum = 0;

@@ -224,6 +224,18 @@ static PetscErrorCode PCView_H2ULV(PC pc, PetscViewer viewer)
     PetscCall(PetscViewerASCIIPrintf(viewer, "  %5d  %4d %7.1f %4d  %7.3f  %6d   %s%.3e\n", (int)l, st[l].minrank, st[l].meanrank, st[l].maxrank, st[l].flops / 1e9, st[l].ncapped, p->dropped ? "" : "(not measured) ", st[l].dropped));
     ncap += st[l].ncapped;
   }
+  {
+    int nfar = 0, ncells = 0, lo = -1, hi = -1;
+    for (size_t l = (size_t)f.rootLevel() + 1; l < st.size(); l++) {
+      nfar += st[l].nfarOnly;
+      ncells += 1 << l;
+      if (st[l].corrected) hi = (int)l, lo = lo < 0 ? (int)l : lo;
+    }
+    PetscMPIInt size;
+    PetscCallMPI(MPI_Comm_size(PetscObjectComm((PetscObject)pc), &size));
+    if (lo >= 0) PetscCall(PetscViewerASCIIPrintf(viewer, "  fill-in: %d of %d cells with bases from the far field alone; the solve corrects for the dropped couplings of redundant parts on levels %d-%d (-pc_h2ulv_cross_correction)\n", nfar, ncells, lo, hi));
+    else if (p->cross && size > 1 && (p->fillin == PCH2ULV_FILLIN_AUTO || p->fillin == PCH2ULV_FILLIN_NONE)) PetscCall(PetscViewerASCIIPrintf(viewer, "  fill-in: the solve's correction for the dropped couplings runs on one process only: not used here (auto: generators in every cell)\n"));
+  }
   PetscCall(PCH2ULVLogDetView_Private(pc, viewer));
   if (ncap) PetscCall(PetscViewerASCIIPrintf(viewer, "  WARNING: %d cell(s) reached the rank cap before the tolerance (capped): the factorization is less accurate than its rtol there; raise -pc_h2ulv_max_rank (or -mat_h2_max_rank), or factor the top levels densely with -pc_h2ulv_root_size_capped <n>\n", ncap));
   PetscFunctionReturn(0);

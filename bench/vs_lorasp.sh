@@ -10,8 +10,9 @@
 # ranks, one BLAS thread each) and h2ulv as one process with OMP_NUM_THREADS=2, as a direct solver
 # (-ksp_type preonly) of a random right-hand side as lorasp solves (-rhs_random: the MATH2 operator
 # is never used, so its bases are never built), with the kernel built in and as a user callback
-# (MatH2SetKernel, MAT_SYMMETRIC set after MatAssemblyEnd), with its defaults, the same rank cap
-# (-pc_h2ulv_max_rank 100) and at -pc_h2ulv_rtol 1e-6.  Prints every run's own timing lines and, from
+# (MatH2SetKernel, MAT_SYMMETRIC set after MatAssemblyEnd), with its defaults and lorasp's tolerance
+# (-mat_h2_rtol 1e-10: a direct solve factors to the matrix's tolerance), and with lorasp's leaf size
+# 256 besides the default 128.  Prints every run's own timing lines and, from
 # /usr/bin/time, its wall time, CPU use and peak resident memory (per process: lorasp on 2 ranks holds
 # two of them), and for h2ulv the residual of its solution against the exact kernel matrix on 128
 # rows.  lorasp's driver compares with the exact kernel matrix only below N = 20000 (above, its
@@ -57,9 +58,9 @@ for N in $sizes; do
     echo "## N = $N: lorasp, $np rank(s): lorasp $N 2 256 1e-10 100 2000"
     OMP_NUM_THREADS=1 timed mpiexec -n "$np" "$lorasp" "$N" 2 256 1.e-10 100 2000 | grep -E "Construct|Factorize|Solution|GFLOPS|Memory|Err|wall"
   done
-  IFS=';' read -r -a configs <<< "${H2ULV_CONFIGS:-;-pc_h2ulv_max_rank 100;-pc_h2ulv_rtol 1e-6;-pc_h2ulv_rtol 1e-6 -callback}"
+  IFS=';' read -r -a configs <<< "${H2ULV_CONFIGS:--mat_h2_rtol 1e-10;-mat_h2_rtol 1e-10 -callback;-mat_h2_rtol 1e-10 -mat_h2_leaf_size 256}"
   for opts in "${configs[@]}"; do
     echo "## N = $N: h2ulv, 2 threads: bench_pc -problem sc22-sphere -ksp_type preonly -rhs_random $opts ${H2ULV_OPTS:-}"
-    OMP_NUM_THREADS=2 timed "$bench_pc" -problem sc22-sphere -nmin "$N" -nmax "$N" -densemax 0 -ksp_type preonly -mat_h2_leaf_size 256 -rhs_random -exact_rows 128 $opts ${H2ULV_OPTS:-} | grep -vE "^RECORD|^# sc22"
+    OMP_NUM_THREADS=2 timed "$bench_pc" -problem sc22-sphere -nmin "$N" -nmax "$N" -densemax 0 -ksp_type preonly -rhs_random -exact_rows 128 $opts ${H2ULV_OPTS:-} | grep -vE "^RECORD|^# sc22"
   done
 done

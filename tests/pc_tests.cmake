@@ -146,3 +146,9 @@ h2ulv_test(pc_cross_transpose_ns 1 test_pc -problem sphere-laplace-ns -n 4096 -k
 # shifted by +1e6: the diagonal becomes 0) fails with a message instead of a wrong solve
 h2ulv_test(pc_cross_refactor_guard 1 test_pc -problem sc22-sphere -n 4096 -ksp_type preonly -shift 1e6 -pc_h2ulv_rtol 1e-8 -ksp_view)
 set_tests_properties(pc_cross_refactor_guard PROPERTIES PASS_REGULAR_EXPRESSION "no longer make the diagonal block of leaf")
+# -pc_h2ulv_theta 0 (the default): the matrix's wider admissibility where the sampled leaves are
+# dominated by their diagonal blocks (sc22-sphere: far-field bases, lower ranks), else 1
+h2ulv_test(pc_theta_auto_wide 1 test_pc -problem sc22-sphere -n 4096 -ksp_type preonly -pc_h2ulv_rtol 1e-10 -pc_h2ulv_root_size 0 -max_err 1e-9 -ksp_view)
+set_tests_properties(pc_theta_auto_wide PROPERTIES PASS_REGULAR_EXPRESSION "admissibility theta 2\\.?: chosen \\(-pc_h2ulv_theta 0\\): the sampled leaves' block rows have sum_k [|][|]A_ik[|][|]_F <= 0\\.001.*PASS" FAIL_REGULAR_EXPRESSION "FAILED")
+h2ulv_test(pc_theta_auto_narrow 1 test_pc -problem sphere-laplace -n 4096 -ksp_view)
+set_tests_properties(pc_theta_auto_narrow PROPERTIES PASS_REGULAR_EXPRESSION "admissibility theta 1\\.?: chosen \\(-pc_h2ulv_theta 0\\): a sampled leaf's diagonal block has no dominance margin.*PASS" FAIL_REGULAR_EXPRESSION "FAILED")

@@ -288,14 +288,13 @@ void UlvFactorization<T>::refactor(double alpha, const std::vector<double> &dshi
   if (opt_.fillin == FillIn::Auto && !leafFarOnly_.empty()) {
     // the leaves whose bases came from the far field alone must still be dominated by their
     // diagonal blocks: else the corrected solve would not hold (a failure, not a wrong answer)
-    const std::vector<char> was = leafFarOnly_;
-    chooseFarOnly(tree_->levels());
-    for (size_t i = 0; i < was.size() && status_.ok; i++)
-      if (was[i] && !farOnly_[i]) {
+    const int L = tree_->levels();
+    for (int i : lay_->owned(L))
+      if (leafFarOnly_[i] && !farOnlyCell(L, i)) {
         status_.ok      = false;
         status_.message = "the new values no longer make the diagonal block of leaf " + std::to_string(i) + " dominate its block row, which its far-field basis (-pc_h2ulv_fillin auto) needs: set the preconditioner up again, or use -pc_h2ulv_fillin generator";
+        break;
       }
-    leafFarOnly_ = was;
     agreeStatus();
     if (!status_.ok) return;
   }

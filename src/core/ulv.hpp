@@ -31,6 +31,16 @@ enum class FillIn { None, NearField, Generator, Auto };
 // phases reported to UlvOptions::onEvent (the PETSc layer maps them to log events)
 enum class UlvEvent { FactorComm, SolveComm, Root };
 
+// The far-field-only test of FillIn::Auto (src/core/ulv_generators.cpp): a cell whose block row
+// has sum_{k near, k != i} ||A_ik||_F <= kFarOnlyRatio times the dominance margin of A_ii takes
+// its basis from the far field alone
+constexpr double kFarOnlyRatio = 1e-3;
+double marginOf(const Matrix<double> &D); // the diagonal dominance margin of D (0: none)
+double farOnlyRatio(const ClusterTree &T, int l, int i, const Matrix<double> &Aii, const std::vector<const Matrix<double> *> &off);
+// the largest farOnlyRatio() over `samples` leaves of T, of M = alpha K + diag(d) (d in tree order
+// or empty): how -pc_h2ulv_theta 0 tells whether the wider admissibility pays
+double sampledLeafFarOnlyRatio(const ClusterTree &T, const EntryEvaluator &ev, double alpha, const std::vector<double> &d, int samples);
+
 struct UlvOptions {
   BuildOptions basis;                       // tolerance, rank cap, samples, symmetric
   FillIn fillin = FillIn::Generator;        // what the bases are made to capture besides the far field
@@ -192,6 +202,7 @@ private:
   void generatorBlock(int l, int i, int p, int k, int n, bool row, Matrix<double> &Z) const; // one neighbour's, transposed
   double generatorScale(int l, int i, double fx) const;
   double dominance(int l, int i) const; // the diagonal dominance margin of A_ii on level l (0: none)
+  bool farOnlyCell(int l, int i) const; // (FillIn::Auto) does my cell i of level l take far-field bases?
   bool chooseFarOnly(int l);            // (FillIn::Auto) farOnly_ for my cells of level l; false: all far-only
   std::vector<char> farOnly_;           // (FillIn::Auto) cells of the level being built whose bases skip the generators
   std::vector<char> crossLevel_;        // levels whose factors keep the E blocks for the solve's correction

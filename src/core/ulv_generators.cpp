@@ -6,7 +6,9 @@
 #include "ulv_impl.hpp"
 
 #include <cmath>
+#include <algorithm>
 #include <limits>
+#include <numeric>
 
 namespace h2ulv {
 
@@ -31,6 +33,95 @@ Matrix<double> gaussian(int m, int n, uint64_t seed, double scale)
   return G;
 }
 } // namespace
+
+// min(alpha, beta), alpha = min_r |d_rr| - sum_{c != r} |d_rc| over the rows of D and beta the same
+// over the columns, or 0 where D is not strictly diagonally dominant.  A lower bound of the smallest
+// singular value of D (Varah: at least sqrt(alpha beta)): a perturbation of the cell's block row
+// below rtol times it changes the solution by about rtol, however small the block is against the
+// diagonal.
+double marginOf(const Matrix<double> &D)
+{
+  const int n = D.rows();
+  if (n == 0 || D.cols() != n) return 0;
+  std::vector<double> row(n, 0.0);
+  double beta = std::numeric_limits<double>::infinity();
+  for (int c = 0; c < n; c++) {
+    double col = 0;
+    for (int r = 0; r < n; r++) {
+      const double a = std::fabs(D(r, c));
+      if (r != c) {
+        col += a;
+        row[r] += a;
+      }
+    }
+    beta = std::min(beta, std::fabs(D(c, c)) - col);
+  }
+  double alpha = std::numeric_limits<double>::infinity();
+  for (int r = 0; r < n; r++) alpha = std::min(alpha, std::fabs(D(r, r)) - row[r]);
+  const double m = std::min(alpha, beta);
+  return std::isfinite(m) && m > 0 ? m : 0.0;
+}
+
+// sum_k ||off_k||_F / marginOf(Aii) for cell i of level l, or infinity where that cannot be trusted:
+// the diagonal of Aii has both signs (with one sign every compression U^T A_ii U has the margin too,
+// Gershgorin on the symmetric part; with both D_i = U_perp^T A_ii U_perp may be nearly singular), it
+// has no margin, or the cell has no far field at its level or its ancestors' (its far-field basis
+// would be empty and all of its block row left to the solve's correction).
+double farOnlyRatio(const ClusterTree &T, int l, int i, const Matrix<double> &Aii, const std::vector<const Matrix<double> *> &off)
+{
+  constexpr double inf = std::numeric_limits<double>::infinity();
+  bool pos = true, neg = true;
+  for (int t = 0; t < Aii.rows() && t < Aii.cols(); t++) pos = pos && Aii(t, t) > 0, neg = neg && Aii(t, t) < 0;
+  bool far = false;
+  for (int a = l, c = i; a >= 0 && !far; a--, c /= 2) far = T.farList(a).count(c) > 0;
+  const double d = (pos || neg) && far ? marginOf(Aii) : 0.0;
+  if (!(d > 0)) return inf;
+  double s = 0;
+  for (const Matrix<double> *B : off) {
+    double f = 0;
+    for (double v : B->storage()) f += v * v;
+    s += std::sqrt(f);
+  }
+  return s / d;
+}
+
+// The largest farOnlyRatio() over `samples` leaves spread evenly over the tree, of M = alpha K +
+// diag(d) (d in tree order, or empty): their near blocks evaluated here.
+double sampledLeafFarOnlyRatio(const ClusterTree &T, const EntryEvaluator &ev, double alpha, const std::vector<double> &d, int samples)
+{
+  const int L = T.levels(), nc = T.ncells(L);
+  const PairList &N = T.nearList(L);
+  samples = std::max(1, std::min(samples, nc));
+  std::vector<double> r(samples, 0.0);
+  parallelFor(samples, ev.threadSafe(), [&](int s) {
+    const int i = static_cast<int>((2 * static_cast<long>(s) + 1) * nc / (2 * samples));
+    auto pts = [&](int k) {
+      std::vector<int> v(T.cell(L, k).size());
+      std::iota(v.begin(), v.end(), T.cell(L, k).begin);
+      return v;
+    };
+    const std::vector<int> pi = pts(i);
+    std::vector<Matrix<double>> B(N.count(i));
+    Matrix<double> *Aii = nullptr;
+    for (int q = N.ptr[i]; q < N.ptr[i + 1]; q++) {
+      const std::vector<int> pj = pts(N.col[q]);
+      Matrix<double> &M = B[q - N.ptr[i]];
+      M = Matrix<double>(static_cast<int>(pi.size()), static_cast<int>(pj.size()));
+      ev.eval(pi.data(), M.rows(), pj.data(), M.cols(), M.data(), M.ld());
+      for (auto &x : M.storage()) x *= alpha;
+      if (N.col[q] == i) {
+        Aii = &M;
+        if (!d.empty())
+          for (int t = 0; t < M.rows(); t++) M(t, t) += d[pi[t]];
+      }
+    }
+    std::vector<const Matrix<double> *> off;
+    for (auto &M : B)
+      if (&M != Aii) off.push_back(&M);
+    r[s] = Aii ? farOnlyRatio(T, L, i, *Aii, off) : std::numeric_limits<double>::infinity();
+  });
+  return *std::max_element(r.begin(), r.end());
+}
 
 // LU of the diagonal blocks A^(l)_kk of my cells and my ghosts, once per level (shared by the
 // generators of all neighbours)
@@ -145,71 +236,40 @@ double UlvFactorization<T>::generatorScale(int l, int i, double fx) const
 }
 
 // The diagonal dominance margin of cell i's own block D of level l (Schur-complemented, in the
-// children's skeleton coordinates above the leaves): min(alpha, beta), alpha = min_r |d_rr| -
-// sum_{c != r} |d_rc| over the rows and beta the same over the columns, or 0 where D is not
-// strictly diagonally dominant.  A lower bound of the smallest singular value of D (Varah: at
-// least sqrt(alpha beta)): a perturbation of the cell's block row below rtol times it changes the
-// solution by about rtol, however small the block is against the diagonal.
+// children's skeleton coordinates above the leaves): marginOf(D).
 template <typename T>
 double UlvFactorization<T>::dominance(int l, int i) const
 {
   if (A_[l].empty()) return 0;
-  const Matrix<double> &D = A_[l][tree_->nearList(l).find(i, i)];
-  const int n = D.rows();
-  if (n == 0 || D.cols() != n) return 0;
-  std::vector<double> row(n, 0.0);
-  double beta = std::numeric_limits<double>::infinity();
-  for (int c = 0; c < n; c++) {
-    double col = 0;
-    for (int r = 0; r < n; r++) {
-      const double a = std::fabs(D(r, c));
-      if (r != c) {
-        col += a;
-        row[r] += a;
-      }
-    }
-    beta = std::min(beta, std::fabs(D(c, c)) - col);
-  }
-  double alpha = std::numeric_limits<double>::infinity();
-  for (int r = 0; r < n; r++) alpha = std::min(alpha, std::fabs(D(r, r)) - row[r]);
-  const double m = std::min(alpha, beta);
-  return std::isfinite(m) && m > 0 ? m : 0.0;
+  return marginOf(A_[l][tree_->nearList(l).find(i, i)]);
 }
 
-// (FillIn::Auto) Which of my cells of level l take their bases from the far field alone: those
-// whose block row is dominated by the diagonal block, sum_{k near i, k != i} ||A_ik||_F <=
-// kFarOnly * delta_i (delta_i: the dominance margin of A_ii, whose diagonal has one sign; a lower
-// bound of the smallest singular value of every compression of A_ii).  There ||D_i^{-1} E_ik|| summed over k is at most kFarOnly for the redundant couplings
-// E_ik the factorization drops, and the solve's first-order correction (crossCorrected()) leaves
-// terms of its square; the generators would only take rank from the far field.  Without the
-// correction every cell takes the generators.  Returns whether some cell of mine takes them.
+// Does my cell i of level l take its basis from the far field alone (FillIn::Auto)?  Where its block
+// row is dominated by the diagonal block: farOnlyRatio() <= kFarOnlyRatio.  There ||D_i^{-1} E_ik||
+// summed over k is at most kFarOnlyRatio for the redundant couplings E_ik the factorization drops,
+// and the solve's first-order correction (crossCorrected()) leaves terms of its square; the
+// generators would only take rank from the far field.
+template <typename T>
+bool UlvFactorization<T>::farOnlyCell(int l, int i) const
+{
+  const PairList &N = tree_->nearList(l);
+  std::vector<const Matrix<double> *> off;
+  for (int q = N.ptr[i]; q < N.ptr[i + 1]; q++)
+    if (N.col[q] != i) off.push_back(&A_[l][q]);
+  return farOnlyRatio(*tree_, l, i, A_[l][N.find(i, i)], off) <= kFarOnlyRatio;
+}
+
+// (FillIn::Auto) Which of my cells of level l take their bases from the far field alone
+// (farOnlyCell); without the solve's correction every cell takes the generators.  Returns whether
+// some cell of mine takes them.
 template <typename T>
 bool UlvFactorization<T>::chooseFarOnly(int l)
 {
-  constexpr double kFarOnly = 1e-3;
-  const PairList &N = tree_->nearList(l);
   farOnly_.assign(tree_->ncells(l), 0);
   if (!crossCorrected() || A_[l].empty()) return true;
   bool need = false;
   for (int i : lay_->owned(l)) {
-    // a diagonal of one sign: then every compression U^T A_ii U has the margin too (Gershgorin on
-    // the symmetric part); with both signs D_i = U_perp^T A_ii U_perp may be nearly singular
-    const Matrix<double> &Aii = A_[l][N.find(i, i)];
-    bool pos = true, neg = true;
-    for (int t = 0; t < Aii.rows() && t < Aii.cols(); t++) pos = pos && Aii(t, t) > 0, neg = neg && Aii(t, t) < 0;
-    // and a far field (at its level or its ancestors'): without one its far-field basis is empty
-    // and all of its block row would be left to the correction
-    bool far = false;
-    for (int a = l, c = i; a >= 0 && !far; a--, c /= 2) far = tree_->farList(a).count(c) > 0;
-    const double d = (pos || neg) && far ? dominance(l, i) : 0.0;
-    double off = 0;
-    for (int q = N.ptr[i]; q < N.ptr[i + 1] && d > 0; q++)
-      if (N.col[q] != i) {
-        double f = 0;
-        for (double v : A_[l][q].storage()) f += v * v;
-        off += std::sqrt(f);
-      }
-    farOnly_[i] = d > 0 && off <= kFarOnly * d;
+    farOnly_[i] = farOnlyCell(l, i);
     need = need || !farOnly_[i];
   }
   crossLevel_.resize(tree_->levels() + 1, 0);
@@ -465,6 +525,7 @@ void UlvFactorization<T>::rootCouplings(const std::vector<int> &off, int rb, int
   template double UlvFactorization<T>::generatorScale(int, int, double) const; \
   template double UlvFactorization<T>::dominance(int, int) const; \
   template bool UlvFactorization<T>::chooseFarOnly(int); \
+  template bool UlvFactorization<T>::farOnlyCell(int, int) const; \
   template Matrix<double> UlvFactorization<T>::generators(int, int, const std::vector<int> &, bool); \
   template bool UlvFactorization<T>::generatorGram(int, int, const std::vector<int> &, bool, Matrix<double> &); \
   template Matrix<double> UlvFactorization<T>::nearSample(int, int, const std::vector<int> &, bool); \

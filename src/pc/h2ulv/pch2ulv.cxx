@@ -69,8 +69,8 @@ static PetscErrorCode PCSetFromOptions_H2ULV(PC pc, PetscOptionItems *PetscOptio
   {
     PetscReal th = p->theta;
     PetscInt  lf = p->leafsize;
-    PetscCall(PetscOptionsReal("-pc_h2ulv_theta", "Admissibility theta of the factorization's own cluster tree (negative: use the matrix's tree)", "", th, &th, NULL));
-    PetscCheck(!PetscIsInfOrNanReal(th), PetscObjectComm((PetscObject)pc), PETSC_ERR_ARG_OUTOFRANGE, "-pc_h2ulv_theta must be a finite number (negative: the matrix's tree), got %g", (double)th);
+    PetscCall(PetscOptionsReal("-pc_h2ulv_theta", "Admissibility theta of the factorization's own cluster tree (negative: use the matrix's tree; 0: the matrix's where sampled leaves are dominated by their diagonal blocks, else 1)", "", th, &th, NULL));
+    PetscCheck(!PetscIsInfOrNanReal(th), PetscObjectComm((PetscObject)pc), PETSC_ERR_ARG_OUTOFRANGE, "-pc_h2ulv_theta must be a finite number (negative: the matrix's tree; 0: chosen), got %g", (double)th);
     PetscCall(PetscOptionsInt("-pc_h2ulv_leaf_size", "Leaf size of the factorization's own tree (0: the matrix's)", "", lf, &lf, NULL));
     PetscCheck(lf >= 0, PetscObjectComm((PetscObject)pc), PETSC_ERR_ARG_OUTOFRANGE, "-pc_h2ulv_leaf_size must be non-negative, got %" PetscInt_FMT, lf);
     if (th != p->theta || lf != p->leafsize) {
@@ -195,6 +195,12 @@ static PetscErrorCode PCView_H2ULV(PC pc, PetscViewer viewer)
   }
   PetscCall(PetscViewerASCIIPrintf(viewer, "  tolerance %g: %s; %s\n", (double)p->usedRtol, p->use == PCH2ULV_USE_GIVEN ? "given (-pc_h2ulv_rtol or PCH2ULVSetTolerance)" : p->use == PCH2ULV_USE_KRYLOV ? "preconditioner of a Krylov method, no -pc_h2ulv_rtol (-pc_h2ulv_krylov_rtol)" : "direct solve, no -pc_h2ulv_rtol (the matrix's -mat_h2_rtol)",
                                    p->rtolDiagonal ? "relative to each block, or to its diagonal dominance margin where a cell's own block dominates (-pc_h2ulv_rtol_diagonal)" : "relative to each block alone (-pc_h2ulv_rtol_diagonal 0)"));
+  if (p->tree && !p->tree->geometric()) PetscCall(PetscViewerASCIIPrintf(viewer, "  admissibility: the matrix's cluster tree from its entries (-pc_h2ulv_theta does not apply)\n"));
+  else if (p->theta != 0) PetscCall(PetscViewerASCIIPrintf(viewer, "  admissibility theta %g: %s\n", (double)p->thetaUsed, p->theta < 0 ? "the matrix's (-pc_h2ulv_theta < 0)" : "given (-pc_h2ulv_theta)"));
+  else if (p->thetaRatio >= 0 && PetscIsInfReal(p->thetaRatio)) PetscCall(PetscViewerASCIIPrintf(viewer, "  admissibility theta %g: chosen (-pc_h2ulv_theta 0): a sampled leaf's diagonal block has no dominance margin (or a diagonal of both signs, or no far field)\n", (double)p->thetaUsed));
+  else if (p->thetaRatio >= 0)
+    PetscCall(PetscViewerASCIIPrintf(viewer, "  admissibility theta %g: chosen (-pc_h2ulv_theta 0): the sampled leaves' block rows have sum_k ||A_ik||_F %s %g times their diagonal dominance margin (%.3g)\n", (double)p->thetaUsed, p->thetaRatio <= h2ulv::kFarOnlyRatio ? "<=" : ">", h2ulv::kFarOnlyRatio, p->thetaRatio));
+  else PetscCall(PetscViewerASCIIPrintf(viewer, "  admissibility theta %g: chosen (-pc_h2ulv_theta 0; the matrix's wider one is tried on one process, with -pc_h2ulv_fillin auto and -pc_h2ulv_cross_correction)\n", (double)p->thetaUsed));
   const PCH2ULVFactorization &f   = *p->fact;
   const auto                 &st  = f.levelStats();
   const auto                 &sta = f.status();
@@ -432,6 +438,13 @@ PetscErrorCode PCH2ULVSetBackend(PC pc, PCH2ULVBackendType backend, PetscBool re
    The correction keeps those couplings (more memory, two more passes over them per solve) and runs on
    one process; on several processes every cell takes the generators.  PCApplySymmetricLeft/Right are
    the halves of the uncorrected factors (the log-determinant is theirs too).
+
+   Admissibility: -pc_h2ulv_theta 0 (the default) chooses.  On one process, with the fill-in auto and
+   the correction, it evaluates the block rows of 16 leaves spread over the matrix's tree with the
+   matrix's admissibility (theta 2): where all of them pass the far-field test above, the
+   factorization takes the matrix's theta (a farther far field: lower ranks, and the near blocks it
+   adds are corrected, not compressed); else theta 1 (fewer near blocks for cells that take the
+   generators).  PCView says which and why; -pc_h2ulv_theta t > 0 fixes it, t < 0 the matrix's tree.
 
    Options: -pc_h2ulv_rtol, -pc_h2ulv_krylov_rtol, -pc_h2ulv_rtol_diagonal, -pc_h2ulv_theta, -pc_h2ulv_leaf_size, -pc_h2ulv_max_rank, -pc_h2ulv_samples, -pc_h2ulv_factorization
    auto|cholesky|lu, -pc_h2ulv_fillin auto|generator|nearfield|none, -pc_h2ulv_cross_correction, -pc_h2ulv_schur twohop|near1|diag,

@@ -86,7 +86,9 @@ struct PC_H2ULV {
   PetscReal          rtol         = 0; /* 0: the Pmat's tolerance */
   PetscBool          rtolSet      = PETSC_FALSE; /* rtol was given: it wins over the rule by use */
   PetscReal          krylovRtol   = 1e-4;        /* the tolerance inside a Krylov method when rtol was not given */
-  PetscReal          theta        = 1; /* admissibility of the factorization's own tree (<0: the Pmat's tree) */
+  PetscReal          theta        = 0; /* admissibility of the factorization's own tree (<0: the Pmat's tree; 0: chosen, PCH2ULVChooseTree_Private) */
+  PetscReal          thetaUsed    = 0; /* the admissibility of the last factorization */
+  PetscReal          thetaRatio   = -1; /* theta 0: the sampled leaves' dominance ratio it was chosen by (-1: not sampled) */
   PetscInt           leafsize     = 0; /* 0: the Pmat's */
   PetscInt           maxrank      = 0; /* 0: the Pmat's cap */
   PetscInt           nsamples     = 0;

@@ -239,12 +239,12 @@ static PetscErrorCode PCH2ULVCoreOptions_Private(PC pc, const Mat_H2 *h, PetscRe
   PetscFunctionReturn(0);
 }
 
-/* the factorization's cluster tree: the matrix's, the matrix's cells with the PC's admissibility, or
-   (one process) its own tree over the same points with p->map into the matrix's order */
-static PetscErrorCode PCH2ULVChooseTree_Private(PC pc, const Mat_H2 *h)
+/* the factorization's cluster tree with admissibility theta: the matrix's, the matrix's cells with
+   that admissibility, or (one process) its own tree over the same points with p->map into the
+   matrix's order */
+static PetscErrorCode PCH2ULVTreeFor_Private(PC pc, const Mat_H2 *h, PetscReal theta)
 {
   PC_H2ULV       *p     = PCH2ULVData(pc);
-  const PetscReal theta = p->theta < 0 ? h->theta : p->theta;
   const PetscInt  leaf  = p->leafsize > 0 ? p->leafsize : h->leafsize;
   MPI_Comm        comm  = PetscObjectComm((PetscObject)pc);
   PetscMPIInt     size;
@@ -282,6 +282,45 @@ static std::vector<double> PCH2ULVShiftInOrder_Private(const PC_H2ULV *p, const 
   if (!p->map.empty() && !d.empty())
     for (size_t t = 0; t < d.size(); t++) d[t] = h->dshift[p->map[t]];
   return d;
+}
+
+/* -pc_h2ulv_theta 0 (the default) on one process, with -pc_h2ulv_fillin auto and the solve's
+   correction: the matrix's (wider) admissibility where the sampled leaves' block rows are dominated
+   by their diagonal blocks, so that their bases come from the far field alone and a farther far
+   field needs lower ranks (the near blocks it adds are dropped or corrected, not compressed); else
+   1, fewer near blocks for the cells that take the fill-in generators (docs/algorithm.md) */
+static PetscErrorCode PCH2ULVChooseTree_Private(PC pc, const Mat_H2 *h)
+{
+  PC_H2ULV       *p        = PCH2ULVData(pc);
+  MPI_Comm        comm     = PetscObjectComm((PetscObject)pc);
+  const PetscReal narrow   = 1, wide = h->theta;
+  const PetscInt  nsampled = 16;
+  PetscMPIInt     size;
+
+  PetscFunctionBegin;
+  p->thetaRatio = -1;
+  if (p->theta != 0) {
+    p->thetaUsed = p->theta < 0 ? h->theta : p->theta;
+    PetscCall(PCH2ULVTreeFor_Private(pc, h, p->thetaUsed));
+    PetscFunctionReturn(0);
+  }
+  PetscCallMPI(MPI_Comm_size(comm, &size));
+  if (size == 1 && p->cross && p->fillin == PCH2ULV_FILLIN_AUTO && h->tree->geometric() && h->adm == MATH2_ADMISSIBILITY_THETA && wide > narrow) {
+    double r = 0;
+    PetscCall(PCH2ULVTreeFor_Private(pc, h, wide));
+    const std::vector<double> d = PCH2ULVShiftInOrder_Private(p, h);
+    PetscCall(H2ULVCallCore(comm, PETSC_TRUE, [&]() { r = h2ulv::sampledLeafFarOnlyRatio(*p->tree, *p->evaluator, PetscRealPart(h->alpha), d, (int)nsampled); }));
+    p->thetaRatio = r;
+    PetscCall(PetscInfo(pc, "PCH2ULV: -pc_h2ulv_theta 0: on %d sampled leaves at theta %g, sum_k ||A_ik||_F / margin(A_ii) <= %g (%s %g): theta %g\n", (int)PetscMin(nsampled, (PetscInt)p->tree->ncells(p->tree->levels())), (double)wide, r,
+                          r <= h2ulv::kFarOnlyRatio ? "at most" : "above", h2ulv::kFarOnlyRatio, (double)(r <= h2ulv::kFarOnlyRatio ? wide : narrow)));
+    if (r <= h2ulv::kFarOnlyRatio) {
+      p->thetaUsed = wide;
+      PetscFunctionReturn(0);
+    }
+  }
+  p->thetaUsed = narrow;
+  PetscCall(PCH2ULVTreeFor_Private(pc, h, narrow));
+  PetscFunctionReturn(0);
 }
 
 /* PetscInfo of what the factorization chose or met; a failure sets pc->failedreason */

@@ -21,6 +21,13 @@ std::vector<int> cellPts(const Cell &c)
   std::iota(v.begin(), v.end(), c.begin);
   return v;
 }
+Matrix<double> transposed(const Matrix<double> &A)
+{
+  Matrix<double> B = Matrix<double>::uninitialized(A.cols(), A.rows());
+  for (int i = 0; i < A.rows(); i++)
+    for (int j = 0; j < A.cols(); j++) B(j, i) = A(i, j);
+  return B;
+}
 } // namespace
 
 template <typename T>
@@ -174,10 +181,14 @@ void UlvFactorization<T>::leafBlocks()
   try {
     if (Knear_.empty()) {
       Knear_.resize(N.nnz());
+      // symmetric: a block (i, j) below the diagonal whose transpose is mine too is that transpose
+      const bool sym = opt_.basis.symmetric;
+      auto mirrored = [&](int i, int p) { return sym && N.col[p] < i && lay_->mine(L, N.col[p]); };
       parallelFor(static_cast<int>(own.size()), threaded, [&](int t) {
         const int i = own[t];
         const auto pi = cellPts(Tr.cell(L, i));
         for (int p = N.ptr[i]; p < N.ptr[i + 1]; p++) {
+          if (mirrored(i, p)) continue;
           const auto pj = cellPts(Tr.cell(L, N.col[p]));
           const int m = static_cast<int>(pi.size()), n = static_cast<int>(pj.size());
           Matrix<double> B = ev_->writesWhole() ? Matrix<double>::uninitialized(m, n) : Matrix<double>(m, n);
@@ -186,6 +197,11 @@ void UlvFactorization<T>::leafBlocks()
             if (!std::isfinite(B.data()[u])) throw Error(ERR_NUMERIC, "the matrix entries are not finite (check the kernel or entry function)");
           Knear_[p] = std::move(B);
         }
+      });
+      parallelFor(static_cast<int>(own.size()), opt_.basis.threaded, [&](int t) {
+        const int i = own[t];
+        for (int p = N.ptr[i]; p < N.ptr[i + 1]; p++)
+          if (mirrored(i, p)) Knear_[p] = transposed(Knear_[N.find(N.col[p], i)]);
       });
     }
   } catch (...) {

@@ -216,7 +216,8 @@ void UlvFactorization<T>::leafBlocks()
   chooseSign();
   const double a = scale();
   A_[L].assign(N.nnz(), Matrix<double>());
-  for (int i : own) {
+  parallelFor(static_cast<int>(own.size()), opt_.basis.threaded, [&](int u) {
+    const int i = own[u];
     const Cell &c = Tr.cell(L, i);
     for (int p = N.ptr[i]; p < N.ptr[i + 1]; p++) {
       Matrix<double> B = keepKernel_ ? Knear_[p] : std::move(Knear_[p]);
@@ -225,7 +226,7 @@ void UlvFactorization<T>::leafBlocks()
         for (int t = 0; t < c.size(); t++) B(t, t) += sign_m_ * dshift_[c.begin - pb + t];
       A_[L][p] = std::move(B);
     }
-  }
+  });
   if (!keepKernel_) std::vector<Matrix<double>>().swap(Knear_);
   // the scale the pivots are measured against: the largest |A_ii| of the matrix
   double amax = 0;

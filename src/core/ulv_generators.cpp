@@ -267,11 +267,10 @@ bool UlvFactorization<T>::chooseFarOnly(int l)
 {
   farOnly_.assign(tree_->ncells(l), 0);
   if (!crossCorrected() || A_[l].empty()) return true;
+  const std::vector<int> &own = lay_->owned(l);
+  parallelFor(static_cast<int>(own.size()), opt_.basis.threaded, [&](int u) { farOnly_[own[u]] = farOnlyCell(l, own[u]); });
   bool need = false;
-  for (int i : lay_->owned(l)) {
-    farOnly_[i] = farOnlyCell(l, i);
-    need = need || !farOnly_[i];
-  }
+  for (int i : own) need = need || !farOnly_[i];
   crossLevel_.resize(tree_->levels() + 1, 0);
   crossLevel_[l] = std::find(farOnly_.begin(), farOnly_.end(), 1) != farOnly_.end();
   if (l == tree_->levels()) leafFarOnly_ = farOnly_;

@@ -9,7 +9,8 @@ JOBS    ?= 2
 PREFIX  ?= /usr/local
 CMAKE_BUILD_TYPE ?= RelWithDebInfo
 DEB_PACKAGES = build-essential cmake pkg-config petsc-dev slepc-dev libopenblas-dev \
-               libtrilinos-kokkos-dev libtrilinos-kokkos-kernels-dev python3-petsc4py python3-numpy python3-sklearn
+               libtrilinos-kokkos-dev libtrilinos-kokkos-kernels-dev python3-petsc4py python3-numpy python3-sklearn \
+               dataset-fashion-mnist
 
 # mpiexec as root (CI) and oversubscription on small machines; BLAS threads set explicitly
 export OMPI_ALLOW_RUN_AS_ROOT = 1

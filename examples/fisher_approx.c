@@ -77,7 +77,7 @@ static PetscErrorCode Diagonal(const MLP *m, const PetscReal *F, PetscReal lambd
 
 static PetscErrorCode Layers(const MLP *m, const PetscReal *F, PetscReal lambda, const PetscReal *g, PetscReal *x, Approx *a)
 {
-  const PetscInt n1 = m->H * (NIN + 1), n2 = m->N - n1;
+  const PetscInt n1 = m->H * (m->nin + 1), n2 = m->N - n1;
 
   PetscFunctionBegin;
   a->elogdet = 0;
@@ -87,10 +87,10 @@ static PetscErrorCode Layers(const MLP *m, const PetscReal *F, PetscReal lambda,
   PetscFunctionReturn(0);
 }
 
-/* the K-FAC factors of both layers: A1 ((NIN+1)^2), G1 (H^2), A2 ((H+1)^2), G2 (NOUT^2) */
+/* the K-FAC factors of both layers: A1 ((nin+1)^2), G1 (H^2), A2 ((H+1)^2), G2 (NOUT^2) */
 static PetscErrorCode KfacFactors(const MLP *m, PetscReal *A1, PetscReal *G1, PetscReal *A2, PetscReal *G2)
 {
-  const PetscInt H = m->H, n = m->n, a1 = NIN + 1, a2 = H + 1;
+  const PetscInt H = m->H, n = m->n, nin = m->nin, a1 = nin + 1, a2 = H + 1;
   PetscReal     *h, *P, u[1024], pw[1024];
 
   PetscFunctionBegin;
@@ -101,9 +101,9 @@ static PetscErrorCode KfacFactors(const MLP *m, PetscReal *A1, PetscReal *G1, Pe
   PetscCall(PetscArrayzero(A2, a2 * a2));
   PetscCall(PetscArrayzero(G2, NOUT * NOUT));
   for (PetscInt i = 0; i < n; i++) {
-    const PetscReal *x = m->x + NIN * i, *hi = h + H * i, *p = P + NOUT * i;
+    const PetscReal *x = m->x + nin * i, *hi = h + H * i, *p = P + NOUT * i;
     for (PetscInt s = 0; s < a1; s++)
-      for (PetscInt t = 0; t < a1; t++) A1[s + a1 * t] += (s < NIN ? x[s] : 1.0) * (t < NIN ? x[t] : 1.0) / n;
+      for (PetscInt t = 0; t < a1; t++) A1[s + a1 * t] += (s < nin ? x[s] : 1.0) * (t < nin ? x[t] : 1.0) / n;
     for (PetscInt s = 0; s < a2; s++)
       for (PetscInt t = 0; t < a2; t++) A2[s + a2 * t] += (s < H ? hi[s] : 1.0) * (t < H ? hi[t] : 1.0) / n;
     for (PetscInt j = 0; j < H; j++) {
@@ -148,7 +148,7 @@ static PetscErrorCode KronSolve(PetscInt ni, PetscReal *A, PetscInt no, PetscRea
 
 static PetscErrorCode Kfac(const MLP *m, PetscReal lambda, const PetscReal *g, PetscReal *x, Approx *a)
 {
-  const PetscInt H = m->H, a1 = NIN + 1, a2 = H + 1;
+  const PetscInt H = m->H, a1 = m->nin + 1, a2 = H + 1;
   PetscReal     *A1, *G1, *A2, *G2;
 
   PetscFunctionBegin;

@@ -1,8 +1,15 @@
 static const char help[] = "The Fisher information of a trained neural network, a dense SPD matrix with no coordinates,\n\
 compressed by MATH2 from the matrix alone and factored by PCH2ULV: the natural-gradient (EWC) solve,\n\
 log det (the Laplace evidence) and the top eigenvalues, against dense LAPACK.\n\
-  -data <file>          scikit-learn's digits (digits.csv.gz of python3-sklearn; found by default)\n\
-  -hidden <32>          hidden neurons of the MLP 64 -> hidden (tanh) -> 10 (softmax): N = 75 hidden + 10\n\
+  -dataset <digits>     the training images: digits (scikit-learn's 8x8 digits, python3-sklearn) or\n\
+                        fashion (Fashion-MNIST's 28x28 garments, dataset-fashion-mnist)\n\
+  -data <file>          digits.csv.gz, or Fashion-MNIST's train-images-idx3-ubyte.gz with its labels in the\n\
+                        file of the same name with labels-idx1 for images-idx3 (found by default)\n\
+  -nsamples <n>         training images used: by default all 1797 digits, or max(2000, 1.2 N/9)\n\
+                        Fashion-MNIST images (at most 60000), so that F can have full rank\n\
+  -hidden <32 | 4>      hidden neurons of the MLP nin -> hidden (tanh) -> 10 (softmax), nin = 64 pixels\n\
+                        for the digits, 784 for Fashion-MNIST: N = (nin + 11) hidden + 10 (default 32\n\
+                        for the digits, 4 for Fashion-MNIST)\n\
   -epochs <100>         full-batch gradient descent with momentum (deterministic from -seed)\n\
   -seed <1>\n\
   -order natural|random the parameters in the network's order (layer, neuron) or randomly permuted\n\
@@ -24,8 +31,9 @@ Runs on one process.\n";
       F = (1/n) sum_i J_i^T (diag(p_i) - p_i p_i^T) J_i,     J_i = dz(x_i)/dtheta  (C x N),
 
   over the n training images.  Since diag(p) - p p^T = sum_c p_c (e_c - p)(e_c - p)^T, F = U^T U with
-  one row sqrt(p_ic / n) (J_i^T (e_c - p_i))^T per image and class: n C rows, here 17970 >= N, so F
-  has full rank (an empirical Fisher from a few samples would have rank <= their number).  A row is
+  one row sqrt(p_ic / n) (J_i^T (e_c - p_i))^T per image and class: n C rows (17970 for the
+  digits), of rank n (C - 1) at most; with n (C - 1) >= N, F has the rank the network allows (an
+  empirical Fisher from a few samples would have rank <= their number).  A row is
   the gradient of z_c - p^T z: for the output layer (e_c - p) outer h, for the hidden layer
   (W2[c,:] - p^T W2) * (1 - h^2) outer x.
 
@@ -64,29 +72,146 @@ static PetscErrorCode FindDigits(char *path, size_t len)
   PetscFunctionReturn(0);
 }
 
-static PetscErrorCode LoadDigits(const char *path, MLP *m)
+/* the first nsamples images (all of them, up to 2000, with nsamples = PETSC_DECIDE), pixels / 16 */
+static PetscErrorCode LoadDigits(const char *path, PetscInt nsamples, MLP *m)
 {
-  char  cmd[PETSC_MAX_PATH_LEN + 32];
-  FILE *f;
-  int   v[NIN + 1];
+  const PetscInt nin = 64, nmax = nsamples > 0 ? nsamples : 2000;
+  char           cmd[PETSC_MAX_PATH_LEN + 32];
+  FILE          *f;
+  int            v[64 + 1];
 
   PetscFunctionBegin;
+  m->data = "digits";
+  m->nin  = nin;
   PetscCall(PetscSNPrintf(cmd, sizeof(cmd), "gzip -dc '%s'", path));
   f = popen(cmd, "r");
   PetscCheck(f, PETSC_COMM_SELF, PETSC_ERR_FILE_OPEN, "cannot run gzip to read %s", path);
-  PetscCall(PetscMalloc2(NIN * 2000, &m->x, 2000, &m->y));
+  PetscCall(PetscMalloc2(nin * nmax, &m->x, nmax, &m->y));
   m->n = 0;
-  while (m->n < 2000) {
+  while (m->n < nmax) {
     int k = 0;
-    for (; k <= NIN; k++)
+    for (; k <= nin; k++)
       if (fscanf(f, k ? ",%d" : "%d", &v[k]) != 1) break;
-    if (k <= NIN) break;
-    for (k = 0; k < NIN; k++) m->x[NIN * m->n + k] = v[k] / 16.0;
-    m->y[m->n++] = v[NIN];
+    if (k <= nin) break;
+    for (k = 0; k < nin; k++) m->x[nin * m->n + k] = v[k] / 16.0;
+    m->y[m->n++] = v[nin];
   }
   pclose(f);
-  PetscCheck(m->n >= 100, PETSC_COMM_SELF, PETSC_ERR_FILE_UNEXPECTED, "%s: read %" PetscInt_FMT " images; expected 1797 lines of 65 comma-separated integers", path, m->n);
+  if (nsamples > 0) PetscCheck(m->n == nsamples, PETSC_COMM_SELF, PETSC_ERR_ARG_OUTOFRANGE, "%s: -nsamples %" PetscInt_FMT ", but the file holds %" PetscInt_FMT " images", path, nsamples, m->n);
+  else PetscCheck(m->n >= 100, PETSC_COMM_SELF, PETSC_ERR_FILE_UNEXPECTED, "%s: read %" PetscInt_FMT " images; expected 1797 lines of 65 comma-separated integers", path, m->n);
   for (PetscInt i = 0; i < m->n; i++) PetscCheck(m->y[i] >= 0 && m->y[i] < NOUT, PETSC_COMM_SELF, PETSC_ERR_FILE_UNEXPECTED, "%s: label %" PetscInt_FMT " of image %" PetscInt_FMT " is not a digit", path, m->y[i], i);
+  PetscFunctionReturn(0);
+}
+
+/* ------------------------------------------------------------------------------------------------
+   The data: Fashion-MNIST (dataset-fashion-mnist: 60000 28x28 training images of ten kinds of
+   garment and their labels, in two gzip-compressed IDX files: a big-endian int32 magic number and
+   the dimensions, then unsigned bytes)
+   ------------------------------------------------------------------------------------------------ */
+/* the images file (-data, else the package's) and the labels file beside it, the same name with
+   labels-idx1 for images-idx3 */
+static PetscErrorCode FindFashion(char *images, char *labels, size_t len)
+{
+  const char *install = "install the Debian package dataset-fashion-mnist (apt-get install dataset-fashion-mnist), or give the images file with -data";
+  PetscBool   set, found;
+  char       *s;
+
+  PetscFunctionBegin;
+  PetscCall(PetscOptionsGetString(NULL, NULL, "-data", images, len, &set));
+  if (!set) PetscCall(PetscStrncpy(images, "/usr/share/datasets/fashion-mnist/train-images-idx3-ubyte.gz", len));
+  PetscCall(PetscTestFile(images, 'r', &found));
+  PetscCheck(found || set, PETSC_COMM_SELF, PETSC_ERR_FILE_OPEN, "the Fashion-MNIST data set (%s) was not found: %s", images, install);
+  PetscCheck(found, PETSC_COMM_SELF, PETSC_ERR_FILE_OPEN, "-data %s: no such file, or it cannot be read", images);
+  PetscCall(PetscStrncpy(labels, images, len));
+  PetscCall(PetscStrrstr(labels, "images-idx3", &s));
+  PetscCheck(s, PETSC_COMM_SELF, PETSC_ERR_ARG_WRONG, "-data %s: the labels are read from the file of the same name with labels-idx1 for images-idx3, and this name has no images-idx3", images);
+  PetscCall(PetscMemcpy(s, "labels-idx1", 11));
+  PetscCall(PetscTestFile(labels, 'r', &found));
+  PetscCheck(found, PETSC_COMM_SELF, PETSC_ERR_FILE_OPEN, "the labels of %s (%s) were not found: %s", images, labels, install);
+  PetscFunctionReturn(0);
+}
+
+/* an IDX file (gzip-compressed or not) as a stream after its header: the magic number checked, the
+   ndim dimensions returned (each positive, the data at most 4 GB) */
+static PetscErrorCode IDXOpen(const char *path, unsigned magic, int ndim, PetscInt dims[], FILE **f)
+{
+  char          cmd[PETSC_MAX_PATH_LEN + 32];
+  unsigned char b[16] = {0};
+  unsigned      v[4];
+  double        total = 1; /* bytes of data */
+  size_t        got;
+  PetscBool     header, ok;
+
+  PetscFunctionBegin;
+  PetscCall(PetscSNPrintf(cmd, sizeof(cmd), "gzip -dcf '%s'", path));
+  *f = popen(cmd, "r");
+  PetscCheck(*f, PETSC_COMM_SELF, PETSC_ERR_FILE_OPEN, "cannot run gzip to read %s", path);
+  got = fread(b, 1, 4 * (ndim + 1), *f);
+  for (int k = 0; k <= ndim; k++) v[k] = (unsigned)b[4 * k] << 24 | (unsigned)b[4 * k + 1] << 16 | (unsigned)b[4 * k + 2] << 8 | (unsigned)b[4 * k + 3];
+  header = (PetscBool)(got == (size_t)(4 * (ndim + 1)) && v[0] == magic);
+  ok     = header;
+  for (int k = 1; k <= ndim; k++) {
+    total *= v[k];
+    ok         = (PetscBool)(ok && v[k] >= 1 && v[k] < (1u << 31) && total <= 4294967296.0);
+    dims[k - 1] = (PetscInt)v[k];
+  }
+  if (!ok) pclose(*f);
+  PetscCheck(got == (size_t)(4 * (ndim + 1)), PETSC_COMM_SELF, PETSC_ERR_FILE_UNEXPECTED, "%s ends within the %d bytes of an IDX header: not an IDX file", path, 4 * (ndim + 1));
+  PetscCheck(header, PETSC_COMM_SELF, PETSC_ERR_FILE_UNEXPECTED, "%s is not an IDX file of %s: its magic number is 0x%08x, expected 0x%08x", path, ndim == 1 ? "labels" : "images", v[0], magic);
+  PetscCheck(ok, PETSC_COMM_SELF, PETSC_ERR_FILE_UNEXPECTED, "%s: the dimensions in the IDX header are zero or too large", path);
+  PetscFunctionReturn(0);
+}
+
+/* the next `count` bytes of the stream into buf, the rest of it read too (and dropped), the stream
+   closed: the data must be the `total` bytes its header announced */
+static PetscErrorCode IDXRead(FILE *f, const char *path, size_t count, size_t total, unsigned char *buf)
+{
+  char   sink[65536];
+  size_t got = fread(buf, 1, count, f), r;
+  int    status;
+
+  PetscFunctionBegin;
+  while ((r = fread(sink, 1, sizeof(sink), f)) > 0) got += r;
+  status = pclose(f);
+  PetscCheck(got == total, PETSC_COMM_SELF, PETSC_ERR_FILE_UNEXPECTED, "%s: the IDX header announces %" PetscInt64_FMT " bytes of data, the file holds %" PetscInt64_FMT ": a damaged or truncated file, or not an IDX file", path, (PetscInt64)total, (PetscInt64)got);
+  PetscCheck(status == 0, PETSC_COMM_SELF, PETSC_ERR_FILE_READ, "gzip could not read %s (exit status %d)", path, status);
+  PetscFunctionReturn(0);
+}
+
+/* the first nsamples images (PETSC_DECIDE: enough that the n (C - 1) rows of U cover the N
+   parameters of the network of m->H hidden neurons, at least 2000), pixels / 255 */
+static PetscErrorCode LoadFashion(const char *images, const char *labels, PetscInt nsamples, MLP *m)
+{
+  PetscInt       dl[1], di[3], nl, ni, nin, N;
+  FILE          *f;
+  unsigned char *lb, *px;
+  PetscBool      ok;
+
+  PetscFunctionBegin;
+  PetscCall(IDXOpen(labels, 0x801, 1, dl, &f));
+  nl = dl[0];
+  PetscCall(PetscMalloc1(nl, &lb));
+  PetscCall(IDXRead(f, labels, nl, nl, lb));
+  PetscCall(IDXOpen(images, 0x803, 3, di, &f));
+  ni = di[0], nin = di[1] * di[2];
+  ok = (PetscBool)(di[1] == 28 && di[2] == 28 && ni == nl);
+  if (!ok) pclose(f);
+  PetscCheck(di[1] == 28 && di[2] == 28, PETSC_COMM_SELF, PETSC_ERR_FILE_UNEXPECTED, "%s: images of %" PetscInt_FMT " x %" PetscInt_FMT " pixels; Fashion-MNIST's are 28 x 28", images, di[1], di[2]);
+  PetscCheck(ok, PETSC_COMM_SELF, PETSC_ERR_FILE_UNEXPECTED, "%s holds %" PetscInt_FMT " images but %s %" PetscInt_FMT " labels", images, ni, labels, nl);
+  N = m->H * (nin + 1) + NOUT * (m->H + 1);
+  m->n = nsamples > 0 ? nsamples : PetscMin(PetscMin(ni, 60000), PetscMax(2000, (PetscInt)PetscCeilReal(1.2 * N / (NOUT - 1))));
+  if (m->n > ni) pclose(f);
+  PetscCheck(m->n <= ni, PETSC_COMM_SELF, PETSC_ERR_ARG_OUTOFRANGE, "-nsamples %" PetscInt_FMT ", but %s holds %" PetscInt_FMT " images", m->n, images, ni);
+  PetscCall(PetscMalloc1((size_t)nin * m->n, &px));
+  PetscCall(IDXRead(f, images, (size_t)nin * m->n, (size_t)nin * ni, px));
+  m->data = "Fashion-MNIST images";
+  m->nin  = nin;
+  PetscCall(PetscMalloc2((size_t)nin * m->n, &m->x, m->n, &m->y));
+  for (size_t t = 0; t < (size_t)nin * m->n; t++) m->x[t] = px[t] / 255.0;
+  for (PetscInt i = 0; i < m->n; i++) m->y[i] = lb[i];
+  PetscCall(PetscFree(px));
+  PetscCall(PetscFree(lb));
+  for (PetscInt i = 0; i < m->n; i++) PetscCheck(m->y[i] < NOUT, PETSC_COMM_SELF, PETSC_ERR_FILE_UNEXPECTED, "%s: label %" PetscInt_FMT " of image %" PetscInt_FMT " is not one of the %d classes", labels, m->y[i], i, NOUT);
   PetscFunctionReturn(0);
 }
 
@@ -103,7 +228,7 @@ void Gemm(const char *ta, const char *tb, PetscInt m, PetscInt n, PetscInt k, co
 void Forward(const MLP *m, PetscReal *h, PetscReal *P)
 {
   const PetscInt n = m->n, H = m->H;
-  Gemm("N", "N", H, n, NIN, m->W1, H, m->x, NIN, 0.0, h, H);
+  Gemm("N", "N", H, n, m->nin, m->W1, H, m->x, m->nin, 0.0, h, H);
   for (PetscInt i = 0; i < n; i++)
     for (PetscInt j = 0; j < H; j++) h[j + H * i] = PetscTanhReal(h[j + H * i] + m->b1[j]);
   Gemm("N", "N", NOUT, n, H, m->W2, NOUT, h, H, 0.0, P, NOUT);
@@ -134,7 +259,7 @@ static PetscReal Gradient(const MLP *m, PetscReal *h, PetscReal *P, PetscReal *d
     for (int c = 0; c < NOUT; c++) gb2[c] += P[c + NOUT * i];
     for (PetscInt j = 0; j < H; j++) gb1[j] += (dh[j + H * i] *= 1.0 - h[j + H * i] * h[j + H * i]);
   }
-  Gemm("N", "T", H, NIN, n, dh, H, m->x, NIN, 0.0, gW1, H);
+  Gemm("N", "T", H, m->nin, n, dh, H, m->x, m->nin, 0.0, gW1, H);
   return loss;
 }
 
@@ -145,7 +270,7 @@ static void Pack(MLP *m, PetscReal *theta, const PetscReal *W1, const PetscReal 
   const PetscInt H = m->H;
   PetscInt       t = 0;
   for (PetscInt j = 0; j < H; j++) {
-    for (int k = 0; k < NIN; k++) theta[t++] = W1[j + H * k];
+    for (PetscInt k = 0; k < m->nin; k++) theta[t++] = W1[j + H * k];
     theta[t++] = b1[j];
   }
   for (int c = 0; c < NOUT; c++) {
@@ -156,7 +281,7 @@ static void Pack(MLP *m, PetscReal *theta, const PetscReal *W1, const PetscReal 
 
 static PetscErrorCode Train(MLP *m, PetscInt epochs, PetscInt seed, PetscReal *g)
 {
-  const PetscInt H = m->H, N = m->N;
+  const PetscInt H = m->H, N = m->N, nin = m->nin;
   PetscReal     *h, *P, *dh, *gw, *vel, loss = 0;
   PetscRandom    rnd;
 
@@ -166,9 +291,9 @@ static PetscErrorCode Train(MLP *m, PetscInt epochs, PetscInt seed, PetscReal *g
   PetscCall(PetscRandomSetSeed(rnd, (unsigned long)seed));
   PetscCall(PetscRandomSeed(rnd));
   PetscCall(PetscRandomSetInterval(rnd, -1.0, 1.0));
-  for (PetscInt t = 0; t < H * NIN; t++) {
+  for (PetscInt t = 0; t < H * nin; t++) {
     PetscCall(PetscRandomGetValueReal(rnd, &m->W1[t]));
-    m->W1[t] *= PetscSqrtReal(3.0 / NIN);
+    m->W1[t] *= PetscSqrtReal(3.0 / nin);
   }
   for (PetscInt t = 0; t < NOUT * H; t++) {
     PetscCall(PetscRandomGetValueReal(rnd, &m->W2[t]));
@@ -180,17 +305,18 @@ static PetscErrorCode Train(MLP *m, PetscInt epochs, PetscInt seed, PetscReal *g
   PetscCall(PetscArrayzero(vel, N));
   /* the weights live in gw's layout during training: W1 | b1 | W2 | b2 */
   for (PetscInt e = 0; e <= epochs; e++) {
-    loss = Gradient(m, h, P, dh, gw, gw + H * NIN, gw + H * NIN + H, gw + H * NIN + H + NOUT * H);
+    loss = Gradient(m, h, P, dh, gw, gw + H * nin, gw + H * nin + H, gw + H * nin + H + NOUT * H);
     if (e == epochs) break;
     PetscReal *w[4] = {m->W1, m->b1, m->W2, m->b2};
-    PetscInt   len[4] = {H * NIN, H, NOUT * H, NOUT}, o = 0;
+    PetscInt   len[4] = {H * nin, H, NOUT * H, NOUT}, o = 0;
+    PetscReal  step[4] = {0.5 * 64 / nin, 0.5 * 64 / nin, 0.5, 0.5}; /* 0.5, the first layer's times 64/nin: its curvature grows with the number of inputs */
     for (int b = 0; b < 4; o += len[b++])
       for (PetscInt t = 0; t < len[b]; t++) {
-        vel[o + t] = 0.9 * vel[o + t] - 0.5 * gw[o + t];
+        vel[o + t] = 0.9 * vel[o + t] - step[b] * gw[o + t];
         w[b][t] += vel[o + t];
       }
   }
-  Pack(m, g, gw, gw + H * NIN, gw + H * NIN + H, gw + H * NIN + H + NOUT * H);
+  Pack(m, g, gw, gw + H * nin, gw + H * nin + H, gw + H * nin + H + NOUT * H);
   Forward(m, h, P);
   PetscInt right = 0;
   for (PetscInt i = 0; i < m->n; i++) {
@@ -199,7 +325,7 @@ static PetscErrorCode Train(MLP *m, PetscInt epochs, PetscInt seed, PetscReal *g
       if (P[c + NOUT * i] > P[best + NOUT * i]) best = c;
     right += best == m->y[i];
   }
-  PetscCall(PetscPrintf(PETSC_COMM_SELF, "MLP 64-%" PetscInt_FMT "-10 (N = %" PetscInt_FMT " parameters) trained %" PetscInt_FMT " epochs on %" PetscInt_FMT " digits: loss %.4f, training accuracy %.1f%%\n", H, N, epochs, m->n, (double)loss, 100.0 * right / m->n));
+  PetscCall(PetscPrintf(PETSC_COMM_SELF, "MLP %" PetscInt_FMT "-%" PetscInt_FMT "-10 (N = %" PetscInt_FMT " parameters) trained %" PetscInt_FMT " epochs on %" PetscInt_FMT " %s: loss %.4f, training accuracy %.1f%%\n", nin, H, N, epochs, m->n, m->data, (double)loss, 100.0 * right / m->n));
   PetscCall(PetscFree5(h, P, dh, gw, vel));
   PetscFunctionReturn(0);
 }
@@ -210,8 +336,8 @@ static PetscErrorCode Train(MLP *m, PetscInt epochs, PetscInt seed, PetscReal *g
 /* the rows of U of image i (NOUT of them, leading dimension ld) */
 static void FisherRows(const MLP *m, PetscInt i, const PetscReal *h, const PetscReal *p, PetscReal *U, PetscInt ld)
 {
-  const PetscInt   H = m->H, off2 = H * (NIN + 1);
-  const PetscReal *x = m->x + NIN * i;
+  const PetscInt   H = m->H, nin = m->nin, off2 = H * (nin + 1);
+  const PetscReal *x = m->x + nin * i;
   PetscReal        pw[1024];
   for (PetscInt j = 0; j < H; j++) { /* p^T W2 */
     pw[j] = 0;
@@ -221,8 +347,8 @@ static void FisherRows(const MLP *m, PetscInt i, const PetscReal *h, const Petsc
     const PetscReal s = PetscSqrtReal(p[c] / m->n);
     for (PetscInt j = 0; j < H; j++) {
       const PetscReal a = s * (m->W2[c + NOUT * j] - pw[j]) * (1.0 - h[j] * h[j]);
-      for (int k = 0; k < NIN; k++) U[c + ld * (j * (NIN + 1) + k)] = a * x[k];
-      U[c + ld * (j * (NIN + 1) + NIN)] = a;
+      for (PetscInt k = 0; k < nin; k++) U[c + ld * (j * (nin + 1) + k)] = a * x[k];
+      U[c + ld * (j * (nin + 1) + nin)] = a;
     }
     for (int c2 = 0; c2 < NOUT; c2++) {
       const PetscReal a = s * ((c == c2 ? 1.0 : 0.0) - p[c2]);
@@ -488,11 +614,11 @@ static PetscErrorCode Compare(Mat H, PetscReal lambda, PetscInt N, PetscInt nev,
 
 int main(int argc, char **argv)
 {
-  char           path[PETSC_MAX_PATH_LEN], order[16] = "natural";
+  char           path[PETSC_MAX_PATH_LEN], labels[PETSC_MAX_PATH_LEN], order[16] = "natural", dataset[16] = "digits";
   MLP            m;
-  PetscInt       epochs = 100, seed = 1, nev = 10;
+  PetscInt       epochs = 100, seed = 1, nev = 10, nsamples = PETSC_DECIDE;
   PetscReal      alpha = 1e-3, check = 0, *F, *g, tr = 0, lambda, worst;
-  PetscBool      random, compare = PETSC_FALSE;
+  PetscBool      random, digits, fashion, compare = PETSC_FALSE;
   Reference      ref;
   Mat            H;
   PetscLogDouble tc;
@@ -502,8 +628,12 @@ int main(int argc, char **argv)
   PetscCall(H2ULVInitializePackage());
   PetscCallMPI(MPI_Comm_size(PETSC_COMM_WORLD, &size));
   PetscCheck(size == 1, PETSC_COMM_WORLD, PETSC_ERR_SUP, "fisher_mlp runs on one process");
-  m.H = 32;
   PetscOptionsBegin(PETSC_COMM_WORLD, NULL, "Fisher information of an MLP with MATH2 and PCH2ULV", NULL);
+  PetscCall(PetscOptionsString("-dataset", "Training images: digits (scikit-learn) or fashion (Fashion-MNIST)", NULL, dataset, dataset, sizeof(dataset), NULL));
+  PetscCall(PetscStrcmp(dataset, "digits", &digits));
+  PetscCall(PetscStrcmp(dataset, "fashion", &fashion));
+  m.H = fashion ? 4 : 32; /* N = 3190 for Fashion-MNIST's 784 pixels, N = 2410 for the digits' 64 */
+  PetscCall(PetscOptionsInt("-nsamples", "Training images used (default: digits all, fashion max(2000, 1.2 N/9))", NULL, nsamples, &nsamples, NULL));
   PetscCall(PetscOptionsInt("-hidden", "Hidden neurons", NULL, m.H, &m.H, NULL));
   PetscCall(PetscOptionsInt("-epochs", "Training epochs", NULL, epochs, &epochs, NULL));
   PetscCall(PetscOptionsInt("-seed", "Seed of the initial weights", NULL, seed, &seed, NULL));
@@ -513,6 +643,8 @@ int main(int argc, char **argv)
   PetscCall(PetscOptionsBool("-compare", "Also the diagonal, layer-block, K-FAC and rank-k approximations (natural order)", NULL, compare, &compare, NULL));
   PetscCall(PetscOptionsReal("-check", "Largest relative difference allowed (0: no check)", NULL, check, &check, NULL));
   PetscOptionsEnd();
+  PetscCheck(digits || fashion, PETSC_COMM_WORLD, PETSC_ERR_ARG_WRONG, "-dataset must be digits or fashion, got %s", dataset);
+  PetscCheck(nsamples == PETSC_DECIDE || nsamples >= 1, PETSC_COMM_WORLD, PETSC_ERR_ARG_OUTOFRANGE, "-nsamples must be positive, got %" PetscInt_FMT, nsamples);
   PetscCheck(m.H >= 1 && m.H <= 1024, PETSC_COMM_WORLD, PETSC_ERR_ARG_OUTOFRANGE, "-hidden must be in 1..1024, got %" PetscInt_FMT, m.H);
   PetscCheck(nev >= 0 && nev <= 64, PETSC_COMM_WORLD, PETSC_ERR_ARG_OUTOFRANGE, "-nev must be in 0..64 (0: no eigenvalues), got %" PetscInt_FMT, nev);
   PetscCheck(alpha > 0, PETSC_COMM_WORLD, PETSC_ERR_ARG_OUTOFRANGE, "-alpha must be positive, got %g", (double)alpha);
@@ -522,12 +654,18 @@ int main(int argc, char **argv)
   PetscCall(SetDefault("-pre_pc_h2ulv_rtol", "1e-4"));
   PetscCall(SetDefault("-pre_pc_h2ulv_precision", "single"));
 
-  PetscCall(FindDigits(path, sizeof(path)));
-  PetscCall(LoadDigits(path, &m));
-  m.N = m.H * (NIN + 1) + NOUT * (m.H + 1);
-  PetscCall(PetscMalloc4(m.H * NIN, &m.W1, m.H, &m.b1, NOUT * m.H, &m.W2, NOUT, &m.b2));
+  if (fashion) {
+    PetscCall(FindFashion(path, labels, sizeof(path)));
+    PetscCall(LoadFashion(path, labels, nsamples, &m));
+  } else {
+    PetscCall(FindDigits(path, sizeof(path)));
+    PetscCall(LoadDigits(path, nsamples, &m));
+  }
+  m.N = m.H * (m.nin + 1) + NOUT * (m.H + 1);
+  PetscCall(PetscMalloc4(m.H * m.nin, &m.W1, m.H, &m.b1, NOUT * m.H, &m.W2, NOUT, &m.b2));
   PetscCall(PetscMalloc2((size_t)m.N * m.N, &F, m.N, &g));
   PetscCall(Train(&m, epochs, seed, g));
+  if (m.n * (NOUT - 1) < m.N) PetscCall(PetscPrintf(PETSC_COMM_SELF, "note: %" PetscInt_FMT " images give F a rank of at most %" PetscInt_FMT " (C - 1 = %d per image), below N = %" PetscInt_FMT ": the damping alone makes F + lambda I definite\n", m.n, m.n * (NOUT - 1), NOUT - 1, m.N));
   PetscCall(AssembleFisher(&m, F));
   if (random) PetscCall(Reorder(m.N, seed, F, g));
   for (PetscInt i = 0; i < m.N; i++) tr += F[i + m.N * i];

@@ -2,15 +2,16 @@
 #pragma once
 #include <petscsys.h>
 
-#define NIN  64 /* 8 x 8 pixels */
-#define NOUT 10 /* digits */
+#define NOUT 10 /* classes: digits, or Fashion-MNIST's kinds of garment */
 
 typedef struct {
-  PetscInt   n;    /* images */
-  PetscReal *x;    /* NIN x n, column-major, pixels / 16 */
-  PetscInt  *y;    /* labels */
-  PetscInt   H, N; /* hidden neurons, parameters: theta = [layer 1: per neuron j, W1[j,:] and b1[j]; layer 2: per class c, W2[c,:] and b2[c]] */
-  PetscReal *W1, *b1, *W2, *b2; /* H x NIN, H, NOUT x H, NOUT (column-major) */
+  const char *data; /* the data set, as printed: "digits" or "Fashion-MNIST images" */
+  PetscInt    nin;  /* inputs (pixels): 64 = 8 x 8 for the digits, 784 = 28 x 28 for Fashion-MNIST */
+  PetscInt    n;    /* images */
+  PetscReal  *x;    /* nin x n, column-major, pixels scaled to [0, 1] */
+  PetscInt   *y;    /* labels */
+  PetscInt    H, N; /* hidden neurons, parameters: theta = [layer 1: per neuron j, W1[j,:] and b1[j]; layer 2: per class c, W2[c,:] and b2[c]] */
+  PetscReal  *W1, *b1, *W2, *b2; /* H x nin, H, NOUT x H, NOUT (column-major) */
 } MLP;
 
 /* hidden activations h (H x n) and class probabilities P (NOUT x n) */

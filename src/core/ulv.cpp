@@ -12,15 +12,10 @@
 
 namespace h2ulv {
 
+using ulvimpl::cellPts;
 using ulvimpl::now;
 
 namespace {
-std::vector<int> cellPts(const Cell &c)
-{
-  std::vector<int> v(c.size());
-  std::iota(v.begin(), v.end(), c.begin);
-  return v;
-}
 Matrix<double> transposed(const Matrix<double> &A)
 {
   Matrix<double> B = Matrix<double>::uninitialized(A.cols(), A.rows());

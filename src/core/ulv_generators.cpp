@@ -8,7 +8,6 @@
 #include <cmath>
 #include <algorithm>
 #include <limits>
-#include <numeric>
 
 namespace h2ulv {
 
@@ -95,16 +94,11 @@ double sampledLeafFarOnlyRatio(const ClusterTree &T, const EntryEvaluator &ev, d
   std::vector<double> r(samples, 0.0);
   parallelFor(samples, ev.threadSafe(), [&](int s) {
     const int i = static_cast<int>((2 * static_cast<long>(s) + 1) * nc / (2 * samples));
-    auto pts = [&](int k) {
-      std::vector<int> v(T.cell(L, k).size());
-      std::iota(v.begin(), v.end(), T.cell(L, k).begin);
-      return v;
-    };
-    const std::vector<int> pi = pts(i);
+    const std::vector<int> pi = ulvimpl::cellPts(T.cell(L, i));
     std::vector<Matrix<double>> B(N.count(i));
     Matrix<double> *Aii = nullptr;
     for (int q = N.ptr[i]; q < N.ptr[i + 1]; q++) {
-      const std::vector<int> pj = pts(N.col[q]);
+      const std::vector<int> pj = ulvimpl::cellPts(T.cell(L, N.col[q]));
       Matrix<double> &M = B[q - N.ptr[i]];
       M = Matrix<double>(static_cast<int>(pi.size()), static_cast<int>(pj.size()));
       ev.eval(pi.data(), M.rows(), pj.data(), M.cols(), M.data(), M.ld());

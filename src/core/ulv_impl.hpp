@@ -14,6 +14,7 @@
 #include <algorithm>
 #include <chrono>
 #include <memory>
+#include <numeric>
 #include <vector>
 
 namespace h2ulv {
@@ -35,6 +36,13 @@ struct COff {
   }
 };
 inline int ld1(int m) { return std::max(1, m); }
+// the tree positions of cell c's points
+inline std::vector<int> cellPts(const Cell &c)
+{
+  std::vector<int> v(c.size());
+  std::iota(v.begin(), v.end(), c.begin);
+  return v;
+}
 
 // Sums into shared targets in rounds: round t adds the t-th term of every target that has one, so
 // no two items of a batch write one block and the order of the sums is fixed (deterministic on

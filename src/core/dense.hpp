@@ -5,6 +5,7 @@
 #include "error.hpp"
 
 #include <algorithm>
+#include <atomic>
 #include <cmath>
 #include <cstddef>
 #include <cstdint>
@@ -49,17 +50,59 @@ void sgetrs_(const char *, const int *, const int *, const float *, const int *,
 
 namespace h2ulv {
 
-// std::allocator whose value-initialization leaves the elements as they are: a Matrix made with
-// Matrix::uninitialized() is not zero-filled first (its entries are written whole before use)
+// One region of memory for many blocks that are made together and die together (the near blocks
+// of the leaf level): a single allocation, aligned to 2 MB and marked for transparent huge pages,
+// handed out in order and thread-safely.  Blocks allocated one by one would each be faulted in
+// page by page (4 KB) at their first touch, which on a virtual machine costs more than the
+// kernels that fill them.  The region is freed with the last block that refers to it.
+class BlockArena {
+public:
+  explicit BlockArena(size_t bytes);
+  ~BlockArena();
+  BlockArena(const BlockArena &) = delete;
+  BlockArena &operator=(const BlockArena &) = delete;
+  void *take(size_t bytes); // nullptr when the region is full
+  bool owns(const void *p) const { return p >= base_ && p < base_ + cap_; }
+  static size_t rounded(size_t bytes) { return (bytes + kAlign - 1) / kAlign * kAlign; }
+  size_t capacity() const { return cap_; }
+
+private:
+  static constexpr size_t kAlign = 64;
+  char *base_ = nullptr;
+  size_t cap_ = 0;
+  std::atomic<size_t> used_{0};
+};
+
+// The allocator of Matrix: value-initialization leaves the elements as they are (a Matrix made
+// with Matrix::uninitialized() is not zero-filled first: its entries are written whole before
+// use), and a Matrix can live in a BlockArena.  A copy always goes to the heap; a move takes the
+// arena along.
 template <typename T>
-struct NoFillAllocator : std::allocator<T> {
+struct NoFillAllocator {
+  using value_type = T;
+  using propagate_on_container_move_assignment = std::true_type;
+  using propagate_on_container_swap = std::true_type;
+  using propagate_on_container_copy_assignment = std::false_type;
+  using is_always_equal = std::false_type;
   template <typename U>
   struct rebind {
     using other = NoFillAllocator<U>;
   };
   NoFillAllocator() = default;
+  explicit NoFillAllocator(std::shared_ptr<BlockArena> a) noexcept : arena(std::move(a)) { }
   template <typename U>
-  NoFillAllocator(const NoFillAllocator<U> &) noexcept { }
+  NoFillAllocator(const NoFillAllocator<U> &o) noexcept : arena(o.arena) { }
+  T *allocate(size_t n)
+  {
+    if (arena)
+      if (void *p = arena->take(n * sizeof(T))) return static_cast<T *>(p);
+    return std::allocator<T>().allocate(n);
+  }
+  void deallocate(T *p, size_t n) noexcept
+  {
+    if (!(arena && arena->owns(p))) std::allocator<T>().deallocate(p, n);
+  }
+  NoFillAllocator select_on_container_copy_construction() const { return NoFillAllocator(); }
   template <typename U>
   void construct(U *p) noexcept
   {
@@ -70,6 +113,17 @@ struct NoFillAllocator : std::allocator<T> {
   {
     ::new (static_cast<void *>(p)) U(std::forward<Args>(args)...);
   }
+  template <typename U>
+  bool operator==(const NoFillAllocator<U> &o) const noexcept
+  {
+    return arena == o.arena;
+  }
+  template <typename U>
+  bool operator!=(const NoFillAllocator<U> &o) const noexcept
+  {
+    return arena != o.arena;
+  }
+  std::shared_ptr<BlockArena> arena; // null: the heap
 };
 
 template <typename T>
@@ -82,6 +136,15 @@ public:
   {
     Matrix x;
     x.m_ = m, x.n_ = n;
+    x.a_.resize(static_cast<size_t>(m) * n);
+    return x;
+  }
+  // the same, in `arena` (on the heap when the arena is full)
+  static Matrix uninitialized(int m, int n, const std::shared_ptr<BlockArena> &arena)
+  {
+    Matrix x;
+    x.m_ = m, x.n_ = n;
+    x.a_ = std::vector<T, NoFillAllocator<T>>(NoFillAllocator<T>(arena));
     x.a_.resize(static_cast<size_t>(m) * n);
     return x;
   }

@@ -16,9 +16,9 @@ using ulvimpl::cellPts;
 using ulvimpl::now;
 
 namespace {
-Matrix<double> transposed(const Matrix<double> &A)
+Matrix<double> transposed(const Matrix<double> &A, const std::shared_ptr<BlockArena> &arena)
 {
-  Matrix<double> B = Matrix<double>::uninitialized(A.cols(), A.rows());
+  Matrix<double> B = Matrix<double>::uninitialized(A.cols(), A.rows(), arena);
   for (int i = 0; i < A.rows(); i++)
     for (int j = 0; j < A.cols(); j++) B(j, i) = A(i, j);
   return B;
@@ -162,6 +162,19 @@ int UlvFactorization<T>::blockSize(int l, int k) const
   return S_->rank(l + 1, 2 * k, true) + S_->rank(l + 1, 2 * k + 1, true);
 }
 
+// One region for the near blocks of my leaves (BlockArena)
+template <typename T>
+std::shared_ptr<BlockArena> UlvFactorization<T>::leafArena() const
+{
+  const ClusterTree &Tr = *tree_;
+  const int L = Tr.levels();
+  const PairList &N = Tr.nearList(L);
+  size_t bytes = 0;
+  for (int i : lay_->owned(L))
+    for (int p = N.ptr[i]; p < N.ptr[i + 1]; p++) bytes += BlockArena::rounded(sizeof(double) * Tr.cell(L, i).size() * Tr.cell(L, N.col[p]).size());
+  return std::make_shared<BlockArena>(bytes);
+}
+
 // A^(L): alpha K(X_i, X_j) + diag(d) for the near pairs of my leaves (K kept for refactorizations)
 template <typename T>
 void UlvFactorization<T>::leafBlocks()
@@ -176,6 +189,7 @@ void UlvFactorization<T>::leafBlocks()
   try {
     if (Knear_.empty()) {
       Knear_.resize(N.nnz());
+      const auto arena = leafArena();
       // symmetric: a block (i, j) below the diagonal whose transpose is mine too is that transpose
       const bool sym = opt_.basis.symmetric;
       auto mirrored = [&](int i, int p) { return sym && N.col[p] < i && lay_->mine(L, N.col[p]); };
@@ -186,7 +200,8 @@ void UlvFactorization<T>::leafBlocks()
           if (mirrored(i, p)) continue;
           const auto pj = cellPts(Tr.cell(L, N.col[p]));
           const int m = static_cast<int>(pi.size()), n = static_cast<int>(pj.size());
-          Matrix<double> B = ev_->writesWhole() ? Matrix<double>::uninitialized(m, n) : Matrix<double>(m, n);
+          Matrix<double> B = Matrix<double>::uninitialized(m, n, arena);
+          if (!ev_->writesWhole()) std::fill(B.data(), B.data() + B.size(), 0.0);
           ev_->eval(pi.data(), B.rows(), pj.data(), B.cols(), B.data(), B.ld());
           for (size_t u = 0; u < B.size(); u++)
             if (!std::isfinite(B.data()[u])) throw Error(ERR_NUMERIC, "the matrix entries are not finite (check the kernel or entry function)");
@@ -196,7 +211,7 @@ void UlvFactorization<T>::leafBlocks()
       parallelFor(static_cast<int>(own.size()), opt_.basis.threaded, [&](int t) {
         const int i = own[t];
         for (int p = N.ptr[i]; p < N.ptr[i + 1]; p++)
-          if (mirrored(i, p)) Knear_[p] = transposed(Knear_[N.find(N.col[p], i)]);
+          if (mirrored(i, p)) Knear_[p] = transposed(Knear_[N.find(N.col[p], i)], arena);
       });
     }
   } catch (...) {
@@ -211,12 +226,20 @@ void UlvFactorization<T>::leafBlocks()
   chooseSign();
   const double a = scale();
   A_[L].assign(N.nnz(), Matrix<double>());
+  const auto arena = keepKernel_ ? leafArena() : nullptr;
   parallelFor(static_cast<int>(own.size()), opt_.basis.threaded, [&](int u) {
     const int i = own[u];
     const Cell &c = Tr.cell(L, i);
     for (int p = N.ptr[i]; p < N.ptr[i + 1]; p++) {
-      Matrix<double> B = keepKernel_ ? Knear_[p] : std::move(Knear_[p]);
-      for (auto &x : B.storage()) x *= a;
+      const Matrix<double> &K = Knear_[p];
+      Matrix<double> B;
+      if (keepKernel_) {
+        B = Matrix<double>::uninitialized(K.rows(), K.cols(), arena);
+        for (size_t t = 0; t < K.size(); t++) B.data()[t] = a * K.data()[t];
+      } else {
+        B = std::move(Knear_[p]);
+        for (auto &x : B.storage()) x *= a;
+      }
       if (N.col[p] == i)
         for (int t = 0; t < c.size(); t++) B(t, t) += sign_m_ * dshift_[c.begin - pb + t];
       A_[L][p] = std::move(B);

@@ -149,6 +149,7 @@ public:
 private:
   struct Level; // per-level factors, in backend memory
   void leafBlocks();                 // A^(L) = alpha K_near + diag(d) (rows of my leaves)
+  std::shared_ptr<BlockArena> leafArena() const; // a region for the near blocks of my leaves
   void chooseSign();                 // sign_m_ from the diagonal of M (collective)
   void negateRows(int k, T *x, int ldx) const;
   void ghostRows(int l);             // neighbours' rows of A^(l) (their diagonal blocks; whole rows when nonsymmetric)

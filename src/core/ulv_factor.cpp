@@ -715,9 +715,18 @@ void UlvFactorization<T>::mergeToParent(LevelWork &lw, bool hostNext)
   if (hostNext) {
     HostRead<T> h(be, Acur_.get(), mo.total);
     const std::vector<int> &ownp = lay.owned(l - 1);
+    size_t bytes = 0;
+    for (int I : ownp)
+      for (int q = Np.ptr[I]; q < Np.ptr[I + 1]; q++) bytes += BlockArena::rounded(sizeof(double) * nI[I] * nI[Np.col[q]]);
+    const auto arena = std::make_shared<BlockArena>(bytes);
     parallelFor(static_cast<int>(ownp.size()), threaded, [&](int u) {
       const int I = ownp[u];
-      for (int q = Np.ptr[I]; q < Np.ptr[I + 1]; q++) A_[l - 1][q] = Matrix<double>(nI[I], nI[Np.col[q]], h.data() + mo.off[q]);
+      for (int q = Np.ptr[I]; q < Np.ptr[I + 1]; q++) {
+        Matrix<double> B = Matrix<double>::uninitialized(nI[I], nI[Np.col[q]], arena);
+        const T *src = h.data() + mo.off[q];
+        for (size_t t = 0; t < B.size(); t++) B.data()[t] = static_cast<double>(src[t]);
+        A_[l - 1][q] = std::move(B);
+      }
     });
   }
 }

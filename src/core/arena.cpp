@@ -7,7 +7,7 @@
 
 namespace h2ulv {
 
-BlockArena::BlockArena(size_t bytes)
+BlockArena::BlockArena(size_t bytes, size_t align) : align_(std::max<size_t>(1, align))
 {
   constexpr size_t huge = size_t(2) << 20;
   if (bytes == 0) return;
@@ -21,11 +21,20 @@ BlockArena::BlockArena(size_t bytes)
   cap_ = whole;
 }
 
-BlockArena::~BlockArena() { std::free(base_); }
+BlockArena::~BlockArena()
+{
+  if (!detached_) std::free(base_);
+}
+
+void *BlockArena::detach()
+{
+  detached_ = true;
+  return base_;
+}
 
 void *BlockArena::take(size_t bytes)
 {
-  const size_t need = rounded(bytes);
+  const size_t need = rounded(bytes, align_);
   size_t at = used_.load(std::memory_order_relaxed);
   do {
     if (need > cap_ - at) return nullptr;

@@ -51,25 +51,30 @@ void sgetrs_(const char *, const int *, const int *, const float *, const int *,
 namespace h2ulv {
 
 // One region of memory for many blocks that are made together and die together (the near blocks
-// of the leaf level): a single allocation, aligned to 2 MB and marked for transparent huge pages,
-// handed out in order and thread-safely.  Blocks allocated one by one would each be faulted in
-// page by page (4 KB) at their first touch, which on a virtual machine costs more than the
-// kernels that fill them.  The region is freed with the last block that refers to it.
+// of a level): a single allocation, aligned to 2 MB and marked for transparent huge pages, handed
+// out in order and thread-safely, each block aligned to `align` bytes.  Blocks allocated one by
+// one would each be faulted in page by page (4 KB) at their first touch, which on a virtual
+// machine costs more than the kernels that fill them.  The region is freed with the last block
+// that refers to it, unless detach() gave it away first.
 class BlockArena {
 public:
-  explicit BlockArena(size_t bytes);
+  explicit BlockArena(size_t bytes, size_t align = 64);
   ~BlockArena();
   BlockArena(const BlockArena &) = delete;
   BlockArena &operator=(const BlockArena &) = delete;
   void *take(size_t bytes); // nullptr when the region is full
   bool owns(const void *p) const { return p >= base_ && p < base_ + cap_; }
-  static size_t rounded(size_t bytes) { return (bytes + kAlign - 1) / kAlign * kAlign; }
+  // the room a block of `bytes` takes in an arena of alignment `align`
+  static size_t rounded(size_t bytes, size_t align = 64) { return (bytes + align - 1) / align * align; }
   size_t capacity() const { return cap_; }
+  const void *base() const { return base_; }
+  // the region, to be freed by the caller with std::free; the blocks in it stay usable until then
+  void *detach();
 
 private:
-  static constexpr size_t kAlign = 64;
   char *base_ = nullptr;
-  size_t cap_ = 0;
+  size_t cap_ = 0, align_;
+  bool detached_ = false;
   std::atomic<size_t> used_{0};
 };
 
@@ -167,6 +172,8 @@ public:
   size_t size() const { return a_.size(); }
   bool empty() const { return a_.empty(); }
   size_t bytes() const { return a_.capacity() * sizeof(T); }
+  // the region the entries lie in (null: the heap)
+  BlockArena *arena() const { return a_.get_allocator().arena.get(); }
   std::vector<T, NoFillAllocator<T>> &storage() { return a_; }
   const std::vector<T, NoFillAllocator<T>> &storage() const { return a_; }
 

@@ -452,8 +452,8 @@ std::vector<int> farSampleOfCell(const ClusterTree &T, const EntryEvaluator &ev,
 // The parent's far sample comes in thinned with the same priority: its nearer half kept, one in
 // four of the rest.  The total is capped at s (own cells first).  O(1) work per cell point.
 // Only cells whose subtree holds points of mine are needed.  The cells of a level are independent
-// (threaded when the entries may be, for a tree from the entries).
-std::vector<std::vector<std::vector<int>>> farSamples(const ClusterTree &T, const EntryEvaluator &ev, const Layout &lay, size_t s, bool threaded)
+// (threaded; for a tree from the entries only when the entries may be evaluated concurrently).
+std::vector<std::vector<std::vector<int>>> farSamples(const ClusterTree &T, const EntryEvaluator &ev, const Layout &lay, size_t s, bool threads)
 {
   const int L = T.levels();
   const std::vector<std::vector<int>> rep = representatives(T, s);
@@ -463,7 +463,7 @@ std::vector<std::vector<std::vector<int>>> farSamples(const ClusterTree &T, cons
   std::vector<std::vector<std::vector<int>>> farSample(L + 1);
   for (int l = 0; l <= L; l++) {
     farSample[l].resize(T.ncells(l));
-    parallelFor(T.ncells(l), threaded && !T.geometric(), [&](int k) {
+    parallelFor(T.ncells(l), threads && (T.geometric() || ev.threadSafe()), [&](int k) {
       if (needed(l, k)) farSample[l][k] = farSampleOfCell(T, ev, l, k, rep, l > 0 ? &farSample[l - 1][k / 2] : nullptr, s, q);
     });
   }
@@ -498,7 +498,7 @@ H2Structure::H2Structure(MPI_Comm comm, std::shared_ptr<const ClusterTree> tree,
   allocateLevels();
   planExchanges();
 
-  std::vector<std::vector<std::vector<int>>> farSample = farSamples(T, ev, layout_, static_cast<size_t>(std::max(0, opt_.nsamples)), threaded);
+  std::vector<std::vector<std::vector<int>>> farSample = farSamples(T, ev, layout_, static_cast<size_t>(std::max(0, opt_.nsamples)), opt_.threaded);
   for (int l = L; l >= 1; l--) {
     std::exception_ptr err = nullptr;
     bool go = true;

@@ -16,12 +16,11 @@ using ulvimpl::cellPts;
 using ulvimpl::now;
 
 namespace {
-Matrix<double> transposed(const Matrix<double> &A, const std::shared_ptr<BlockArena> &arena)
+// B = A^T (B has the shape already)
+void transpose(const Matrix<double> &A, Matrix<double> &B)
 {
-  Matrix<double> B = Matrix<double>::uninitialized(A.cols(), A.rows(), arena);
   for (int i = 0; i < A.rows(); i++)
     for (int j = 0; j < A.cols(); j++) B(j, i) = A(i, j);
-  return B;
 }
 } // namespace
 
@@ -163,16 +162,23 @@ int UlvFactorization<T>::blockSize(int l, int k) const
 }
 
 // One region for the near blocks of my leaves (BlockArena)
+// The near blocks of my leaves, entries unspecified, side by side in one region (BlockArena) in
+// the order of the pairs: the layout of the level's backend buffer (uploadA() can take it over)
 template <typename T>
-std::shared_ptr<BlockArena> UlvFactorization<T>::leafArena() const
+std::vector<Matrix<double>> UlvFactorization<T>::leafLevel() const
 {
   const ClusterTree &Tr = *tree_;
   const int L = Tr.levels();
   const PairList &N = Tr.nearList(L);
+  const std::vector<int> &own = lay_->owned(L);
   size_t bytes = 0;
-  for (int i : lay_->owned(L))
-    for (int p = N.ptr[i]; p < N.ptr[i + 1]; p++) bytes += BlockArena::rounded(sizeof(double) * Tr.cell(L, i).size() * Tr.cell(L, N.col[p]).size());
-  return std::make_shared<BlockArena>(bytes);
+  for (int i : own)
+    for (int p = N.ptr[i]; p < N.ptr[i + 1]; p++) bytes += sizeof(double) * Tr.cell(L, i).size() * Tr.cell(L, N.col[p]).size();
+  const auto arena = std::make_shared<BlockArena>(bytes, sizeof(double));
+  std::vector<Matrix<double>> A(N.nnz());
+  for (int i : own)
+    for (int p = N.ptr[i]; p < N.ptr[i + 1]; p++) A[p] = Matrix<double>::uninitialized(Tr.cell(L, i).size(), Tr.cell(L, N.col[p]).size(), arena);
+  return A;
 }
 
 // A^(L): alpha K(X_i, X_j) + diag(d) for the near pairs of my leaves (K kept for refactorizations)
@@ -188,8 +194,7 @@ void UlvFactorization<T>::leafBlocks()
   std::exception_ptr err = nullptr;
   try {
     if (Knear_.empty()) {
-      Knear_.resize(N.nnz());
-      const auto arena = leafArena();
+      Knear_ = leafLevel();
       // symmetric: a block (i, j) below the diagonal whose transpose is mine too is that transpose
       const bool sym = opt_.basis.symmetric;
       auto mirrored = [&](int i, int p) { return sym && N.col[p] < i && lay_->mine(L, N.col[p]); };
@@ -199,19 +204,17 @@ void UlvFactorization<T>::leafBlocks()
         for (int p = N.ptr[i]; p < N.ptr[i + 1]; p++) {
           if (mirrored(i, p)) continue;
           const auto pj = cellPts(Tr.cell(L, N.col[p]));
-          const int m = static_cast<int>(pi.size()), n = static_cast<int>(pj.size());
-          Matrix<double> B = Matrix<double>::uninitialized(m, n, arena);
+          Matrix<double> &B = Knear_[p];
           if (!ev_->writesWhole()) std::fill(B.data(), B.data() + B.size(), 0.0);
           ev_->eval(pi.data(), B.rows(), pj.data(), B.cols(), B.data(), B.ld());
           for (size_t u = 0; u < B.size(); u++)
             if (!std::isfinite(B.data()[u])) throw Error(ERR_NUMERIC, "the matrix entries are not finite (check the kernel or entry function)");
-          Knear_[p] = std::move(B);
         }
       });
       parallelFor(static_cast<int>(own.size()), opt_.basis.threaded, [&](int t) {
         const int i = own[t];
         for (int p = N.ptr[i]; p < N.ptr[i + 1]; p++)
-          if (mirrored(i, p)) Knear_[p] = transposed(Knear_[N.find(N.col[p], i)], arena);
+          if (mirrored(i, p)) transpose(Knear_[N.find(N.col[p], i)], Knear_[p]);
       });
     }
   } catch (...) {
@@ -225,24 +228,17 @@ void UlvFactorization<T>::leafBlocks()
   if (kb > opt_.keepKernelBytes / 2) keepKernel_ = false;
   chooseSign();
   const double a = scale();
-  A_[L].assign(N.nnz(), Matrix<double>());
-  const auto arena = keepKernel_ ? leafArena() : nullptr;
+  if (keepKernel_) A_[L] = leafLevel();
+  else A_[L] = std::move(Knear_);
   parallelFor(static_cast<int>(own.size()), opt_.basis.threaded, [&](int u) {
     const int i = own[u];
     const Cell &c = Tr.cell(L, i);
     for (int p = N.ptr[i]; p < N.ptr[i + 1]; p++) {
-      const Matrix<double> &K = Knear_[p];
-      Matrix<double> B;
-      if (keepKernel_) {
-        B = Matrix<double>::uninitialized(K.rows(), K.cols(), arena);
-        for (size_t t = 0; t < K.size(); t++) B.data()[t] = a * K.data()[t];
-      } else {
-        B = std::move(Knear_[p]);
-        for (auto &x : B.storage()) x *= a;
-      }
+      Matrix<double> &B = A_[L][p];
+      const double *k = keepKernel_ ? Knear_[p].data() : B.data();
+      for (size_t t = 0; t < B.size(); t++) B.data()[t] = a * k[t];
       if (N.col[p] == i)
         for (int t = 0; t < c.size(); t++) B(t, t) += sign_m_ * dshift_[c.begin - pb + t];
-      A_[L][p] = std::move(B);
     }
   });
   if (!keepKernel_) std::vector<Matrix<double>>().swap(Knear_);

@@ -149,7 +149,7 @@ public:
 private:
   struct Level; // per-level factors, in backend memory
   void leafBlocks();                 // A^(L) = alpha K_near + diag(d) (rows of my leaves)
-  std::shared_ptr<BlockArena> leafArena() const; // a region for the near blocks of my leaves
+  std::vector<Matrix<double>> leafLevel() const; // my leaves' near blocks, unfilled, in one region
   void chooseSign();                 // sign_m_ from the diagonal of M (collective)
   void negateRows(int k, T *x, int ldx) const;
   void ghostRows(int l);             // neighbours' rows of A^(l) (their diagonal blocks; whole rows when nonsymmetric)
@@ -166,6 +166,7 @@ private:
   template <typename SizeF, typename OffF> // payloads that depend on the destination: size(c, d), off(c, d)
   void exchangeTo(const Exchange &x, Buffer<T> &buf, SizeF size, OffF off, bool solvePhase) const;
   void uploadA(int l);               // host A^(l) -> backend
+  bool takeOver(int l, std::vector<size_t> &off, size_t total); // uploadA() without a copy, where it can
   void factorLevel(int l, bool hostNext); // A^(l) -> factors of l, A^(l-1) (also on the host when hostNext)
   // the stages of factorLevel, in order, over one level's shared state (LevelWork, ulv_impl.hpp)
   struct LevelWork;

@@ -57,6 +57,7 @@ void UlvFactorization<T>::uploadA(int l)
   COff ao(N.nnz());
   for (int i : lay_->owned(l))
     for (int q = N.ptr[i]; q < N.ptr[i + 1]; q++) ao.set(q, A[q].size());
+  if (takeOver(l, ao.off, ao.total)) return;
   Acur_ = Buffer<T>(*be_, ao.total);
   HostFill<T> h(*be_, Acur_.get(), ao.total);
   const std::vector<int> &own = lay_->owned(l);
@@ -65,6 +66,36 @@ void UlvFactorization<T>::uploadA(int l)
   });
   h.commit();
   Aoff_ = std::move(ao.off);
+}
+
+// The blocks of A^(l) as the backend's buffer itself, without a copy, where they already lie side
+// by side in that layout in one region (leafLevel()) and the backend computes in double on the
+// host; the region is the buffer's from then on
+template <typename T>
+bool UlvFactorization<T>::takeOver(int l, std::vector<size_t> &off, size_t total)
+{
+  if constexpr (!std::is_same<T, double>::value) return false;
+  else {
+    const std::vector<Matrix<double>> &A = A_[l];
+    const PairList &N = tree_->nearList(l);
+    BlockArena *arena = nullptr;
+    const double *base = nullptr;
+    for (int i : lay_->owned(l))
+      for (int q = N.ptr[i]; q < N.ptr[i + 1]; q++) {
+        if (A[q].empty()) continue;
+        if (!arena) {
+          arena = A[q].arena();
+          base = A[q].data() - off[q];
+          if (!arena || base != arena->base()) return false;
+        }
+        if (A[q].arena() != arena || A[q].data() != base + off[q]) return false;
+      }
+    if (!arena || !be_->adopt(const_cast<double *>(base), total)) return false;
+    arena->detach();
+    Acur_ = Buffer<T>::adopted(*be_, const_cast<double *>(base), total);
+    Aoff_ = std::move(off);
+    return true;
+  }
 }
 
 // One level, as a sequence of batches on the backend: transform the near blocks with [U U_perp],
@@ -840,6 +871,7 @@ void UlvFactorization<T>::factorRoot()
 
 #define H2ULV_ULV_FACTOR(T) \
   template void UlvFactorization<T>::uploadA(int); \
+  template bool UlvFactorization<T>::takeOver(int, std::vector<size_t> &, size_t); \
   template void UlvFactorization<T>::factorLevel(int, bool); \
   template void UlvFactorization<T>::levelBases(LevelWork &); \
   template void UlvFactorization<T>::transformNear(LevelWork &); \

@@ -95,6 +95,13 @@ public:
   virtual bool hostAccessible() const { return false; }
   virtual T *alloc(size_t n) = 0;
   virtual void release(T *p) = 0;
+  // takes over n elements of host memory from std::malloc or posix_memalign as backend memory
+  // (given back with release()); nullptr where the backend cannot (device memory)
+  virtual T *adopt(T *p, size_t n)
+  {
+    (void)p, (void)n;
+    return nullptr;
+  }
   virtual int *allocInt(size_t n) = 0;
   virtual void releaseInt(int *p) = 0;
   virtual void upload(T *dst, const T *src, size_t n) = 0;     // host -> backend
@@ -189,6 +196,13 @@ public:
     if (p_) be_->release(p_);
     p_ = nullptr;
     n_ = 0;
+  }
+  // a buffer over memory that b took over (Backend::adopt)
+  static Buffer adopted(Backend<T> &b, T *p, size_t n)
+  {
+    Buffer x;
+    x.be_ = &b, x.n_ = n, x.p_ = p;
+    return x;
   }
   T *get() const { return p_; }
   size_t size() const { return n_; }

@@ -122,6 +122,11 @@ public:
     sizes_[static_cast<T *>(p)] = n;
     return static_cast<T *>(p);
   }
+  T *adopt(T *p, size_t n) override
+  {
+    sizes_[p] = n;
+    return p;
+  }
   void release(T *p) override
   {
     auto it = sizes_.find(p);

@@ -14,6 +14,7 @@ public:
   std::string describe() const override { return in_->describe(); }
   bool hostAccessible() const override { return in_->hostAccessible(); }
   T *alloc(size_t n) override { return in_->alloc(n); }
+  T *adopt(T *p, size_t n) override { return in_->adopt(p, n); }
   void release(T *p) override { in_->release(p); }
   int *allocInt(size_t n) override { return in_->allocInt(n); }
   void releaseInt(int *p) override { in_->releaseInt(p); }

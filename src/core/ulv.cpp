@@ -13,6 +13,7 @@
 namespace h2ulv {
 
 using ulvimpl::cellPts;
+using ulvimpl::cpuNow;
 using ulvimpl::now;
 
 namespace {
@@ -74,20 +75,20 @@ UlvFactorization<T>::UlvFactorization(MPI_Comm comm, std::shared_ptr<const Clust
   A_.resize(L + 1);
   Kfar_.resize(L + 1);
   stats_.assign(L + 1, UlvLevelStats());
-  const double t0 = now();
-  double tf = 0;
+  const double t0 = now(), c0 = cpuNow();
+  double tf = 0, cf = 0; // wall and CPU time of the factorization (the rest is the bases')
   // level-by-level: before the bases of level l, factorize level l+1 (its Schur complements give
   // the generators of level l); the leaf level starts from the kernel's near blocks
   auto before = [&](int l, const H2Structure &self) {
     S_ = &self;
-    double a = now();
+    double a = now(), ac = cpuNow();
     if (opt_.onLevel) opt_.onLevel(l, L, a - t0);
     if (l == L) leafBlocks();
     else if (status_.ok) factorLevel(l + 1, true);
     be_->trimCache(0);
     if (!status_.ok) { // a pivot failed (on some process: the status is agreed): stop building
       top_ = l;
-      tf += now() - a;
+      tf += now() - a, cf += cpuNow() - ac;
       return false;
     }
     // stop here when the cells of level l are few and small enough to factor as one dense block
@@ -115,7 +116,7 @@ UlvFactorization<T>::UlvFactorization(MPI_Comm comm, std::shared_ptr<const Clust
       if (n <= opt_.maxRoot || capped) {
         top_ = l;
         rootForCap_ = capped;
-        tf += now() - a;
+        tf += now() - a, cf += cpuNow() - ac;
         return false;
       }
     }
@@ -124,7 +125,7 @@ UlvFactorization<T>::UlvFactorization(MPI_Comm comm, std::shared_ptr<const Clust
       ghostRows(l);
       factorSelfBlocks(l);
     }
-    tf += now() - a;
+    tf += now() - a, cf += cpuNow() - ac;
     return true;
   };
   ExtraSampleFn extra = nullptr;
@@ -142,14 +143,14 @@ UlvFactorization<T>::UlvFactorization(MPI_Comm comm, std::shared_ptr<const Clust
   std::vector<Matrix<double>>().swap(selfInv_);
   std::vector<Matrix<double>>().swap(selfW_);
   std::vector<Matrix<double>>().swap(selfWt_);
-  double a = now();
+  double a = now(), ac = cpuNow();
   if (top_ == 0 && L >= 1 && status_.ok) factorLevel(1, true);
   reduceScalars();
   factorRoot();
   be_->trimCache(0);
-  tf += now() - a;
-  tfactor_ = tf;
-  tbasis_ = now() - t0 - tf;
+  tf += now() - a, cf += cpuNow() - ac;
+  tfactor_ = tf, cfactor_ = cf;
+  tbasis_ = now() - t0 - tf, cbasis_ = cpuNow() - c0 - cf;
 }
 
 // n_k of cell k on level l: the leaf's points, or the children's ranks (known on every process)
@@ -305,7 +306,7 @@ std::string UlvFactorization<T>::zeroPivot(const double *u, int n, bool cholesky
 template <typename T>
 void UlvFactorization<T>::refactor(double alpha, const std::vector<double> &dshift, bool spdKnown, bool choleskyRequired)
 {
-  const double t0 = now();
+  const double t0 = now(), c0 = cpuNow();
   alpha_ = alpha;
   opt_.spdKnown         = spdKnown;
   opt_.choleskyRequired = choleskyRequired;
@@ -337,7 +338,7 @@ void UlvFactorization<T>::refactor(double alpha, const std::vector<double> &dshi
   reduceScalars();
   factorRoot();
   be_->trimCache(0);
-  tfactor_ = now() - t0;
+  tfactor_ = now() - t0, cfactor_ = cpuNow() - c0;
 }
 
 template <typename T>

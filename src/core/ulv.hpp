@@ -142,9 +142,11 @@ public:
   bool rootForCap() const { return rootForCap_; } // ... chosen there because the bases would have reached the rank cap
   const H2Structure &structure() const { return *S_; }
   double timeBasis() const { return tbasis_; }
+  double cpuBasis() const { return cbasis_; } // CPU time of the process (every thread) in the bases
   const Backend<T> &backend() const { return *be_; }
   const std::string &backendNote() const { return backendNote_; } // why a requested device backend is not used
   double timeFactor() const { return tfactor_; }
+  double cpuFactor() const { return cfactor_; } // ... and in the factorization
 
 private:
   struct Level; // per-level factors, in backend memory
@@ -263,7 +265,7 @@ private:
   long inertia_[3] = {0, 0, 0};
   UlvStatus status_;
   std::vector<UlvLevelStats> stats_;
-  double tbasis_ = 0, tfactor_ = 0;
+  double tbasis_ = 0, tfactor_ = 0, cbasis_ = 0, cfactor_ = 0; // wall and CPU seconds
 public:
   ~UlvFactorization();
 };

@@ -549,7 +549,7 @@ void UlvFactorization<T>::schurComplements(LevelWork &lw)
           if (lst != &N) continue;
           if (i == j)
             for (int u = N.ptr[i]; u < N.ptr[i + 1]; u++) t.ks.push_back(N.col[u]);
-          else t.ks = {i, j};
+          else t.ks = std::vector<int>{i, j};
         } else // two-hop: every k near to both i and j
           for (int u = N.ptr[i]; u < N.ptr[i + 1]; u++)
             if (N.find(N.col[u], j) >= 0) t.ks.push_back(N.col[u]);

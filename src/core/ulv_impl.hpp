@@ -13,6 +13,7 @@
 
 #include <algorithm>
 #include <chrono>
+#include <ctime>
 #include <memory>
 #include <numeric>
 #include <vector>
@@ -23,6 +24,13 @@ namespace ulvimpl {
 inline double now()
 {
   return std::chrono::duration<double>(std::chrono::steady_clock::now().time_since_epoch()).count();
+}
+// the CPU time of the whole process (every thread), in seconds
+inline double cpuNow()
+{
+  timespec t;
+  clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &t);
+  return static_cast<double>(t.tv_sec) + 1e-9 * static_cast<double>(t.tv_nsec);
 }
 // Offsets of blocks indexed by cell or pair, only some present (this process' rows and its ghosts)
 struct COff {

@@ -176,6 +176,13 @@ static PetscErrorCode PCSetFromOptions_H2ULV(PC pc, PetscOptionItems *PetscOptio
   PetscFunctionReturn(0);
 }
 
+/* the CPU time of this process (every thread, also those waiting in a spin) over the wall time, in
+   percent: 200 is two threads busy throughout */
+static double Utilisation(double cpu, double wall)
+{
+  return wall > 0 ? 100.0 * cpu / wall : 0.0;
+}
+
 static PetscErrorCode PCView_H2ULV(PC pc, PetscViewer viewer)
 {
   PC_H2ULV *p = PCH2ULVData(pc);
@@ -205,7 +212,7 @@ static PetscErrorCode PCView_H2ULV(PC pc, PetscViewer viewer)
   const auto                 &st  = f.levelStats();
   const auto                 &sta = f.status();
   const double                mem = (double)f.bytes();
-  PetscCall(PetscViewerASCIIPrintf(viewer, "  memory %.4g MB, factorization %.4g Gflop, dense root block %d (the cells of level %d%s); setup %.3g s (bases %.3g s, factorization %.3g s); %" PetscInt_FMT " setups, %" PetscInt_FMT " refactorizations\n", mem / 1048576.0, f.factorFlops() / 1e9, f.rootSize(), f.rootLevel(), f.rootForCap() ? ", where the bases would have reached the rank cap" : "", p->t_setup, f.timeBasis(), f.timeFactor(), p->nsetups, p->nrefactor));
+  PetscCall(PetscViewerASCIIPrintf(viewer, "  memory %.4g MB, factorization %.4g Gflop, dense root block %d (the cells of level %d%s); setup %.3g s (bases %.3g s at %.0f %% CPU, factorization %.3g s at %.0f %% CPU); %" PetscInt_FMT " setups, %" PetscInt_FMT " refactorizations\n", mem / 1048576.0, f.factorFlops() / 1e9, f.rootSize(), f.rootLevel(), f.rootForCap() ? ", where the bases would have reached the rank cap" : "", p->t_setup, f.timeBasis(), Utilisation(f.cpuBasis(), f.timeBasis()), f.timeFactor(), Utilisation(f.cpuFactor(), f.timeFactor()), p->nsetups, p->nrefactor));
   {
     size_t fb, bb, kb;
     f.bytesSplit(fb, bb, kb);

@@ -70,6 +70,8 @@ public:
   virtual double factorFlops() const                                                                        = 0;
   virtual double timeBasis() const                                                                          = 0;
   virtual double timeFactor() const                                                                         = 0;
+  virtual double cpuBasis() const                                                                           = 0;
+  virtual double cpuFactor() const                                                                          = 0;
   virtual int    rootSize() const                                                                           = 0;
   virtual int    rootLevel() const                                                                          = 0;
   virtual bool   rootForCap() const                                                                         = 0;

@@ -52,6 +52,8 @@ public:
   double factorFlops() const override { return f_.factorFlops(); }
   double timeBasis() const override { return f_.timeBasis(); }
   double timeFactor() const override { return f_.timeFactor(); }
+  double cpuBasis() const override { return f_.cpuBasis(); }
+  double cpuFactor() const override { return f_.cpuFactor(); }
   int    rootSize() const override { return f_.rootSize(); }
   int    rootLevel() const override { return f_.rootLevel(); }
   bool   rootForCap() const override { return f_.rootForCap(); }

@@ -169,6 +169,7 @@ private:
   void exchangeTo(const Exchange &x, Buffer<T> &buf, SizeF size, OffF off, bool solvePhase) const;
   void uploadA(int l);               // host A^(l) -> backend
   bool takeOver(int l, std::vector<size_t> &off, size_t total); // uploadA() without a copy, where it can
+  bool sharedLevel(int l, const std::vector<int> &n, const std::vector<size_t> &off, size_t total, Buffer<T> &buf); // A_[l] and the level buffer in one memory, where they can
   void factorLevel(int l, bool hostNext); // A^(l) -> factors of l, A^(l-1) (also on the host when hostNext)
   // the stages of factorLevel, in order, over one level's shared state (LevelWork, ulv_impl.hpp)
   struct LevelWork;

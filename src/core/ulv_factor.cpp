@@ -98,6 +98,31 @@ bool UlvFactorization<T>::takeOver(int l, std::vector<size_t> &off, size_t total
   }
 }
 
+// A^(l)'s host blocks (A_[l], my rows, n_I x n_J) and the backend's level buffer `buf` (layout
+// off) over the same memory, where the backend computes in double on the host: the merge then
+// writes the blocks once, for both
+template <typename T>
+bool UlvFactorization<T>::sharedLevel(int l, const std::vector<int> &n, const std::vector<size_t> &off, size_t total, Buffer<T> &buf)
+{
+  if constexpr (!std::is_same<T, double>::value) return false;
+  else {
+    if (!be_->hostAccessible() || total == 0) return false;
+    const PairList &N = tree_->nearList(l);
+    const auto arena = std::make_shared<BlockArena>(sizeof(double) * total, sizeof(double));
+    double *base = static_cast<double *>(const_cast<void *>(arena->base()));
+    if (!be_->adopt(base, total)) return false;
+    arena->detach();
+    buf = Buffer<T>::adopted(*be_, base, total);
+    A_[l].assign(N.nnz(), Matrix<double>());
+    for (int I : lay_->owned(l))
+      for (int q = N.ptr[I]; q < N.ptr[I + 1]; q++) {
+        A_[l][q] = Matrix<double>::uninitialized(n[I], n[N.col[q]], arena);
+        if (!A_[l][q].empty() && A_[l][q].data() != base + off[q]) throw Error(ERR_INTERNAL, "internal: the host blocks of a level do not match its buffer");
+      }
+    return true;
+  }
+}
+
 // One level, as a sequence of batches on the backend: transform the near blocks with [U U_perp],
 // factor the redundant pivot blocks, panel solves, Schur complements in rounds (one term per
 // target per round: no two items of a batch write one block, and the sums are deterministic),
@@ -720,7 +745,9 @@ void UlvFactorization<T>::mergeToParent(LevelWork &lw, bool hostNext)
   COff mo(Np.nnz());
   for (int I : lay.owned(l - 1))
     for (int q = Np.ptr[I]; q < Np.ptr[I + 1]; q++) mo.set(q, static_cast<size_t>(nI[I]) * nI[Np.col[q]]);
-  Buffer<T> Anext(be, mo.total);
+  Buffer<T> Anext;
+  const bool shared = hostNext && sharedLevel(l - 1, nI, mo.off, mo.total, Anext);
+  if (!shared) Anext = Buffer<T>(be, mo.total);
   cp.clear();
   for (int I : lay.owned(l - 1)) {
     std::vector<size_t> col(2, 0); // running column of the row of child a in its up payload
@@ -742,6 +769,7 @@ void UlvFactorization<T>::mergeToParent(LevelWork &lw, bool hostNext)
   be.copy(T(1), cp);
   Acur_ = std::move(Anext);
   Aoff_ = mo.off;
+  if (shared) return;
   A_[l - 1].assign(Np.nnz(), Matrix<double>());
   if (hostNext) {
     HostRead<T> h(be, Acur_.get(), mo.total);
@@ -872,6 +900,7 @@ void UlvFactorization<T>::factorRoot()
 #define H2ULV_ULV_FACTOR(T) \
   template void UlvFactorization<T>::uploadA(int); \
   template bool UlvFactorization<T>::takeOver(int, std::vector<size_t> &, size_t); \
+  template bool UlvFactorization<T>::sharedLevel(int, const std::vector<int> &, const std::vector<size_t> &, size_t, Buffer<T> &); \
   template void UlvFactorization<T>::factorLevel(int, bool); \
   template void UlvFactorization<T>::levelBases(LevelWork &); \
   template void UlvFactorization<T>::transformNear(LevelWork &); \

@@ -25,6 +25,12 @@ namespace h2ulv {
 namespace {
 
 constexpr double TinySimilarity = 1e-300; // log of a zero similarity (entries that underflowed)
+// A pair with a similarity at or below this (|A_ij| <= 1e-10 sqrt(A_ii A_jj)) is not a neighbour
+// pair: a point coupled to nothing (a parameter that never moves the output gives a zero row of a
+// Fisher matrix) is equally far from every other, and ties broken by index would make its k
+// "neighbours" the points that come first in the user's order, and every leaf near every other
+// when that order is shuffled.  Such couplings are left to the far field.
+constexpr double NeighbourFloor = 1e-20;
 
 // splitmix64: a pseudo-random 64-bit value of (salt, counter), the same on every process
 uint64_t mix(uint64_t salt, uint64_t ctr)
@@ -143,8 +149,8 @@ void improveNeighbours(Work &w, int L, const std::vector<int> &perm, const std::
       cand.clear();
       for (int i = 0; i < n; i++)
         if (i != j) {
-          const double v = B[i + static_cast<size_t>(j) * n];
-          cand.push_back({-v * v / (w.diag[P[i]] * w.diag[P[j]]), P[i]});
+          const double v = B[i + static_cast<size_t>(j) * n], sij = v * v / (w.diag[P[i]] * w.diag[P[j]]);
+          if (sij > NeighbourFloor) cand.push_back({-sij, P[i]});
         }
       keepNearest(cand, k);
       auto &best = knn[P[j]];

@@ -2,8 +2,8 @@
 // in it, side by side without overlap, also when two threads take from it at once; a block that
 // does not fit goes to the heap; a copy goes to the heap and a move keeps the arena; every block
 // keeps its entries after the last other reference to the arena is gone (the arena lives as long
-// as its blocks: AddressSanitizer sees any use after free).  Plain C++.  Output: "RESULT: PASS" or
-// "RESULT: FAIL" (exit code 1).
+// as its blocks: AddressSanitizer sees any use after free).  Plain C++; its output: checks.hpp.
+#include "checks.hpp"
 #include "core/dense.hpp"
 
 #include <algorithm>
@@ -14,14 +14,9 @@
 #include <vector>
 
 using namespace h2ulv;
+using checks::check;
 
 namespace {
-int failures = 0;
-void check(bool ok, const char *what)
-{
-  std::printf("%s: %s\n", ok ? "ok" : "FAIL", what);
-  if (!ok) failures++;
-}
 // fills block b with values that name it
 void fill(Matrix<double> &B, int b)
 {
@@ -81,6 +76,5 @@ int main()
   blocks.clear();
   moved = Matrix<double>();
   check(holds(copied, 3), "a heap copy outlives the arena");
-  std::printf("RESULT: %s\n", failures ? "FAIL" : "PASS");
-  return failures ? 1 : 0;
+  return checks::verdict();
 }

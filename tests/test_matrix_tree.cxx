@@ -5,7 +5,8 @@
 // near without one nonzero entry between them would come from ties among points that are equally
 // far from everything (their "nearest neighbours" chosen by index).  Also checked: the tree is a
 // permutation of the points, and the count of near leaf pairs is the same for a second shuffle.
-// Plain C++.  Output: one line per check, then "RESULT: PASS" or "RESULT: FAIL" (exit code 1).
+// Plain C++; its output: checks.hpp.
+#include "checks.hpp"
 #include "core/tree.hpp"
 
 #include <algorithm>
@@ -16,14 +17,9 @@
 #include <vector>
 
 using namespace h2ulv;
+using checks::check;
 
 namespace {
-int failures = 0;
-void check(bool ok, const char *what)
-{
-  std::printf("%s: %s\n", ok ? "ok" : "FAIL", what);
-  if (!ok) failures++;
-}
 
 // point u (user index) -> group (0, 1: a line; 2: coupled to nothing) and position
 struct Problem {
@@ -97,6 +93,5 @@ int main()
   check(perm1 && perm2, "the tree orders every point once");
   check(pairs1 > 0 && pairs2 > 0, "the groups' neighbouring leaves are near");
   check(unc1 == 0 && unc2 == 0, "no near leaf pair without a coupling between the leaves");
-  std::printf("RESULT: %s\n", failures ? "FAIL" : "PASS");
-  return failures ? 1 : 0;
+  return checks::verdict();
 }

@@ -162,24 +162,33 @@ int UlvFactorization<T>::blockSize(int l, int k) const
   return S_->rank(l + 1, 2 * k, true) + S_->rank(l + 1, 2 * k + 1, true);
 }
 
-// One region for the near blocks of my leaves (BlockArena)
-// The near blocks of my leaves, entries unspecified, side by side in one region (BlockArena) in
-// the order of the pairs: the layout of the level's backend buffer (uploadA() can take it over)
+// The blocks of my rows of level l (n_i x n_j for the near pairs), entries unspecified, side by
+// side in one region (BlockArena) in the order of the pairs: the layout of the level's backend
+// buffer, which can then take the region over (adoptBlocks())
+template <typename T>
+std::vector<Matrix<double>> UlvFactorization<T>::levelBlocks(int l, const std::vector<int> &n) const
+{
+  const PairList &N = tree_->nearList(l);
+  const std::vector<int> &own = lay_->owned(l);
+  size_t bytes = 0;
+  for (int i : own)
+    for (int p = N.ptr[i]; p < N.ptr[i + 1]; p++) bytes += sizeof(double) * n[i] * n[N.col[p]];
+  const auto arena = std::make_shared<BlockArena>(bytes, sizeof(double));
+  std::vector<Matrix<double>> A(N.nnz());
+  for (int i : own)
+    for (int p = N.ptr[i]; p < N.ptr[i + 1]; p++) A[p] = Matrix<double>::uninitialized(n[i], n[N.col[p]], arena);
+  return A;
+}
+
+// the leaf level's blocks (levelBlocks())
 template <typename T>
 std::vector<Matrix<double>> UlvFactorization<T>::leafLevel() const
 {
   const ClusterTree &Tr = *tree_;
   const int L = Tr.levels();
-  const PairList &N = Tr.nearList(L);
-  const std::vector<int> &own = lay_->owned(L);
-  size_t bytes = 0;
-  for (int i : own)
-    for (int p = N.ptr[i]; p < N.ptr[i + 1]; p++) bytes += sizeof(double) * Tr.cell(L, i).size() * Tr.cell(L, N.col[p]).size();
-  const auto arena = std::make_shared<BlockArena>(bytes, sizeof(double));
-  std::vector<Matrix<double>> A(N.nnz());
-  for (int i : own)
-    for (int p = N.ptr[i]; p < N.ptr[i + 1]; p++) A[p] = Matrix<double>::uninitialized(Tr.cell(L, i).size(), Tr.cell(L, N.col[p]).size(), arena);
-  return A;
+  std::vector<int> n(Tr.ncells(L));
+  for (int k = 0; k < Tr.ncells(L); k++) n[k] = Tr.cell(L, k).size();
+  return levelBlocks(L, n);
 }
 
 // A^(L): alpha K(X_i, X_j) + diag(d) for the near pairs of my leaves (K kept for refactorizations)

@@ -151,7 +151,8 @@ public:
 private:
   struct Level; // per-level factors, in backend memory
   void leafBlocks();                 // A^(L) = alpha K_near + diag(d) (rows of my leaves)
-  std::vector<Matrix<double>> leafLevel() const; // my leaves' near blocks, unfilled, in one region
+  std::vector<Matrix<double>> levelBlocks(int l, const std::vector<int> &n) const; // my rows' blocks, unfilled, in one region
+  std::vector<Matrix<double>> leafLevel() const; // ... of the leaf level
   void chooseSign();                 // sign_m_ from the diagonal of M (collective)
   void negateRows(int k, T *x, int ldx) const;
   void ghostRows(int l);             // neighbours' rows of A^(l) (their diagonal blocks; whole rows when nonsymmetric)
@@ -168,8 +169,7 @@ private:
   template <typename SizeF, typename OffF> // payloads that depend on the destination: size(c, d), off(c, d)
   void exchangeTo(const Exchange &x, Buffer<T> &buf, SizeF size, OffF off, bool solvePhase) const;
   void uploadA(int l);               // host A^(l) -> backend
-  bool takeOver(int l, std::vector<size_t> &off, size_t total); // uploadA() without a copy, where it can
-  bool sharedLevel(int l, const std::vector<int> &n, const std::vector<size_t> &off, size_t total, Buffer<T> &buf); // A_[l] and the level buffer in one memory, where they can
+  bool adoptBlocks(int l, const std::vector<size_t> &off, size_t total, Buffer<T> &buf); // buf over A_[l]'s region, where it can
   void factorLevel(int l, bool hostNext); // A^(l) -> factors of l, A^(l-1) (also on the host when hostNext)
   // the stages of factorLevel, in order, over one level's shared state (LevelWork, ulv_impl.hpp)
   struct LevelWork;

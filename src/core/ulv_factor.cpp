@@ -57,7 +57,10 @@ void UlvFactorization<T>::uploadA(int l)
   COff ao(N.nnz());
   for (int i : lay_->owned(l))
     for (int q = N.ptr[i]; q < N.ptr[i + 1]; q++) ao.set(q, A[q].size());
-  if (takeOver(l, ao.off, ao.total)) return;
+  if (adoptBlocks(l, ao.off, ao.total, Acur_)) {
+    Aoff_ = std::move(ao.off);
+    return;
+  }
   Acur_ = Buffer<T>(*be_, ao.total);
   HostFill<T> h(*be_, Acur_.get(), ao.total);
   const std::vector<int> &own = lay_->owned(l);
@@ -68,11 +71,11 @@ void UlvFactorization<T>::uploadA(int l)
   Aoff_ = std::move(ao.off);
 }
 
-// The blocks of A^(l) as the backend's buffer itself, without a copy, where they already lie side
-// by side in that layout in one region (leafLevel()) and the backend computes in double on the
-// host; the region is the buffer's from then on
+// The backend's level buffer `buf` (layout off, total entries) over the host blocks of A^(l)
+// without a copy, where they lie side by side in that layout in one region (levelBlocks()) and
+// the backend computes in double on the host; the region is the buffer's from then on
 template <typename T>
-bool UlvFactorization<T>::takeOver(int l, std::vector<size_t> &off, size_t total)
+bool UlvFactorization<T>::adoptBlocks(int l, const std::vector<size_t> &off, size_t total, Buffer<T> &buf)
 {
   if constexpr (!std::is_same<T, double>::value) return false;
   else {
@@ -92,33 +95,7 @@ bool UlvFactorization<T>::takeOver(int l, std::vector<size_t> &off, size_t total
       }
     if (!arena || !be_->adopt(const_cast<double *>(base), total)) return false;
     arena->detach();
-    Acur_ = Buffer<T>::adopted(*be_, const_cast<double *>(base), total);
-    Aoff_ = std::move(off);
-    return true;
-  }
-}
-
-// A^(l)'s host blocks (A_[l], my rows, n_I x n_J) and the backend's level buffer `buf` (layout
-// off) over the same memory, where the backend computes in double on the host: the merge then
-// writes the blocks once, for both
-template <typename T>
-bool UlvFactorization<T>::sharedLevel(int l, const std::vector<int> &n, const std::vector<size_t> &off, size_t total, Buffer<T> &buf)
-{
-  if constexpr (!std::is_same<T, double>::value) return false;
-  else {
-    if (!be_->hostAccessible() || total == 0) return false;
-    const PairList &N = tree_->nearList(l);
-    const auto arena = std::make_shared<BlockArena>(sizeof(double) * total, sizeof(double));
-    double *base = static_cast<double *>(const_cast<void *>(arena->base()));
-    if (!be_->adopt(base, total)) return false;
-    arena->detach();
-    buf = Buffer<T>::adopted(*be_, base, total);
-    A_[l].assign(N.nnz(), Matrix<double>());
-    for (int I : lay_->owned(l))
-      for (int q = N.ptr[I]; q < N.ptr[I + 1]; q++) {
-        A_[l][q] = Matrix<double>::uninitialized(n[I], n[N.col[q]], arena);
-        if (!A_[l][q].empty() && A_[l][q].data() != base + off[q]) throw Error(ERR_INTERNAL, "internal: the host blocks of a level do not match its buffer");
-      }
+    buf = Buffer<T>::adopted(*be_, const_cast<double *>(base), total);
     return true;
   }
 }
@@ -745,8 +722,11 @@ void UlvFactorization<T>::mergeToParent(LevelWork &lw, bool hostNext)
   COff mo(Np.nnz());
   for (int I : lay.owned(l - 1))
     for (int q = Np.ptr[I]; q < Np.ptr[I + 1]; q++) mo.set(q, static_cast<size_t>(nI[I]) * nI[Np.col[q]]);
+  // the host copy (hostNext) in the layout of the buffer; on the host backend in double they are
+  // one memory, and the merge writes both at once
+  if (hostNext) A_[l - 1] = levelBlocks(l - 1, nI);
   Buffer<T> Anext;
-  const bool shared = hostNext && sharedLevel(l - 1, nI, mo.off, mo.total, Anext);
+  const bool shared = hostNext && adoptBlocks(l - 1, mo.off, mo.total, Anext);
   if (!shared) Anext = Buffer<T>(be, mo.total);
   cp.clear();
   for (int I : lay.owned(l - 1)) {
@@ -770,24 +750,20 @@ void UlvFactorization<T>::mergeToParent(LevelWork &lw, bool hostNext)
   Acur_ = std::move(Anext);
   Aoff_ = mo.off;
   if (shared) return;
-  A_[l - 1].assign(Np.nnz(), Matrix<double>());
-  if (hostNext) {
-    HostRead<T> h(be, Acur_.get(), mo.total);
-    const std::vector<int> &ownp = lay.owned(l - 1);
-    size_t bytes = 0;
-    for (int I : ownp)
-      for (int q = Np.ptr[I]; q < Np.ptr[I + 1]; q++) bytes += BlockArena::rounded(sizeof(double) * nI[I] * nI[Np.col[q]]);
-    const auto arena = std::make_shared<BlockArena>(bytes);
-    parallelFor(static_cast<int>(ownp.size()), threaded, [&](int u) {
-      const int I = ownp[u];
-      for (int q = Np.ptr[I]; q < Np.ptr[I + 1]; q++) {
-        Matrix<double> B = Matrix<double>::uninitialized(nI[I], nI[Np.col[q]], arena);
-        const T *src = h.data() + mo.off[q];
-        for (size_t t = 0; t < B.size(); t++) B.data()[t] = static_cast<double>(src[t]);
-        A_[l - 1][q] = std::move(B);
-      }
-    });
+  if (!hostNext) {
+    A_[l - 1].assign(Np.nnz(), Matrix<double>());
+    return;
   }
+  HostRead<T> h(be, Acur_.get(), mo.total);
+  const std::vector<int> &ownp = lay.owned(l - 1);
+  parallelFor(static_cast<int>(ownp.size()), threaded, [&](int u) {
+    const int I = ownp[u];
+    for (int q = Np.ptr[I]; q < Np.ptr[I + 1]; q++) {
+      Matrix<double> &B = A_[l - 1][q];
+      const T *src = h.data() + mo.off[q];
+      for (size_t t = 0; t < B.size(); t++) B.data()[t] = static_cast<double>(src[t]);
+    }
+  });
 }
 
 // The dense root: the cells of level top_+1 (their skeletons) as one block, assembled by rows (the
@@ -899,8 +875,7 @@ void UlvFactorization<T>::factorRoot()
 
 #define H2ULV_ULV_FACTOR(T) \
   template void UlvFactorization<T>::uploadA(int); \
-  template bool UlvFactorization<T>::takeOver(int, std::vector<size_t> &, size_t); \
-  template bool UlvFactorization<T>::sharedLevel(int, const std::vector<int> &, const std::vector<size_t> &, size_t, Buffer<T> &); \
+  template bool UlvFactorization<T>::adoptBlocks(int, const std::vector<size_t> &, size_t, Buffer<T> &); \
   template void UlvFactorization<T>::factorLevel(int, bool); \
   template void UlvFactorization<T>::levelBases(LevelWork &); \
   template void UlvFactorization<T>::transformNear(LevelWork &); \
